@@ -1,0 +1,224 @@
+"""Hermite-Gaussian filter basis and the kernel-size rule.
+
+The basis follows SESN (Sosnovik et al., 2019) as used by Basting et al. (paper §3):
+products of probabilists' Hermite polynomials under a Gaussian envelope,
+
+    psi_{n,m,sigma}(x, y) = c_{n,m} / sigma**2 * He_n(y / sigma) He_m(x / sigma)
+                            * exp(-(x**2 + y**2) / (2 sigma**2)),
+
+for every order pair with ``n + m <= max_order`` (``index_set="total"``) or
+``max(n, m) <= max_order`` (``index_set="tensor"``).
+
+Normalisation.  The factor ``1 / sigma**2`` makes the function at scale ``s * sigma`` the
+function at scale ``sigma`` dilated by ``s`` *with its L1 mass kept*:
+``psi_{s sigma}(x) = psi_sigma(x / s) / s**2``.  Convolution with the dilated kernel then
+commutes with rescaling of the image (Eq. 1 of the paper), so responses at different
+internal scales are directly comparable.  The constant ``c_{n,m} = 1 / (2 pi sqrt(n! m!))``
+gives the order-0 function unit mass and keeps the higher orders at a similar magnitude;
+it does not depend on ``sigma``.
+
+This module holds pure torch functions; it imports nothing else from skscale.
+"""
+
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+import torch
+from numpy.polynomial import hermite_e
+
+__all__ = ["hermite_basis", "kernel_size", "support_sizes", "n_basis_functions"]
+
+_INDEX_SETS = ("total", "tensor")
+
+
+def kernel_size(max_scale, kernel_extent=2.0):
+    """Size of the square kernel that holds a basis up to ``max_scale`` (Eq. 6).
+
+    ``l = 2 * ceil(kernel_extent * max_scale) + 1``.
+
+    Parameters
+    ----------
+    max_scale : float or 0-d tensor
+        The largest internal scale, in pixels. Must be positive and finite.
+    kernel_extent : float, default=2.0
+        ``k`` in Eq. 6: how many standard deviations of the Gaussian envelope the kernel
+        covers on each side of its centre.
+
+    Returns
+    -------
+    size : int
+        An odd kernel size.
+
+    Examples
+    --------
+    >>> kernel_size(2.0, kernel_extent=2.0)
+    9
+    >>> kernel_size(6.0, kernel_extent=2.0)
+    25
+    """
+    max_scale = float(max_scale)
+    kernel_extent = float(kernel_extent)
+    if not (math.isfinite(max_scale) and max_scale > 0):
+        raise ValueError(f"max_scale must be a positive finite number, got {max_scale!r}.")
+    if not (math.isfinite(kernel_extent) and kernel_extent > 0):
+        raise ValueError(
+            f"kernel_extent must be a positive finite number, got {kernel_extent!r}."
+        )
+    # Round away float noise first, so that k * sigma = 4.000000001 gives 9, not 11.
+    return 2 * math.ceil(round(kernel_extent * max_scale, 9)) + 1
+
+
+def support_sizes(scales, kernel_extent=2.0):
+    """Per-scale kernel sizes ``2 * ceil(kernel_extent * sigma_i) + 1``.
+
+    Parameters
+    ----------
+    scales : sequence of float or 1-D tensor
+        Internal scales.
+    kernel_extent : float, default=2.0
+        ``k`` in Eq. 6.
+
+    Returns
+    -------
+    sizes : list of int
+        One odd size per scale. Reading a tensor's values costs one host-device
+        synchronisation; this is the only one the layers need per forward pass.
+    """
+    if isinstance(scales, torch.Tensor):
+        scales = scales.detach().to("cpu", torch.float64).reshape(-1).tolist()
+    return [kernel_size(scale, kernel_extent) for scale in scales]
+
+
+def _order_pairs(max_order, index_set):
+    if index_set == "total":
+        return [(n, total - n) for total in range(max_order + 1) for n in range(total + 1)]
+    return [(n, m) for n in range(max_order + 1) for m in range(max_order + 1)]
+
+
+def n_basis_functions(max_order=3, index_set="total"):
+    """Number of basis functions ``F`` for a given ``max_order`` and ``index_set``.
+
+    Examples
+    --------
+    >>> n_basis_functions(3, "total")
+    10
+    >>> n_basis_functions(6, "tensor")
+    49
+    """
+    _check_order(max_order, index_set)
+    return len(_order_pairs(max_order, index_set))
+
+
+def _check_order(max_order, index_set):
+    if isinstance(max_order, bool) or not isinstance(max_order, (int, np.integer)) or max_order < 0:
+        raise ValueError(f"max_order must be a non-negative integer, got {max_order!r}.")
+    if index_set not in _INDEX_SETS:
+        raise ValueError(f"index_set must be one of {_INDEX_SETS}, got {index_set!r}.")
+
+
+@lru_cache(maxsize=64)
+def _hermite_tables(max_order, index_set):
+    """Monomial coefficients of He_0..He_max_order and the order pairs, as numpy arrays."""
+    coefficients = np.zeros((max_order + 1, max_order + 1))
+    for order in range(max_order + 1):
+        unit = np.zeros(order + 1)
+        unit[order] = 1.0
+        coefficients[order, : order + 1] = hermite_e.herme2poly(unit)
+    pairs = np.array(_order_pairs(max_order, index_set), dtype=np.int64)
+    factorials = np.array([math.factorial(k) for k in range(max_order + 1)], dtype=np.float64)
+    norms = 1.0 / (2.0 * math.pi * np.sqrt(factorials[pairs[:, 0]] * factorials[pairs[:, 1]]))
+    return coefficients, pairs, norms
+
+
+def hermite_basis(scales, size, max_order=3, *, index_set="total", kernel_extent=None):
+    """Evaluate the Hermite-Gaussian basis at several scales on a square pixel grid.
+
+    Parameters
+    ----------
+    scales : 1-D tensor or sequence of float, shape (S,)
+        Internal scales (standard deviations of the Gaussian envelope, in pixels). The
+        result is differentiable with respect to a tensor that requires grad.
+    size : int
+        Odd side length of the grid, centred at 0 (pixel centres ``-(size // 2) ..
+        size // 2``).
+    max_order : int, default=3
+        Highest polynomial order.
+    index_set : {"total", "tensor"}, default="total"
+        ``"total"``: all order pairs with ``n + m <= max_order``
+        (``(max_order + 1) (max_order + 2) / 2`` functions); ``"tensor"``: all pairs with
+        ``max(n, m) <= max_order`` (``(max_order + 1)**2`` functions, SESN's choice).
+    kernel_extent : float, optional
+        When given, the function at scale ``sigma_i`` is cut to its own support
+        ``2 * ceil(kernel_extent * sigma_i) + 1`` and zero-padded to ``size`` (the
+        support of a smaller scale is never evaluated outside its window).
+
+    Returns
+    -------
+    basis : tensor of shape (F, S, size, size)
+        ``basis[f, s]`` is function ``f`` at scale ``scales[s]``; rows are ``y``, columns
+        ``x``. The dtype and device are those of ``scales`` when it is a floating tensor,
+        else float32 on the CPU.
+
+    Examples
+    --------
+    >>> import torch
+    >>> basis = hermite_basis(torch.tensor([1.0, 2.0]), size=9, max_order=2)
+    >>> tuple(basis.shape)
+    (6, 2, 9, 9)
+    >>> round(float(basis[0, 0].sum()), 3)  # order 0 has unit mass (+-4 sigma window)
+    1.0
+    """
+    scales = _as_scale_tensor(scales)
+    _check_order(max_order, index_set)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
+        raise ValueError(f"size must be a positive odd integer, got {size!r}.")
+    if kernel_extent is None:
+        return _evaluate(scales, int(size), max_order, index_set)
+
+    sizes = support_sizes(scales, kernel_extent)
+    if max(sizes) > size:
+        raise ValueError(
+            f"size={size} is smaller than the support {max(sizes)} that kernel_extent="
+            f"{kernel_extent} needs for the largest scale; use kernel_size()."
+        )
+    pieces = []
+    for index, own_size in enumerate(sizes):
+        piece = _evaluate(scales[index : index + 1], own_size, max_order, index_set)
+        pad = (size - own_size) // 2
+        pieces.append(torch.nn.functional.pad(piece, (pad, pad, pad, pad)))
+    return torch.cat(pieces, dim=1)
+
+
+def _as_scale_tensor(scales):
+    if not isinstance(scales, torch.Tensor):
+        scales = torch.as_tensor(np.asarray(scales, dtype=np.float64).reshape(-1), dtype=torch.float32)
+    elif not scales.is_floating_point():
+        scales = scales.to(torch.float32)
+    if scales.dim() != 1 or scales.numel() == 0:
+        raise ValueError(f"scales must be a non-empty 1-D sequence, got shape {tuple(scales.shape)}.")
+    return scales
+
+
+def _evaluate(scales, size, max_order, index_set):
+    """Vectorised evaluation: no Python loop over functions, orders or grid points."""
+    coefficients, pairs, norms = _hermite_tables(max_order, index_set)
+    dtype, device = scales.dtype, scales.device
+    coefficients = torch.as_tensor(coefficients, dtype=dtype, device=device)
+    norms = torch.as_tensor(norms, dtype=dtype, device=device)
+    pairs = torch.as_tensor(pairs, device=device)
+
+    half = size // 2
+    grid = torch.arange(-half, half + 1, dtype=dtype, device=device)
+    # u[s, i] = x_i / sigma_s: the grid in units of the scale.
+    u = grid[None, :] / scales[:, None]
+    powers = u[..., None] ** torch.arange(max_order + 1, dtype=dtype, device=device)
+    # One-dimensional Hermite functions He_n(u) exp(-u^2/2) / sigma: (S, size, orders).
+    hermite = powers @ coefficients.T
+    one_d = hermite * torch.exp(-0.5 * u * u)[..., None] / scales[:, None, None]
+    rows = one_d[..., pairs[:, 0]]  # (S, size, F): order n along y
+    cols = one_d[..., pairs[:, 1]]  # (S, size, F): order m along x
+    basis = torch.einsum("syf,sxf->fsyx", rows, cols)
+    return basis * norms[:, None, None, None]

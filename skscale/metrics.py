@@ -1,0 +1,117 @@
+"""Metrics for scale-equivariant models."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+__all__ = ["rescale", "scale_equivariance_error"]
+
+
+def rescale(images, factor, mode="bicubic"):
+    """Rescale the spatial axes of a batch by ``factor`` about the image centre.
+
+    This is the operator ``L_s`` of Eq. 1, sampled on the pixel grid.
+
+    Parameters
+    ----------
+    images : tensor of shape (B, C, H, W) or (B, C, S, H, W)
+        A scale axis, if present, is carried along unchanged.
+    factor : float
+        Positive rescaling factor; ``2.0`` doubles height and width.
+    mode : {"bicubic", "bilinear"}, default="bicubic"
+        Interpolation (``align_corners=False``: pixel centres stay pixel centres).
+
+    Returns
+    -------
+    rescaled : tensor of shape (..., round(H * factor), round(W * factor))
+    """
+    if not (math.isfinite(factor) and factor > 0):
+        raise ValueError(f"factor must be a positive finite number, got {factor!r}.")
+    if images.dim() not in (4, 5):
+        raise ValueError(f"images must be 4-D (B, C, H, W) or 5-D (B, C, S, H, W), got {tuple(images.shape)}.")
+    leading = images.shape[:-2]
+    flat = images.reshape(leading[0], -1, *images.shape[-2:])
+    size = (round(images.shape[-2] * factor), round(images.shape[-1] * factor))
+    out = F.interpolate(flat, size=size, mode=mode, align_corners=False, antialias=factor < 1)
+    return out.reshape(*leading, *size)
+
+
+def scale_equivariance_error(module, images, factor=2.0, scale_shift=0, *, crop=0.125, mode="bicubic"):
+    """Normalised L2 error of Eq. 1: ``||M(L_s f) - L_s M(f)|| / ||L_s M(f)||``.
+
+    For a module whose output has a scale axis (B, C, S, H, W), rescaling the input by
+    ``factor`` should shift the responses by ``scale_shift`` positions along that axis
+    (one position when consecutive internal scales differ by ``factor``). The error
+    compares ``M(L_s f)`` at scales ``i + scale_shift`` with ``L_s M(f)`` at scales ``i``,
+    on the positions that both hold. For a (B, C, H, W) output (an invariant or purely
+    translation-equivariant module) ``scale_shift`` must be 0.
+
+    Parameters
+    ----------
+    module : callable
+        Maps a (B, C, H, W) batch to (B, C', H, W) or (B, C', S, H, W), with "same"-size
+        output (stride 1). Called under ``torch.no_grad()``, in its current train/eval mode.
+    images : tensor of shape (B, C, H, W)
+        Smooth test images (e.g. band-limited noise); sharp images make the sampled
+        rescaling itself inexact.
+    factor : float, default=2.0
+        Rescaling factor ``s``.
+    scale_shift : int, default=0
+        Offset along the scale axis that corresponds to ``factor``.
+    crop : float in [0, 0.5), default=0.125
+        Fraction of the height and width cut from each border before comparing, to keep
+        zero-padding effects out of the measurement.
+    mode : {"bicubic", "bilinear"}, default="bicubic"
+        Interpolation of ``L_s``.
+
+    Returns
+    -------
+    error : float
+        0 for an exactly equivariant module.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skscale.nn import ScaleConvT2H
+    >>> layer = ScaleConvT2H(1, 4, [1.0, 2.0])
+    >>> images = torch.nn.functional.avg_pool2d(torch.randn(2, 1, 64, 64), 9, 1, 4)
+    >>> scale_equivariance_error(layer, images, factor=2.0, scale_shift=1) < 0.1
+    True
+    """
+    if not isinstance(images, torch.Tensor) or images.dim() != 4:
+        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
+        raise ValueError(f"images must be a tensor of shape (B, C, H, W), got {shape}.")
+    if not 0 <= crop < 0.5:
+        raise ValueError(f"crop must be in [0, 0.5), got {crop!r}.")
+    if isinstance(scale_shift, bool) or int(scale_shift) != scale_shift:
+        raise ValueError(f"scale_shift must be an integer, got {scale_shift!r}.")
+    scale_shift = int(scale_shift)
+    with torch.no_grad():
+        transformed_first = module(rescale(images, factor, mode))
+        transformed_last = rescale(module(images), factor, mode)
+    if transformed_first.shape != transformed_last.shape:
+        raise ValueError(
+            "module must keep the spatial size (stride 1, 'same' padding): got "
+            f"{tuple(transformed_first.shape)} and {tuple(transformed_last.shape)}."
+        )
+    if transformed_first.dim() == 5:
+        n_scales = transformed_first.shape[2]
+        if abs(scale_shift) >= n_scales:
+            raise ValueError(f"|scale_shift| must be smaller than the {n_scales} output scales, got {scale_shift}.")
+        if scale_shift >= 0:
+            transformed_first = transformed_first[:, :, scale_shift:]
+            transformed_last = transformed_last[:, :, : n_scales - scale_shift]
+        else:
+            transformed_first = transformed_first[:, :, : n_scales + scale_shift]
+            transformed_last = transformed_last[:, :, -scale_shift:]
+    elif scale_shift != 0:
+        raise ValueError(f"scale_shift must be 0 for an output without a scale axis, got {scale_shift}.")
+    height, width = transformed_first.shape[-2:]
+    top, left = int(height * crop), int(width * crop)
+    window = (..., slice(top, height - top), slice(left, width - left))
+    difference = transformed_first[window] - transformed_last[window]
+    reference = transformed_last[window]
+    return float(torch.linalg.vector_norm(difference) / torch.linalg.vector_norm(reference))

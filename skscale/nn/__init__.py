@@ -1,0 +1,25 @@
+"""Torch layers for scale-equivariant networks with learnable internal scales.
+
+Usable on their own in any ``torch.nn`` network:
+
+>>> import torch
+>>> from torch import nn
+>>> from skscale.nn import InternalScales, ScaleConvT2H, ScaleConvH2H, ScaleProjection
+>>> scales = InternalScales(n_scales=3, parameterisation="isr", init_sigma_basis=1.0, init_isr=2.0)
+>>> net = nn.Sequential(ScaleConvT2H(1, 8, scales), nn.ReLU(), ScaleConvH2H(8, 8, scales),
+...                     ScaleProjection("max"))
+>>> tuple(net(torch.randn(4, 1, 28, 28)).shape)
+(4, 8, 28, 28)
+"""
+
+from .conv import ScaleConvH2H, ScaleConvT2H
+from .pooling import ScaleProjection
+from .scales import PARAMETERISATIONS, InternalScales
+
+__all__ = [
+    "InternalScales",
+    "PARAMETERISATIONS",
+    "ScaleConvT2H",
+    "ScaleConvH2H",
+    "ScaleProjection",
+]

@@ -1,0 +1,190 @@
+"""Internal scales of a scale-equivariant network, fixed or learnable (paper Eqs. 2 and 5)."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+from torch import nn
+
+__all__ = ["InternalScales", "PARAMETERISATIONS"]
+
+PARAMETERISATIONS = ("fixed", "isr", "spacing", "direct")
+
+
+def _check_positive_number(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value!r}.")
+    if value <= 0:
+        raise ValueError(f"{name} must be positive, got {value!r}.")
+
+
+def log_uniform_scales(n_scales, sigma_basis, isr):
+    """``[sigma_basis * isr ** (i / (n_scales - 1)) for i in range(n_scales)]`` (Eq. 2)."""
+    if n_scales == 1:
+        return [float(sigma_basis)]
+    return [float(sigma_basis) * float(isr) ** (i / (n_scales - 1)) for i in range(n_scales)]
+
+
+class InternalScales(nn.Module):
+    """The internal scales ``S`` of a scale-equivariant network.
+
+    ``S = [sigma_basis * ISR ** (i / (N_S - 1)) for i in 0..N_S - 1]`` (Eq. 2) at
+    initialisation; how the scales may move during training depends on
+    ``parameterisation``. Every parameterisation starts from the same scales for the same
+    ``init_sigma_basis`` and ``init_isr``, so configurations are comparable.
+
+    One instance is normally shared by all layers of a network: pass it as ``scales`` to
+    :class:`~skscale.nn.ScaleConvT2H` and :class:`~skscale.nn.ScaleConvH2H`.
+
+    Parameters
+    ----------
+    n_scales : int, default=3
+        Number of internal scales ``N_S`` (1 is valid: a single scale).
+    parameterisation : {"fixed", "isr", "spacing", "direct"}, default="isr"
+        - ``"fixed"``: nothing is trainable (the SESN baseline); the scales are a buffer.
+        - ``"isr"``: ``sigma_basis`` and ``gamma`` are trainable with
+          ``ISR = 1 + gamma**2`` (Eq. 5), so the range stays above 1 without a ReLU.
+        - ``"spacing"``: ``sigma_basis`` and the ``N_S - 1`` gaps between neighbouring
+          scales are trainable, each gap kept positive as the square of a parameter.
+        - ``"direct"``: every scale is a free parameter (no ordering or positivity
+          constraint).
+    init_sigma_basis : float, default=2.0
+        Initial smallest scale ``sigma_basis``, in pixels.
+    init_isr : float, default=3.0
+        Initial internal scale range (largest / smallest scale). Must exceed 1 when
+        ``n_scales > 1``; ignored when ``n_scales == 1``.
+
+    Attributes
+    ----------
+    sigma_basis : float
+        Current smallest scale (the first scale for ``"direct"``).
+    isr : float
+        Current internal scale range; ``1 + gamma**2`` for ``"isr"``, last / first scale
+        otherwise, 1.0 for a single scale.
+
+    Examples
+    --------
+    >>> scales = InternalScales(n_scales=3, parameterisation="isr", init_sigma_basis=2.0, init_isr=4.0)
+    >>> [round(s, 3) for s in scales().tolist()]
+    [2.0, 4.0, 8.0]
+    >>> round(scales.isr, 3)
+    4.0
+    """
+
+    def __init__(self, n_scales=3, parameterisation="isr", init_sigma_basis=2.0, init_isr=3.0):
+        super().__init__()
+        if isinstance(n_scales, bool) or not isinstance(n_scales, numbers.Integral) or n_scales < 1:
+            raise ValueError(f"n_scales must be an integer >= 1, got {n_scales!r}.")
+        if parameterisation not in PARAMETERISATIONS:
+            raise ValueError(
+                f"parameterisation must be one of {PARAMETERISATIONS}, got {parameterisation!r}."
+            )
+        _check_positive_number("init_sigma_basis", init_sigma_basis)
+        if isinstance(init_isr, bool) or not isinstance(init_isr, numbers.Real) or not math.isfinite(init_isr):
+            raise ValueError(f"init_isr must be a finite number, got {init_isr!r}.")
+        if n_scales > 1 and init_isr <= 1:
+            raise ValueError(
+                f"init_isr must be > 1 when n_scales > 1 (the scales must differ), got {init_isr!r}."
+            )
+        self.n_scales = int(n_scales)
+        self.parameterisation = parameterisation
+        self.init_sigma_basis = float(init_sigma_basis)
+        self.init_isr = float(init_isr) if n_scales > 1 else 1.0
+
+        initial = torch.tensor(
+            log_uniform_scales(self.n_scales, self.init_sigma_basis, self.init_isr),
+            dtype=torch.get_default_dtype(),
+        )
+        if parameterisation == "fixed":
+            self.register_buffer("fixed_scales", initial)
+        elif parameterisation == "direct":
+            self.direct_scales = nn.Parameter(initial.clone())
+        else:
+            self.sigma = nn.Parameter(initial[:1].clone())
+            if self.n_scales > 1 and parameterisation == "isr":
+                self.gamma = nn.Parameter(torch.tensor(math.sqrt(self.init_isr - 1.0)).to(initial))
+            elif self.n_scales > 1:
+                self.gap_roots = nn.Parameter(torch.sqrt(torch.diff(initial)))
+
+    @property
+    def trainable(self):
+        """Whether any scale parameter exists (``parameterisation != "fixed"``)."""
+        return self.parameterisation != "fixed"
+
+    def forward(self):
+        """Return the current internal scales, a 1-D tensor of length ``n_scales``."""
+        if self.parameterisation == "fixed":
+            return self.fixed_scales
+        if self.parameterisation == "direct":
+            return self.direct_scales
+        if self.n_scales == 1:
+            return self.sigma
+        if self.parameterisation == "isr":
+            isr = 1.0 + self.gamma**2  # Eq. 5
+            exponents = torch.arange(self.n_scales, dtype=self.sigma.dtype, device=self.sigma.device)
+            return self.sigma * isr ** (exponents / (self.n_scales - 1))  # Eq. 2
+        gaps = self.gap_roots**2
+        return torch.cat([self.sigma, self.sigma + torch.cumsum(gaps, dim=0)])
+
+    def state_key(self):
+        """A hashable key that changes whenever a parameter or buffer is modified.
+
+        Used by the layers to reuse a cached basis (``torch`` bumps a tensor's version
+        counter on every in-place update, e.g. an optimiser step or ``load_state_dict``).
+        """
+        return tuple(
+            (tensor.data_ptr(), tensor._version, tensor.dtype, tensor.device)
+            for tensor in (*self.parameters(), *self.buffers())
+        )
+
+    @property
+    def sigma_basis(self):
+        with torch.no_grad():
+            return float(self()[0])
+
+    @property
+    def isr(self):
+        if self.n_scales == 1:
+            return 1.0
+        with torch.no_grad():
+            if self.parameterisation == "isr":
+                return float(1.0 + self.gamma**2)
+            scales = self()
+            return float(scales[-1] / scales[0])
+
+    @classmethod
+    def from_values(cls, values, trainable=False):
+        """Internal scales at arbitrary given values.
+
+        Parameters
+        ----------
+        values : sequence of float
+            Positive scales, e.g. SESN's ``[1.5, 1.89, 2.38, 3.0]``.
+        trainable : bool, default=False
+            ``False`` gives ``parameterisation="fixed"``, ``True`` gives ``"direct"``.
+
+        Returns
+        -------
+        scales : InternalScales
+        """
+        values = [float(v) for v in torch.as_tensor(values, dtype=torch.float64).reshape(-1)]
+        if not values:
+            raise ValueError("values must hold at least one scale, got an empty sequence.")
+        for value in values:
+            _check_positive_number("values", value)
+        if len(values) > 1 and len(set(values)) != len(values):
+            raise ValueError(f"values must be distinct scales, got {values!r}.")
+        isr = values[-1] / values[0] if len(values) > 1 and values[-1] > values[0] else 2.0
+        module = cls(len(values), "direct" if trainable else "fixed", values[0], isr)
+        target = module.direct_scales if trainable else module.fixed_scales
+        with torch.no_grad():
+            target.copy_(torch.tensor(values, dtype=target.dtype))
+        return module
+
+    def extra_repr(self):
+        return (
+            f"n_scales={self.n_scales}, parameterisation={self.parameterisation!r}, "
+            f"init_sigma_basis={self.init_sigma_basis}, init_isr={self.init_isr}"
+        )

@@ -1,0 +1,221 @@
+import copy
+import pickle
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from skscale.basis import hermite_basis, kernel_size
+from skscale.metrics import scale_equivariance_error
+from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection
+
+from .conftest import smooth_noise
+
+
+def padded_reference_t2h(layer, x):
+    """Every scale's kernel zero-padded to the largest support, one convolution: SESN's scheme."""
+    scales = layer.scales().to(x.dtype)
+    size = kernel_size(float(scales.detach().max()), layer.kernel_extent)
+    basis = hermite_basis(scales, size, layer.max_order, kernel_extent=layer.kernel_extent)
+    kernel = torch.einsum("ocf,fsyx->socyx", layer.weight, basis)
+    outs = [F.conv2d(x, k, padding=size // 2, stride=layer.stride) for k in kernel]
+    out = torch.stack(outs, dim=2)
+    return out + layer.bias.view(1, -1, 1, 1, 1)
+
+
+def test_t2h_shapes_channels_stride_and_batch():
+    scales = InternalScales(3, "isr", init_sigma_basis=1.0, init_isr=3.0)
+    layer = ScaleConvT2H(3, 5, scales)
+    assert layer(torch.randn(2, 3, 17, 23)).shape == (2, 5, 3, 17, 23)
+    assert layer(torch.randn(1, 3, 4, 4)).shape == (1, 5, 3, 4, 4)  # smaller than the kernel
+    strided = ScaleConvT2H(3, 5, scales, stride=2)
+    assert strided(torch.randn(2, 3, 17, 23)).shape == (2, 5, 3, 9, 12)
+    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+        layer(torch.randn(2, 1, 8, 8))
+
+
+def test_h2h_shapes_and_scale_interaction():
+    scales = InternalScales(4, "fixed", init_sigma_basis=1.0, init_isr=2.0)
+    layer = ScaleConvH2H(3, 6, scales, scale_size=2)
+    assert layer.weight.shape == (6, 3, 2, 10)
+    x = torch.randn(2, 3, 4, 12, 12)
+    assert layer(x).shape == (2, 6, 4, 12, 12)
+    # Output scale s reads input scales s and s + 1 only: changing input scale 3 leaves
+    # output scales 0 and 1 unchanged and changes 2 and 3.
+    changed = x.clone()
+    changed[:, :, 3] += 1.0
+    difference = (layer(changed) - layer(x)).abs().amax(dim=(0, 1, 3, 4))
+    assert difference[:2].max() == 0 and bool((difference[2:] > 0).all())
+    with pytest.raises(ValueError, match=r"\(B, 3, 4, H, W\)"):
+        layer(torch.randn(2, 3, 3, 12, 12))
+
+
+def test_per_scale_supports_match_padded_convolution_float64():
+    scales = InternalScales(3, "isr", init_sigma_basis=1.2, init_isr=4.0).double()
+    layer = ScaleConvT2H(2, 4, scales, kernel_extent=2.0).double()
+    assert layer.kernel_sizes() == [7, 11, 21]
+    x = torch.randn(2, 2, 30, 30, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), padded_reference_t2h(layer, x), rtol=1e-10, atol=1e-12)
+
+
+def test_unsorted_direct_scales_keep_their_order():
+    scales = InternalScales.from_values([3.0, 1.0, 2.0], trainable=True).double()
+    layer = ScaleConvT2H(1, 2, scales).double()
+    x = torch.randn(1, 1, 20, 20, dtype=torch.float64)
+    torch.testing.assert_close(layer(x), padded_reference_t2h(layer, x), rtol=1e-10, atol=1e-12)
+
+
+def test_h2h_equals_per_scale_convolution():
+    scales = InternalScales(3, "fixed", init_sigma_basis=1.0, init_isr=3.0).double()
+    layer = ScaleConvH2H(2, 3, scales, scale_size=2).double()
+    x = torch.randn(2, 2, 3, 16, 16, dtype=torch.float64)
+    expected = []
+    for s, sigma in enumerate(scales().tolist()):
+        size = kernel_size(sigma, 2.0)
+        basis = hermite_basis(torch.tensor([sigma], dtype=torch.float64), size, 3)[:, 0]
+        out = 0
+        for j in range(2):
+            if s + j < 3:
+                kernel = torch.einsum("ocf,fyx->ocyx", layer.weight[:, :, j], basis)
+                out = out + F.conv2d(x[:, :, s + j], kernel, padding=size // 2)
+        expected.append(out)
+    expected = torch.stack(expected, dim=2) + layer.bias.view(1, -1, 1, 1, 1)
+    torch.testing.assert_close(layer(x), expected, rtol=1e-10, atol=1e-12)
+
+
+def test_t2h_is_scale_equivariant_far_below_a_control():
+    """Eq. 1: the output at scale 2 sigma on L_2[f] equals L_2 of the output at sigma on f."""
+    images = smooth_noise(4, 96, sigma=1.0)
+    layer = ScaleConvT2H(1, 8, [1.0, 2.0, 4.0], kernel_extent=2.0)
+    error = scale_equivariance_error(layer, images, factor=2.0, scale_shift=1)
+    unmatched = scale_equivariance_error(layer, images, factor=2.0, scale_shift=0)
+    plain = scale_equivariance_error(torch.nn.Conv2d(1, 8, 9, padding=4), images, factor=2.0)
+    assert error < 0.03
+    assert unmatched > 5 * error
+    assert plain > 20 * error
+
+
+def test_t2h_h2h_network_is_scale_equivariant():
+    scales = InternalScales.from_values([1.0, 2.0, 4.0])
+    net = torch.nn.Sequential(
+        ScaleConvT2H(1, 6, scales), torch.nn.ReLU(), ScaleConvH2H(6, 6, scales), ScaleProjection("max")
+    )
+    images = smooth_noise(2, 96, sigma=1.5)
+    # After projection the network is invariant up to the lost top scale: compare the
+    # equivariant trunk instead.
+    trunk = net[:3]
+    assert scale_equivariance_error(trunk, images, factor=2.0, scale_shift=1) < 0.05
+
+
+def test_gradcheck_t2h_with_respect_to_sigma_basis_and_gamma():
+    scales = InternalScales(2, "isr", init_sigma_basis=1.1, init_isr=1.8).double()
+    layer = ScaleConvT2H(1, 2, scales, max_order=2).double()
+    x = torch.randn(1, 1, 9, 9, dtype=torch.float64)
+
+    sigma = scales.sigma.detach().clone().requires_grad_(True)
+    gamma = scales.gamma.detach().clone().requires_grad_(True)
+
+    def functional(sigma, gamma):
+        return torch.func.functional_call(layer, {"scales.sigma": sigma, "scales.gamma": gamma}, (x,))
+
+    assert torch.autograd.gradcheck(functional, (sigma, gamma))
+
+
+@pytest.mark.parametrize("parameterisation", ["isr", "spacing", "direct"])
+def test_one_optimiser_step_moves_every_scale_parameter(parameterisation):
+    scales = InternalScales(3, parameterisation, init_sigma_basis=1.0, init_isr=2.0)
+    net = torch.nn.Sequential(ScaleConvT2H(1, 4, scales), ScaleConvH2H(4, 2, scales), ScaleProjection())
+    before = {name: p.detach().clone() for name, p in scales.named_parameters()}
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    net(torch.randn(2, 1, 16, 16)).pow(2).mean().backward()
+    for name, parameter in scales.named_parameters():
+        assert parameter.grad is not None and bool(parameter.grad.abs().sum() > 0), name
+    optimiser.step()
+    for name, parameter in scales.named_parameters():
+        assert not torch.equal(parameter, before[name]), name
+
+
+def test_fixed_scales_receive_no_gradient_and_stay():
+    scales = InternalScales(3, "fixed")
+    layer = ScaleConvT2H(1, 2, scales)
+    layer(torch.randn(1, 1, 12, 12)).sum().backward()
+    assert list(scales.parameters()) == []
+    torch.testing.assert_close(scales(), torch.tensor([2.0, 2.0 * 3**0.5, 6.0]))
+
+
+def test_learning_moves_the_scale_toward_the_known_one():
+    """A student with one learnable scale imitates a teacher at sigma = 3: sigma moves to 3."""
+    torch.manual_seed(0)
+    teacher = ScaleConvT2H(1, 4, [3.0], max_order=2)
+    student = ScaleConvT2H(1, 4, InternalScales(1, "isr", init_sigma_basis=1.8), max_order=2)
+    student.weight.data.copy_(teacher.weight.data)
+    student.bias.data.copy_(teacher.bias.data)
+    images = smooth_noise(8, 40, sigma=1.0)
+    target = teacher(images).detach()
+    optimiser = torch.optim.Adam(student.scales.parameters(), lr=0.05)
+    for _ in range(60):
+        optimiser.zero_grad()
+        F.mse_loss(student(images), target).backward()
+        optimiser.step()
+    assert abs(student.scales.sigma_basis - 3.0) < 0.15
+
+
+def test_basis_cache_fixed_and_eval_mode():
+    fixed = ScaleConvT2H(1, 2, [1.0, 2.0])
+    first = fixed.basis_groups()
+    assert fixed.basis_groups()[0][1] is first[0][1]  # computed once
+
+    learned = ScaleConvT2H(1, 2, InternalScales(2, "isr", init_sigma_basis=1.0, init_isr=2.0))
+    x = torch.randn(1, 1, 10, 10)
+    learned.train()
+    assert learned.basis_groups()[0][1] is not learned.basis_groups()[0][1]  # rebuilt in training
+    learned.eval()
+    with torch.no_grad():
+        cached = learned.basis_groups()[0][1]
+        assert learned.basis_groups()[0][1] is cached
+        out = learned(x)
+    # An update of the scales invalidates the cache.
+    with torch.no_grad():
+        learned.scales.gamma.add_(0.5)
+        assert learned.basis_groups()[0][1] is not cached
+        assert not torch.allclose(learned(x), out)
+
+
+def test_modules_pickle_and_deepcopy_with_shared_scales():
+    scales = InternalScales(2, "isr", init_sigma_basis=1.0, init_isr=2.0)
+    net = torch.nn.Sequential(ScaleConvT2H(1, 2, scales), ScaleConvH2H(2, 2, scales))
+    x = torch.randn(1, 1, 8, 8)
+    for clone in (copy.deepcopy(net), pickle.loads(pickle.dumps(net))):
+        torch.testing.assert_close(clone(x), net(x))
+        assert clone[0].scales is clone[1].scales  # still shared
+    assert len(list(net.parameters())) == 2 + 2 + 2  # scales counted once
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(in_channels=0), "in_channels"),
+        (dict(out_channels=-1), "out_channels"),
+        (dict(kernel_extent=0.0), "kernel_extent"),
+        (dict(stride=0), "stride"),
+        (dict(max_order=-1), "max_order"),
+        (dict(scales=torch.nn.Linear(1, 1)), "scales"),
+    ],
+)
+def test_invalid_layer_arguments(kwargs, match):
+    arguments = dict(in_channels=1, out_channels=2, scales=[1.0, 2.0])
+    arguments.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        ScaleConvT2H(**arguments)
+    with pytest.raises(ValueError, match="scale_size"):
+        ScaleConvH2H(1, 2, [1.0, 2.0], scale_size=0)
+
+
+def test_projection_modes():
+    x = torch.randn(2, 3, 4, 5, 5)
+    torch.testing.assert_close(ScaleProjection("max")(x), x.amax(dim=2))
+    torch.testing.assert_close(ScaleProjection("mean")(x), x.mean(dim=2))
+    with pytest.raises(ValueError, match="mode"):
+        ScaleProjection("sum")
+    with pytest.raises(ValueError, match=r"\(B, C, S, H, W\)"):
+        ScaleProjection()(torch.randn(2, 3, 4, 4))

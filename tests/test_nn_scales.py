@@ -1,0 +1,100 @@
+import pickle
+
+import pytest
+import torch
+
+from skscale.nn import PARAMETERISATIONS, InternalScales
+
+
+@pytest.mark.parametrize("parameterisation", PARAMETERISATIONS)
+def test_every_parameterisation_starts_from_eq2(parameterisation):
+    scales = InternalScales(3, parameterisation, init_sigma_basis=2.0, init_isr=3.0)
+    expected = torch.tensor([2.0, 2.0 * 3**0.5, 6.0])
+    torch.testing.assert_close(scales(), expected)
+    assert scales.sigma_basis == pytest.approx(2.0)
+    assert scales.isr == pytest.approx(3.0)
+
+
+@pytest.mark.parametrize(
+    "parameterisation, names",
+    [("fixed", set()), ("isr", {"sigma", "gamma"}), ("spacing", {"sigma", "gap_roots"}), ("direct", {"direct_scales"})],
+)
+def test_trainable_parameters(parameterisation, names):
+    scales = InternalScales(4, parameterisation)
+    assert {name for name, _ in scales.named_parameters()} == names
+    assert scales.trainable == bool(names)
+
+
+def test_isr_parameterisation_is_eq5():
+    scales = InternalScales(3, "isr", init_sigma_basis=1.5, init_isr=5.0)
+    assert float((1 + scales.gamma**2).detach()) == pytest.approx(5.0)
+    with torch.no_grad():
+        scales.gamma.fill_(-1.0)  # the sign of gamma does not matter: ISR = 1 + gamma^2
+    torch.testing.assert_close(scales(), torch.tensor([1.5, 1.5 * 2**0.5, 3.0]))
+    assert scales.isr == pytest.approx(2.0)
+
+
+def test_spacing_keeps_scales_increasing_whatever_the_parameters():
+    scales = InternalScales(4, "spacing")
+    with torch.no_grad():
+        scales.gap_roots.copy_(torch.tensor([-0.5, 0.3, -2.0]))
+    assert bool((torch.diff(scales()) > 0).all())
+
+
+def test_single_scale_is_valid():
+    for parameterisation in PARAMETERISATIONS:
+        scales = InternalScales(1, parameterisation, init_sigma_basis=1.7, init_isr=1.0)
+        torch.testing.assert_close(scales(), torch.tensor([1.7]))
+        assert scales.isr == 1.0
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_scales=0), "n_scales"),
+        (dict(n_scales=2.5), "n_scales"),
+        (dict(parameterisation="log"), "parameterisation"),
+        (dict(init_sigma_basis=0.0), "init_sigma_basis"),
+        (dict(init_sigma_basis=float("nan")), "init_sigma_basis"),
+        (dict(init_isr=1.0), "init_isr"),
+        (dict(init_isr=0.5), "init_isr"),
+    ],
+)
+def test_invalid_arguments_name_the_argument(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        InternalScales(**kwargs)
+
+
+@pytest.mark.parametrize("parameterisation", ["isr", "spacing", "direct"])
+def test_gradients_reach_every_scale_parameter(parameterisation):
+    scales = InternalScales(3, parameterisation)
+    (scales() * torch.tensor([1.0, -2.0, 3.0])).sum().backward()
+    for name, parameter in scales.named_parameters():
+        assert parameter.grad is not None and bool((parameter.grad != 0).all()), name
+
+
+def test_state_key_changes_on_optimiser_step_and_load():
+    scales = InternalScales(3, "isr")
+    key = scales.state_key()
+    assert scales.state_key() == key
+    optimiser = torch.optim.SGD(scales.parameters(), lr=0.1)
+    scales().sum().backward()
+    optimiser.step()
+    assert scales.state_key() != key
+    key = scales.state_key()
+    scales.load_state_dict(InternalScales(3, "isr").state_dict())
+    assert scales.state_key() != key
+
+
+def test_from_values_and_pickle():
+    fixed = InternalScales.from_values([1.5, 1.89, 2.38, 3.0])
+    torch.testing.assert_close(fixed(), torch.tensor([1.5, 1.89, 2.38, 3.0]))
+    assert not fixed.trainable
+    direct = InternalScales.from_values([1.0, 2.0], trainable=True)
+    assert direct.parameterisation == "direct"
+    clone = pickle.loads(pickle.dumps(fixed))
+    torch.testing.assert_close(clone(), fixed())
+    with pytest.raises(ValueError, match="values"):
+        InternalScales.from_values([1.0, -2.0])
+    with pytest.raises(ValueError, match="distinct"):
+        InternalScales.from_values([2.0, 2.0])
