@@ -115,3 +115,95 @@ def scale_equivariance_error(module, images, factor=2.0, scale_shift=0, *, crop=
     difference = transformed_first[window] - transformed_last[window]
     reference = transformed_last[window]
     return float(torch.linalg.vector_norm(difference) / torch.linalg.vector_norm(reference))
+
+
+def error_per_scale(estimator, X, y, scales, bins=10):
+    """Classification error of a fitted classifier per data scale (paper Fig. 4).
+
+    Parameters
+    ----------
+    estimator : fitted classifier
+        Any object with ``predict(X)``, e.g. a
+        :class:`~skscale.ScaleEquivariantClassifier` or a scikit-learn classifier.
+    X : array-like or dataset
+        Samples, in the form ``estimator.predict`` accepts.
+    y : array-like of shape (n_samples,)
+        True labels.
+    scales : array-like of shape (n_samples,)
+        Positive data scale of every sample, e.g. ``scales_test`` of
+        :func:`~skscale.datasets.make_mnist_scale` or the ``scales`` of a
+        :class:`~skscale.datasets.DynamicScaleMNIST`.
+    bins : int, array-like of float or "unique", default=10
+        - int: that many bins with edges spaced evenly in ``log(scale)`` (scales act
+          multiplicatively) from the smallest to the largest scale.
+        - array-like: increasing bin edges; the last bin includes its right edge and
+          samples outside the edges are left out.
+        - ``"unique"``: one bin per distinct scale, for data rendered at the scales of
+          a grid (:meth:`DynamicScaleMNIST.at_scales
+          <skscale.datasets.DynamicScaleMNIST.at_scales>`).
+
+    Returns
+    -------
+    bin_scales : ndarray of shape (n_bins,)
+        Scale of each non-empty bin: the geometric centre of its edges, or the distinct
+        scale for ``bins="unique"``.
+    errors : ndarray of shape (n_bins,)
+        Fraction of misclassified samples in each bin, in [0, 1].
+    counts : ndarray of shape (n_bins,)
+        Number of samples in each bin.
+
+    Empty bins are left out, as in :func:`sklearn.calibration.calibration_curve`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.dummy import DummyClassifier
+    >>> X, y = np.zeros((6, 1)), np.array([0, 0, 0, 1, 1, 0])
+    >>> scales = np.array([1.0, 1.0, 2.0, 2.0, 4.0, 4.0])
+    >>> clf = DummyClassifier(strategy="constant", constant=0).fit(X, y)
+    >>> bin_scales, errors, counts = error_per_scale(clf, X, y, scales, bins="unique")
+    >>> bin_scales.tolist(), errors.tolist(), counts.tolist()
+    ([1.0, 2.0, 4.0], [0.0, 0.5, 0.5], [2, 2, 2])
+    """
+    import numbers
+
+    import numpy as np
+    from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
+
+    y = column_or_1d(y)
+    scales = column_or_1d(scales).astype(np.float64)
+    check_consistent_length(X, y, scales)
+    if not (np.isfinite(scales).all() and (scales > 0).all()):
+        raise ValueError("scales must be positive and finite.")
+    if not len(y):
+        raise ValueError("error_per_scale needs at least one sample.")
+    check_is_fitted(estimator)
+    wrong = (np.asarray(estimator.predict(X)).reshape(len(y)) != y).astype(np.float64)
+
+    if isinstance(bins, str):
+        if bins != "unique":
+            raise ValueError(f"bins must be an int, an array of edges or 'unique', got {bins!r}.")
+        bin_scales, index = np.unique(scales, return_inverse=True)
+        counts = np.bincount(index)
+        return bin_scales, np.bincount(index, weights=wrong) / counts, counts
+
+    if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
+        if bins < 1:
+            raise ValueError(f"bins must be a positive int, got {bins!r}.")
+        low, high = scales.min(), scales.max()
+        if low == high:
+            return np.array([low]), np.array([wrong.mean()]), np.array([len(y)])
+        edges = np.geomspace(low, high, int(bins) + 1)
+    else:
+        edges = np.asarray(bins, dtype=np.float64)
+        if edges.ndim != 1 or len(edges) < 2 or not np.all(np.diff(edges) > 0) or not (edges > 0).all():
+            raise ValueError(f"bins as edges must be a 1-D increasing array of >= 2 positive values, got {bins!r}.")
+    n_bins = len(edges) - 1
+    index = np.searchsorted(edges, scales, side="right") - 1
+    index[scales == edges[-1]] = n_bins - 1  # the last bin is closed on the right
+    inside = (index >= 0) & (index < n_bins)
+    counts = np.bincount(index[inside], minlength=n_bins)
+    n_wrong = np.bincount(index[inside], weights=wrong[inside], minlength=n_bins)
+    keep = counts > 0
+    centres = np.sqrt(edges[:-1] * edges[1:])
+    return centres[keep], n_wrong[keep] / counts[keep], counts[keep]
