@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import math
+import numbers
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
-__all__ = ["rescale", "scale_equivariance_error"]
+__all__ = ["error_per_scale", "rescale", "scale_equivariance_error"]
 
 
 def rescale(images, factor, mode="bicubic"):
@@ -165,10 +168,7 @@ def error_per_scale(estimator, X, y, scales, bins=10):
     >>> bin_scales.tolist(), errors.tolist(), counts.tolist()
     ([1.0, 2.0, 4.0], [0.0, 0.5, 0.5], [2, 2, 2])
     """
-    import numbers
 
-    import numpy as np
-    from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
     y = column_or_1d(y)
     scales = column_or_1d(scales).astype(np.float64)

@@ -13,6 +13,7 @@ Usable on their own in any ``torch.nn`` network:
 """
 
 from .conv import ScaleConvH2H, ScaleConvT2H
+from .models import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .pooling import ScaleProjection
 from .scales import PARAMETERISATIONS, InternalScales
 
@@ -22,4 +23,8 @@ __all__ = [
     "ScaleConvT2H",
     "ScaleConvH2H",
     "ScaleProjection",
+    "ARCHITECTURES",
+    "build_module",
+    "count_parameters",
+    "register_architecture",
 ]

@@ -1,0 +1,294 @@
+import io
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skscale import ScaleEquivariantClassifier
+from skscale.classifier import LargeKernelWarning
+from skscale.datasets import make_mnist_scale
+from skscale.nn import count_parameters
+
+SMALL = dict(n_scales=2, n_filters=4, init_sigma_basis=0.5, init_isr=2.0, max_epochs=6, lr=0.05,
+             batch_size=32, random_state=0)
+
+
+@parametrize_with_checks(
+    [ScaleEquivariantClassifier(**SMALL)],
+    expected_failed_checks=lambda estimator: {
+        "check_no_attributes_set_in_init": (
+            "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_"
+        ),
+    },
+)
+def test_scikit_learn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", LargeKernelWarning)
+        check(estimator)
+
+
+def blobs_images(n=60, size=12, seed=0):
+    """Two classes: a bright blob near the centre at a small or a large scale."""
+    rng = np.random.RandomState(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    radius = np.where(np.arange(n) % 2 == 0, 1.0, 3.0)
+    images = np.exp(-(yy**2 + xx**2)[None] / (2 * radius[:, None, None] ** 2))
+    images = images + 0.05 * rng.randn(n, size, size)
+    return images.astype(np.float32), (np.arange(n) % 2)
+
+
+@pytest.fixture(scope="module")
+def scaled_digits():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = make_mnist_scale(n_train=400, n_val=10, n_test=200, source="bundled", random_state=0)
+    return data
+
+
+def test_fit_predict_score_and_fitted_attributes():
+    X, y = blobs_images()
+    clf = ScaleEquivariantClassifier(n_filters=4, init_sigma_basis=1.0, init_isr=2.0, max_epochs=8,
+                                     lr=0.05, random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.9
+    assert clf.n_features_in_ == 144 and clf.input_shape_ == (1, 12, 12)
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+    assert clf.scales_.shape == (3,) and clf.scales_.dtype == np.float64
+    assert clf.sigma_basis_ == pytest.approx(clf.scales_[0])
+    assert clf.isr_ == pytest.approx(clf.scales_[-1] / clf.scales_[0], rel=1e-5)
+    history = clf.history
+    assert len(history) == 8
+    for key in ("sigma_basis", "isr", "scales"):
+        assert len(history[:, key]) == 8
+    assert history[-1, "scales"] == pytest.approx(clf.scales_.tolist())
+    proba = clf.predict_proba(X[:5])
+    assert proba.shape == (5, 2) and np.allclose(proba.sum(axis=1), 1)
+
+
+@pytest.mark.parametrize("labels", [np.array(["small", "large"]), np.array([5, 6]), np.array([True, False])])
+def test_labels_of_any_type_come_back_as_given(labels):
+    X, y = blobs_images(n=20)
+    clf = ScaleEquivariantClassifier(**SMALL).fit(X, labels[y])
+    predicted = clf.predict(X)
+    assert predicted.dtype == labels.dtype
+    assert set(predicted) <= set(labels)
+    np.testing.assert_array_equal(clf.classes_, np.sort(labels))
+
+
+def test_input_layouts_give_the_same_model():
+    X, y = blobs_images(n=20, size=8)
+    three_d = ScaleEquivariantClassifier(**SMALL).fit(X, y)
+    four_d = ScaleEquivariantClassifier(**SMALL).fit(X[:, None], y)
+    flat = ScaleEquivariantClassifier(image_shape=(8, 8), **SMALL).fit(X.reshape(20, -1), y)
+    integers = ScaleEquivariantClassifier(**SMALL).fit((X * 100).astype(np.int64), y)
+    reference = three_d.predict_proba(X)
+    np.testing.assert_allclose(four_d.predict_proba(X[:, None]), reference, rtol=1e-5)
+    np.testing.assert_allclose(flat.predict_proba(X.reshape(20, -1)), reference, rtol=1e-5)
+    assert integers.input_shape_ == (1, 8, 8)
+
+
+def test_channels_last_rows_with_image_shape():
+    rng = np.random.RandomState(0)
+    images = rng.rand(10, 3, 6, 5).astype(np.float32)  # (N, C, H, W)
+    rows = images.transpose(0, 2, 3, 1).reshape(10, -1)  # flattened channels-last
+    y = np.arange(10) % 2
+    from_rows = ScaleEquivariantClassifier(image_shape=(6, 5, 3), **SMALL).fit(rows, y)
+    from_images = ScaleEquivariantClassifier(**SMALL).fit(images, y)
+    assert from_rows.input_shape_ == (3, 6, 5)
+    np.testing.assert_allclose(from_rows.predict_proba(rows), from_images.predict_proba(images), rtol=1e-5)
+
+
+def test_tabular_rows_are_read_as_one_row_images_and_warn():
+    X = np.random.RandomState(0).rand(20, 4)
+    y = np.arange(20) % 2
+    with pytest.warns(LargeKernelWarning, match="1 x 4"):
+        clf = ScaleEquivariantClassifier(max_epochs=1).fit(X, y)
+    assert clf.input_shape_ == (1, 1, 4)
+
+
+def test_random_state_gives_identical_predictions_and_leaves_global_rng():
+    X, y = blobs_images(n=30)
+    state = torch.get_rng_state()
+    first = ScaleEquivariantClassifier(**SMALL).fit(X, y)
+    assert torch.equal(torch.get_rng_state(), state)
+    second = ScaleEquivariantClassifier(**SMALL).fit(X, y)
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    np.testing.assert_array_equal(first.scales_, second.scales_)
+    other = ScaleEquivariantClassifier(**{**SMALL, "random_state": 1}).fit(X, y)
+    assert not np.array_equal(first.predict_proba(X), other.predict_proba(X))
+
+
+def test_fixed_scales_stay_exactly_and_learned_ones_move_and_stay_valid():
+    X, y = blobs_images(n=40)
+    common = dict(n_filters=4, init_sigma_basis=1.0, init_isr=3.0, max_epochs=4, lr=0.05, random_state=0)
+    fixed = ScaleEquivariantClassifier(parameterisation="fixed", **common).fit(X, y)
+    np.testing.assert_array_equal(fixed.scales_, np.array([1.0, 3.0**0.5, 3.0], dtype=np.float32))
+    assert fixed.history[:, "isr"] == [pytest.approx(3.0)] * 4
+    initial = fixed.scales_
+    for parameterisation in ("isr", "spacing", "direct"):
+        learned = ScaleEquivariantClassifier(parameterisation=parameterisation, **common).fit(X, y)
+        assert not np.allclose(learned.scales_, initial), parameterisation
+        assert (learned.scales_ > 0).all()
+        if parameterisation != "direct":
+            assert (np.diff(learned.scales_) > 0).all()
+
+
+def test_scale_learning_rate_and_warm_up():
+    X, y = blobs_images(n=20)
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 4}, scale_lr=0.1, scale_warmup_epochs=2).fit(X, y)
+    assert clf.history[:, "scale_lr"] == pytest.approx([0.0, 0.05, 0.1, 0.1])
+    groups = {group.get("name"): group for group in clf.optimizer_.param_groups}
+    assert groups["internal_scales"]["lr"] == pytest.approx(0.1)
+    assert groups[None]["lr"] == pytest.approx(0.05)
+    # During the first epoch the scales did not move (learning rate 0).
+    assert clf.history[0, "scales"] == pytest.approx([0.5, 1.0])
+    frozen = ScaleEquivariantClassifier(**SMALL, scale_lr=0.0).fit(X, y)
+    np.testing.assert_allclose(frozen.scales_, [0.5, 1.0], rtol=1e-6)
+
+
+def test_early_stopping_uses_a_seeded_stratified_split():
+    X, _ = blobs_images(n=60)
+    y = np.random.RandomState(0).randint(0, 2, size=60)  # random labels: validation loss soon rises
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2,
+                                     validation_fraction=0.2).fit(X, y)
+    history = clf.history
+    assert "valid_loss" in history[-1]
+    assert len(history) < 30  # stopped early
+    again = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2,
+                                       validation_fraction=0.2).fit(X, y)
+    assert history[:, "valid_loss"] == again.history[:, "valid_loss"]
+    assert "valid_loss" not in ScaleEquivariantClassifier(**SMALL).fit(X, y).history[-1]
+
+
+def test_verbose_prints_the_epoch_table(capsys):
+    X, y = blobs_images(n=20)
+    ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}, verbose=1).fit(X, y)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "isr" in out and "sigma_basis" in out
+    ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}).fit(X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_pickle_joblib_and_clone_round_trips():
+    X, y = blobs_images(n=20)
+    clf = ScaleEquivariantClassifier(**SMALL).fit(X, np.array(["a", "b"])[y])
+    expected = clf.predict_proba(X)
+    restored = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(restored.predict_proba(X), expected)
+    np.testing.assert_array_equal(restored.predict(X), clf.predict(X))
+    buffer = io.BytesIO()
+    joblib.dump(clf, buffer)
+    buffer.seek(0)
+    np.testing.assert_array_equal(joblib.load(buffer).predict_proba(X), expected)
+    fresh = clone(clf)
+    assert fresh.get_params()["init_isr"] == 2.0 and not hasattr(fresh, "scales_")
+    np.testing.assert_array_equal(fresh.fit(X, np.array(["a", "b"])[y]).predict_proba(X), expected)
+
+
+def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
+    data = scaled_digits
+    pipeline = Pipeline([
+        ("scale", FunctionTransformer(lambda X: X / X.max())),
+        ("classifier", ScaleEquivariantClassifier(n_filters=8, init_sigma_basis=1.0, max_epochs=8, lr=0.01,
+                                                  random_state=0)),
+    ])
+    search = GridSearchCV(
+        pipeline,
+        {"classifier__parameterisation": ["fixed", "isr"], "classifier__init_isr": [1.5, 3.0]},
+        cv=2,
+        n_jobs=2,
+    ).fit(data.X_train, data.y_train)
+    assert set(search.best_params_) == {"classifier__parameterisation", "classifier__init_isr"}
+    assert len(search.cv_results_["params"]) == 4
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    best = search.best_estimator_.named_steps["classifier"]
+    assert best.scales_.shape == (3,)
+    assert search.score(data.X_test, data.y_test) > 0.5  # ten classes: chance is 0.1
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(architecture="resnet"), "architecture must be one of .* got 'resnet'"),
+        (dict(parameterisation="log"), "parameterisation must be one of .* got 'log'"),
+        (dict(n_scales=0), "n_scales must be a positive integer, got 0"),
+        (dict(init_isr=1.0), "init_isr must be a finite number > 1, got 1.0"),
+        (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a positive finite number, got -1.0"),
+        (dict(kernel_extent=float("nan")), "kernel_extent must be a positive finite number, got nan"),
+        (dict(lr=0), "lr must be a positive finite number, got 0"),
+        (dict(scale_lr=-0.1), "scale_lr must be None or a non-negative finite number, got -0.1"),
+        (dict(scale_warmup_epochs=-1), "scale_warmup_epochs must be a non-negative integer, got -1"),
+        (dict(validation_fraction=1.5), r"validation_fraction must be in the open interval \(0, 1\), got 1.5"),
+        (dict(image_shape=(8,)), r"image_shape must be \(height, width\)"),
+        (dict(image_shape=(4, 4)), r"X has 64 features per row, but image_shape=\(4, 4\) needs 16"),
+    ],
+)
+def test_invalid_hyper_parameters_fail_before_training(params, match):
+    X = np.random.RandomState(0).rand(6, 64)
+    y = np.arange(6) % 2
+    clf = ScaleEquivariantClassifier(max_epochs=1, **params)
+    with pytest.raises(ValueError, match=match):
+        clf.fit(X, y)
+    assert not hasattr(clf, "module_")
+
+
+def test_invalid_data_errors():
+    X, y = blobs_images(n=10)
+    clf = ScaleEquivariantClassifier(**SMALL)
+    bad = X.copy()
+    bad[0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        clf.fit(bad, y)
+    bad[0, 0, 0] = np.inf
+    with pytest.raises(ValueError, match="Input X contains infinity"):
+        clf.fit(bad, y)
+    with pytest.raises(ValueError, match="at least two classes, got 1 class"):
+        clf.fit(X, np.zeros(10))
+    with pytest.raises(ValueError, match="different numbers of samples"):
+        clf.fit(X, y[:5])
+    with pytest.raises(ValueError, match="requires y to be passed"):
+        clf.fit(X, None)
+    with pytest.raises(ValueError, match="5-D|2-D"):
+        clf.fit(X[:, None, None], y)
+    clf.fit(X, y)
+    with pytest.raises(ValueError, match="X has 100 features, but ScaleEquivariantClassifier is expecting 144"):
+        clf.predict(X[:, :10, :10])
+    with pytest.raises(ValueError, match="image_shape"):
+        ScaleEquivariantClassifier(**SMALL, image_shape=(6, 6)).fit(X, y)
+
+
+def test_partial_fit_continues_training():
+    X, y = blobs_images(n=20)
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 1})
+    clf.partial_fit(X, y)
+    clf.partial_fit(X, y)
+    assert len(clf.history) == 2
+    with pytest.raises(ValueError, match="labels not seen"):
+        clf.partial_fit(X, y + 5)
+
+
+@pytest.mark.parametrize("architecture, expected", [("sesn", 494_551), ("cnn", 494_549)])
+def test_mnist_architectures_have_the_stated_parameter_count(architecture, expected):
+    X, y = blobs_images(n=20, size=28)
+    clf = ScaleEquivariantClassifier(architecture=architecture, n_scales=4, init_sigma_basis=1.5,
+                                     init_isr=2.0, max_epochs=1, random_state=0)
+    clf.fit(np.tile(X, (1, 1, 1)), np.arange(20) % 10)
+    assert count_parameters(clf.module_) == expected
+    assert abs(expected - 495_000) / 495_000 < 0.02
+    if architecture == "cnn":
+        assert clf.scales_ is None and clf.isr_ is None
+    else:
+        assert clf.scales_.shape == (4,)
+
+
+def test_module_arguments_are_routed_to_the_architecture():
+    X, y = blobs_images(n=20)
+    clf = ScaleEquivariantClassifier(**SMALL, module__conv_kwargs={"stride": 2}).fit(X, y)
+    assert clf.module_.conv.stride == 2
