@@ -169,11 +169,14 @@ def test_early_stopping_uses_a_seeded_stratified_split():
 
 def test_verbose_prints_the_epoch_table(capsys):
     X, y = blobs_images(n=20)
-    ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}, verbose=1).fit(X, y)
+    table = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "train_loss" in out and "isr" in out and "sigma_basis" in out
     ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}).fit(X, y)
     assert capsys.readouterr().out == ""
+    with_bar = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 1}, verbose=2).fit(X, y)
+    assert "progress_bar" in dict(with_bar.callbacks_)
+    assert "progress_bar" not in dict(table.callbacks_)
 
 
 def test_pickle_joblib_and_clone_round_trips():
