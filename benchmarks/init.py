@@ -1,0 +1,108 @@
+"""Initialisation of the learnable scales: sigma_basis in {1, 2, 4} x ISR in {1.5, 3, 6} (paper Table 3).
+
+The Table-1 network learns sigma_basis and the ISR (Eq. 5) from nine initialisations.
+The ``paper`` profile runs the three log-uniform data scale distributions of the paper;
+the ``cpu`` profile runs the widest one, [1, 8], where the paper finds the
+initialisation matters most (the other two are the exact same code: pass
+``--distributions 2.83 4.76 8``).
+
+    python benchmarks/init.py --profile cpu
+    python benchmarks/init.py --profile paper --device cuda
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+import _common as common
+
+NAME = "init"
+INIT_SIGMA_BASIS = (1.0, 2.0, 4.0)
+INIT_ISR = (1.5, 3.0, 6.0)
+# The paper's Table 3 for [1, 8]: (learned sigma_basis, learned ISR, test error %).
+PAPER_TABLE3_WIDEST = {
+    (1.0, 1.5): ("1.450 ± 0.130", "3.767 ± 0.171", "3.087 ± 0.173"),
+    (1.0, 3.0): ("1.275 ± 0.076", "4.158 ± 0.123", "3.131 ± 0.179"),
+    (1.0, 6.0): ("1.331 ± 0.097", "5.423 ± 0.529", "3.087 ± 0.178"),
+    (2.0, 1.5): ("1.755 ± 0.156", "3.444 ± 0.025", "3.010 ± 0.198"),
+    (2.0, 3.0): ("1.982 ± 0.068", "4.095 ± 0.078", "2.921 ± 0.082"),
+    (2.0, 6.0): ("2.079 ± 0.061", "5.053 ± 0.375", "2.745 ± 0.012"),
+    (4.0, 1.5): ("2.453 ± 0.151", "3.466 ± 0.216", "2.935 ± 0.036"),
+    (4.0, 3.0): ("2.607 ± 0.078", "4.401 ± 0.343", "2.803 ± 0.085"),
+    (4.0, 6.0): ("2.655 ± 0.044", "5.268 ± 1.071", "2.957 ± 0.140"),
+}
+
+
+def run(profile, device):
+    results = {}
+    for low, high in profile.distributions:
+        entry = {}
+        for seed in profile.seeds:
+            data = common.dynamic_split(profile, (low, high), seed)
+            for sigma_basis in INIT_SIGMA_BASIS:
+                for isr in INIT_ISR:
+                    clf = common.fit_table1(data, profile, seed, device, sigma_basis=sigma_basis, isr=isr,
+                                            parameterisation="isr")
+                    record = entry.setdefault(f"{sigma_basis:g},{isr:g}", {"sigma_basis": [], "isr": [], "errors": []})
+                    record["sigma_basis"].append(clf.sigma_basis_ / profile.shrink)
+                    record["isr"].append(clf.isr_)
+                    record["errors"].append(common.error_rate(clf, data["X_test"], data["y_test"]))
+                    common.log(f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
+                               f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, error {record['errors'][-1]:.2f} %")
+        results[f"{high:g}"] = entry
+    return results
+
+
+def main(argv=None):
+    parser = common.make_parser(__doc__.splitlines()[0])
+    parser.add_argument("--distributions", type=float, nargs="+", default=None, metavar="HIGH",
+                        help="upper bounds of the log-uniform [1, HIGH] distributions (default: cpu profile 8; "
+                             "paper profile 2.83 4.76 8)")
+    args, profile = common.setup(parser, argv)
+    if args.distributions is not None:
+        profile = dataclasses.replace(profile, distributions=tuple((1.0, high) for high in args.distributions))
+    elif profile.name == "cpu":
+        profile = dataclasses.replace(profile, distributions=((1.0, 8.0),))
+        print(f"  init.py: distributions = {profile.distributions}   (paper: {common.DISTRIBUTIONS})", flush=True)
+    report = common.Report(NAME, "Initialisation of the learnable scales (paper Table 3)", args, profile)
+    results = run(profile, args.device)
+    blocks = []
+    for key, entry in results.items():
+        rows = []
+        for name, record in entry.items():
+            sigma_basis, isr = (float(v) for v in name.split(","))
+            paper = PAPER_TABLE3_WIDEST.get((sigma_basis, isr), ("–",) * 3) if float(key) == 8.0 else ("–",) * 3
+            rows.append([f"{sigma_basis:g}", f"{isr:g}", common.mean_std(record["sigma_basis"], 3),
+                         common.mean_std(record["isr"], 3), common.mean_std(record["errors"]), *paper])
+        blocks.append(f"Data scale distribution: log-uniform [1, {key}]\n\n" + common.markdown_table(
+            ["init sigma_basis", "init ISR", "learned sigma_basis", "learned ISR", "test error %",
+             "learned sigma_basis (paper)", "learned ISR (paper)", "test error % (paper)"], rows))
+    report.add("Learned scales and test error by initialisation (Table 3)",
+               f"sigma_basis in paper units; mean ± std over {len(profile.seeds)} realisation(s); the last three "
+               "columns are the paper's numbers.\n\n" + "\n\n".join(blocks))
+    report.raw = results
+
+    plt = common.pyplot()
+    fig, axes = plt.subplots(1, len(results), figsize=(4.8 * len(results), 4.0), squeeze=False)
+    for ax, (key, entry) in zip(axes[0], results.items()):
+        for index, (name, record) in enumerate(entry.items()):
+            sigma_basis, isr = (float(v) for v in name.split(","))
+            color = f"C{index}"
+            ax.scatter([sigma_basis], [isr], marker="x", color=color)
+            ax.scatter(record["sigma_basis"], record["isr"], color=color, s=18)
+            for learned_sigma, learned_isr in zip(record["sigma_basis"], record["isr"]):
+                ax.plot([sigma_basis, learned_sigma], [isr, learned_isr], color=color, linewidth=0.7, alpha=0.6)
+            ax.annotate(f"{np.mean(record['errors']):.1f}%", (np.mean(record["sigma_basis"]), np.mean(record["isr"])),
+                        fontsize=7, xytext=(3, 3), textcoords="offset points")
+        ax.set(xlabel="sigma_basis (paper units)", ylabel="ISR", title=f"[1, {key}]: init (x) -> learned (dots)")
+        common.log_axis(ax, INIT_SIGMA_BASIS)
+        common.log_axis(ax, INIT_ISR, axis="y")
+    fig.tight_layout()
+    report.write(fig)
+    return results
+
+
+if __name__ == "__main__":
+    main()

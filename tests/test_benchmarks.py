@@ -1,0 +1,119 @@
+"""Smoke tests of the paper-reproduction benchmarks (benchmarks/, issue 9).
+
+They check the shared harness (arguments, profiles, results writer) and run two scripts
+end-to-end on the ``smoke`` profile; no timing is measured here.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import _common as common  # noqa: E402
+
+SCRIPTS = ("isr_sweep", "learn_isr", "init", "parameterisation", "tolerance", "baselines")
+
+
+def test_every_script_exists_and_uses_the_shared_parser():
+    for name in SCRIPTS:
+        source = (BENCHMARKS / f"{name}.py").read_text()
+        assert "common.make_parser" in source and "def main(argv=None)" in source, name
+
+
+def test_parser_defaults_and_seed_override(tmp_path):
+    parser = common.make_parser("test")
+    args, profile = common.setup(parser, ["--profile", "smoke", "--seeds", "3", "4", "--output-dir", str(tmp_path)])
+    assert args.device == "cpu"
+    assert profile.seeds == (3, 4) and profile.mnist_scale["seeds"] == (3, 4)
+    assert args.output_dir == tmp_path
+    args = common.make_parser("test").parse_args([])
+    assert args.profile == "cpu" and args.output_dir == common.RESULTS_DIR
+    with pytest.raises(SystemExit):
+        common.make_parser("test").parse_args(["--profile", "huge"])
+
+
+def test_paper_profile_is_the_papers_protocol():
+    paper = common.PROFILES["paper"]
+    assert (paper.digit_size, paper.canvas_size, paper.n_train, paper.n_test) == (28, 168, 10000, 50000)
+    assert paper.shrink == 1.0 and len(paper.seeds) == 3
+    assert paper.isr_grid[0] == 1.5 and paper.isr_grid[-1] == 7.65
+    assert paper.distributions == ((1.0, 2.83), (1.0, 4.76), (1.0, 8.0))
+    assert paper.mnist_scale["n_train"] == 10000 and len(paper.mnist_scale["seeds"]) == 6
+
+
+def test_cpu_profile_describes_its_shrinkage():
+    cpu = common.PROFILES["cpu"]
+    lines = "\n".join(cpu.describe())
+    assert "canvas_size = 60   (paper: 168)" in lines
+    assert "shrunk by 0.357" in lines
+    # The shrunk canvas still holds the largest data scale (digits fill 20/28 of their image).
+    assert cpu.canvas_size >= 8.0 * cpu.digit_size * 20 / 28
+
+
+def test_dynamic_split_shapes_and_disjoint_pools():
+    profile = common.PROFILES["smoke"]
+    data = common.dynamic_split(profile, (1.0, 8.0), 0, grid=True)
+    assert data["X_train"].shape == (profile.n_train, 1, profile.canvas_size, profile.canvas_size)
+    assert data["X_test"].shape[0] == profile.n_test
+    assert data["s_train"].min() >= 1.0 and data["s_train"].max() <= 8.0
+    # scale_grid(0, 3, per_octave=1): round(3 * 1) = 3 log-spaced scales from 1 to 8.
+    np.testing.assert_allclose(np.unique(data["s_grid"]), [1.0, 8.0**0.5, 8.0])
+    assert len(data["y_grid"]) == 3 * profile.n_grid_digits
+    # The training images are normalised, the test images use the training statistics.
+    assert abs(float(data["X_train"].mean())) < 0.05
+
+
+def test_mean_std_and_table():
+    assert common.mean_std([1.0, 3.0]) == "2.00 ± 1.00"
+    table = common.markdown_table(["a", "b"], [[1, 2]])
+    assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
+
+
+def test_report_writes_markdown_figure_and_json(tmp_path):
+    args, profile = common.setup(common.make_parser("t"), ["--profile", "smoke", "--output-dir", str(tmp_path)])
+    report = common.Report("demo", "Demo", args, profile)
+    report.add("Numbers", common.markdown_table(["x"], [[1]]))
+    report.raw = {"values": np.arange(3)}
+    plt = common.pyplot()
+    fig, ax = plt.subplots()
+    ax.plot([0, 1])
+    path = report.write(fig)
+    text = path.read_text()
+    assert path == tmp_path / "demo-smoke.md"
+    for needle in ("## Numbers", "- command: `python", "- machine: ", "cores", "torch ", "skorch ",
+                   "scikit-learn ", "skscale ", "- wall time: ", "profile: smoke", "![demo](demo-smoke.png)"):
+        assert needle in text, needle
+    assert (tmp_path / "demo-smoke.png").stat().st_size > 0
+    assert json.loads((tmp_path / "demo-smoke.json").read_text())["results"] == {"values": [0, 1, 2]}
+
+
+def test_tolerance_script_end_to_end(tmp_path):
+    import tolerance
+
+    models = tolerance.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
+    # ISR_hyp grows with the width of the distribution (paper Fig. 5).
+    model = models[0]
+    order = np.argsort([float(g.split(",")[1].strip(" ]")) for g in model.groups_])
+    assert np.all(np.diff(np.asarray(model.isr_)[order]) > 0)
+    assert "tau = " in (tmp_path / "tolerance-smoke.md").read_text()
+
+
+def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
+    import isr_sweep
+    import learn_isr
+
+    results = isr_sweep.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
+    assert set(results) == {"2.83", "8"}
+    entry = results["8"]
+    assert len(entry["errors"]) == len(common.PROFILES["smoke"].isr_grid)
+    assert all(0 <= e <= 100 for errors in entry["errors"] for e in errors)
+    learned = learn_isr.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
+    assert learned["8"]["isr"][0] > 1.0 and len(learned["8"]["isr_history"][0]) == 2  # init + one epoch
+    text = (tmp_path / "learn_isr-smoke.md").read_text()
+    assert "read from `isr_sweep-smoke.json`" in text  # reused, not re-run
+    assert (tmp_path / "learn_isr-smoke.png").exists()
