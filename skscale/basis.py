@@ -202,13 +202,28 @@ def _as_scale_tensor(scales):
     return scales
 
 
+@lru_cache(maxsize=64)
+def _device_tables(max_order, index_set, dtype, device):
+    """The tables of :func:`_hermite_tables` as tensors, copied to ``device`` once.
+
+    Cached so that building a basis on a GPU costs no host-to-device copy (each would
+    synchronise the device) after the first call.
+    """
+    coefficients, pairs, norms = _hermite_tables(max_order, index_set)
+    # Normal tensors even when first called under torch.inference_mode(): inference
+    # tensors could not be saved for a later backward pass.
+    with torch.inference_mode(False):
+        return (
+            torch.as_tensor(coefficients, dtype=dtype, device=device),
+            torch.as_tensor(pairs, device=device),
+            torch.as_tensor(norms, dtype=dtype, device=device),
+        )
+
+
 def _evaluate(scales, size, max_order, index_set):
     """Vectorised evaluation: no Python loop over functions, orders or grid points."""
-    coefficients, pairs, norms = _hermite_tables(max_order, index_set)
     dtype, device = scales.dtype, scales.device
-    coefficients = torch.as_tensor(coefficients, dtype=dtype, device=device)
-    norms = torch.as_tensor(norms, dtype=dtype, device=device)
-    pairs = torch.as_tensor(pairs, device=device)
+    coefficients, pairs, norms = _device_tables(max_order, index_set, dtype, device)
 
     half = size // 2
     grid = torch.arange(-half, half + 1, dtype=dtype, device=device)

@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from skscale.basis import hermite_basis, kernel_size
 from skscale.metrics import scale_equivariance_error
 from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection
+from skscale.nn import conv as conv_module
 
 from .conftest import smooth_noise
 
@@ -219,3 +220,148 @@ def test_projection_modes():
         ScaleProjection("sum")
     with pytest.raises(ValueError, match=r"\(B, C, S, H, W\)"):
         ScaleProjection()(torch.randn(2, 3, 4, 4))
+
+
+# --- Correlation paths: FFT, per-scale supports, and the SESN padded scheme -----------------
+
+
+def padded_reference_h2h(layer, x):
+    """H2H with every scale's kernel padded to the largest support, one F.conv2d per term."""
+    scales = layer.scales().to(x.dtype)
+    size = kernel_size(float(scales.detach().max()), layer.kernel_extent)
+    basis = hermite_basis(scales, size, layer.max_order, kernel_extent=layer.kernel_extent)
+    n_scales = scales.shape[0]
+    outs = []
+    for s in range(n_scales):
+        out = 0
+        for j in range(layer.scale_size):
+            if s + j < n_scales:
+                kernel = torch.einsum("ocf,fyx->ocyx", layer.weight[:, :, j], basis[:, s])
+                out = out + F.conv2d(x[:, :, s + j], kernel, padding=size // 2, stride=layer.stride)
+        outs.append(out)
+    return torch.stack(outs, dim=2) + layer.bias.view(1, -1, 1, 1, 1)
+
+
+def relative_error(actual, expected):
+    actual, expected = actual.detach(), expected.detach()
+    return float((actual - expected).norm() / expected.norm())
+
+
+def make_layer(kind, conv_impl, per_scale_support, stride, scales=None):
+    scales = scales or InternalScales(3, "isr", init_sigma_basis=1.2, init_isr=3.0)
+    common = dict(conv_impl=conv_impl, per_scale_support=per_scale_support, stride=stride)
+    if kind == "t2h":
+        layer, x = ScaleConvT2H(2, 3, scales, **common), torch.randn(2, 2, 18, 17)
+    else:
+        scale_size = int(kind[-1])
+        layer = ScaleConvH2H(2, 3, scales, scale_size=scale_size, **common)
+        x = torch.randn(2, 2, scales.n_scales, 18, 17)
+    return layer.double(), x.double().requires_grad_(True)
+
+
+def outputs_and_gradients(layer, x, forward):
+    out = forward(layer, x)
+    upstream = torch.randn(out.shape, dtype=out.dtype, generator=torch.Generator().manual_seed(1))
+    tensors = [x, layer.weight, layer.bias, *layer.scales.parameters()]
+    return out, torch.autograd.grad(out, tensors, upstream)
+
+
+@pytest.mark.parametrize("kind", ["t2h", "h2h1", "h2h2"])
+@pytest.mark.parametrize("conv_impl", ["direct", "fft", "auto"])
+@pytest.mark.parametrize("per_scale_support, stride", [(True, 1), (False, 2)])
+def test_paths_match_padded_direct_convolution_with_gradients(kind, conv_impl, per_scale_support, stride):
+    """Forward and gradients (input, weights, bias, sigma_basis, gamma) to 1e-8 in float64."""
+    layer, x = make_layer(kind, conv_impl, per_scale_support, stride)
+    assert layer.kernel_sizes() == [7, 11, 17]
+    reference = padded_reference_t2h if kind == "t2h" else padded_reference_h2h
+    out, grads = outputs_and_gradients(layer, x, lambda m, v: m(v))
+    expected, expected_grads = outputs_and_gradients(layer, x, reference)
+    assert relative_error(out, expected) < 1e-8
+    assert len(grads) == 5  # x, weight, bias, sigma, gamma
+    for got, want in zip(grads, expected_grads):
+        assert relative_error(got, want) < 1e-8
+
+
+@pytest.mark.parametrize("kind", ["t2h", "h2h2"])
+def test_mixed_plan_with_unsorted_scales(kind, monkeypatch):
+    """Some supports direct, the others merged into one FFT call; scale order is kept."""
+    monkeypatch.setattr(conv_module, "select_conv_impl", lambda size, *a, **k: "fft" if size >= 9 else "direct")
+    scales = InternalScales.from_values([1.0, 3.6, 1.1, 2.0], trainable=True)
+    layer, x = make_layer(kind, "auto", True, 1, scales=scales)
+    assert layer.kernel_sizes() == [5, 17, 7, 9]
+    plan = layer.correlation_plan(x.shape)
+    assert plan == [((0,), 5, "direct"), ((2,), 7, "direct"), ((1, 3), 17, "fft")]
+    reference = padded_reference_t2h if kind == "t2h" else padded_reference_h2h
+    out, grads = outputs_and_gradients(layer, x, lambda m, v: m(v))
+    expected, expected_grads = outputs_and_gradients(layer, x, reference)
+    assert relative_error(out, expected) < 1e-8
+    for got, want in zip(grads, expected_grads):
+        assert relative_error(got, want) < 1e-8
+
+
+def test_gradcheck_fft_path_with_respect_to_sigma_basis_and_gamma():
+    scales = InternalScales(2, "isr", init_sigma_basis=1.1, init_isr=1.8).double()
+    layer = ScaleConvT2H(1, 2, scales, max_order=2, conv_impl="fft").double()
+    x = torch.randn(1, 1, 9, 9, dtype=torch.float64)
+    sigma = scales.sigma.detach().clone().requires_grad_(True)
+    gamma = scales.gamma.detach().clone().requires_grad_(True)
+
+    def functional(sigma, gamma):
+        return torch.func.functional_call(layer, {"scales.sigma": sigma, "scales.gamma": gamma}, (x,))
+
+    assert torch.autograd.gradcheck(functional, (sigma, gamma), fast_mode=True)
+
+
+def test_correlation_plan_auto_is_deterministic():
+    scales = InternalScales(3, "isr", init_sigma_basis=2.0, init_isr=3.0)
+    layer = ScaleConvT2H(1, 16, scales)
+    assert layer.kernel_sizes() == [9, 15, 25]
+    plans = [layer.correlation_plan((8, 1, 168, 168)) for _ in range(3)]
+    assert plans[0] == plans[1] == plans[2]
+    # Training on 168 x 168: the 9-pixel support stays direct, the 25-pixel one uses the FFT.
+    assert plans[0][0] == ((0,), 9, "direct") and plans[0][-1][2] == "fft"
+    assert 2 in plans[0][-1][0]
+    assert ScaleConvT2H(1, 16, scales, conv_impl="direct").correlation_plan((8, 1, 168, 168)) == [
+        ((0,), 9, "direct"), ((1,), 15, "direct"), ((2,), 25, "direct")
+    ]
+    assert ScaleConvT2H(1, 16, scales, per_scale_support=False, conv_impl="direct").correlation_plan(
+        (8, 1, 168, 168)
+    ) == [((0, 1, 2), 25, "direct")]
+
+
+def test_forward_reads_the_host_once_per_layer_and_copies_nothing(monkeypatch):
+    """Only support_sizes' .tolist() crosses to the host; no host-to-device tensor is made."""
+    scales = InternalScales.from_values([1.0, 2.5, 1.2], trainable=True)  # unsorted: index path
+    net = torch.nn.Sequential(ScaleConvT2H(1, 2, scales, conv_impl="fft"), ScaleConvH2H(2, 2, scales, scale_size=2))
+    x = torch.randn(2, 1, 12, 12)
+    net(x).sum().backward()  # warm-up fills the index caches
+
+    calls = {"tolist": 0, "item": 0, "tensor": 0}
+
+    def counting(name, original):
+        def wrapper(*args, **kwargs):
+            calls[name] += 1
+            return original(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(torch.Tensor, "tolist", counting("tolist", torch.Tensor.tolist))
+    monkeypatch.setattr(torch.Tensor, "item", counting("item", torch.Tensor.item))
+    monkeypatch.setattr(torch, "tensor", counting("tensor", torch.tensor))
+    monkeypatch.setattr(torch, "as_tensor", counting("tensor", torch.as_tensor))
+    net(x).sum().backward()
+    assert calls == {"tolist": 2, "item": 0, "tensor": 0}
+    # Fixed scales: the cached basis needs no host read at all.
+    fixed = ScaleConvH2H(2, 2, [1.0, 2.0, 3.0])
+    fixed(torch.randn(1, 2, 3, 8, 8))
+    calls.update(tolist=0)
+    fixed(torch.randn(1, 2, 3, 8, 8))
+    assert calls["tolist"] == 0
+
+
+def test_invalid_conv_impl_and_per_scale_support():
+    with pytest.raises(ValueError, match="conv_impl must be one of .* got 'gpu'"):
+        ScaleConvT2H(1, 2, [1.0, 2.0], conv_impl="gpu")
+    with pytest.raises(ValueError, match="conv_impl"):
+        ScaleConvH2H(1, 2, [1.0, 2.0], conv_impl=None)
+    with pytest.raises(ValueError, match="per_scale_support must be True or False, got 1"):
+        ScaleConvT2H(1, 2, [1.0, 2.0], per_scale_support=1)

@@ -1,14 +1,239 @@
-"""Low-level correlation used by the scale convolutions."""
+"""Low-level correlation used by the scale convolutions: direct and FFT paths.
+
+Both paths compute the same thing, a cross-correlation (``F.conv2d`` semantics, no kernel
+flip) of an image batch with square odd kernels under zero "same" padding
+``size // 2``, with optional stride and channel groups:
+
+    out[b, o, i, j] = sum_{c, u, v} x[b, c, s i + u - p, s j + v - p] k[o, c, u, v].
+
+The direct path is ``torch.nn.functional.conv2d``. The FFT path multiplies spectra: its
+cost hardly depends on the kernel size, which pays off for the large kernels that large
+internal scales need (the kernel support grows with the largest scale, Eq. 6 of the
+paper). :func:`select_conv_impl` chooses between them from the shapes alone.
+"""
 
 from __future__ import annotations
 
+import math
+import numbers
+
+import torch
 import torch.nn.functional as F
 
-__all__ = ["correlate_same"]
+__all__ = [
+    "CONV_IMPLS",
+    "correlate_same",
+    "fft_correlate_same",
+    "next_fast_size",
+    "select_conv_impl",
+    "conv_cost_estimates",
+]
+
+CONV_IMPLS = ("auto", "direct", "fft")
+
+# Cost model of select_conv_impl (see conv_cost_estimates), in units of one multiply-add
+# of the direct convolution, for training (forward + backward) and for inference.
+# Fitted to timings of both paths over 106 shapes on a 2-core AMD EPYC (AVX-512), torch
+# 2.13 CPU (oneDNN direct convolution, MKL FFT), float32; see benchmarks/results/speed.md.
+# Keys: backward pass or not. Values: (cost per transform point and log2 of the size,
+# cost per complex multiply-add of the spectral product, direct slowdown for l >= 15).
+_COST_MODEL = {
+    True: (25.0, 20.0, 2.5),
+    False: (28.0, 20.0, 1.0),
+}
+# oneDNN switches to a slower algorithm for kernels of this size and more.
+_DIRECT_LARGE_KERNEL = 15
+# Largest number of points (images x N_H x N_W) that one CPU FFT call transforms.
+_CPU_POINTS_PER_CALL = 2**19
 
 
-def correlate_same(x, kernel, stride=1, groups=1):
-    """Cross-correlate with zero "same" padding (``padding = size // 2``, odd kernels).
+def next_fast_size(n):
+    """Smallest ``m >= n`` whose only prime factors are 2, 3 and 5.
+
+    FFT libraries (pocketfft, MKL, cuFFT) are fastest on such sizes; the FFT path pads
+    every image to them.
+
+    Parameters
+    ----------
+    n : int
+        A positive integer.
+
+    Returns
+    -------
+    m : int
+
+    Examples
+    --------
+    >>> next_fast_size(181), next_fast_size(192), next_fast_size(7)
+    (192, 192, 8)
+    """
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}.")
+    n = int(n)
+    best = 1 << max(n - 1, 0).bit_length()  # the next power of two is always a candidate
+    power5 = 1
+    while power5 < best:
+        power35 = power5
+        while power35 < best:
+            # Smallest power of two that lifts power35 to at least n.
+            quotient = -(-n // power35)
+            candidate = power35 << max(quotient - 1, 0).bit_length()
+            best = min(best, candidate)
+            power35 *= 3
+        power5 *= 5
+    return best
+
+
+def _fft_sizes(height, width, size):
+    """FFT grid for "same" correlation: no wrap-around reaches an output pixel.
+
+    With the kernel centred at index 0 of a periodic grid of side ``n``, the output at
+    ``i`` reads input indices ``i - p .. i + p`` modulo ``n``; they all fall on the image
+    or on zero padding when ``n >= H + p``. ``n >= size`` keeps the kernel unfolded.
+    """
+    half = size // 2
+    return next_fast_size(max(height + half, size)), next_fast_size(max(width + half, size))
+
+
+def _check_impl(name, impl):
+    if impl not in CONV_IMPLS:
+        raise ValueError(f"{name} must be one of {CONV_IMPLS}, got {impl!r}.")
+
+
+def _check_shapes(x, kernel, stride, groups):
+    if x.dim() != 4 or kernel.dim() != 4:
+        raise ValueError(
+            f"x and kernel must be 4-D, got shapes {tuple(x.shape)} and {tuple(kernel.shape)}."
+        )
+    size = kernel.shape[-1]
+    if kernel.shape[-2] != size or size % 2 == 0:
+        raise ValueError(f"kernel must be square with an odd size, got shape {tuple(kernel.shape)}.")
+    if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
+        raise ValueError(f"stride must be a positive integer, got {stride!r}.")
+    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
+        raise ValueError(f"groups must be a positive integer, got {groups!r}.")
+    if x.shape[1] % groups or kernel.shape[0] % groups or kernel.shape[1] * groups != x.shape[1]:
+        raise ValueError(
+            f"groups={groups} does not fit x with {x.shape[1]} channels and a kernel of shape "
+            f"{tuple(kernel.shape)} (expected (C_out, C_in // groups, l, l))."
+        )
+
+
+def conv_cost_estimates(kernel_size, height, width, in_channels, out_channels, *, groups=1,
+                        stride=1, batch_size=1, backward=True):
+    """Modelled cost of the direct and of the FFT correlation, in direct multiply-adds.
+
+    The model behind :func:`select_conv_impl`:
+
+    - direct: ``B * C_out * (C_in / groups) * H_out * W_out * l**2`` multiply-adds, times
+      ``d`` for ``l >= 15`` (oneDNN's slower algorithm for large kernels on the CPU);
+    - FFT: ``a * N_H * N_W * log2(N_H * N_W)`` for each of the ``B * C_in`` input,
+      ``B * C_out`` output and ``C_out * C_in / groups`` kernel transforms, plus
+      ``b * B * C_out * (C_in / groups) * N_H * (N_W // 2 + 1)`` for the spectral
+      products; ``N_H = next_fast_size(H + l // 2)``, likewise ``N_W``.
+
+    ``a``, ``b`` and ``d`` were fitted to forward + backward timings (``backward=True``)
+    and to forward timings (``backward=False``) of both paths over 106 shapes (1 to 63
+    input channels, 7 to 168 pixels, kernels 3 to 41) on a 2-core AMD EPYC with torch
+    2.13: ``a, b, d = 25, 20, 2.5`` for training and ``28, 20, 1`` for inference,
+    the values that minimise the mean slowdown of the chosen path against the faster one
+    (1.06 for training, 1.08 for inference; see ``benchmarks/results/speed.md``).
+
+    Parameters
+    ----------
+    kernel_size : int
+        Odd kernel size ``l``.
+    height, width : int
+        Input image size.
+    in_channels, out_channels : int
+        Channels of the input and of the output.
+    groups : int, default=1
+        Channel groups, as in ``F.conv2d``.
+    stride : int, default=1
+    batch_size : int, default=1
+    backward : bool, default=True
+        Whether a backward pass follows (training) or not (inference).
+
+    Returns
+    -------
+    direct, fft : float
+        Modelled costs of the two paths.
+
+    Examples
+    --------
+    >>> direct, fft = conv_cost_estimates(25, 168, 168, 1, 16, batch_size=8)
+    >>> bool(fft < direct)
+    True
+    """
+    transform_cost, product_cost, large_kernel_factor = _COST_MODEL[bool(backward)]
+    fft_h, fft_w = _fft_sizes(height, width, kernel_size)
+    out_h, out_w = -(-height // stride), -(-width // stride)
+    pairs = out_channels * (in_channels // groups)
+    direct = batch_size * pairs * out_h * out_w * kernel_size**2
+    if kernel_size >= _DIRECT_LARGE_KERNEL:
+        direct *= large_kernel_factor
+    transforms = batch_size * (in_channels + out_channels) + pairs
+    points = fft_h * fft_w * math.log2(fft_h * fft_w)
+    products = batch_size * pairs * fft_h * (fft_w // 2 + 1)
+    fft = transform_cost * points * transforms + product_cost * products
+    return float(direct), float(fft)
+
+
+def select_conv_impl(kernel_size, height, width, in_channels, out_channels, *, groups=1,
+                     stride=1, batch_size=1, backward=True):
+    """Choose ``"direct"`` or ``"fft"`` for a "same" correlation of the given shape.
+
+    The rule behind ``conv_impl="auto"``. Deterministic: the FFT path is chosen exactly
+    when its modelled cost (:func:`conv_cost_estimates`) is below that of the direct
+    path; kernels of size 1 and 3 always go direct. With the constants fitted on a 2-core
+    CPU, training (``backward=True``) takes the FFT from kernel 15 with one input channel
+    (28 to 168 pixels; oneDNN's direct weight gradient slows down 2 to 3.5 times from
+    kernel 15 on) and from kernel 7 with tens of channels; inference keeps one-channel
+    kernels direct up to 21 to 25 pixels.
+
+    Parameters
+    ----------
+    kernel_size : int
+        Odd kernel size ``l``.
+    height, width : int
+        Input image size.
+    in_channels, out_channels : int
+        Channels of the input and of the output.
+    groups : int, default=1
+    stride : int, default=1
+    batch_size : int, default=1
+    backward : bool, default=True
+        Whether a backward pass follows (training) or not (inference).
+
+    Returns
+    -------
+    impl : {"direct", "fft"}
+
+    Examples
+    --------
+    >>> select_conv_impl(9, 168, 168, 1, 16, batch_size=8)
+    'direct'
+    >>> select_conv_impl(25, 168, 168, 1, 16, batch_size=8)
+    'fft'
+    """
+    if kernel_size <= 3:
+        return "direct"
+    direct, fft = conv_cost_estimates(
+        kernel_size, height, width, in_channels, out_channels, groups=groups, stride=stride,
+        batch_size=batch_size, backward=backward,
+    )
+    return "fft" if fft < direct else "direct"
+
+
+def fft_correlate_same(x, kernel, stride=1, groups=1):
+    """Cross-correlation with zero "same" padding computed with ``torch.fft``.
+
+    Equal to ``F.conv2d(x, kernel, stride=stride, padding=l // 2, groups=groups)`` up to
+    floating-point error, and differentiable with respect to ``x`` and ``kernel``. The
+    image is zero-padded to ``next_fast_size(H + l // 2)`` (likewise for ``W``), the
+    kernel is centred at the origin of that periodic grid, and the correlation is the
+    inverse transform of ``X * conj(K)``, summed over input channels per group. Stride
+    subsamples the full-resolution result. Half-precision inputs are computed in float32.
 
     Parameters
     ----------
@@ -20,5 +245,120 @@ def correlate_same(x, kernel, stride=1, groups=1):
     Returns
     -------
     out : tensor of shape (B, C_out, ceil(H / stride), ceil(W / stride))
+
+    Examples
+    --------
+    >>> import torch
+    >>> x, k = torch.randn(2, 3, 20, 20, dtype=torch.float64), torch.randn(4, 3, 7, 7, dtype=torch.float64)
+    >>> reference = torch.nn.functional.conv2d(x, k, padding=3)
+    >>> bool(torch.allclose(fft_correlate_same(x, k), reference))
+    True
     """
+    _check_shapes(x, kernel, stride, groups)
+    result_dtype = torch.result_type(x, kernel)
+    compute_dtype = result_dtype if result_dtype in (torch.float32, torch.float64) else torch.float32
+    x = x.to(compute_dtype)
+    kernel = kernel.to(compute_dtype)
+
+    batch, in_channels, height, width = x.shape
+    out_channels, group_in, size, _ = kernel.shape
+    half = size // 2
+    fft_h, fft_w = _fft_sizes(height, width, size)
+
+    spectrum_x = _rfft2(x, (fft_h, fft_w))
+    # Correlation with k is convolution with the flipped kernel, whose spectrum is
+    # conj(K): flip, then put tap (u, v) at ((u - p) mod N_H, (v - p) mod N_W), i.e.
+    # centre the kernel at the origin of the periodic grid.
+    padded = F.pad(kernel.flip(-2, -1), (0, fft_w - size, 0, fft_h - size))
+    spectrum_k = _rfft2(torch.roll(padded, shifts=(-half, -half), dims=(-2, -1)), (fft_h, fft_w))
+
+    n_freq = fft_h * (fft_w // 2 + 1)
+    group_out = out_channels // groups
+    spectrum_x = spectrum_x.reshape(batch, groups, group_in, n_freq)
+    spectrum_k = spectrum_k.reshape(groups, group_out, group_in, n_freq)
+    if group_in == 1:
+        # One input channel per group: a broadcast product, no sum.
+        product = spectrum_x * spectrum_k.squeeze(2).unsqueeze(0)
+    else:
+        # Per group and frequency, a (B, C_in/g) @ (C_in/g, C_out/g) complex matrix product.
+        product = torch.matmul(spectrum_x.permute(1, 3, 0, 2).contiguous(),
+                               spectrum_k.permute(0, 3, 2, 1).contiguous())
+        product = product.permute(2, 0, 3, 1)
+    product = product.reshape(batch, out_channels, fft_h, fft_w // 2 + 1)
+    out = _irfft2_crop(product, (fft_h, fft_w), height, width, stride)
+    return out.to(result_dtype)
+
+
+def _images_per_call(shape, device):
+    """How many 2-D transforms of ``shape`` one FFT call takes (all of them off the CPU).
+
+    On the CPU a batched 2-D transform slows down three- to ten-fold per point once the
+    batch outgrows the caches (measured with MKL, 2-core EPYC: about 2 ns per point up to
+    half a million points per call, 6 to 28 ns beyond), so the batch is cut into calls
+    of at most ``_CPU_POINTS_PER_CALL`` points.
+    """
+    if device.type != "cpu":
+        return None
+    return max(1, _CPU_POINTS_PER_CALL // (shape[0] * shape[1]))
+
+
+def _rfft2(tensor, size):
+    """``torch.fft.rfft2(tensor, s=size)`` over the last two axes, in cache-sized calls."""
+    per_call = _images_per_call(size, tensor.device)
+    leading = tensor.shape[:-2]
+    flat = tensor.reshape(-1, *tensor.shape[-2:])
+    if per_call is None or flat.shape[0] <= per_call:
+        return torch.fft.rfft2(tensor, s=size)
+    pieces = [torch.fft.rfft2(piece, s=size) for piece in flat.split(per_call)]
+    return torch.cat(pieces).reshape(*leading, *pieces[0].shape[-2:])
+
+
+def _irfft2_crop(spectrum, size, height, width, stride):
+    """Inverse of :func:`_rfft2`, cropped to the image and subsampled by ``stride``."""
+    per_call = _images_per_call(size, spectrum.device)
+    leading = spectrum.shape[:-2]
+    flat = spectrum.reshape(-1, *spectrum.shape[-2:])
+    if per_call is None or flat.shape[0] <= per_call:
+        pieces = [flat]
+    else:
+        pieces = flat.split(per_call)
+    pieces = [torch.fft.irfft2(piece, s=size)[..., :height:stride, :width:stride] for piece in pieces]
+    out = torch.cat(pieces) if len(pieces) > 1 else pieces[0].contiguous()
+    return out.reshape(*leading, *out.shape[-2:])
+
+
+def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
+    """Cross-correlate with zero "same" padding (``padding = size // 2``, odd kernels).
+
+    Parameters
+    ----------
+    x : tensor of shape (B, C_in, H, W)
+    kernel : tensor of shape (C_out, C_in // groups, l, l), ``l`` odd
+    stride : int, default=1
+    groups : int, default=1
+    impl : {"direct", "fft", "auto"}, default="direct"
+        ``"direct"``: ``F.conv2d``; ``"fft"``: :func:`fft_correlate_same`; ``"auto"``:
+        whichever :func:`select_conv_impl` picks for these shapes (with
+        ``backward=True`` when gradients are enabled and ``x`` or ``kernel`` requires
+        them).
+
+    Returns
+    -------
+    out : tensor of shape (B, C_out, ceil(H / stride), ceil(W / stride))
+
+    Examples
+    --------
+    >>> import torch
+    >>> out = correlate_same(torch.randn(1, 2, 16, 16), torch.randn(3, 2, 5, 5), stride=2)
+    >>> tuple(out.shape)
+    (1, 3, 8, 8)
+    """
+    _check_impl("impl", impl)
+    if impl == "auto":
+        backward = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
+        impl = select_conv_impl(kernel.shape[-1], x.shape[-2], x.shape[-1], x.shape[1],
+                                kernel.shape[0], groups=groups, stride=stride,
+                                batch_size=x.shape[0], backward=backward)
+    if impl == "fft":
+        return fft_correlate_same(x, kernel, stride=stride, groups=groups)
     return F.conv2d(x, kernel, stride=stride, padding=kernel.shape[-1] // 2, groups=groups)

@@ -1,0 +1,161 @@
+import pytest
+import torch
+import torch.nn.functional as F
+
+import skscale.nn.functional as functional
+from skscale.nn.functional import (
+    conv_cost_estimates,
+    correlate_same,
+    fft_correlate_same,
+    next_fast_size,
+    select_conv_impl,
+)
+
+
+def relative_error(actual, expected):
+    actual, expected = actual.detach(), expected.detach()
+    return float((actual - expected).norm() / expected.norm())
+
+
+def brute_force_fast_size(n):
+    while True:
+        m = n
+        for prime in (2, 3, 5):
+            while m % prime == 0:
+                m //= prime
+        if m == 1:
+            return n
+        n += 1
+
+
+def test_next_fast_size_is_the_smallest_5_smooth_size():
+    assert [next_fast_size(n) for n in range(1, 1200)] == [brute_force_fast_size(n) for n in range(1, 1200)]
+    assert next_fast_size(181) == 192 and next_fast_size(2**20 + 1) == brute_force_fast_size(2**20 + 1)
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True])
+def test_next_fast_size_rejects_bad_sizes(bad):
+    with pytest.raises(ValueError, match="n must be a positive integer"):
+        next_fast_size(bad)
+
+
+# (batch, in_channels, out_channels, groups, height, width, kernel, stride)
+SHAPES = [
+    (2, 1, 5, 1, 20, 23, 9, 1),  # one input channel: broadcast product
+    (2, 4, 6, 1, 17, 17, 7, 2),  # channel sum: spectral matrix product, stride
+    (3, 6, 9, 3, 16, 13, 5, 1),  # groups
+    (2, 6, 6, 3, 15, 18, 11, 3),  # groups and stride 3
+    (1, 2, 3, 1, 6, 5, 13, 1),  # kernel larger than the image
+    (2, 3, 4, 1, 12, 12, 1, 1),  # 1 x 1 kernel
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fft_correlation_equals_conv2d_forward_and_gradients_float64(shape):
+    batch, c_in, c_out, groups, height, width, size, stride = shape
+    x = torch.randn(batch, c_in, height, width, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(c_out, c_in // groups, size, size, dtype=torch.float64, requires_grad=True)
+    expected = F.conv2d(x, kernel, stride=stride, padding=size // 2, groups=groups)
+    actual = fft_correlate_same(x, kernel, stride=stride, groups=groups)
+    assert actual.shape == expected.shape
+    assert relative_error(actual, expected) < 1e-8
+
+    upstream = torch.randn_like(expected)
+    grads_expected = torch.autograd.grad(expected, (x, kernel), upstream)
+    grads_actual = torch.autograd.grad(actual, (x, kernel), upstream)
+    for got, want in zip(grads_actual, grads_expected):
+        assert relative_error(got, want) < 1e-8
+
+
+def test_fft_correlation_is_a_correlation_not_a_convolution():
+    """An off-centre tap at (row -1, column +2) moves the output the other way."""
+    x = torch.zeros(1, 1, 9, 9, dtype=torch.float64)
+    x[0, 0, 4, 4] = 1.0
+    kernel = torch.zeros(1, 1, 5, 5, dtype=torch.float64)
+    kernel[0, 0, 1, 4] = 1.0  # tap at offset (-1, +2)
+    out = fft_correlate_same(x, kernel)[0, 0]
+    # out[i, j] = x[i - 1, j + 2]: the impulse at (4, 4) appears at (5, 2).
+    assert out[5, 2] == pytest.approx(1.0, abs=1e-12)
+    assert float(out.abs().sum()) == pytest.approx(1.0, abs=1e-10)
+
+
+def test_fft_gradcheck_small():
+    x = torch.randn(1, 2, 6, 5, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(2, 1, 3, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(
+        lambda a, b: fft_correlate_same(a, b, groups=2, stride=2), (x, kernel), fast_mode=True
+    )
+
+
+def test_cpu_chunked_transforms_give_the_same_result(monkeypatch):
+    x = torch.randn(5, 3, 14, 14, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(4, 3, 7, 7, dtype=torch.float64, requires_grad=True)
+    whole = fft_correlate_same(x, kernel)
+    grads_whole = torch.autograd.grad(whole.square().sum(), (x, kernel))
+    # 20 x 20 grid: 400 points, at most 2 images per transform call.
+    monkeypatch.setattr(functional, "_CPU_POINTS_PER_CALL", 800)
+    chunked = fft_correlate_same(x, kernel)
+    grads_chunked = torch.autograd.grad(chunked.square().sum(), (x, kernel))
+    assert relative_error(chunked, whole) < 1e-12
+    for got, want in zip(grads_chunked, grads_whole):
+        assert relative_error(got, want) < 1e-12
+
+
+def test_fft_float32_accuracy_and_half_precision_dtype():
+    x = torch.randn(2, 3, 32, 32)
+    kernel = torch.randn(4, 3, 15, 15)
+    reference = F.conv2d(x.double(), kernel.double(), padding=7)
+    assert relative_error(fft_correlate_same(x, kernel).double(), reference) < 1e-5
+    half = fft_correlate_same(x.to(torch.bfloat16), kernel.to(torch.bfloat16))
+    assert half.dtype == torch.bfloat16 and half.shape == reference.shape
+
+
+def test_correlate_same_dispatch():
+    x = torch.randn(2, 3, 16, 16, dtype=torch.float64)
+    kernel = torch.randn(6, 1, 9, 9, dtype=torch.float64)
+    direct = correlate_same(x, kernel, groups=3, impl="direct")
+    for impl in ("fft", "auto"):
+        assert relative_error(correlate_same(x, kernel, groups=3, impl=impl), direct) < 1e-10
+    with pytest.raises(ValueError, match="impl must be one of"):
+        correlate_same(x, kernel, groups=3, impl="winograd")
+
+
+@pytest.mark.parametrize(
+    "x_shape, kernel_shape, kwargs, match",
+    [
+        ((1, 2, 8, 8), (3, 2, 4, 4), {}, "odd"),
+        ((1, 2, 8, 8), (3, 2, 5, 3), {}, "square"),
+        ((1, 4, 8, 8), (3, 2, 5, 5), dict(groups=2), "groups=2"),
+        ((1, 2, 8, 8), (3, 2, 5, 5), dict(stride=0), "stride"),
+        ((2, 8, 8), (3, 2, 5, 5), {}, "4-D"),
+    ],
+)
+def test_fft_correlation_rejects_bad_shapes(x_shape, kernel_shape, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fft_correlate_same(torch.randn(*x_shape), torch.randn(*kernel_shape), **kwargs)
+
+
+def test_auto_choice_is_deterministic_and_follows_the_cost_model():
+    shapes = [
+        (size, image, c_in, c_out, batch, backward)
+        for size in (3, 5, 9, 15, 25, 41)
+        for image in (7, 28, 168)
+        for c_in, c_out in ((1, 16), (32, 63))
+        for batch in (1, 32)
+        for backward in (True, False)
+    ]
+    for size, image, c_in, c_out, batch, backward in shapes:
+        kwargs = dict(batch_size=batch, backward=backward)
+        choices = {select_conv_impl(size, image, image, c_in, c_out, **kwargs) for _ in range(3)}
+        assert len(choices) == 1
+        direct, fft = conv_cost_estimates(size, image, image, c_in, c_out, **kwargs)
+        expected = "fft" if size > 3 and fft < direct else "direct"
+        assert choices == {expected}
+    # The measured regimes: small kernels go direct, large ones through the FFT.
+    assert select_conv_impl(3, 168, 168, 32, 63, batch_size=32) == "direct"
+    assert select_conv_impl(5, 168, 168, 1, 16, batch_size=8) == "direct"
+    assert select_conv_impl(41, 168, 168, 1, 16, batch_size=8) == "fft"
+    assert select_conv_impl(15, 28, 28, 32, 63, batch_size=32) == "fft"
+    # The direct cost grows with the kernel, the FFT cost hardly does.
+    small, large = conv_cost_estimates(9, 168, 168, 8, 8), conv_cost_estimates(33, 168, 168, 8, 8)
+    assert large[0] > 10 * small[0] and large[1] < 1.3 * small[1]
