@@ -264,3 +264,6 @@ def _build_sesn(*, n_classes, in_channels, image_size, conv_kwargs=None, **hyper
 @register_architecture("cnn")
 def _build_cnn(*, n_classes, in_channels, image_size, **ignored):
     return PlainCNN(n_classes, in_channels)
+
+
+from . import baselines  # noqa: E402,F401  (registers "dss", "siconvnet", "disco")

@@ -1,0 +1,56 @@
+"""Scale-aware baselines of the paper's Table 5, as torch modules and registered networks.
+
+- Deep Scale-spaces (Worrall and Welling, 2019): :class:`GaussianScaleSpace`,
+  :class:`ScaleSpaceConv`, network :class:`DSSNet` (``architecture="dss"``).
+- SI-ConvNet (Kanazawa et al., 2014): :class:`SIConv2d`, network :class:`SIConvNet`
+  (``architecture="siconvnet"``).
+- DISCO (Sosnovik et al., 2021): :class:`DiscoBasis`, :class:`DiscoConvT2H`,
+  :class:`DiscoConvH2H`, network :class:`DISCONet` (``architecture="disco"``).
+
+Each network has the layout of the SESN MNIST networks (three blocks of 32, 63 and 95
+filters and a 256-unit head) and 494,549 trainable parameters for 10 classes on one
+channel, so that all of them compare with ``"sesn"`` and ``"cnn"`` at equal size:
+
+>>> from skscale.nn import ARCHITECTURES, build_module, count_parameters
+>>> {"dss", "siconvnet", "disco"} <= set(ARCHITECTURES)
+True
+>>> count_parameters(build_module("dss", n_classes=10, in_channels=1, image_size=(28, 28)))
+494549
+"""
+
+from ..models import register_architecture
+from .disco import (
+    DISCO_SCALES,
+    DiscoBasis,
+    DiscoConvH2H,
+    DiscoConvT2H,
+    DISCONet,
+    build_disco,
+    disco_kernel_layout,
+    load_disco_basis,
+    optimise_disco_basis,
+)
+from .dss import DSSNet, GaussianScaleSpace, ScaleSpaceConv, build_dss, discrete_gaussian
+from .siconvnet import SESN_FACTORS, SIConv2d, SIConvNet, build_siconvnet
+
+register_architecture("dss")(build_dss)
+register_architecture("siconvnet")(build_siconvnet)
+register_architecture("disco")(build_disco)
+
+__all__ = [
+    "GaussianScaleSpace",
+    "ScaleSpaceConv",
+    "DSSNet",
+    "discrete_gaussian",
+    "SIConv2d",
+    "SIConvNet",
+    "SESN_FACTORS",
+    "DiscoBasis",
+    "DiscoConvT2H",
+    "DiscoConvH2H",
+    "DISCONet",
+    "DISCO_SCALES",
+    "disco_kernel_layout",
+    "optimise_disco_basis",
+    "load_disco_basis",
+]

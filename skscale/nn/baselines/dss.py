@@ -1,0 +1,341 @@
+"""Deep Scale-spaces (DSS): Gaussian scale-space lifting and scale-space correlation.
+
+Worrall, D. and Welling, M. (2019). Deep Scale-spaces: Equivariance Over Scale.
+NeurIPS 2019 (``seeds/001_81b24c9ce7ff17b4.txt``).
+
+An image ``f_0`` is lifted to a discrete scale-space ``f(x, t_k) = [T(., t_k) * f_0](x)``
+by blurring it with Lindeberg's discrete Gaussian ``T(n; t) = exp(-t) I_n(t)`` (the
+modified Bessel function of integer order, ``scipy.special.ive``) at
+``t_k = t_0 (base**(2 k) - 1)``, ``t_0 = zero_scale**2``: level ``k`` is the input seen
+at the total scale ``zero_scale * base**k`` when the input itself is at ``zero_scale``.
+A scale-space correlation then reads, for output level ``s``, the input levels
+``s .. s + scale_size - 1`` with a kernel dilated by the integer ``base**s``.
+
+Both steps commute with the semigroup action of DSS, "blur to the next level and
+subsample by ``base``": lifting the subsampled image gives the subsampled scale-space
+one level up, and the dilated correlations follow. With ``base = 2`` the network is
+therefore equivariant to dyadic downscaling (``factor = 1/2`` shifts the responses one
+level down the scale axis), up to interpolation, the discrete grid and the truncation
+of the scale axis described in :class:`ScaleSpaceConv`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.special import ive
+from torch import nn
+
+from ..pooling import ScaleProjection
+from ._common import (
+    check_odd_size,
+    check_positive_int,
+    check_positive_number,
+    check_widths,
+    mnist_head,
+    split_classifier_keys,
+)
+
+__all__ = ["GaussianScaleSpace", "ScaleSpaceConv", "DSSNet", "discrete_gaussian"]
+
+_SCALE_BOUNDARIES = ("zeros", "valid")
+
+
+def _check_base(base):
+    if isinstance(base, bool) or not isinstance(base, (int, np.integer)) or base < 2:
+        raise ValueError(f"base must be an integer >= 2 (dilations must be integers), got {base!r}.")
+    return int(base)
+
+
+def discrete_gaussian(t, tolerance=1e-6):
+    """Lindeberg's discrete Gaussian ``T(n; t) = exp(-t) I_n(t)`` on ``n = -w .. w``.
+
+    The discrete analogue of the Gaussian: it has variance exactly ``t`` and the
+    semigroup property ``T(., s) * T(., t) = T(., s + t)`` on the integer grid, which a
+    sampled continuous Gaussian lacks at small scales.
+
+    Parameters
+    ----------
+    t : float
+        Scale parameter (the variance, in squared pixels), positive.
+    tolerance : float, default=1e-6
+        The half-width ``w >= 1`` is the smallest that leaves less than this mass in the
+        cut tails (the full kernel sums to 1); the kept taps are renormalised to unit sum.
+
+    Returns
+    -------
+    kernel : ndarray of shape (2 w + 1,)
+
+    Examples
+    --------
+    >>> kernel = discrete_gaussian(1.0)
+    >>> kernel.shape, round(float(kernel.sum()), 6)
+    ((15,), 1.0)
+    >>> half = len(kernel) // 2
+    >>> round(float((np.arange(-half, half + 1) ** 2 * kernel).sum()), 4)  # variance t
+    1.0
+    """
+    t = check_positive_number("t", t)
+    tolerance = check_positive_number("tolerance", tolerance)
+    if tolerance >= 1:
+        raise ValueError(f"tolerance must be in (0, 1), got {tolerance!r}.")
+    half = max(1, math.ceil(3 * math.sqrt(t)))
+    while 1.0 - (ive(0, t) + 2 * ive(np.arange(1, half + 1), t).sum()) > tolerance:
+        half += max(1, half // 4)
+    kernel = ive(np.abs(np.arange(-half, half + 1)), t)  # exp(-t) I_|n|(t)
+    return kernel / kernel.sum()
+
+
+class GaussianScaleSpace(nn.Module):
+    """Lift images to a discrete Gaussian scale-space: (B, C, H, W) -> (B, C, S, H, W).
+
+    Level 0 is the input itself; level ``k >= 1`` is the input blurred with the
+    separable discrete Gaussian :func:`discrete_gaussian` of scale
+    ``t_k = zero_scale**2 * (base**(2 k) - 1)``, so that it represents the image at the
+    total scale ``zero_scale * base**k`` (Worrall and Welling, 2019, "scale-spaces").
+    Image borders are zero-padded.
+
+    Parameters
+    ----------
+    n_scales : int, default=3
+        Number of levels ``S``.
+    base : int, default=2
+        Ratio of the total scales of neighbouring levels.
+    zero_scale : float, default=0.5
+        Inherent scale of the input, in pixels (the standard deviation of the blur the
+        image already carries). The SESN benchmark code uses 0.25 on MNIST.
+    tolerance : float, default=1e-6
+        Mass cut from the tails of each kernel (see :func:`discrete_gaussian`).
+
+    Attributes
+    ----------
+    t : list of float
+        ``t_1 .. t_{S-1}``, the blur added at each level.
+
+    Examples
+    --------
+    >>> import torch
+    >>> lifting = GaussianScaleSpace(n_scales=3)
+    >>> tuple(lifting(torch.randn(2, 1, 28, 28)).shape)
+    (2, 1, 3, 28, 28)
+    """
+
+    def __init__(self, n_scales=3, base=2, zero_scale=0.5, tolerance=1e-6):
+        super().__init__()
+        self.n_scales = check_positive_int("n_scales", n_scales)
+        self.base = _check_base(base)
+        self.zero_scale = check_positive_number("zero_scale", zero_scale)
+        self.tolerance = check_positive_number("tolerance", tolerance)
+        self.t = [self.zero_scale**2 * (self.base ** (2 * k) - 1) for k in range(1, self.n_scales)]
+        kernels = [discrete_gaussian(t, self.tolerance) for t in self.t]
+        half = max((len(k) // 2 for k in kernels), default=0)
+        # One (S - 1, 2 half + 1) table, each level's kernel centred and zero-padded.
+        table = np.zeros((len(kernels), 2 * half + 1))
+        for index, kernel in enumerate(kernels):
+            offset = half - len(kernel) // 2
+            table[index, offset : offset + len(kernel)] = kernel
+        self.register_buffer("kernels", torch.as_tensor(table, dtype=torch.get_default_dtype()))
+
+    def forward(self, x):
+        if x.dim() != 4:
+            raise ValueError(f"GaussianScaleSpace expects input of shape (B, C, H, W), got {tuple(x.shape)}.")
+        if self.n_scales == 1:
+            return x.unsqueeze(2)
+        batch, channels, height, width = x.shape
+        n_blurred, length = self.kernels.shape
+        half = length // 2
+        kernels = self.kernels.to(x.dtype)
+        flat = x.reshape(batch * channels, 1, height, width)
+        # Separable blur, every level at once: along x, then along y per level.
+        rows = F.conv2d(flat, kernels.view(n_blurred, 1, 1, length), padding=(0, half))
+        blurred = F.conv2d(rows, kernels.view(n_blurred, 1, length, 1), padding=(half, 0), groups=n_blurred)
+        blurred = blurred.view(batch, channels, n_blurred, height, width)
+        return torch.cat([x.unsqueeze(2), blurred], dim=2)
+
+    def extra_repr(self):
+        return f"n_scales={self.n_scales}, base={self.base}, zero_scale={self.zero_scale}, tolerance={self.tolerance}"
+
+
+class ScaleSpaceConv(nn.Module):
+    """Scale-space (semigroup) correlation: (B, C, S, H, W) -> (B, O, S', H', W').
+
+    Output level ``s`` correlates the input levels ``s .. s + scale_size - 1`` with one
+    learned ``kernel_size x kernel_size`` kernel per level offset, dilated by the
+    integer ``base**s`` (Worrall and Welling, 2019, "scale-space correlations"). The
+    input's scale axis must start at level 0 of a :class:`GaussianScaleSpace` with the
+    same ``base``.
+
+    Truncation of the scale axis. The scale-space is cut after ``S`` levels, so the top
+    ``scale_size - 1`` output levels would read levels that do not exist (the poster
+    lists these boundary effects as a limitation). ``scale_boundary="zeros"`` (the DSS
+    reference code) keeps ``S' = S`` levels and reads missing levels as zeros, which
+    breaks equivariance at those top levels only; ``"valid"`` returns only the
+    ``S' = S - scale_size + 1`` levels whose inputs all exist. With ``scale_size=1`` both
+    are the same.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int, default=7
+        Odd spatial size of the (undilated) kernel.
+    scale_size : int, default=1
+        Number of input levels each output level reads.
+    base : int, default=2
+        Must equal the lifting's ``base``; level ``s`` uses dilation ``base**s``.
+    scale_boundary : {"zeros", "valid"}, default="zeros"
+    stride : int, default=1
+        Spatial stride; padding is "same" (``base**s * (kernel_size // 2)``).
+    bias : bool, default=True
+        One bias per output channel, shared by all levels.
+
+    Attributes
+    ----------
+    weight : Parameter of shape (O, C, scale_size, kernel_size, kernel_size)
+    bias : Parameter of shape (O,) or None
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = ScaleSpaceConv(1, 4, kernel_size=5, scale_size=2, scale_boundary="valid")
+    >>> tuple(layer(torch.randn(2, 1, 3, 20, 20)).shape)
+    (2, 4, 2, 20, 20)
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=7, scale_size=1, base=2, *,
+                 scale_boundary="zeros", stride=1, bias=True):
+        super().__init__()
+        self.in_channels = check_positive_int("in_channels", in_channels)
+        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.kernel_size = check_odd_size("kernel_size", kernel_size)
+        self.scale_size = check_positive_int("scale_size", scale_size)
+        self.base = _check_base(base)
+        if scale_boundary not in _SCALE_BOUNDARIES:
+            raise ValueError(f"scale_boundary must be one of {_SCALE_BOUNDARIES}, got {scale_boundary!r}.")
+        self.scale_boundary = scale_boundary
+        self.stride = check_positive_int("stride", stride)
+        self.weight = nn.Parameter(
+            torch.empty(out_channels, in_channels, scale_size, kernel_size, kernel_size)
+        )
+        self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """Kaiming-uniform weights, as ``nn.Conv2d`` with fan-in ``C * scale_size * k * k``."""
+        nn.init.kaiming_uniform_(self.weight.view(self.out_channels, -1), a=math.sqrt(5))
+        if self.bias is not None:
+            bound = 1.0 / math.sqrt(self.weight[0].numel())
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def n_output_scales(self, n_scales):
+        """Number of output levels for ``n_scales`` input levels."""
+        return n_scales if self.scale_boundary == "zeros" else n_scales - self.scale_size + 1
+
+    def forward(self, x):
+        if x.dim() != 5 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"ScaleSpaceConv expects input of shape (B, {self.in_channels}, S, H, W), got {tuple(x.shape)}."
+            )
+        batch, channels, n_scales, height, width = x.shape
+        n_out = self.n_output_scales(n_scales)
+        if n_out < 1:
+            raise ValueError(
+                f"scale_boundary='valid' with scale_size={self.scale_size} needs at least "
+                f"{self.scale_size} input scales, got {n_scales}."
+            )
+        half = self.kernel_size // 2
+        outputs = []
+        for level in range(n_out):
+            n_read = min(self.scale_size, n_scales - level)  # < scale_size: truncated scale axis
+            levels = x[:, :, level : level + n_read].reshape(batch, channels * n_read, height, width)
+            kernel = self.weight[:, :, :n_read].reshape(
+                self.out_channels, channels * n_read, self.kernel_size, self.kernel_size
+            )
+            dilation = self.base**level
+            outputs.append(
+                F.conv2d(levels, kernel, self.bias, stride=self.stride, padding=dilation * half, dilation=dilation)
+            )
+        return torch.stack(outputs, dim=2)
+
+    def extra_repr(self):
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"scale_size={self.scale_size}, base={self.base}, scale_boundary={self.scale_boundary!r}, "
+            f"stride={self.stride}, bias={self.bias is not None}"
+        )
+
+
+class DSSNet(nn.Module):
+    """Deep Scale-spaces network for MNIST-sized images (Worrall and Welling, 2019).
+
+    :class:`GaussianScaleSpace` lifting, then three blocks of :class:`ScaleSpaceConv`
+    (7 x 7 kernels, 32, 63 and 95 filters) -> ReLU -> 2 x 2 spatial max pooling -> 3-D
+    batch norm, all carrying the scale axis; a max projection over the scales; and the
+    SESN head (2 x 2 max pooling, 256 units without bias, batch norm, ReLU, dropout,
+    logits). **494,549** trainable parameters for 10 classes on one channel with
+    ``scale_size=1`` (the layout of :class:`~skscale.nn.models.PlainCNN`), whatever
+    ``n_scales`` and the image size.
+
+    Simplifications with respect to the paper and to the SESN benchmark code (the
+    ``"vector"`` DSS model of Table 5): the scale axis is truncated at ``n_scales``
+    levels (see :class:`ScaleSpaceConv`); the spatial pooling and the head are not
+    equivariant to rescaling, so the network as a whole is only approximately
+    invariant; the convolutions have a bias shared over the levels; the last pooling
+    is adaptive (2 x 2 output for any image size).
+
+    Parameters
+    ----------
+    n_classes : int
+    in_channels : int, default=1
+    n_scales : int, default=3
+        Levels of the scale-space (dilations ``1, 2, 4`` for 3 levels with base 2). The
+        SESN benchmark uses 2 on 28 x 28 digits.
+    zero_scale : float, default=0.5
+        Inherent scale of the input (see :class:`GaussianScaleSpace`).
+    base : int, default=2
+    kernel_size : int, default=7
+    scale_size : int, default=1
+        Levels each correlation reads (``> 1`` multiplies the convolution weights).
+    scale_boundary : {"zeros", "valid"}, default="zeros"
+        With ``"valid"`` every block drops ``scale_size - 1`` levels.
+    widths : tuple of int, default=(32, 63, 95)
+    hidden : int, default=256
+    dropout : float, default=0.7
+    """
+
+    def __init__(self, n_classes, in_channels=1, n_scales=3, zero_scale=0.5, base=2, kernel_size=7,
+                 scale_size=1, scale_boundary="zeros", widths=(32, 63, 95), hidden=256, dropout=0.7):
+        super().__init__()
+        widths = check_widths(widths)
+        self.lifting = GaussianScaleSpace(n_scales, base, zero_scale)
+        if scale_boundary == "valid" and n_scales - len(widths) * (scale_size - 1) < 1:
+            raise ValueError(
+                f"n_scales={n_scales} is too small for {len(widths)} blocks with scale_size={scale_size} "
+                "and scale_boundary='valid'."
+            )
+        blocks = []
+        channels = in_channels
+        for width in widths:
+            blocks += [
+                ScaleSpaceConv(channels, width, kernel_size, scale_size, base, scale_boundary=scale_boundary),
+                nn.ReLU(),
+                nn.MaxPool3d((1, 2, 2), ceil_mode=True),
+                nn.BatchNorm3d(width),
+            ]
+            channels = width
+        self.features = nn.Sequential(*blocks)
+        self.projection = ScaleProjection("max")
+        self.head = mnist_head(channels, n_classes, hidden, dropout)
+
+    def forward(self, x):
+        return self.head(self.projection(self.features(self.lifting(x))))
+
+
+def build_dss(*, n_classes, in_channels, image_size, **hyper_parameters):
+    """Builder of ``architecture="dss"``: uses ``n_scales``; other ``module__*`` arguments go to :class:`DSSNet`."""
+    shared, module_kwargs = split_classifier_keys(hyper_parameters)
+    if "n_scales" in shared:
+        module_kwargs["n_scales"] = shared["n_scales"]
+    return DSSNet(n_classes, in_channels, **module_kwargs)
