@@ -187,7 +187,8 @@ def proxy_module(layout, proxy, effective_size):
         outputs = []
         for (size, dilation, is_integer), kernels in zip(layout, proxy):
             kernels = impulses if is_integer else torch.as_tensor(kernels)
-            outputs.append(F.conv2d(x.double(), kernels[:, None], padding=dilation * (size // 2), dilation=dilation))
+            padding = dilation * (size // 2)
+            outputs.append(F.conv2d(x.double(), kernels[:, None], padding=padding, dilation=dilation))
         return torch.stack(outputs, dim=2).float()
 
     return module
@@ -249,7 +250,8 @@ def test_disco_basis_is_cached_under_the_data_home(tmp_path, monkeypatch):
     files[0].write_bytes(b"not an npz file")
     repaired = load_disco_basis(relative, effective_size=3, data_home=tmp_path)
     np.testing.assert_array_equal(repaired[1], first[1])
-    assert np.load(files[0])["scale_1"].shape == first[1].shape
+    with np.load(files[0]) as stored:
+        assert stored["scale_1"].shape == first[1].shape
 
 
 def test_disco_layers_are_equivariant_on_their_scales(tmp_path):

@@ -11,12 +11,19 @@ at the total scale ``zero_scale * base**k`` when the input itself is at ``zero_s
 A scale-space correlation then reads, for output level ``s``, the input levels
 ``s .. s + scale_size - 1`` with a kernel dilated by the integer ``base**s``.
 
-Both steps commute with the semigroup action of DSS, "blur to the next level and
-subsample by ``base``": lifting the subsampled image gives the subsampled scale-space
-one level up, and the dilated correlations follow. With ``base = 2`` the network is
-therefore equivariant to dyadic downscaling (``factor = 1/2`` shifts the responses one
-level down the scale axis), up to interpolation, the discrete grid and the truncation
-of the scale axis described in :class:`ScaleSpaceConv`.
+Both steps commute with rescaling by ``base`` (2 below): the lifted image rescaled by 2
+is, up to the sampling, the scale-space one level up (``zero_scale * 2**(k + 1)``
+against ``2 * zero_scale * 2**k``), and a kernel dilated by ``2**(s + 1)`` on the
+rescaled levels is the kernel dilated by ``2**s`` on the original ones. The layers are
+therefore equivariant to dyadic rescaling: a factor 2 (1/2) shifts the responses one
+level up (down) the scale axis, which :func:`skscale.metrics.scale_equivariance_error`
+measures with ``scale_shift=1`` (``-1``). What remains is interpolation, the discrete
+grid, the truncation of the scale axis (:class:`ScaleSpaceConv`) and the inherent scale
+of the rescaled input itself, which the lifting takes to be ``zero_scale`` in every case
+(a variance mismatch of ``3 zero_scale**2 / 4``, in pixels of the smaller image); for
+band-limited noise the normalised error of two layers is about 0.05 at
+``zero_scale=0.5`` (0.02 at 0.25) for a factor 2, against 0.35-0.5 for plain
+convolutions.
 """
 
 from __future__ import annotations
@@ -156,7 +163,10 @@ class GaussianScaleSpace(nn.Module):
         return torch.cat([x.unsqueeze(2), blurred], dim=2)
 
     def extra_repr(self):
-        return f"n_scales={self.n_scales}, base={self.base}, zero_scale={self.zero_scale}, tolerance={self.tolerance}"
+        return (
+            f"n_scales={self.n_scales}, base={self.base}, zero_scale={self.zero_scale}, "
+            f"tolerance={self.tolerance}"
+        )
 
 
 class ScaleSpaceConv(nn.Module):
@@ -334,7 +344,13 @@ class DSSNet(nn.Module):
 
 
 def build_dss(*, n_classes, in_channels, image_size, **hyper_parameters):
-    """Builder of ``architecture="dss"``: uses ``n_scales``; other ``module__*`` arguments go to :class:`DSSNet`."""
+    """Builder of ``architecture="dss"``.
+
+    Uses ``n_scales`` (the levels of the scale-space); ignores ``parameterisation``,
+    ``init_sigma_basis``, ``init_isr``, ``kernel_extent`` and ``n_filters`` (the scales
+    are ``zero_scale * 2**k``, set by ``module__zero_scale``). ``module__*`` arguments go
+    to :class:`DSSNet`.
+    """
     shared, module_kwargs = split_classifier_keys(hyper_parameters)
     if "n_scales" in shared:
         module_kwargs["n_scales"] = shared["n_scales"]

@@ -188,6 +188,11 @@ class SIConvNet(nn.Module):
 
 
 def build_siconvnet(*, n_classes, in_channels, image_size, **hyper_parameters):
-    """Builder of ``architecture="siconvnet"``: ignores the scale hyper-parameters; ``module__*`` go to :class:`SIConvNet`."""
+    """Builder of ``architecture="siconvnet"``.
+
+    Ignores the classifier's scale hyper-parameters (``n_scales``, ``parameterisation``,
+    ``init_sigma_basis``, ``init_isr``, ``kernel_extent``, ``n_filters``): the pyramid is
+    set by ``module__factors``. ``module__*`` arguments go to :class:`SIConvNet`.
+    """
     _, module_kwargs = split_classifier_keys(hyper_parameters)
     return SIConvNet(n_classes, in_channels, **module_kwargs)
