@@ -1,0 +1,173 @@
+import io
+import os
+import re
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+from skscale import ScaleEquivariantClassifier
+from skscale.demo import DemoScorer
+from skscale.parallel import (
+    DaskProgressChannel,
+    FileProgressChannel,
+    ProgressReporter,
+    _time_left,
+    format_duration,
+    search_backend,
+    set_torch_threads,
+)
+
+
+def blobs_images(n=48, size=12, seed=0):
+    """Two classes: a bright blob near the centre at a small or a large scale."""
+    rng = np.random.RandomState(seed)
+    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
+    radius = np.where(np.arange(n) % 2 == 0, 1.0, 3.0)
+    images = np.exp(-(yy**2 + xx**2)[None] / (2 * radius[:, None, None] ** 2))
+    images = images + 0.3 * rng.randn(n, size, size)
+    return images.astype(np.float32), (np.arange(n) % 2)
+
+
+def tiny_search(channel):
+    """A small search whose configurations score differently; refit on accuracy."""
+    classifier = ScaleEquivariantClassifier(n_filters=4, init_sigma_basis=0.7, max_epochs=3,
+                                            batch_size=16, random_state=0)
+    return GridSearchCV(
+        classifier,
+        {"parameterisation": ["fixed", "isr"], "lr": [1e-4, 0.05]},
+        scoring=DemoScorer(channel),
+        refit="accuracy",
+        cv=StratifiedKFold(2, shuffle=True, random_state=0),
+        error_score="raise",
+    )
+
+
+def test_format_duration():
+    assert format_duration(0) == "0:00"
+    assert format_duration(59.6) == "1:00"
+    assert format_duration(3599) == "59:59"
+    assert format_duration(3600 * 2 + 61) == "2:01:01"
+    assert format_duration(None) == format_duration(float("inf")) == "?"
+
+
+@pytest.mark.parametrize(
+    "elapsed, done, total, n_workers, expected",
+    [
+        (10.0, 1, 4, 1, 30.0),   # one worker: elapsed per fit times fits left
+        (10.0, 1, 18, 2, 85.0),  # two running at once: 17 fits left are 8.5 waves of 10 s
+        (10.0, 2, 18, 2, 80.0),
+        (20.0, 3, 18, 2, 75.0),  # the 3rd fit ends the 2nd wave
+        (30.0, 4, 4, 2, 0.0),
+        (5.0, 1, 2, 8, 2.5),     # more workers than fits: both run at once, half a wave left
+    ],
+)
+def test_time_left_counts_waves_of_parallel_fits(elapsed, done, total, n_workers, expected):
+    assert _time_left(elapsed, done, total, n_workers) == pytest.approx(expected)
+
+
+def test_file_channel_reads_each_complete_record_once(tmp_path):
+    channel = FileProgressChannel(tmp_path / "progress.jsonl")
+    assert channel.read_new() == []  # nothing posted yet: no file
+    channel.post({"fit": 1, "isr_history": [3.0, 3.5]})
+    channel.post({"fit": 2})
+    with open(channel.path, "ab") as file:
+        file.write(b'{"fit": 3')  # a record being written: not read yet
+    assert channel.read_new() == [{"fit": 1, "isr_history": [3.0, 3.5]}, {"fit": 2}]
+    with open(channel.path, "ab") as file:
+        file.write(b"}\n")
+    assert channel.read_new() == [{"fit": 3}]
+    assert channel.read_new() == []
+
+
+def post_many(channel, start, count):
+    for index in range(start, start + count):
+        channel.post({"index": index, "pid": os.getpid(), "padding": "x" * 500})
+
+
+def test_file_channel_collects_records_from_worker_processes(tmp_path):
+    channel = FileProgressChannel(tmp_path / "progress.jsonl")
+    joblib.Parallel(n_jobs=2, backend="loky")(
+        joblib.delayed(post_many)(channel, start, 50) for start in range(0, 200, 50)
+    )
+    records = channel.read_new()
+    assert sorted(record["index"] for record in records) == list(range(200))
+    assert all(len(record["padding"]) == 500 for record in records)
+
+
+def test_progress_reporter_prints_one_line_per_fit(tmp_path):
+    channel = FileProgressChannel(tmp_path / "progress.jsonl")
+    out = io.StringIO()
+    with ProgressReporter(channel, total=3, n_workers=2, describe=lambda r: f"fit {r['fit']}",
+                          stream=out, interval=0.05, prefix="  ") as progress:
+        for fit in range(3):
+            channel.post({"fit": fit})
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 3 and len(progress.records) == 3
+    pattern = r"  \[(\d)/3  elapsed \d+:\d\d  left ~\d+:\d\d\] fit (\d)"
+    assert [re.fullmatch(pattern, line).groups() for line in lines] == [("1", "0"), ("2", "1"), ("3", "2")]
+    assert lines[-1].split("left ~")[1].startswith("0:00]")
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(backend="spark"), r"backend must be one of \('loky', 'dask'\), got 'spark'"),
+        (dict(n_jobs=0), "n_jobs must be a positive integer, got 0"),
+        (dict(torch_threads=1.5), "torch_threads must be a positive integer, got 1.5"),
+        (dict(scheduler="tcp://127.0.0.1:8786"), "scheduler is only used by backend='dask'"),
+    ],
+)
+def test_search_backend_rejects_bad_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        with search_backend(**kwargs):
+            pass
+
+
+def test_set_torch_threads():
+    before = torch.get_num_threads()
+    try:
+        assert set_torch_threads(1) == 1
+        with pytest.raises(ValueError, match="n_threads must be a positive integer, got 0"):
+            set_torch_threads(0)
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_loky_workers_run_single_threaded_torch():
+    with search_backend("loky", n_jobs=2, torch_threads=1) as workers:
+        threads = joblib.Parallel()(joblib.delayed(torch.get_num_threads)() for _ in range(4))
+    assert workers.n_workers == 2 and workers.torch_threads == 1
+    assert workers.description == "loky: 2 worker processes x 1 torch thread"
+    assert threads == [1, 1, 1, 1]
+
+
+# joblib's own Dask backend warns that its apply_async interface is deprecated.
+@pytest.mark.filterwarnings("ignore:`apply_async` is deprecated:DeprecationWarning")
+def test_dask_local_cluster_matches_the_default_backend():
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    X, y = blobs_images()
+    with search_backend("loky", n_jobs=2) as workers:
+        reference = tiny_search(workers.channel).fit(X, y)
+        reference_records = workers.channel.read_new()
+
+    with search_backend("dask", n_jobs=2, torch_threads=1) as workers:
+        assert isinstance(workers.channel, DaskProgressChannel)
+        assert workers.n_workers == 2
+        assert workers.description.startswith("dask: local cluster at tcp://")
+        assert set(workers.client.run(torch.get_num_threads).values()) == {1}
+        search = tiny_search(workers.channel).fit(X, y)
+        records = workers.channel.read_new()
+
+    assert search.best_params_ == reference.best_params_
+    np.testing.assert_allclose(
+        search.cv_results_["mean_test_accuracy"], reference.cv_results_["mean_test_accuracy"], atol=1e-12
+    )
+    # The configurations really differ (lr=1e-4 barely trains), so the match is not a tie.
+    assert np.ptp(reference.cv_results_["mean_test_accuracy"]) > 0.1
+    assert len(records) == len(reference_records) == 8
+    key = lambda record: (record["parameterisation"], record["accuracy"], record["isr"])  # noqa: E731
+    assert sorted(map(key, records)) == sorted(map(key, reference_records))
+    assert all(len(record["isr_history"]) == 3 for record in records)
