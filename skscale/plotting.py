@@ -8,7 +8,7 @@ extra to install.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["plot_tolerance"]
+__all__ = ["plot_error_per_scale", "plot_isr_trajectory", "plot_tolerance"]
 
 
 def _import_pyplot():
@@ -179,5 +179,236 @@ def plot_tolerance(
     top.set_xticks(2.0**octaves, labels=[f"{scale:g}" for scale in 2.0**octaves])
     top.set_xlabel("scale factor")
     if legend:
+        ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def _trajectory_values(history, key):
+    """Per-epoch values of ``key`` from an estimator, a skorch History or a sequence."""
+    from skorch.history import History
+
+    source = getattr(history, "history", history)
+    if isinstance(source, History):
+        try:
+            source = source[:, key]
+        except KeyError:
+            raise ValueError(
+                f"the history has no {key!r} column; train with skscale's ScaleTrajectory "
+                "callback (ScaleEquivariantClassifier records it on every epoch)."
+            ) from None
+    values = np.asarray(source, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"each history must hold one {key} value per epoch, got an array of shape {values.shape}."
+        )
+    return values
+
+
+def plot_isr_trajectory(
+    histories,
+    ax=None,
+    *,
+    labels=None,
+    reference_isr=None,
+    key="isr",
+    first_epoch=1,
+    legend=True,
+):
+    """Plot the internal scale range over the training epochs (paper Fig. 6).
+
+    Draws one line per training run, the value after each epoch against the epoch.
+    Runs that share a label share a colour and a legend entry, so several
+    cross-validation folds of one configuration read as one band.
+
+    Parameters
+    ----------
+    histories : sequence
+        One item per run: a fitted :class:`~skscale.ScaleEquivariantClassifier` (or
+        any object with a skorch ``history``), a :class:`skorch.history.History`, or
+        a 1-D sequence of values per epoch.
+
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; a new figure is created when None.
+
+    labels : sequence of str, default=None
+        Label of each run, e.g. its initial ISR; None draws every run in its own
+        colour without a legend entry.
+
+    reference_isr : float or mapping of str to float, default=None
+        Values to mark with horizontal dashed lines, e.g.
+        ``{"tolerance model": model.isr_}``; a float is labelled ``"reference"``.
+
+    key : str, default="isr"
+        History column to draw; ``"sigma_basis"`` draws the smallest internal scale.
+
+    first_epoch : int, default=1
+        Epoch of the first value: skorch records the scales after each epoch, from
+        epoch 1; pass 0 when the initial value leads each run.
+
+    legend : bool, default=True
+        Whether to add a legend (when anything is labelled).
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on. Lines carry a ``gid``: ``"isr_trajectory"`` for the runs
+        and ``"reference_isr"`` for the reference values.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skscale.plotting import plot_isr_trajectory
+    >>> ax = plot_isr_trajectory([[3.0, 3.4, 3.6], [1.5, 2.1, 2.4]], labels=["3.0", "1.5"],
+    ...                          reference_isr={"tolerance model": 2.4})
+    >>> ax.get_xlabel(), len(ax.lines)
+    ('epoch', 3)
+    """
+    plt = _import_pyplot()
+    if isinstance(histories, (str, bytes)) or not hasattr(histories, "__len__"):
+        raise ValueError(f"histories must be a sequence of runs, got {type(histories).__name__}.")
+    runs = [_trajectory_values(history, key) for history in histories]
+    if not runs:
+        raise ValueError("histories must hold at least one run, got an empty sequence.")
+    if labels is not None:
+        labels = [str(label) for label in labels]
+        if len(labels) != len(runs):
+            raise ValueError(
+                f"labels must have one entry per run: got {len(labels)} labels for {len(runs)} runs."
+            )
+    if reference_isr is None:
+        references = {}
+    elif isinstance(reference_isr, dict):
+        references = {str(name): float(value) for name, value in reference_isr.items()}
+    else:
+        references = {"reference": float(reference_isr)}
+
+    if ax is None:
+        _, ax = plt.subplots()
+
+    colours = {}
+    for index, values in enumerate(runs):
+        if labels is None:
+            colour, label = f"C{index % 10}", "_nolegend_"
+        else:
+            label = labels[index]
+            if label in colours:
+                colour, label = colours[label], "_nolegend_"
+            else:
+                colour = colours[label] = f"C{len(colours) % 10}"
+        ax.plot(
+            np.arange(first_epoch, first_epoch + values.size),
+            values,
+            color=colour,
+            linewidth=1.2,
+            alpha=0.8,
+            label=label,
+            gid="isr_trajectory",
+        )
+    for index, (name, value) in enumerate(references.items()):
+        ax.axhline(
+            value,
+            color="k",
+            linestyle=("--", ":", "-.")[index % 3],
+            linewidth=1.0,
+            label=f"{name} ({value:.3g})",
+            gid="reference_isr",
+        )
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlabel("epoch")
+    ax.set_ylabel({"isr": "internal scale range (ISR)", "sigma_basis": "sigma_basis [pixels]"}.get(key, key))
+    ax.set_title(f"{'ISR' if key == 'isr' else key} during training")
+    if legend and (labels is not None or references):
+        ax.legend(loc="best", fontsize="small")
+    return ax
+
+
+def plot_error_per_scale(curves, ax=None, *, percent=True, legend=True):
+    """Plot the test error per data scale of one or more classifiers (paper Fig. 4).
+
+    Parameters
+    ----------
+    curves : tuple or mapping of str to tuple
+        The result of :func:`skscale.metrics.error_per_scale`
+        (``(bin_scales, errors, counts)``, or just ``(bin_scales, errors)``), or a
+        mapping from a label (e.g. ``"learned ISR"``) to such a result.
+
+    ax : matplotlib.axes.Axes, default=None
+        Axes to draw on; a new figure is created when None.
+
+    percent : bool, default=True
+        Show the error in percent rather than as a fraction.
+
+    legend : bool, default=True
+        Whether to add a legend (for a mapping).
+
+    Returns
+    -------
+    ax : matplotlib.axes.Axes
+        The axes drawn on; each curve is a line with ``gid="error_per_scale"``. The
+        x axis is logarithmic (base 2), as scales act multiplicatively.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from skscale.plotting import plot_error_per_scale
+    >>> ax = plot_error_per_scale({"fixed ISR": ([0.4, 0.6, 0.9], [0.3, 0.1, 0.05]),
+    ...                            "learned ISR": ([0.4, 0.6, 0.9], [0.2, 0.1, 0.06])})
+    >>> ax.get_ylabel(), len(ax.lines)
+    ('test error [%]', 2)
+    """
+    plt = _import_pyplot()
+    if isinstance(curves, dict):
+        items = [(str(name), curve) for name, curve in curves.items()]
+        if not items:
+            raise ValueError("curves must hold at least one curve, got an empty mapping.")
+    else:
+        items = [("_nolegend_", curves)]
+    parsed = []
+    for name, curve in items:
+        try:
+            bin_scales, errors = (np.asarray(part, dtype=np.float64) for part in tuple(curve)[:2])
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"each curve must be (bin_scales, errors[, counts]) as returned by error_per_scale, "
+                f"got {curve!r}."
+            ) from None
+        if bin_scales.ndim != 1 or bin_scales.shape != errors.shape or bin_scales.size == 0:
+            raise ValueError(
+                "bin_scales and errors must be non-empty 1-D arrays of the same length, got "
+                f"shapes {bin_scales.shape} and {errors.shape}."
+            )
+        if not (bin_scales > 0).all():
+            raise ValueError(f"bin_scales must be positive, got {bin_scales.tolist()!r}.")
+        parsed.append((name, bin_scales, errors))
+
+    if ax is None:
+        _, ax = plt.subplots()
+    factor = 100.0 if percent else 1.0
+    for index, (name, bin_scales, errors) in enumerate(parsed):
+        ax.plot(
+            bin_scales,
+            factor * errors,
+            marker="o",
+            color=f"C{index % 10}",
+            label=name,
+            gid="error_per_scale",
+        )
+    from matplotlib.ticker import NullFormatter
+
+    ax.set_xscale("log", base=2)
+    low = min(bin_scales.min() for _, bin_scales, _ in parsed)
+    high = max(bin_scales.max() for _, bin_scales, _ in parsed)
+    ticks = np.unique(np.round(np.geomspace(low, high, 5), 2)) if high > low else np.array([low])
+    ax.set_xticks(ticks, labels=[f"{tick:g}" for tick in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_xlabel("data scale")
+    ax.set_ylabel("test error [%]" if percent else "test error")
+    ax.set_ylim(bottom=0.0)
+    ax.set_title("Test error per data scale")
+    if legend and isinstance(curves, dict):
         ax.legend(loc="best", fontsize="small")
     return ax
