@@ -80,7 +80,8 @@ def fit(architecture, parameterisation, data, settings, seed, device):
         callbacks = [("lr_step", LRScheduler(policy=StepLR, step_size=settings["lr_step"], gamma=0.1))]
     clf = ScaleEquivariantClassifier(architecture=architecture, parameterisation=parameterisation, **SESN_SCALES,
                                      max_epochs=settings["max_epochs"], batch_size=settings["batch_size"],
-                                     lr=settings["lr"], scale_lr=settings["scale_lr"], callbacks=callbacks,
+                                     lr=settings["lr"], scale_lr=settings["scale_lr"],
+                                     scale_warmup_epochs=settings["scale_warmup_epochs"], callbacks=callbacks,
                                      device=device, random_state=seed)
     return clf.fit(data.X_train, data.y_train)
 

@@ -21,6 +21,8 @@ import isr_sweep
 
 NAME = "learn_isr"
 INIT_SIGMA_BASIS, INIT_ISR = 2.0, 3.0
+# Profile settings that cannot change a fixed-scale run (nothing there learns scales).
+IRRELEVANT_TO_SWEEP = ("mnist_scale", "scale_lr", "scale_warmup_epochs")
 # The paper's Table 2: (learned sigma_basis, learned ISR, test error) and (best fixed ISR, its error).
 PAPER_TABLE2 = {
     2.83: ("1.96 ± 0.081", "3.390 ± 0.545", "2.291 ± 0.067", "2.34", "2.239 ± 0.060"),
@@ -34,10 +36,9 @@ def sweep_results(profile, args):
     path = isr_sweep_json(args, profile)
     if path.exists():
         stored = json.loads(path.read_text())
-        # The MNIST-Scale sizes of the profile do not enter the sweep.
         current = json.loads(json.dumps(dataclasses.asdict(profile)))
-        if {k: v for k, v in stored["profile"].items() if k != "mnist_scale"} == {
-            k: v for k, v in current.items() if k != "mnist_scale"
+        if {k: v for k, v in stored["profile"].items() if k not in IRRELEVANT_TO_SWEEP} == {
+            k: v for k, v in current.items() if k not in IRRELEVANT_TO_SWEEP
         }:
             common.log(f"using the fixed-ISR sweep of {path}")
             return stored["results"], f"read from `{path.name}`"
