@@ -129,14 +129,19 @@ class _ScaleConv(nn.Module):
         scales = self.scales().to(dtype)
         groups = OrderedDict()
         # The one host read of a forward pass: the kernel sizes (Eq. 6) are Python ints.
-        for index, size in enumerate(support_sizes(scales, self.kernel_extent)):
+        sizes = support_sizes(scales, self.kernel_extent)
+        for index, size in enumerate(sizes):
             groups.setdefault(size, []).append(index)
+        # One evaluation for all scales on the largest grid; a smaller support is the centre
+        # of that grid (same pixel centres), so every group is a view of it.
+        largest = max(sizes)
+        full = hermite_basis(scales, largest, self.max_order, index_set=self.index_set)
         result = []
         for size, indices in groups.items():
             indices = tuple(indices)
-            group_scales = self._take(scales, 0, indices)
-            basis = hermite_basis(group_scales, size, self.max_order, index_set=self.index_set)
-            result.append((indices, basis))
+            offset = (largest - size) // 2
+            window = slice(offset, offset + size)
+            result.append((indices, self._take(full, 1, indices)[..., window, window]))
         if not self.per_scale_support and len(result) > 1:
             result = [_merge_groups(result)]
         if cacheable:
@@ -288,9 +293,8 @@ class ScaleConvT2H(_ScaleConv):
         error) or ``"auto"``: per group, whichever
         :func:`~skscale.nn.functional.select_conv_impl` predicts to be faster for the
         kernel size, image size, channels and batch (and whether gradients are needed).
-        On a 2-core CPU the FFT wins for kernels of about 15 pixels and more with one
-        input channel in training (about 25 in inference), and from about 7 with tens of
-        channels.
+        On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
+        training (21 or more in inference), and from about 5 to 9 with tens of channels.
     per_scale_support : bool, default=True
         Convolve every scale with a kernel of its own support (scales of equal support
         share one call). ``False`` zero-pads every scale's kernel to the largest support
@@ -368,9 +372,8 @@ class ScaleConvH2H(_ScaleConv):
         error) or ``"auto"``: per group, whichever
         :func:`~skscale.nn.functional.select_conv_impl` predicts to be faster for the
         kernel size, image size, channels and batch (and whether gradients are needed).
-        On a 2-core CPU the FFT wins for kernels of about 15 pixels and more with one
-        input channel in training (about 25 in inference), and from about 7 with tens of
-        channels.
+        On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
+        training (21 or more in inference), and from about 5 to 9 with tens of channels.
     per_scale_support : bool, default=True
         Convolve every scale with a kernel of its own support (scales of equal support
         share one call). ``False`` zero-pads every scale's kernel to the largest support

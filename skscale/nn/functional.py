@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
@@ -33,13 +34,13 @@ CONV_IMPLS = ("auto", "direct", "fft")
 
 # Cost model of select_conv_impl (see conv_cost_estimates), in units of one multiply-add
 # of the direct convolution, for training (forward + backward) and for inference.
-# Fitted to timings of both paths over 106 shapes on a 2-core AMD EPYC (AVX-512), torch
-# 2.13 CPU (oneDNN direct convolution, MKL FFT), float32; see benchmarks/results/speed.md.
+# Fitted to timings of both paths over 121 shapes on one core of an AMD EPYC (AVX-512),
+# torch 2.13 CPU (oneDNN direct convolution, MKL FFT), float32; see benchmarks/results/speed.md.
 # Keys: backward pass or not. Values: (cost per transform point and log2 of the size,
 # cost per complex multiply-add of the spectral product, direct slowdown for l >= 15).
 _COST_MODEL = {
-    True: (25.0, 20.0, 2.5),
-    False: (28.0, 20.0, 1.0),
+    True: (25.0, 10.0, 3.5),
+    False: (25.0, 12.0, 1.0),
 }
 # oneDNN switches to a slower algorithm for kernels of this size and more.
 _DIRECT_LARGE_KERNEL = 15
@@ -95,6 +96,17 @@ def _fft_sizes(height, width, size):
     return next_fast_size(max(height + half, size)), next_fast_size(max(width + half, size))
 
 
+@lru_cache(maxsize=1024)
+def _image_taps(length, size, stride):
+    """Kernel taps that fall on the image, summed over the output positions of one axis.
+
+    ``H_out * l`` for kernels much smaller than the image; less when the kernel reaches
+    past the image border (the direct path skips the zero padding).
+    """
+    half = size // 2
+    return sum(min(i + half, length - 1) - max(i - half, 0) + 1 for i in range(0, length, stride))
+
+
 def _check_impl(name, impl):
     if impl not in CONV_IMPLS:
         raise ValueError(f"{name} must be one of {CONV_IMPLS}, got {impl!r}.")
@@ -125,19 +137,21 @@ def conv_cost_estimates(kernel_size, height, width, in_channels, out_channels, *
 
     The model behind :func:`select_conv_impl`:
 
-    - direct: ``B * C_out * (C_in / groups) * H_out * W_out * l**2`` multiply-adds, times
-      ``d`` for ``l >= 15`` (oneDNN's slower algorithm for large kernels on the CPU);
+    - direct: ``B * C_out * (C_in / groups) * T_H * T_W`` multiply-adds, where ``T_H`` is
+      the number of kernel taps that fall on the image summed over the output rows
+      (``H_out * l`` when the kernel is much smaller than the image), times ``d`` for
+      ``l >= 15`` (oneDNN's slower algorithm for large kernels on the CPU);
     - FFT: ``a * N_H * N_W * log2(N_H * N_W)`` for each of the ``B * C_in`` input,
       ``B * C_out`` output and ``C_out * C_in / groups`` kernel transforms, plus
       ``b * B * C_out * (C_in / groups) * N_H * (N_W // 2 + 1)`` for the spectral
       products; ``N_H = next_fast_size(H + l // 2)``, likewise ``N_W``.
 
     ``a``, ``b`` and ``d`` were fitted to forward + backward timings (``backward=True``)
-    and to forward timings (``backward=False``) of both paths over 106 shapes (1 to 63
-    input channels, 7 to 168 pixels, kernels 3 to 41) on a 2-core AMD EPYC with torch
-    2.13: ``a, b, d = 25, 20, 2.5`` for training and ``28, 20, 1`` for inference,
-    the values that minimise the mean slowdown of the chosen path against the faster one
-    (1.06 for training, 1.08 for inference; see ``benchmarks/results/speed.md``).
+    and to forward timings (``backward=False``) of both paths over 121 shapes (1 to 63
+    input channels, 7 to 168 pixels, kernels 3 to 41) on one core of an AMD EPYC with
+    torch 2.13: ``a, b, d = 25, 10, 3.5`` for training and ``25, 12, 1`` for inference, the
+    values that minimise the mean slowdown of the chosen path against the faster one
+    (1.06 for training, 1.03 for inference; see ``benchmarks/results/speed.md``).
 
     Parameters
     ----------
@@ -167,9 +181,9 @@ def conv_cost_estimates(kernel_size, height, width, in_channels, out_channels, *
     """
     transform_cost, product_cost, large_kernel_factor = _COST_MODEL[bool(backward)]
     fft_h, fft_w = _fft_sizes(height, width, kernel_size)
-    out_h, out_w = -(-height // stride), -(-width // stride)
     pairs = out_channels * (in_channels // groups)
-    direct = batch_size * pairs * out_h * out_w * kernel_size**2
+    taps = _image_taps(height, kernel_size, stride) * _image_taps(width, kernel_size, stride)
+    direct = batch_size * pairs * taps
     if kernel_size >= _DIRECT_LARGE_KERNEL:
         direct *= large_kernel_factor
     transforms = batch_size * (in_channels + out_channels) + pairs
@@ -185,11 +199,12 @@ def select_conv_impl(kernel_size, height, width, in_channels, out_channels, *, g
 
     The rule behind ``conv_impl="auto"``. Deterministic: the FFT path is chosen exactly
     when its modelled cost (:func:`conv_cost_estimates`) is below that of the direct
-    path; kernels of size 1 and 3 always go direct. With the constants fitted on a 2-core
-    CPU, training (``backward=True``) takes the FFT from kernel 15 with one input channel
+    path; kernels of size 1 and 3 always go direct. With the constants fitted on a CPU,
+    training (``backward=True``) takes the FFT from kernel 15 with one input channel
     (28 to 168 pixels; oneDNN's direct weight gradient slows down 2 to 3.5 times from
-    kernel 15 on) and from kernel 7 with tens of channels; inference keeps one-channel
-    kernels direct up to 21 to 25 pixels.
+    kernel 15 on) and from kernel 5 to 9 with tens of channels; inference keeps
+    one-channel kernels direct up to 21 pixels on 168-pixel images and beyond 49 on
+    28-pixel ones.
 
     Parameters
     ----------
@@ -281,8 +296,11 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
         product = spectrum_x * spectrum_k.squeeze(2).unsqueeze(0)
     else:
         # Per group and frequency, a (B, C_in/g) @ (C_in/g, C_out/g) complex matrix product.
-        product = torch.matmul(spectrum_x.permute(1, 3, 0, 2).contiguous(),
-                               spectrum_k.permute(0, 3, 2, 1).contiguous())
+        # The kernel spectra are laid out (g, F, C_out/g, C_in/g) by one 2-D transpose and
+        # used transposed: cheaper than a 4-D permutation.
+        kernel_matrices = spectrum_k.reshape(groups, group_out * group_in, n_freq).transpose(1, 2).contiguous()
+        kernel_matrices = kernel_matrices.view(groups, n_freq, group_out, group_in).transpose(-1, -2)
+        product = torch.matmul(spectrum_x.permute(1, 3, 0, 2).contiguous(), kernel_matrices)
         product = product.permute(2, 0, 3, 1)
     product = product.reshape(batch, out_channels, fft_h, fft_w // 2 + 1)
     out = _irfft2_crop(product, (fft_h, fft_w), height, width, stride)
