@@ -158,6 +158,8 @@ def test_dask_local_cluster_matches_the_default_backend():
         assert workers.n_workers == 2
         assert workers.description.startswith("dask: local cluster at tcp://")
         assert set(workers.client.run(torch.get_num_threads).values()) == {1}
+        if "MALLOC_TRIM_THRESHOLD_" not in os.environ:  # dask's default would slow torch down
+            assert set(workers.client.run(os.environ.get, "MALLOC_TRIM_THRESHOLD_").values()) == {None}
         search = tiny_search(workers.channel).fit(X, y)
         records = workers.channel.read_new()
 
