@@ -550,8 +550,9 @@ def refit_best(search, pipeline, X, y):
 
 
 def _label(parameterisation, init_isr):
-    kind = "learned ISR" if parameterisation != "fixed" else "fixed ISR"
-    return f"{kind} (init {init_isr:.2f})"
+    if parameterisation == "fixed":
+        return f"fixed ISR {init_isr:.2f}"
+    return f"learned ISR from {init_isr:.2f}"
 
 
 def _format_test_errors(refitted, labels, test_error, per_scale, best_params):
@@ -573,7 +574,7 @@ def _format_test_errors(refitted, labels, test_error, per_scale, best_params):
     return lines
 
 
-def _save_figures(output, tolerance, scales_train, records, per_scale, labels):
+def _save_figures(output, tolerance, scales_train, records, per_scale, test_error, labels):
     """Write the three figures; returns their paths."""
     from matplotlib.figure import Figure
 
@@ -607,7 +608,8 @@ def _save_figures(output, tolerance, scales_train, records, per_scale, labels):
     save(figure, "isr_trajectory.png")
 
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
-    plot_error_per_scale({labels[name]: per_scale[name] for name in per_scale}, ax=figure.add_subplot())
+    curves = {f"{labels[name]} (test error {100 * test_error[name]:.1f}%)": per_scale[name] for name in per_scale}
+    plot_error_per_scale(curves, ax=figure.add_subplot())
     save(figure, "error_per_scale.png")
     return paths
 
@@ -709,7 +711,7 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
         name = row["parameterisation"]
         refit = name in best_of and best_of[name]["classifier__init_isr"] == row["init_isr"]
         row["test_error"] = test_error[name] if refit else ""
-    files = _save_figures(output, tolerance, data.scales_train, records, per_scale, labels)
+    files = _save_figures(output, tolerance, data.scales_train, records, per_scale, test_error, labels)
     files.append(os.path.join(output, "results.csv"))
     _write_csv(files[-1], list(rows[0]), rows)
     files.append(os.path.join(output, "error_per_scale.csv"))
