@@ -50,7 +50,8 @@ def run(profile, device):
                     record["isr"].append(clf.isr_)
                     record["errors"].append(common.error_rate(clf, data["X_test"], data["y_test"]))
                     common.log(f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
-                               f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, error {record['errors'][-1]:.2f} %")
+                               f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, "
+                               f"error {record['errors'][-1]:.2f} %")
         results[f"{high:g}"] = entry
     return results
 

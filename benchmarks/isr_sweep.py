@@ -114,7 +114,8 @@ def figure(results):
         stds = [np.std(e) for e in entry["errors"]]
         ax.errorbar(entry["isr_grid"], means, yerr=stds, marker="o", capsize=3, color=color, label=f"[1, {key}]")
         ax.axvline(np.mean(entry["recommended_isr"]), color=color, linestyle="--", linewidth=1)
-    ax.set(xlabel="ISR (fixed)", ylabel="test error (%)", title="Fig. 3: error vs ISR\n(dashed: ToleranceModel ISR_hyp)")
+    ax.set(xlabel="ISR (fixed)", ylabel="test error (%)",
+           title="Fig. 3: error vs ISR\n(dashed: ToleranceModel ISR_hyp)")
     common.log_axis(ax, next(iter(results.values()))["isr_grid"])
     ax.legend(title="data scales")
     isr_colors = plt.cm.plasma(np.linspace(0, 0.85, len(next(iter(results.values()))["isr_grid"])))

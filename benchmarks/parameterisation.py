@@ -39,7 +39,8 @@ def run(profile, device):
                 entry[name]["scales"].append((np.sort(clf.scales_) / profile.shrink).tolist())
                 entry[name]["errors"].append(common.error_rate(clf, data["X_test"], data["y_test"]))
                 common.log(f"[{low:g}, {high:g}] seed {seed} {name}: scales "
-                           f"{np.round(entry[name]['scales'][-1], 3).tolist()}, error {entry[name]['errors'][-1]:.2f} %")
+                           f"{np.round(entry[name]['scales'][-1], 3).tolist()}, "
+                           f"error {entry[name]['errors'][-1]:.2f} %")
         results[f"{high:g}"] = entry
     return results
 
