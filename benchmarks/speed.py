@@ -43,7 +43,7 @@ import torch.nn.functional as F
 import _common as common
 from skscale import ScaleEquivariantClassifier
 from skscale.nn import InternalScales, ScaleConvT2H
-from skscale.nn.functional import correlate_same, select_conv_impl
+from skscale.nn.functional import _image_taps, correlate_same, select_conv_impl
 from skscale.nn.models import build_module
 
 # The SESN reference network of the issue (mnist_ses_scalar_28): four scales from 1.7 to
@@ -338,9 +338,12 @@ def conv_flops(config, device, peak):
 
             steps[variant] = step
         medians = interleaved_medians(steps, device, config["warmup"], config["repeats"])
-        pixels = case["batch"] * case["size"] ** 2 * case["in_channels"] * case["out_channels"]
-        useful = 2 * passes * pixels * sum(s**2 for s in sizes)
-        padded = 2 * passes * pixels * len(sizes) * max(sizes) ** 2
+        pairs = case["batch"] * case["in_channels"] * case["out_channels"]
+        # Multiply-adds of one scale: kernel taps on the image summed over the output pixels
+        # (the direct path skips the zero padding where a kernel reaches past the border).
+        taps = [_image_taps(case["size"], size, 1) ** 2 for size in sizes]
+        useful = 2 * passes * pairs * sum(taps)
+        padded = 2 * passes * pairs * len(sizes) * _image_taps(case["size"], max(sizes), 1) ** 2
         ratios[name] = {variant: medians[variant] / medians["padded direct"] for variant in variants}
         for variant in variants:
             executed = padded if variant.startswith("padded") else useful
@@ -353,7 +356,8 @@ def conv_flops(config, device, peak):
         ["layer", "kernels", "variant", "ms (fwd+bwd)", "executed GFLOP/s", "of peak", "useful GFLOP/s", ""], rows)
     text = (
         f"Measured matrix-multiply peak (float32 `torch.mm`): **{peak:.0f} GFLOP/s**.\n\n"
-        "A convolution's FLOPs are 2 x batch x pixels x C_in x C_out x l^2 per pass (forward, "
+        "A convolution's FLOPs are 2 x batch x C_in x C_out x (kernel taps on the image, summed over "
+        "the output pixels; pixels x l^2 when the kernel is small against the image) per pass (forward, "
         "weight gradient, and input gradient where the input needs one). *Executed* counts the "
         "kernels the direct path really runs (padded: every scale at the largest size); *useful* "
         "counts each scale at its own support, so for the FFT path it is a direct-equivalent rate "

@@ -285,12 +285,13 @@ def test_paths_match_padded_direct_convolution_with_gradients(kind, conv_impl, p
 @pytest.mark.parametrize("kind", ["t2h", "h2h2"])
 def test_mixed_plan_with_unsorted_scales(kind, monkeypatch):
     """Some supports direct, the others merged into one FFT call; scale order is kept."""
-    monkeypatch.setattr(conv_module, "select_conv_impl", lambda size, *a, **k: "fft" if size >= 9 else "direct")
+    # Modelled costs (direct, fft): supports of 9 and more are cheaper through the FFT.
+    monkeypatch.setattr(conv_module, "conv_cost_estimates", lambda size, *a, **k: (1.0, 0.0) if size >= 9 else (0.0, 1.0))
     scales = InternalScales.from_values([1.0, 3.6, 1.1, 2.0], trainable=True)
     layer, x = make_layer(kind, "auto", True, 1, scales=scales)
     assert layer.kernel_sizes() == [5, 17, 7, 9]
     plan = layer.correlation_plan(x.shape)
-    assert plan == [((0,), 5, "direct"), ((2,), 7, "direct"), ((1, 3), 17, "fft")]
+    assert plan == [((0,), 5, "direct"), ((2,), 7, "direct"), ((3, 1), 17, "fft")]
     reference = padded_reference_t2h if kind == "t2h" else padded_reference_h2h
     out, grads = outputs_and_gradients(layer, x, lambda m, v: m(v))
     expected, expected_grads = outputs_and_gradients(layer, x, reference)

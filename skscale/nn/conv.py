@@ -6,11 +6,13 @@ kernel of its own support ``2 * ceil(k * sigma_i) + 1``; scales with the same su
 share one convolution call. The largest support is Eq. 6 of the paper.
 
 Speed. Every support group is correlated either directly (``F.conv2d``) or through the
-FFT (:func:`skscale.nn.functional.fft_correlate_same`), as ``conv_impl`` asks; with
-``"auto"`` the choice follows :func:`skscale.nn.functional.select_conv_impl` for the
-group's kernel size, image size and channels. All groups that go through the FFT share one
-transform of the input (the FFT cost does not depend on the kernel size, so they are
-merged). ``per_scale_support=False`` instead zero-pads every scale's kernel to the largest
+FFT (:func:`skscale.nn.functional.fft_correlate_same`), as ``conv_impl`` asks. All groups
+that go through the FFT are merged into one call (its cost hardly depends on the kernel
+size, and the input is transformed once). With ``"auto"`` the groups with the largest
+kernels take the FFT: of the plans "the ``j`` largest supports through the FFT, the
+others direct", the one with the lowest cost under the model of
+:func:`skscale.nn.functional.conv_cost_estimates` runs (deterministic for a given input
+shape and for training vs inference). ``per_scale_support=False`` instead zero-pads every scale's kernel to the largest
 support and runs one correlation for all scales (the SESN scheme), with the same result.
 A forward pass reads the current scales on the host once (for the kernel sizes); with
 fixed scales, or in eval mode without gradients, the basis is cached and nothing is read.
@@ -26,7 +28,7 @@ import torch
 from torch import nn
 
 from ..basis import hermite_basis, n_basis_functions, support_sizes
-from .functional import CONV_IMPLS, correlate_same, select_conv_impl
+from .functional import CONV_IMPLS, conv_cost_estimates, correlate_same
 from .scales import InternalScales
 
 __all__ = ["ScaleConvT2H", "ScaleConvH2H"]
@@ -194,28 +196,46 @@ class _ScaleConv(nn.Module):
 
         Returns a list of ``(indices, basis, impl)``; all groups that take the FFT become
         one group (kernels zero-padded to the largest of them), which transforms the
-        input once.
+        input once. With ``conv_impl="auto"`` the FFT takes the groups with the largest
+        kernels: of the plans "the ``j`` largest supports through one FFT call, the others
+        direct" (``j = 0 .. n_groups``), the one with the lowest modelled cost
+        (:func:`~skscale.nn.functional.conv_cost_estimates`, on the merged shape) wins.
         """
-        batch, height, width = input_shape[0], input_shape[-2], input_shape[-1]
-        channels_per_scale, out_per_scale, grouped = self._correlation_shape()
-        direct, fft = [], []
-        for indices, basis in groups:
-            impl = self.conv_impl
-            if impl == "auto":
-                n_group = len(indices)
-                impl = select_conv_impl(
-                    basis.shape[-1], height, width,
-                    in_channels=channels_per_scale * (n_group if grouped else 1),
-                    out_channels=out_per_scale * n_group,
-                    groups=n_group if grouped else 1, stride=self.stride,
-                    batch_size=batch, backward=backward,
-                )
-            (fft if impl == "fft" else direct).append((indices, basis))
+        if self.conv_impl != "auto":
+            direct = groups if self.conv_impl == "direct" else []
+            fft = groups if self.conv_impl == "fft" else []
+        else:
+            ordered = sorted(groups, key=lambda group: group[1].shape[-1])
+            costs = [self._modelled_cost(ordered[:cut], ordered[cut:], input_shape, backward)
+                     for cut in range(len(ordered) + 1)]
+            best = min(range(len(costs)), key=lambda cut: (costs[cut], -cut))
+            direct, fft = ordered[:best], ordered[best:]
         plan = [(indices, basis, "direct") for indices, basis in direct]
         if fft:
             indices, basis = _merge_groups(fft) if len(fft) > 1 else fft[0]
             plan.append((indices, basis, "fft"))
         return plan
+
+    def _modelled_cost(self, direct, fft, input_shape, backward):
+        """Modelled cost of correlating ``direct`` groups directly and ``fft`` groups in one FFT call."""
+        batch, height, width = input_shape[0], input_shape[-2], input_shape[-1]
+        channels_per_scale, out_per_scale, grouped = self._correlation_shape()
+
+        def estimates(size, n_scales):
+            return conv_cost_estimates(
+                size, height, width,
+                in_channels=channels_per_scale * (n_scales if grouped else 1),
+                out_channels=out_per_scale * n_scales, groups=n_scales if grouped else 1,
+                stride=self.stride, batch_size=batch, backward=backward,
+            )
+
+        total = sum(estimates(basis.shape[-1], len(indices))[0] for indices, basis in direct)
+        if fft:
+            sizes = [basis.shape[-1] for _, basis in fft]
+            if min(sizes) <= 3:  # as select_conv_impl: tiny kernels never take the FFT
+                return math.inf
+            total += estimates(max(sizes), sum(len(indices) for indices, _ in fft))[1]
+        return total
 
     def _forward_plan(self, x):
         backward = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
@@ -288,11 +308,13 @@ class ScaleConvT2H(_ScaleConv):
     bias : bool, default=True
         One bias per output channel, shared by all scales (keeps equivariance).
     conv_impl : {"auto", "direct", "fft"}, default="auto"
-        How each support group is correlated: ``"direct"`` (``F.conv2d``), ``"fft"``
+        How the support groups are correlated: ``"direct"`` (``F.conv2d``), ``"fft"``
         (:func:`~skscale.nn.functional.fft_correlate_same`, same result up to float
-        error) or ``"auto"``: per group, whichever
-        :func:`~skscale.nn.functional.select_conv_impl` predicts to be faster for the
-        kernel size, image size, channels and batch (and whether gradients are needed).
+        error) or ``"auto"``: the groups with the largest kernels through one FFT call and
+        the others direct, split where the cost model of
+        :func:`~skscale.nn.functional.conv_cost_estimates` is lowest for the kernel sizes,
+        image size, channels and batch (and whether gradients are needed); see
+        :meth:`correlation_plan`.
         On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
         training (21 or more in inference), and from about 5 to 9 with tens of channels.
     per_scale_support : bool, default=True
@@ -367,11 +389,13 @@ class ScaleConvH2H(_ScaleConv):
     stride : int, default=1
     bias : bool, default=True
     conv_impl : {"auto", "direct", "fft"}, default="auto"
-        How each support group is correlated: ``"direct"`` (``F.conv2d``), ``"fft"``
+        How the support groups are correlated: ``"direct"`` (``F.conv2d``), ``"fft"``
         (:func:`~skscale.nn.functional.fft_correlate_same`, same result up to float
-        error) or ``"auto"``: per group, whichever
-        :func:`~skscale.nn.functional.select_conv_impl` predicts to be faster for the
-        kernel size, image size, channels and batch (and whether gradients are needed).
+        error) or ``"auto"``: the groups with the largest kernels through one FFT call and
+        the others direct, split where the cost model of
+        :func:`~skscale.nn.functional.conv_cost_estimates` is lowest for the kernel sizes,
+        image size, channels and batch (and whether gradients are needed); see
+        :meth:`correlation_plan`.
         On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
         training (21 or more in inference), and from about 5 to 9 with tens of channels.
     per_scale_support : bool, default=True
