@@ -18,8 +18,8 @@ Six measurements, taken in one run and written to ``benchmarks/results/speed.md`
    slower the chosen path is than the faster one.
 
 Every time is the median of repeated steps after warm-up; the variants of one
-comparison run interleaved (A, B, A, B, ...) so that a slow spell of a shared machine
-hits all of them alike.
+comparison run interleaved (every round runs each variant once, in a shuffled order) so
+that a slow spell of a shared machine hits all of them alike.
 
     python benchmarks/speed.py                  # about 10 minutes on 2 CPU cores
     python benchmarks/speed.py --quick          # smaller sizes, about 2 minutes
@@ -60,14 +60,22 @@ def synchronize(device):
 
 
 def interleaved_medians(steps, device, warmup, repeats):
-    """Median seconds per call of every callable in ``steps`` (a dict), run interleaved."""
+    """Median seconds per call of every callable in ``steps`` (a dict), run interleaved.
+
+    Every round runs each step once, in a shuffled order (fixed seed), so that neither a
+    slow spell of the machine nor the position after a particular other step favours one.
+    """
     for step in steps.values():
         for _ in range(warmup):
             step()
     synchronize(device)
     times = {name: [] for name in steps}
+    order = list(steps)
+    generator = np.random.RandomState(0)
     for _ in range(repeats):
-        for name, step in steps.items():
+        generator.shuffle(order)
+        for name in order:
+            step = steps[name]
             start = time.perf_counter()
             step()
             synchronize(device)
