@@ -39,6 +39,7 @@ __all__ = [
     "format_duration",
     "search_backend",
     "set_torch_threads",
+    "torch_threads_in_this_process",
 ]
 
 #: joblib backends accepted by :func:`search_backend`.
@@ -77,6 +78,31 @@ def set_torch_threads(n_threads):
     n_threads = _check_positive_int(n_threads, "n_threads")
     torch.set_num_threads(n_threads)
     return torch.get_num_threads()
+
+
+@contextlib.contextmanager
+def torch_threads_in_this_process(n_threads):
+    """Context in which torch uses ``n_threads`` intra-op threads in this process.
+
+    The previous count is restored on exit. For small convolutions one thread loses
+    little, and it keeps a busy machine from stalling torch: a second thread that
+    shares its core with another process holds up every parallel region.
+
+    Examples
+    --------
+    >>> import torch
+    >>> with torch_threads_in_this_process(1):
+    ...     torch.get_num_threads()
+    1
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    set_torch_threads(n_threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _check_positive_int(value, name, allow_none=False):
@@ -327,8 +353,8 @@ class SearchBackend:
         The joblib backend in use.
     n_workers : int
         Worker processes that run fits at the same time.
-    torch_threads : int or None
-        Torch threads per worker (None: torch's default, in-process runs).
+    torch_threads : int
+        Torch threads per worker (or in this process when it runs the fits).
     channel : FileProgressChannel or DaskProgressChannel
         Progress channel suited to the backend.
     client : distributed.Client or None
@@ -364,8 +390,8 @@ def search_backend(backend="loky", *, n_jobs=None, scheduler=None, torch_threads
     - ``"loky"``: ``n_jobs`` worker processes on this machine (joblib's default
       backend). Worker threads are limited through joblib's
       ``inner_max_num_threads``, which sets ``OMP_NUM_THREADS`` (read by torch) and
-      the BLAS variables in the workers. ``n_jobs=1`` runs the fits in this process
-      with torch's own thread count.
+      the BLAS variables in the workers. ``n_jobs=1`` runs the fits in this process,
+      whose torch thread count is set for the duration of the context.
     - ``"dask"``: a ``distributed`` cluster. With ``scheduler`` (an address such as
       ``"tcp://10.0.0.5:8786"``) the search joins that cluster; without it, a
       :class:`distributed.LocalCluster` of ``n_jobs`` single-threaded worker
@@ -406,7 +432,7 @@ def search_backend(backend="loky", *, n_jobs=None, scheduler=None, torch_threads
     >>> with search_backend("loky", n_jobs=1) as backend:
     ...     search = GridSearchCV(LogisticRegression(max_iter=500), {"C": [0.1, 1.0]}).fit(X, y)
     >>> backend.description
-    'loky: 1 process (this one)'
+    'loky: this process x 1 torch thread'
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
@@ -427,18 +453,19 @@ def _loky_backend(n_jobs, torch_threads):
     n_workers = n_jobs if n_jobs is not None else joblib.cpu_count()
     with tempfile.TemporaryDirectory(prefix="skscale-progress-") as folder:
         channel = FileProgressChannel(os.path.join(folder, "fits.jsonl"))
-        if n_workers == 1:
-            description = "loky: 1 process (this one)"
-            config = joblib.parallel_config(backend="loky", n_jobs=1)
-            threads = None
-        else:
-            description = f"loky: {n_workers} worker processes x {_threads(torch_threads)}"
-            config = joblib.parallel_config(
-                backend="loky", n_jobs=n_workers, inner_max_num_threads=torch_threads
-            )
-            threads = torch_threads
-        with config:
-            yield SearchBackend("loky", n_workers, threads, channel, description=description)
+        with contextlib.ExitStack() as stack:
+            if n_workers == 1:
+                description = f"loky: this process x {_threads(torch_threads)}"
+                stack.enter_context(joblib.parallel_config(backend="loky", n_jobs=1))
+                stack.enter_context(torch_threads_in_this_process(torch_threads))
+            else:
+                description = f"loky: {n_workers} worker processes x {_threads(torch_threads)}"
+                stack.enter_context(
+                    joblib.parallel_config(
+                        backend="loky", n_jobs=n_workers, inner_max_num_threads=torch_threads
+                    )
+                )
+            yield SearchBackend("loky", n_workers, torch_threads, channel, description=description)
 
 
 @contextlib.contextmanager

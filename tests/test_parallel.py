@@ -18,6 +18,7 @@ from skscale.parallel import (
     format_duration,
     search_backend,
     set_torch_threads,
+    torch_threads_in_this_process,
 )
 
 
@@ -134,6 +135,18 @@ def test_set_torch_threads():
             set_torch_threads(0)
     finally:
         torch.set_num_threads(before)
+    with torch_threads_in_this_process(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+
+
+def test_a_single_job_runs_here_with_the_requested_torch_threads():
+    before = torch.get_num_threads()
+    with search_backend("loky", n_jobs=1, torch_threads=1) as workers:
+        assert torch.get_num_threads() == 1
+        assert joblib.Parallel()(joblib.delayed(os.getpid)() for _ in range(2)) == [os.getpid()] * 2
+    assert torch.get_num_threads() == before
+    assert workers.description == "loky: this process x 1 torch thread"
 
 
 def test_loky_workers_run_single_threaded_torch():
