@@ -119,6 +119,23 @@ def work_ratio(sizes):
     return sum(size**2 for size in sizes) / (len(sizes) * max(sizes) ** 2)
 
 
+def sesn_effective_work_ratio(module, image_size):
+    """:func:`work_ratio` of the whole ``sesn`` network, counting only kernel taps on the image.
+
+    A 15-pixel kernel on a 14- or 7-pixel feature map hangs over the border, and the
+    direct path skips those taps; the blocks halve the resolution (2 x 2 pooling).
+    """
+    per_scale = padded = 0
+    resolution = image_size
+    for conv in (m for m in module.modules() if isinstance(m, ScaleConvT2H)):
+        sizes = conv.kernel_sizes()
+        pairs = conv.in_channels * conv.out_channels
+        per_scale += pairs * sum(_image_taps(resolution, size, 1) ** 2 for size in sizes)
+        padded += pairs * len(sizes) * _image_taps(resolution, max(sizes), 1) ** 2
+        resolution = -(-resolution // 2)
+    return per_scale / padded
+
+
 def fmt_ms(seconds):
     return f"{seconds * 1e3:.1f}"
 
@@ -158,7 +175,7 @@ def learned_vs_fixed(config, device):
                      fmt_ms(medians["fixed"]), fmt_ms(medians["isr"]), f"{ratio:.3f}", f"{noise:.3f}",
                      f"{medians['basis'] * 1e3:.2f} ({100 * medians['basis'] / medians['isr']:.1f}%)",
                      verdict(ratio, 1.05)])
-        raw.append(ratio)
+        raw.append(dict(ratio=ratio, noise=noise, basis_share=medians["basis"] / medians["isr"]))
     table = common.markdown_table(
         ["image", "batch", "kernels and paths", "fixed (ms/step)", "learned isr (ms/step)", "ratio",
          "noise floor (fixed / fixed)", "basis build + backward (ms, share of step)", "target <= 1.05"], rows)
@@ -191,6 +208,7 @@ def sesn_padding(config, device):
         steps[name] = training_step(module, images, labels)
         if name == "per-scale, direct":
             sizes = module.features[0].kernel_sizes()
+            effective = sesn_effective_work_ratio(module, size)
     medians = interleaved_medians(steps, device, config["warmup"], max(3, config["repeats"] - 2))
     baseline = medians["padded, direct (SESN scheme)"]
     rows = []
@@ -205,10 +223,11 @@ def sesn_padding(config, device):
         f"batch {batch} of {size} x {size} images, fixed scales "
         f"{', '.join(f'{s:.2f}' for s in np.geomspace(1.7, 5.1, 4))} with k = 1.2: kernel supports "
         f"{sizes}; padded, every scale uses {max(sizes)} x {max(sizes)}. Work ratio of the "
-        f"convolutions (per-scale / padded multiply-adds): **{ratio:.3f}**. Adam training step.\n\n"
-        + table + "\n"
+        f"convolutions (per-scale / padded multiply-adds, l^2 per pixel): **{ratio:.3f}**; counting "
+        f"only the kernel taps that fall on the 28-, 14- and 7-pixel feature maps (the direct path "
+        f"skips the zero padding): **{effective:.3f}**. Adam training step.\n\n" + table + "\n"
     )
-    return text, {name: medians[name] / baseline for name in variants}, ratio
+    return text, {name: medians[name] / baseline for name in variants}, (ratio, effective)
 
 
 # ---------------------------------------------------------------------------- 3
@@ -561,7 +580,7 @@ def main(argv=None):
     wall = time.perf_counter() - started
 
     summary = summarise(learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, peak, slowdowns, config)
-    summary += "\n\n" + notes(sesn_ratios, sesn_work, layer_raw, layer_ratios)
+    summary += "\n\n" + notes(learned_ratios, sesn_ratios, sesn_work, layer_raw, layer_ratios)
     lines = [
         "# Speed of the scale convolutions (issue 7)", "",
         "All numbers below come from one run of the command at the bottom; every time is the median of "
@@ -587,22 +606,24 @@ def main(argv=None):
     return output
 
 
-def notes(sesn_ratios, sesn_work, layer_raw, layer_ratios):
+def notes(learned, sesn_ratios, sesn_work, layer_raw, layer_ratios):
     """Where a target is missed, what the run itself says about why."""
     lines = ["Reading the targets:", ""]
     conv_only = layer_ratios["sesn layer 2, 14 px"]["per-scale direct"]
     step = sesn_ratios["per-scale, direct"]
+    nominal, effective = sesn_work
     lines.append(
-        f"- `sesn`, per-scale vs padded: {step:.3f} for the whole training step, {conv_only:.3f} for layer 2 "
-        f"alone (measurement 5), work ratio {sesn_work:.3f}. Two effects pull in opposite directions: the "
-        "step also holds batch norm, pooling, the head, kernel assembly and the optimiser, which do not "
-        "shrink (ratio towards 1); and with every kernel padded to 15 pixels the direct path runs into "
-        "oneDNN's slower algorithm for kernels of 15 and more (up to 3.5 times slower per multiply-add "
-        "with gradients, see the calibration), which only some per-scale groups meet (ratio below the "
-        "work ratio)."
+        f"- `sesn`, per-scale vs padded with the direct path: {step:.3f} for the whole training step and "
+        f"{conv_only:.3f} for layer 2 alone (measurement 5). The 0.55 target was set from the nominal work "
+        f"ratio {nominal:.3f} (l^2 taps per pixel), but on 28-, 14- and 7-pixel feature maps a 15-pixel "
+        "kernel hangs over the border and the direct path skips those taps, so padding costs less than "
+        f"l^2 suggests: the work that per-scale supports actually save leaves a ratio of {effective:.3f}, "
+        "which the measurement follows. The rest of the step (batch norm, pooling, head, kernel assembly, "
+        "optimiser) does not shrink. Per-scale supports together with `auto` (FFT for the large kernels) "
+        f"give {sesn_ratios['per-scale, auto']:.3f}."
     )
     entry = layer_raw.get(3.0)
-    if entry is not None:
+    if entry is not None and entry["ratio"] > 0.5:
         lines.append(
             f"- Table-1 layer at ISR 3 (kernels {entry['sizes']}, auto / direct {entry['ratio']:.3f}): only "
             "one of the three scales has a 25-pixel kernel; the FFT costs about the same for any kernel "
@@ -610,6 +631,14 @@ def notes(sesn_ratios, sesn_work, layer_raw, layer_ratios):
             "and the direct time it is compared with is dominated by the 15- and 25-pixel kernels. At "
             f"ISR 6 (kernel 49) the ratio is {layer_raw[6.0]['ratio']:.3f}."
         )
+    shares = ", ".join(f"{100 * entry['basis_share']:.1f}%" for entry in learned)
+    spread = max(abs(entry["noise"] - 1) for entry in learned)
+    lines.append(
+        "- Learned vs fixed scales: the extra work of learned scales is the basis, rebuilt and "
+        f"differentiated on every step: {shares} of the learned step. Step ratios are read against the "
+        f"noise floor of measurement 1 (two identical fixed networks differ by up to {100 * spread:.0f}% "
+        "here); a ratio below 1 is noise, not a speed-up."
+    )
     lines.append(
         "- On a shared machine single medians move by several percent between identical runs (the noise "
         "floor column of measurement 1); ratios within a few percent of a target are ties."
@@ -618,14 +647,15 @@ def notes(sesn_ratios, sesn_work, layer_raw, layer_ratios):
 
 
 def summarise(learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, peak, slowdowns, config):
+    learned_text = ", ".join(f"{entry['ratio']:.3f}" for entry in learned_ratios)
     large = [entry["ratio"] for entry in layer_raw.values() if max(entry["sizes"]) >= 25]
     lines = [
         f"- Learned vs fixed scales, Table-1 training step: ratio "
-        f"{', '.join(f'{r:.3f}' for r in learned_ratios)} at "
+        f"{learned_text} at "
         f"{', '.join(str(s) for s, _ in config['table1_sizes'])} pixels (target <= 1.05).",
         f"- `sesn` per-scale supports vs padded, direct path: {sesn_ratios['per-scale, direct']:.3f} "
-        f"(work ratio {sesn_work:.3f}, target <= 0.55); with `conv_impl=\"auto\"`: "
-        f"{sesn_ratios['per-scale, auto']:.3f}.",
+        f"(work ratio {sesn_work[0]:.3f} nominal, {sesn_work[1]:.3f} counting taps on the feature maps; "
+        f"target <= 0.55); with `conv_impl=\"auto\"`: {sesn_ratios['per-scale, auto']:.3f}.",
         f"- `auto` vs `direct`, Table-1 layer at 168 px, kernels >= 25: "
         f"{', '.join(f'{r:.3f}' for r in large)} (target <= 0.5).",
         f"- `predict` throughput (images/s): " + ", ".join(
