@@ -433,7 +433,11 @@ def rule_check(config, device):
         ["batch x channels", "image", "kernel", "train: direct (ms)", "fft (ms)", "auto", "auto / faster",
          "inference: direct (ms)", "fft (ms)", "auto", "auto / faster"], rows)
     text = (
-        "One correlation timed with both paths, forward + backward (train) and forward under "
+        "The constants of the rule (`skscale.nn.functional.conv_cost_estimates`) were fitted on one thread "
+        "of a 2-core AMD EPYC to both paths timed on the 125 shapes of `--calibrate` (mean slowdown of "
+        "the choice against the faster path 1.06 in training, 1.03 in inference). Here the rule is "
+        "checked again on 16 shapes (12 of them from that grid): "
+        "one correlation timed with both paths, forward + backward (train) and forward under "
         "`torch.no_grad()` (inference); `auto` is `select_conv_impl(..., backward=...)`. Mean "
         f"slowdown of auto's choice against the faster path: **{np.mean(slowdowns[True]):.2f}** in "
         f"training (worst {max(slowdowns[True]):.2f}), **{np.mean(slowdowns[False]):.2f}** in inference "
@@ -586,9 +590,13 @@ def main(argv=None):
     summary += "\n\n" + notes(learned_ratios, sesn_ratios, sesn_work, layer_raw, layer_ratios)
     lines = [
         "# Speed of the scale convolutions (issue 7)", "",
-        "All numbers below come from one run of the command at the bottom; every time is the median of "
-        f"{config['repeats']} repeated steps after {config['warmup']} warm-up steps, variants of one comparison "
-        "interleaved, and every ratio compares times taken within this run.", "",
+        "All numbers below come from one run of the command at the bottom. Every time is the median of "
+        "repeated steps after warm-up (repeats: "
+        f"{' and '.join(str(r) for _, _, r in config['table1_sizes'])} in measurement 1, "
+        f"{max(3, config['repeats'] - 2)} in 2, {config['repeats']} in 3 and 5, {config['predict_repeats']} "
+        f"predictions in 4, {config['rule_repeats']} in 6; {config['warmup']} warm-up steps, 1 in 4 and 6), "
+        "the variants of one comparison run interleaved, and every ratio compares times taken within this "
+        "run.", "",
         "## Summary", "", summary, "",
     ]
     for heading, text in sections:
@@ -598,7 +606,9 @@ def main(argv=None):
         f"- command: `{command}`",
         f"- date: {date}",
         f"- machine: {common.machine_description()}",
-        f"- device: {device}, torch threads: {torch.get_num_threads()}",
+        f"- device: {device}, torch threads: {torch.get_num_threads()}"
+        + (" (`--threads 1`: on a machine shared with other jobs, two threads waiting on each other made "
+           "single timings swing several-fold)" if device.type == "cpu" and args.threads == 1 else ""),
         f"- versions: {common.versions()}",
         f"- wall time: {wall / 60:.1f} min",
         "",

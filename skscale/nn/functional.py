@@ -34,7 +34,7 @@ CONV_IMPLS = ("auto", "direct", "fft")
 
 # Cost model of select_conv_impl (see conv_cost_estimates), in units of one multiply-add
 # of the direct convolution, for training (forward + backward) and for inference.
-# Fitted to timings of both paths over 121 shapes on one core of an AMD EPYC (AVX-512),
+# Fitted to timings of both paths over 125 shapes on one core of an AMD EPYC (AVX-512),
 # torch 2.13 CPU (oneDNN direct convolution, MKL FFT), float32; see benchmarks/results/speed.md.
 # Keys: backward pass or not. Values: (cost per transform point and log2 of the size,
 # cost per complex multiply-add of the spectral product, direct slowdown for l >= 15).
@@ -147,7 +147,7 @@ def conv_cost_estimates(kernel_size, height, width, in_channels, out_channels, *
       products; ``N_H = next_fast_size(H + l // 2)``, likewise ``N_W``.
 
     ``a``, ``b`` and ``d`` were fitted to forward + backward timings (``backward=True``)
-    and to forward timings (``backward=False``) of both paths over 121 shapes (1 to 63
+    and to forward timings (``backward=False``) of both paths over 125 shapes (1 to 63
     input channels, 7 to 168 pixels, kernels 3 to 41) on one core of an AMD EPYC with
     torch 2.13: ``a, b, d = 25, 10, 3.5`` for training and ``25, 12, 1`` for inference, the
     values that minimise the mean slowdown of the chosen path against the faster one
