@@ -9,7 +9,8 @@ flip) of an image batch with square odd kernels under zero "same" padding
 The direct path is ``torch.nn.functional.conv2d``. The FFT path multiplies spectra: its
 cost hardly depends on the kernel size, which pays off for the large kernels that large
 internal scales need (the kernel support grows with the largest scale, Eq. 6 of the
-paper). :func:`select_conv_impl` chooses between them from the shapes alone.
+paper). :func:`select_conv_impl` chooses between them from the shapes and from whether a
+backward pass follows.
 """
 
 from __future__ import annotations
