@@ -13,6 +13,10 @@ Usable on their own in any ``torch.nn`` network:
 """
 
 from .conv import ScaleConvH2H, ScaleConvT2H
+from .baselines import (
+    DISCONet, DiscoBasis, DiscoConvH2H, DiscoConvT2H, DSSNet, GaussianScaleSpace, ScaleSpaceConv,
+    SIConv2d, SIConvNet,
+)
 from .models import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .pooling import ScaleProjection
 from .scales import PARAMETERISATIONS, InternalScales
@@ -27,4 +31,13 @@ __all__ = [
     "build_module",
     "count_parameters",
     "register_architecture",
+    "GaussianScaleSpace",
+    "ScaleSpaceConv",
+    "DSSNet",
+    "SIConv2d",
+    "SIConvNet",
+    "DiscoBasis",
+    "DiscoConvT2H",
+    "DiscoConvH2H",
+    "DISCONet",
 ]
