@@ -317,7 +317,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         return images, self.label_encoder_.transform(y).astype(np.int64)
 
     def _warn_if_kernels_dwarf_images(self):
-        if self.architecture == "cnn":
+        if self.architecture in ("cnn", "dss", "siconvnet"):  # kernels independent of the scales
             return
         largest = log_uniform_scales(self.n_scales, self.init_sigma_basis, self.init_isr)[-1]
         size = kernel_size(largest, self.kernel_extent)
