@@ -46,6 +46,32 @@ def test_paper_profile_is_the_papers_protocol():
     assert paper.mnist_scale["n_train"] == 10000 and len(paper.mnist_scale["seeds"]) == 6
 
 
+def test_paper_profile_trains_like_the_authors_commands():
+    # The authors' reproduction commands: Adam 1e-2, batch 128, 60 epochs with decays at
+    # 20 and 40, a 5-epoch scale warm-up, k = 4 and the 25-function "hermite_a" basis.
+    paper = common.PROFILES["paper"]
+    assert (paper.lr, paper.batch_size, paper.max_epochs, paper.lr_step) == (1e-2, 128, 60, 20)
+    assert paper.scale_warmup_epochs == 5 and paper.kernel_extent == 4.0
+    from skscale.basis import n_basis_functions
+
+    assert n_basis_functions(paper.max_order, paper.index_set) == 25
+
+
+def test_fit_table1_applies_the_profile_basis_extent_and_decay():
+    import dataclasses
+
+    profile = dataclasses.replace(common.PROFILES["smoke"], max_epochs=2, lr_step=1, n_train=40)
+    data = common.dynamic_split(profile, (1.0, 2.83), 0)
+    clf = common.fit_table1(data, profile, 0, sigma_basis=2.0, isr=3.0, parameterisation="fixed")
+    conv = clf.module_.conv
+    assert conv.kernel_extent == profile.kernel_extent and conv.weight.shape[-1] == 25
+    # Largest scale 2 * 3 paper pixels, shrunk to this profile: l = 2 ceil(k sigma) + 1.
+    largest = 6.0 * profile.shrink
+    assert max(conv.kernel_sizes()) == 2 * int(np.ceil(profile.kernel_extent * largest)) + 1
+    weight_lrs = [g["lr"] for g in clf.optimizer_.param_groups if g.get("name") != "internal_scales"]
+    assert weight_lrs and all(lr < profile.lr for lr in weight_lrs)  # decayed ten-fold every epoch
+
+
 def test_cpu_profile_describes_its_shrinkage():
     cpu = common.PROFILES["cpu"]
     lines = "\n".join(cpu.describe())

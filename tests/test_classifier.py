@@ -295,3 +295,21 @@ def test_module_arguments_are_routed_to_the_architecture():
     X, y = blobs_images(n=20)
     clf = ScaleEquivariantClassifier(**SMALL, module__conv_kwargs={"stride": 2}).fit(X, y)
     assert clf.module_.conv.stride == 2
+
+
+@pytest.mark.parametrize("architecture, argument, read", [
+    ("table1", {"module__max_order": 4}, lambda m: m.conv.weight.shape[-1] == 15),
+    ("table1", {"module__pooled_size": 2}, lambda m: m.classifier.in_features == 4 * 2 * 2),
+    ("sesn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
+    ("cnn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
+])
+def test_no_module_argument_is_dropped(architecture, argument, read):
+    X, y = blobs_images(n=20)
+    clf = ScaleEquivariantClassifier(**{**SMALL, "architecture": architecture, "max_epochs": 1}, **argument).fit(X, y)
+    assert read(clf.module_)
+
+
+def test_unknown_module_argument_names_itself():
+    X, y = blobs_images(n=20)
+    with pytest.raises(ValueError, match=r"module__bogus is not an argument of Table1Net.*max_order"):
+        ScaleEquivariantClassifier(**SMALL, module__bogus=1).fit(X, y)

@@ -245,23 +245,44 @@ class PlainCNN(nn.Module):
 
 
 _SCALE_KEYS = ("n_scales", "parameterisation", "init_sigma_basis", "init_isr", "kernel_extent")
+# Hyper-parameters every builder receives from the classifier, whether it uses them or not.
+CLASSIFIER_KEYS = _SCALE_KEYS + ("n_filters",)
+
+
+def construct(network, architecture, hyper_parameters, *args, uses=()):
+    """``network(*args, **kwargs)`` from a builder's ``hyper_parameters``.
+
+    The classifier's shared keys (:data:`CLASSIFIER_KEYS`) are passed only where listed in
+    ``uses``; every other key is a ``module__*`` argument of the user and is passed on, so
+    that none is silently dropped. One the network does not accept raises a ``ValueError``
+    naming it and the accepted ones.
+    """
+    import inspect
+
+    kwargs = {key: value for key, value in hyper_parameters.items() if key not in CLASSIFIER_KEYS or key in uses}
+    accepted = [name for name in inspect.signature(network).parameters if name not in ("n_classes", "in_channels")]
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise ValueError(
+            f"module__{unknown[0]} is not an argument of {network.__name__} (architecture={architecture!r}); "
+            f"it accepts {', '.join(accepted)}."
+        )
+    return network(*args, **kwargs)
 
 
 @register_architecture("table1")
-def _build_table1(*, n_classes, in_channels, image_size, n_filters=16, conv_kwargs=None, **hyper_parameters):
-    scale_kwargs = {key: hyper_parameters[key] for key in _SCALE_KEYS if key in hyper_parameters}
-    return Table1Net(n_classes, in_channels, n_filters=n_filters, conv_kwargs=conv_kwargs, **scale_kwargs)
+def _build_table1(*, n_classes, in_channels, image_size, **hyper_parameters):
+    return construct(Table1Net, "table1", hyper_parameters, n_classes, in_channels, uses=CLASSIFIER_KEYS)
 
 
 @register_architecture("sesn")
-def _build_sesn(*, n_classes, in_channels, image_size, conv_kwargs=None, **hyper_parameters):
-    scale_kwargs = {key: hyper_parameters[key] for key in _SCALE_KEYS if key in hyper_parameters}
-    return SESNNet(n_classes, in_channels, conv_kwargs=conv_kwargs, **scale_kwargs)
+def _build_sesn(*, n_classes, in_channels, image_size, **hyper_parameters):
+    return construct(SESNNet, "sesn", hyper_parameters, n_classes, in_channels, uses=_SCALE_KEYS)
 
 
 @register_architecture("cnn")
-def _build_cnn(*, n_classes, in_channels, image_size, **ignored):
-    return PlainCNN(n_classes, in_channels)
+def _build_cnn(*, n_classes, in_channels, image_size, **hyper_parameters):
+    return construct(PlainCNN, "cnn", hyper_parameters, n_classes, in_channels)
 
 
 from . import baselines  # noqa: E402,F401  (registers "dss", "siconvnet", "disco")

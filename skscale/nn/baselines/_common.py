@@ -8,7 +8,7 @@ import numbers
 from torch import nn
 
 # Hyper-parameters that ScaleEquivariantClassifier passes to every builder.
-CLASSIFIER_KEYS = ("n_scales", "parameterisation", "init_sigma_basis", "init_isr", "kernel_extent", "n_filters")
+from ..models import CLASSIFIER_KEYS  # models imports this package after defining it
 
 
 def check_positive_int(name, value):
