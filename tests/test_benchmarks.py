@@ -16,7 +16,7 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import _common as common  # noqa: E402
 
-SCRIPTS = ("isr_sweep", "learn_isr", "init", "parameterisation", "tolerance", "baselines")
+SCRIPTS = ("isr_sweep", "learn_isr", "init", "parameterisation", "tolerance", "baselines", "kernel_extent")
 
 
 def test_every_script_exists_and_uses_the_shared_parser():
@@ -143,3 +143,13 @@ def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
     text = (tmp_path / "learn_isr-smoke.md").read_text()
     assert "read from `isr_sweep-smoke.json`" in text  # reused, not re-run
     assert (tmp_path / "learn_isr-smoke.png").exists()
+
+
+def test_kernel_extent_ablation_end_to_end(tmp_path):
+    import kernel_extent
+
+    results = kernel_extent.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
+    assert set(results) == {"2", "4"}
+    assert set(results["4"]) == {"2.83", "8"} and results["4"]["8"]["isr"][0] > 1.0
+    text = (tmp_path / "kernel_extent-smoke.md").read_text()
+    assert "| 2 | [1, 8] |" in text and "| 4 | [1, 2.83] |" in text
