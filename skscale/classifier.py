@@ -65,7 +65,10 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         Initial internal scale range (> 1). :class:`skscale.ToleranceModel` recommends
         one for a known data scale distribution.
     kernel_extent : float, default=2.0
-        ``k`` of Eq. 6: kernels span ``2 ceil(k sigma) + 1`` pixels.
+        ``k`` of Eq. 6: kernels span ``2 ceil(k sigma) + 1`` pixels. When the scales
+        are learned, prefer ``kernel_extent=4`` (the paper authors' setting): at ``k=2``
+        the kernel window cuts off part of the higher-order Hermite functions, which
+        biases the learned scales downwards (``benchmarks/results/kernel_extent-cpu.md``).
     n_filters : int, default=16
         Filters of the ``"table1"`` network (other architectures have fixed widths).
     image_shape : tuple of int, optional

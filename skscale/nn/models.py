@@ -96,7 +96,7 @@ def count_parameters(module, trainable_only=True):
     return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
 
 
-def _sesn_head(channels, n_classes, hidden, dropout):
+def sesn_head(channels, n_classes, hidden, dropout):
     """SESN's head on a 2 x 2 map: flatten, ``hidden`` units (no bias), batch norm, ReLU, dropout, logits."""
     return nn.Sequential(
         nn.Flatten(),
@@ -200,7 +200,7 @@ class SESNNet(nn.Module):
             channels = width
         self.features = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveMaxPool2d(2)
-        self.head = _sesn_head(channels, n_classes, hidden, dropout)
+        self.head = sesn_head(channels, n_classes, hidden, dropout)
 
     def forward(self, x):
         return self.head(self.pool(self.features(x)))
@@ -238,7 +238,7 @@ class PlainCNN(nn.Module):
             channels = width
         self.features = nn.Sequential(*blocks)
         self.pool = nn.AdaptiveMaxPool2d(2)
-        self.head = _sesn_head(channels, n_classes, hidden, dropout)
+        self.head = sesn_head(channels, n_classes, hidden, dropout)
 
     def forward(self, x):
         return self.head(self.pool(self.features(x)))

@@ -8,7 +8,7 @@ import numbers
 from torch import nn
 
 # Hyper-parameters that ScaleEquivariantClassifier passes to every builder.
-from ..models import CLASSIFIER_KEYS  # models imports this package after defining it
+from ..models import CLASSIFIER_KEYS, sesn_head  # models imports this package after defining it
 
 
 def check_positive_int(name, value):
@@ -49,16 +49,8 @@ def split_classifier_keys(hyper_parameters):
 
 
 def mnist_head(channels, n_classes, hidden=256, dropout=0.7):
-    """SESN's head: 2 x 2 max pooling, flatten, ``hidden`` units (no bias), batch norm, ReLU, dropout.
+    """SESN's head after 2 x 2 max pooling (see :func:`skscale.nn.models.sesn_head`).
 
     ``4 * channels * hidden + 2 * hidden + hidden * n_classes + n_classes`` parameters.
     """
-    return nn.Sequential(
-        nn.AdaptiveMaxPool2d(2),
-        nn.Flatten(),
-        nn.Linear(4 * channels, hidden, bias=False),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, n_classes),
-    )
+    return nn.Sequential(nn.AdaptiveMaxPool2d(2), *sesn_head(channels, n_classes, hidden, dropout))
