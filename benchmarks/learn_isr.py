@@ -52,6 +52,12 @@ def isr_sweep_json(args, profile):
     return Path(args.output_dir) / f"{isr_sweep.NAME}-{profile.name}.json"
 
 
+def within_one_std(gap, std):
+    """Whether an error gap is at most one standard deviation (percent values, so exact
+    decimals such as 8.20 - 8.05 = 0.15 must not fail on floating-point rounding)."""
+    return abs(gap) <= std or bool(np.isclose(abs(gap), std, rtol=0, atol=1e-9))
+
+
 def run_learning(profile, device):
     results = {}
     for low, high in profile.distributions:
@@ -87,7 +93,7 @@ def main(argv=None):
         gap = np.mean(entry["errors"]) - best_mean
         findings.append(f"[1, {key}]: learned - best fixed = {gap:+.2f} points; one std of the best fixed is "
                         f"{best_std:.2f}, of the learned {np.std(entry['errors']):.2f} "
-                        f"({'within' if abs(gap) <= best_std else 'outside'} one std of the best fixed)")
+                        f"({'within' if within_one_std(gap, best_std) else 'outside'} one std of the best fixed)")
     means = [np.mean(entry["isr"]) for entry in learned.values()]
     grows = all(b > a for a, b in zip(means, means[1:]))
     table = common.markdown_table(
