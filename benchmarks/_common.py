@@ -168,8 +168,8 @@ PROFILES = {
     # parameters keep the undecayed rate after a one-epoch linear warm-up. With 800
     # digits for 10 epochs (250 steps) the learned ISR stopped moving after 3 epochs, near
     # 3.4 whatever the data distribution, also with a 3x or 10x scale rate; with 3,000
-    # digits it follows the width. MNIST-Scale keeps SESN's Adam 1e-2: at 3e-3 the SESN network was
-    # still at chance level after 3 epochs on 500 digits.
+    # digits it follows the width. MNIST-Scale keeps SESN's Adam 1e-2: at 3e-3 the SESN
+    # network was still at chance level after 3 epochs on 500 digits.
     "cpu": Profile(
         name="cpu", digit_size=10, canvas_size=60, n_train=3000, n_test=1000, n_grid_digits=100,
         grid_per_octave=2, max_epochs=4, batch_size=32, lr=1e-2, lr_step=3, kernel_extent=4.0, max_order=4,

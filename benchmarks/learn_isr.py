@@ -55,7 +55,7 @@ def isr_sweep_json(args, profile):
 def within_one_std(gap, std):
     """Whether an error gap is at most one standard deviation (percent values, so exact
     decimals such as 8.20 - 8.05 = 0.15 must not fail on floating-point rounding)."""
-    return abs(gap) <= std or bool(np.isclose(abs(gap), std, rtol=0, atol=1e-9))
+    return abs(gap) <= std + 1e-9
 
 
 def run_learning(profile, device):

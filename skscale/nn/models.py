@@ -97,7 +97,26 @@ def count_parameters(module, trainable_only=True):
 
 
 def sesn_head(channels, n_classes, hidden, dropout):
-    """SESN's head on a 2 x 2 map: flatten, ``hidden`` units (no bias), batch norm, ReLU, dropout, logits."""
+    """SESN's classification head for a 2 x 2 feature map.
+
+    Flatten, ``hidden`` units (no bias), batch norm, ReLU, dropout, logits.
+
+    Parameters
+    ----------
+    channels : int
+        Channels of the ``(batch, channels, 2, 2)`` input.
+    n_classes : int
+        Number of logits.
+    hidden : int
+        Width of the hidden layer.
+    dropout : float
+        Dropout probability before the logits.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        ``4 * channels * hidden + 2 * hidden + hidden * n_classes + n_classes`` parameters.
+    """
     return nn.Sequential(
         nn.Flatten(),
         nn.Linear(4 * channels, hidden, bias=False),
