@@ -28,6 +28,7 @@ import argparse
 import dataclasses
 import datetime
 import json
+import math
 import os
 import platform
 import shlex
@@ -108,6 +109,18 @@ class Profile:
     isr_grid: tuple
     distributions: tuple = DISTRIBUTIONS
     mnist_scale: dict = dataclasses.field(default_factory=dict)
+
+    def stretched(self, factor):
+        """This profile trained ``factor`` times as many epochs (Dynamic Scale MNIST and
+        MNIST-Scale), the weights' learning-rate decays stretched alike."""
+        def scale(step):
+            return None if step is None else step * factor
+
+        mnist_scale = dict(self.mnist_scale)
+        if mnist_scale:
+            mnist_scale.update(max_epochs=mnist_scale["max_epochs"] * factor, lr_step=scale(mnist_scale["lr_step"]))
+        return dataclasses.replace(self, max_epochs=self.max_epochs * factor, lr_step=scale(self.lr_step),
+                                   mnist_scale=mnist_scale)
 
     @property
     def shrink(self):
@@ -196,8 +209,10 @@ PROFILES = {
 def make_parser(description):
     """Argument parser shared by every script.
 
-    ``--profile`` picks a :class:`Profile`; ``--seeds`` overrides its realisations;
-    ``--device`` is passed to the classifier; ``--output-dir`` receives the results.
+    ``--profile`` picks a :class:`Profile`; ``--seeds`` overrides its realisations,
+    ``--epoch-factor`` its training length (:meth:`Profile.stretched`) and
+    ``--distributions`` its data scale distributions; ``--device`` is passed to the
+    classifier; ``--output-dir`` receives the results.
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
@@ -207,15 +222,42 @@ def make_parser(description):
                              "available, else cpu)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="realisations to run (default: the profile's)")
+    parser.add_argument("--epoch-factor", type=_positive_int, default=None, metavar="N",
+                        help="train N times the profile's epochs, the learning-rate decays stretched alike "
+                             "(default: 1)")
+    parser.add_argument("--distributions", type=_upper_bound, nargs="+", default=None, metavar="HIGH",
+                        help="upper bounds of the log-uniform [1, HIGH] data scale distributions (default: the "
+                             "profile's)")
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR,
                         help=f"where <name>-<profile>.md/.png/.json go (default: {RESULTS_DIR})")
     return parser
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _upper_bound(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 1):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 1, got {text!r}")
+    return value
+
+
 def setup(parser, argv=None):
     """Parse the arguments, configure torch and return ``(args, profile)``.
 
-    The profile has ``--seeds`` applied; its description is printed.
+    The profile has ``--seeds``, ``--epoch-factor`` and ``--distributions`` applied; its
+    description (every setting that differs from the paper's) is printed.
     """
     import torch
 
@@ -224,6 +266,10 @@ def setup(parser, argv=None):
     if args.seeds is not None:
         profile = dataclasses.replace(profile, seeds=tuple(args.seeds),
                                       mnist_scale={**profile.mnist_scale, "seeds": tuple(args.seeds)})
+    if args.epoch_factor is not None:
+        profile = profile.stretched(args.epoch_factor)
+    if args.distributions is not None:
+        profile = dataclasses.replace(profile, distributions=tuple((1.0, high) for high in args.distributions))
     if args.device is None:
         args.device = "cuda" if args.profile == "paper" and torch.cuda.is_available() else "cpu"
     if args.device == "cpu":

@@ -57,14 +57,8 @@ def run(profile, device):
 
 
 def main(argv=None):
-    parser = common.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--distributions", type=float, nargs="+", default=None, metavar="HIGH",
-                        help="upper bounds of the log-uniform [1, HIGH] distributions (default: cpu profile 8; "
-                             "paper profile 2.83 4.76 8)")
-    args, profile = common.setup(parser, argv)
-    if args.distributions is not None:
-        profile = dataclasses.replace(profile, distributions=tuple((1.0, high) for high in args.distributions))
-    elif profile.name == "cpu":
+    args, profile = common.setup(common.make_parser(__doc__.splitlines()[0]), argv)
+    if args.distributions is None and profile.name == "cpu":
         profile = dataclasses.replace(profile, distributions=((1.0, 8.0),))
         print(f"  init.py: distributions = {profile.distributions}   (paper: {common.DISTRIBUTIONS})", flush=True)
     report = common.Report(NAME, "Initialisation of the learnable scales (paper Table 3)", args, profile)

@@ -2,14 +2,14 @@
 
 On the cpu profile ``learn_isr`` finds the learned ISR within one standard deviation of
 the best fixed ISR on [1, 2.83] and [1, 4.76] but not on [1, 8]. This script asks whether
-that gap is a training-budget effect: it trains the Table-1 network on the widest
-distribution of the profile for 1, 2 and 3 times the profile's epochs, once learning
-sigma_basis and the ISR (from 2 and 3, as ``learn_isr``) and once for every fixed ISR of
-the profile's grid from 3 up (the lower ISRs are far behind at every length in
-``isr_sweep``). The weights' learning rate keeps the profile's schedule stretched to the
-longer runs (``lr_step`` times the same factor); every other setting is the profile's.
-The shortest length is the profile itself, so its row repeats the numbers of
-``isr_sweep`` and ``learn_isr`` (same data, seeds and settings).
+that gap is a training-budget effect: it trains the Table-1 network on the last (widest)
+distribution of the profile for 1, 2 and 3 times the profile's epochs
+(:meth:`_common.Profile.stretched`: the weights' decays are stretched alike), once
+learning sigma_basis and the ISR (from 2 and 3, as ``learn_isr``) and once for every
+fixed ISR of the profile's grid from 3 up (on [1, 8] the lower ones are 2 to 4 points
+behind in ``isr_sweep``). Every other setting is the profile's. The shortest length is
+the profile itself, so its row repeats the numbers of ``isr_sweep`` and ``learn_isr``
+(same data, seeds and settings).
 
 The fits are independent and run on ``--n-jobs`` worker processes with one torch thread
 each (default: every core on the CPU, one process on a GPU).
@@ -19,7 +19,6 @@ each (default: every core on the CPU, one process on a GPU).
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import time
 from pathlib import Path
@@ -33,12 +32,6 @@ import learn_isr
 NAME = "training_length"
 LENGTH_FACTORS = (1, 2, 3)
 LEARNED = "learned"
-
-
-def stretched(profile, factor):
-    """The profile trained ``factor`` times as many epochs, its decay schedule stretched alike."""
-    return dataclasses.replace(profile, max_epochs=profile.max_epochs * factor,
-                               lr_step=None if profile.lr_step is None else profile.lr_step * factor)
 
 
 def fixed_isrs(profile):
@@ -63,13 +56,9 @@ def fit_one(base, factor, seed, variant, device):
 
     ``variant`` is ``LEARNED`` or a fixed ISR; the data is the one of ``base``.
     """
-    import torch
-
-    if device == "cpu":
-        torch.set_num_threads(1)
     start = time.perf_counter()
     data = _data(base, seed)
-    profile = stretched(base, factor)
+    profile = base.stretched(factor)
     if variant == LEARNED:
         clf = common.fit_table1(data, profile, seed, device, sigma_basis=learn_isr.INIT_SIGMA_BASIS,
                                 isr=learn_isr.INIT_ISR, parameterisation="isr")

@@ -1,9 +1,10 @@
 """Smoke tests of the paper-reproduction benchmarks (benchmarks/, issue 9).
 
-They check the shared harness (arguments, profiles, results writer) and run two scripts
+They check the shared harness (arguments, profiles, results writer) and run scripts
 end-to-end on the ``smoke`` profile; no timing is measured here.
 """
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -16,7 +17,8 @@ sys.path.insert(0, str(BENCHMARKS))
 
 import _common as common  # noqa: E402
 
-SCRIPTS = ("isr_sweep", "learn_isr", "init", "parameterisation", "tolerance", "baselines", "kernel_extent")
+SCRIPTS = ("isr_sweep", "learn_isr", "init", "parameterisation", "tolerance", "baselines", "kernel_extent",
+           "training_length")
 
 
 def test_every_script_exists_and_uses_the_shared_parser():
@@ -35,6 +37,24 @@ def test_parser_defaults_and_seed_override(tmp_path):
     assert args.profile == "cpu" and args.output_dir == common.RESULTS_DIR
     with pytest.raises(SystemExit):
         common.make_parser("test").parse_args(["--profile", "huge"])
+
+
+def test_epoch_factor_and_distributions_options(tmp_path, capsys):
+    argv = ["--profile", "cpu", "--epoch-factor", "3", "--distributions", "2.83", "8", "--output-dir", str(tmp_path)]
+    _, profile = common.setup(common.make_parser("test"), argv)
+    cpu = common.PROFILES["cpu"]
+    assert (profile.max_epochs, profile.lr_step) == (12, 9)
+    assert (profile.mnist_scale["max_epochs"], profile.mnist_scale["lr_step"]) == (12, None)
+    assert profile.distributions == ((1.0, 2.83), (1.0, 8.0))
+    assert (profile.n_train, profile.seeds, profile.scale_warmup_epochs) == (cpu.n_train, cpu.seeds, 1)
+    assert "max_epochs = 12   (paper: 60)" in capsys.readouterr().out
+    paper = common.PROFILES["paper"].stretched(2)
+    assert (paper.max_epochs, paper.lr_step, paper.mnist_scale["lr_step"]) == (120, 40, 40)
+    for bad in (["--epoch-factor", "0"], ["--epoch-factor", "two"], ["--distributions", "1"],
+                ["--distributions", "nan"]):
+        with pytest.raises(SystemExit):
+            common.make_parser("test").parse_args(bad)
+        assert f"argument {bad[0]}: must be" in capsys.readouterr().err
 
 
 def test_paper_profile_is_the_papers_protocol():
@@ -58,8 +78,6 @@ def test_paper_profile_trains_like_the_authors_commands():
 
 
 def test_fit_table1_applies_the_profile_basis_extent_and_decay():
-    import dataclasses
-
     profile = dataclasses.replace(common.PROFILES["smoke"], max_epochs=2, lr_step=1, n_train=40)
     data = common.dynamic_split(profile, (1.0, 2.83), 0)
     clf = common.fit_table1(data, profile, 0, sigma_basis=2.0, isr=3.0, parameterisation="fixed")
@@ -153,6 +171,42 @@ def test_kernel_extent_ablation_end_to_end(tmp_path):
     assert set(results["4"]) == {"2.83", "8"} and results["4"]["8"]["isr"][0] > 1.0
     text = (tmp_path / "kernel_extent-smoke.md").read_text()
     assert "| 2 | [1, 8] |" in text and "| 4 | [1, 2.83] |" in text
+
+
+def test_init_script_runs_the_distributions_it_is_given(tmp_path):
+    import init
+
+    results = init.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
+    assert list(results) == ["8"] and len(results["8"]) == 9  # sigma_basis {1, 2, 4} x ISR {1.5, 3, 6}
+    assert "[1, 2.83]" not in (tmp_path / "init-smoke.md").read_text()
+
+
+def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path):
+    import learn_isr
+    import training_length
+
+    cpu = common.PROFILES["cpu"]
+    longest = cpu.stretched(3)
+    assert (longest.max_epochs, longest.lr_step, longest.n_train) == (12, 9, cpu.n_train)
+    assert training_length.fixed_isrs(cpu) == (3.387, 5.091, 7.65)
+
+    serial = training_length.main(["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")])
+    parallel = training_length.main(["--profile", "smoke", "--n-jobs", "2", "--output-dir", str(tmp_path / "b")])
+    assert list(serial) == ["1", "2", "3"] and set(serial["3"]) == {"learned", "3"}
+    assert [len(r["isr_history"]) for r in (serial[e]["learned"][0] for e in serial)] == [2, 3, 4]
+    # Worker processes train exactly what this process trains.
+    for epochs in serial:
+        for variant in serial[epochs]:
+            for one, other in zip(serial[epochs][variant], parallel[epochs][variant]):
+                assert (one["error"], one["isr"], one["sigma_basis"]) == (other["error"], other["isr"],
+                                                                          other["sigma_basis"])
+    # The shortest length is the profile itself: learn_isr's numbers on the widest distribution.
+    smoke = common.PROFILES["smoke"]
+    learned = learn_isr.run_learning(dataclasses.replace(smoke, distributions=smoke.distributions[-1:]), "cpu")
+    assert serial["1"]["learned"][0]["isr"] == learned["8"]["isr"][0]
+    assert serial["1"]["learned"][0]["error"] == learned["8"]["errors"][0]
+    text = (tmp_path / "a" / "training_length-smoke.md").read_text()
+    assert "| 3 | " in text and "learned - best fixed" in text and "1 worker process(es)" in text
 
 
 def test_within_one_std_is_exact_on_decimal_percentages():
