@@ -89,7 +89,9 @@ def run(profile, device, n_jobs):
     # The workers import the fit function and the profile class from this folder (by
     # module name: a function of ``__main__`` would not find its data cache there).
     here = str(Path(__file__).resolve().parent)
-    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, os.environ.get("PYTHONPATH")]))
+    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
+    if here not in paths:
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, *paths]))
     from training_length import fit_one as fit
 
     variants = [LEARNED, *fixed_isrs(profile)]
