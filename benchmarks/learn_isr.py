@@ -95,7 +95,12 @@ def main(argv=None):
                         f"{best_std:.2f}, of the learned {np.std(entry['errors']):.2f} "
                         f"({'within' if within_one_std(gap, best_std) else 'outside'} one std of the best fixed)")
     means = [np.mean(entry["isr"]) for entry in learned.values()]
-    grows = all(b > a for a, b in zip(means, means[1:]))
+    if len(means) < 2:
+        trend = "one distribution: no trend to read"
+    elif all(b > a for a, b in zip(means, means[1:])):
+        trend = "grows with the width"
+    else:
+        trend = "does not grow monotonically with the width"
     table = common.markdown_table(
         ["distribution", "scales", "sigma_basis", "ISR", "test error %", "sigma_basis (paper)", "ISR (paper)",
          "test error % (paper)"], rows)
@@ -106,7 +111,7 @@ def main(argv=None):
                + table)
     report.add("Findings",
                f"- learned ISR by distribution: {', '.join(f'{m:.3f}' for m in means)} "
-               f"({'grows' if grows else 'does not grow monotonically'} with the width)\n"
+               f"({trend})\n"
                + "\n".join(f"- {line}" for line in findings))
     report.raw = {"learned": learned, "sweep": sweep}
 

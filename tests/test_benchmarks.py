@@ -160,7 +160,13 @@ def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
     assert learned["8"]["isr"][0] > 1.0 and len(learned["8"]["isr_history"][0]) == 2  # init + one epoch
     text = (tmp_path / "learn_isr-smoke.md").read_text()
     assert "read from `isr_sweep-smoke.json`" in text  # reused, not re-run
+    assert "grows with the width)" in text or "does not grow monotonically with the width)" in text
     assert (tmp_path / "learn_isr-smoke.png").exists()
+    # One distribution: the sweep of two is not reused, and no trend is claimed.
+    single = learn_isr.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
+    assert list(single) == ["8"]
+    text = (tmp_path / "learn_isr-smoke.md").read_text()
+    assert "computed by this run" in text and "(one distribution: no trend to read)" in text
 
 
 def test_kernel_extent_ablation_end_to_end(tmp_path):
