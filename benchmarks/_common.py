@@ -222,7 +222,7 @@ def make_parser(description):
                              "available, else cpu)")
     parser.add_argument("--seeds", type=int, nargs="+", default=None,
                         help="realisations to run (default: the profile's)")
-    parser.add_argument("--epoch-factor", type=_positive_int, default=None, metavar="N",
+    parser.add_argument("--epoch-factor", type=positive_int, default=None, metavar="N",
                         help="train N times the profile's epochs, the learning-rate decays stretched alike "
                              "(default: 1)")
     parser.add_argument("--distributions", type=_upper_bound, nargs="+", default=None, metavar="HIGH",
@@ -233,7 +233,8 @@ def make_parser(description):
     return parser
 
 
-def _positive_int(text):
+def positive_int(text):
+    """argparse type: a positive integer (the error names the option)."""
     try:
         value = int(text)
     except ValueError:

@@ -159,7 +159,7 @@ def main(argv=None):
     import joblib
 
     parser = common.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--n-jobs", type=int, default=None,
+    parser.add_argument("--n-jobs", type=common.positive_int, default=None, metavar="N",
                         help="worker processes for the fits (default: every core on the CPU, 1 on a GPU)")
     args, profile = common.setup(parser, argv)
     n_jobs = args.n_jobs or (joblib.cpu_count() if args.device == "cpu" else 1)

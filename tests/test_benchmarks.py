@@ -213,6 +213,8 @@ def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path
     assert serial["1"]["learned"][0]["error"] == learned["8"]["errors"][0]
     text = (tmp_path / "a" / "training_length-smoke.md").read_text()
     assert "| 3 | " in text and "learned - best fixed" in text and "1 worker process(es)" in text
+    with pytest.raises(SystemExit):
+        training_length.main(["--profile", "smoke", "--n-jobs", "0", "--output-dir", str(tmp_path / "c")])
 
 
 def test_within_one_std_is_exact_on_decimal_percentages():
