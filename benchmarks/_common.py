@@ -40,6 +40,9 @@ from pathlib import Path
 
 import numpy as np
 
+# argparse type of a positive integer: the one ``python -m skscale`` uses.
+from skscale.__main__ import _positive_int as positive_int
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PAPER_DIGIT_SIZE = 28
 
@@ -231,17 +234,6 @@ def make_parser(description):
     parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR,
                         help=f"where <name>-<profile>.md/.png/.json go (default: {RESULTS_DIR})")
     return parser
-
-
-def positive_int(text):
-    """argparse type: a positive integer (the error names the option)."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
 
 
 def _upper_bound(text):
