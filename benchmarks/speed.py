@@ -44,7 +44,7 @@ import _common as common
 from skscale import ScaleEquivariantClassifier
 from skscale.nn import InternalScales, ScaleConvT2H
 from skscale.nn.functional import _image_taps, correlate_same, select_conv_impl
-from skscale.nn.models import build_module
+from skscale.nn import build_module
 
 # The SESN reference network of the issue (mnist_ses_scalar_28): four scales from 1.7 to
 # 5.1; kernel_extent 1.2 gives supports 7, 7, 11 and 15 pixels, the largest being SESN's
@@ -154,7 +154,7 @@ def learned_vs_fixed(config, device):
         # noise floor of this comparison on this machine.
         for name, parameterisation in (("fixed", "fixed"), ("isr", "isr"), ("fixed again", "fixed")):
             torch.manual_seed(0)
-            module = build_module("table1", n_classes=10, in_channels=1, image_size=(size, size),
+            module = build_module("table1", n_classes=10, in_channels=1,
                                   parameterisation=parameterisation, **TABLE1_SCALES).to(device)
             steps[name] = training_step(module, images, labels)
             layers[name] = module.conv
@@ -206,7 +206,7 @@ def sesn_padding(config, device):
     steps = {}
     for name, conv_kwargs in variants.items():
         torch.manual_seed(0)
-        module = build_module("sesn", n_classes=10, in_channels=1, image_size=(size, size),
+        module = build_module("sesn", n_classes=10, in_channels=1,
                               parameterisation="fixed", conv_kwargs=conv_kwargs, **SESN_SCALES).to(device)
         steps[name] = training_step(module, images, labels)
         if name == "per-scale, direct":

@@ -29,67 +29,11 @@ import numpy as np
 import torch
 from numpy.polynomial import hermite_e
 
+from ._scales import kernel_size, support_sizes
+
 __all__ = ["hermite_basis", "kernel_size", "support_sizes", "n_basis_functions"]
 
 _INDEX_SETS = ("total", "tensor")
-
-
-def kernel_size(max_scale, kernel_extent=2.0):
-    """Size of the square kernel that holds a basis up to ``max_scale`` (Eq. 6).
-
-    ``l = 2 * ceil(kernel_extent * max_scale) + 1``.
-
-    Parameters
-    ----------
-    max_scale : float or 0-d tensor
-        The largest internal scale, in pixels. Must be positive and finite.
-    kernel_extent : float, default=2.0
-        ``k`` in Eq. 6: how many standard deviations of the Gaussian envelope the kernel
-        covers on each side of its centre.
-
-    Returns
-    -------
-    size : int
-        An odd kernel size.
-
-    Examples
-    --------
-    >>> kernel_size(2.0, kernel_extent=2.0)
-    9
-    >>> kernel_size(6.0, kernel_extent=2.0)
-    25
-    """
-    max_scale = float(max_scale)
-    kernel_extent = float(kernel_extent)
-    if not (math.isfinite(max_scale) and max_scale > 0):
-        raise ValueError(f"max_scale must be a positive finite number, got {max_scale!r}.")
-    if not (math.isfinite(kernel_extent) and kernel_extent > 0):
-        raise ValueError(
-            f"kernel_extent must be a positive finite number, got {kernel_extent!r}."
-        )
-    # Round away float noise first, so that k * sigma = 4.000000001 gives 9, not 11.
-    return 2 * math.ceil(round(kernel_extent * max_scale, 9)) + 1
-
-
-def support_sizes(scales, kernel_extent=2.0):
-    """Per-scale kernel sizes ``2 * ceil(kernel_extent * sigma_i) + 1``.
-
-    Parameters
-    ----------
-    scales : sequence of float or 1-D tensor
-        Internal scales.
-    kernel_extent : float, default=2.0
-        ``k`` in Eq. 6.
-
-    Returns
-    -------
-    sizes : list of int
-        One odd size per scale. Reading a tensor's values costs one host-device
-        synchronisation; this is the only one the layers need per forward pass.
-    """
-    if isinstance(scales, torch.Tensor):
-        scales = scales.detach().to("cpu", torch.float64).reshape(-1).tolist()
-    return [kernel_size(scale, kernel_extent) for scale in scales]
 
 
 def _order_pairs(max_order, index_set):

@@ -19,8 +19,9 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 
 from .basis import kernel_size
 from .callbacks import SCALE_PARAM_GROUP, ScaleLRWarmup, ScaleTrajectory, find_internal_scales
-from .nn.models import ARCHITECTURES, build_module
-from .nn.scales import PARAMETERISATIONS, log_uniform_scales
+from .nn import ARCHITECTURES, build_module
+from ._scales import log_uniform_scales
+from .nn.scales import PARAMETERISATIONS
 
 __all__ = ["ScaleEquivariantClassifier", "LargeKernelWarning"]
 
@@ -368,8 +369,8 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
 
     def initialize_module(self):
         """Build the network from the hyper-parameters and the fitted input shape."""
-        channels, height, width = self.input_shape_
-        hyper_parameters = dict(
+        channels = self.input_shape_[0]
+        defaults = dict(
             n_scales=self.n_scales,
             parameterisation=self.parameterisation,
             init_sigma_basis=float(self.init_sigma_basis),
@@ -377,13 +378,12 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
             kernel_extent=float(self.kernel_extent),
             n_filters=self.n_filters,
         )
-        hyper_parameters.update(self.get_params_for("module"))
         self.module_ = build_module(
             self.architecture,
             n_classes=len(self.classes_),
             in_channels=channels,
-            image_size=(height, width),
-            **hyper_parameters,
+            defaults=defaults,
+            **self.get_params_for("module"),
         )
         return self
 

@@ -305,16 +305,16 @@ def test_builders_route_hyper_parameters(tmp_path):
     assert {"dss", "siconvnet", "disco"} <= set(ARCHITECTURES)
     shared = dict(n_scales=3, parameterisation="isr", init_sigma_basis=1.5, init_isr=2.0, kernel_extent=2.0,
                   n_filters=16)
-    kwargs = dict(n_classes=4, in_channels=2, image_size=(20, 20))
-    dss = build_module("dss", **kwargs, **{**shared, "n_scales": 2}, zero_scale=0.25)
+    kwargs = dict(n_classes=4, in_channels=2)
+    dss = build_module("dss", **kwargs, defaults={**shared, "n_scales": 2}, zero_scale=0.25)
     assert dss.lifting.n_scales == 2 and dss.lifting.zero_scale == 0.25
-    si = build_module("siconvnet", **kwargs, **shared, factors=(0.5, 1.0))
+    si = build_module("siconvnet", **kwargs, defaults=shared, factors=(0.5, 1.0))
     assert si.features[0].factors == (0.5, 1.0) and si.features[0].in_channels == 2
-    disco = build_module("disco", **kwargs, **shared, data_home=tmp_path)
+    disco = build_module("disco", **kwargs, defaults=shared, data_home=tmp_path)
     assert disco.basis.scales().tolist() == pytest.approx([1.5, 1.5 * 2**0.5, 3.0])
     assert disco(torch.randn(3, 2, 20, 20)).shape == (3, 4)
-    with pytest.raises(TypeError, match="zero_scal"):
-        build_module("dss", **kwargs, **shared, zero_scal=0.25)
+    with pytest.raises(ValueError, match="module__zero_scal is not an argument of DSSNet"):
+        build_module("dss", **kwargs, defaults=shared, zero_scal=0.25)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ from .baselines import (
     DISCONet, DiscoBasis, DiscoConvH2H, DiscoConvT2H, DSSNet, GaussianScaleSpace, ScaleSpaceConv,
     SIConv2d, SIConvNet,
 )
-from .models import ARCHITECTURES, build_module, count_parameters, register_architecture
+from .models import PlainCNN, SESNNet, Table1Net
+from .registry import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .pooling import ScaleProjection
 from .scales import PARAMETERISATIONS, InternalScales
 

@@ -1,10 +1,7 @@
-"""Whole networks, registered by name for ``ScaleEquivariantClassifier(architecture=...)``.
+"""The paper's networks, registered as ``"table1"``, ``"sesn"`` and ``"cnn"``.
 
-Every architecture is a function ``builder(*, n_classes, in_channels, image_size,
-**hyper_parameters) -> nn.Module`` in :data:`ARCHITECTURES`; add your own with
-:func:`register_architecture`. Builders receive every hyper-parameter of the classifier
-(``n_scales``, ``parameterisation``, ``init_sigma_basis``, ``init_isr``, ``kernel_extent``,
-``n_filters``) and may ignore those that do not apply to them.
+Each class is its own builder (see :mod:`skscale.nn.registry`): the classifier's shared
+hyper-parameters reach a network only where its ``__init__`` names them.
 """
 
 from __future__ import annotations
@@ -13,120 +10,15 @@ import torch
 from torch import nn
 
 from .conv import ScaleConvT2H
+from .heads import sesn_head
 from .pooling import ScaleProjection
+from .registry import register_architecture
 from .scales import InternalScales
 
-__all__ = [
-    "ARCHITECTURES",
-    "register_architecture",
-    "build_module",
-    "count_parameters",
-    "Table1Net",
-    "SESNNet",
-    "PlainCNN",
-]
-
-ARCHITECTURES = {}
+__all__ = ["Table1Net", "SESNNet", "PlainCNN"]
 
 
-def register_architecture(name):
-    """Register a network builder under ``name`` (a decorator).
-
-    Parameters
-    ----------
-    name : str
-        The value users pass as ``architecture=``.
-
-    Examples
-    --------
-    >>> from torch import nn
-    >>> @register_architecture("tiny-linear")
-    ... def tiny(*, n_classes, in_channels, image_size, **ignored):
-    ...     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * image_size[0] * image_size[1], n_classes))
-    >>> "tiny-linear" in ARCHITECTURES
-    True
-    >>> _ = ARCHITECTURES.pop("tiny-linear")
-    """
-
-    def decorator(builder):
-        ARCHITECTURES[name] = builder
-        return builder
-
-    return decorator
-
-
-def build_module(architecture, *, n_classes, in_channels, image_size, **hyper_parameters):
-    """Build the network registered as ``architecture``.
-
-    Parameters
-    ----------
-    architecture : str
-        A key of :data:`ARCHITECTURES`.
-    n_classes : int
-        Number of output logits.
-    in_channels : int
-        Image channels.
-    image_size : tuple of int
-        ``(height, width)`` of the input images.
-    **hyper_parameters
-        Passed to the builder.
-
-    Returns
-    -------
-    module : torch.nn.Module
-        Maps (B, in_channels, height, width) to (B, n_classes) logits.
-    """
-    if architecture not in ARCHITECTURES:
-        raise ValueError(
-            f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}."
-        )
-    return ARCHITECTURES[architecture](
-        n_classes=n_classes, in_channels=in_channels, image_size=tuple(image_size), **hyper_parameters
-    )
-
-
-def count_parameters(module, trainable_only=True):
-    """Number of (trainable) parameters of a module, shared parameters counted once.
-
-    Examples
-    --------
-    >>> count_parameters(nn.Linear(3, 2))
-    8
-    """
-    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
-
-
-def sesn_head(channels, n_classes, hidden, dropout):
-    """SESN's classification head for a 2 x 2 feature map.
-
-    Flatten, ``hidden`` units (no bias), batch norm, ReLU, dropout, logits.
-
-    Parameters
-    ----------
-    channels : int
-        Channels of the ``(batch, channels, 2, 2)`` input.
-    n_classes : int
-        Number of logits.
-    hidden : int
-        Width of the hidden layer.
-    dropout : float
-        Dropout probability before the logits.
-
-    Returns
-    -------
-    torch.nn.Sequential
-        ``4 * channels * hidden + 2 * hidden + hidden * n_classes + n_classes`` parameters.
-    """
-    return nn.Sequential(
-        nn.Flatten(),
-        nn.Linear(4 * channels, hidden, bias=False),
-        nn.BatchNorm1d(hidden),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden, n_classes),
-    )
-
-
+@register_architecture("table1")
 class Table1Net(nn.Module):
     """The network of the paper's Table 1.
 
@@ -171,6 +63,7 @@ class Table1Net(nn.Module):
         return self.classifier(torch.flatten(self.pool(x), 1))
 
 
+@register_architecture("sesn")
 class SESNNet(nn.Module):
     """The SESN MNIST network ("scalar" variant) used for the paper's Table 5.
 
@@ -225,6 +118,7 @@ class SESNNet(nn.Module):
         return self.head(self.pool(self.features(x)))
 
 
+@register_architecture("cnn")
 class PlainCNN(nn.Module):
     """A plain CNN baseline with the layout and parameter count of :class:`SESNNet`.
 
@@ -261,47 +155,3 @@ class PlainCNN(nn.Module):
 
     def forward(self, x):
         return self.head(self.pool(self.features(x)))
-
-
-_SCALE_KEYS = ("n_scales", "parameterisation", "init_sigma_basis", "init_isr", "kernel_extent")
-# Hyper-parameters every builder receives from the classifier, whether it uses them or not.
-CLASSIFIER_KEYS = _SCALE_KEYS + ("n_filters",)
-
-
-def construct(network, architecture, hyper_parameters, *args, uses=()):
-    """``network(*args, **kwargs)`` from a builder's ``hyper_parameters``.
-
-    The classifier's shared keys (:data:`CLASSIFIER_KEYS`) are passed only where listed in
-    ``uses``; every other key is a ``module__*`` argument of the user and is passed on, so
-    that none is silently dropped. One the network does not accept raises a ``ValueError``
-    naming it and the accepted ones.
-    """
-    import inspect
-
-    kwargs = {key: value for key, value in hyper_parameters.items() if key not in CLASSIFIER_KEYS or key in uses}
-    accepted = [name for name in inspect.signature(network).parameters if name not in ("n_classes", "in_channels")]
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"module__{unknown[0]} is not an argument of {network.__name__} (architecture={architecture!r}); "
-            f"it accepts {', '.join(accepted)}."
-        )
-    return network(*args, **kwargs)
-
-
-@register_architecture("table1")
-def _build_table1(*, n_classes, in_channels, image_size, **hyper_parameters):
-    return construct(Table1Net, "table1", hyper_parameters, n_classes, in_channels, uses=CLASSIFIER_KEYS)
-
-
-@register_architecture("sesn")
-def _build_sesn(*, n_classes, in_channels, image_size, **hyper_parameters):
-    return construct(SESNNet, "sesn", hyper_parameters, n_classes, in_channels, uses=_SCALE_KEYS)
-
-
-@register_architecture("cnn")
-def _build_cnn(*, n_classes, in_channels, image_size, **hyper_parameters):
-    return construct(PlainCNN, "cnn", hyper_parameters, n_classes, in_channels)
-
-
-from . import baselines  # noqa: E402,F401  (registers "dss", "siconvnet", "disco")

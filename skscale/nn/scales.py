@@ -8,6 +8,8 @@ import numbers
 import torch
 from torch import nn
 
+from .._scales import gamma_from_isr, isr_from_gamma, log_uniform_scales
+
 __all__ = ["InternalScales", "PARAMETERISATIONS"]
 
 PARAMETERISATIONS = ("fixed", "isr", "spacing", "direct")
@@ -18,13 +20,6 @@ def _check_positive_number(name, value):
         raise ValueError(f"{name} must be a finite number, got {value!r}.")
     if value <= 0:
         raise ValueError(f"{name} must be positive, got {value!r}.")
-
-
-def log_uniform_scales(n_scales, sigma_basis, isr):
-    """``[sigma_basis * isr ** (i / (n_scales - 1)) for i in range(n_scales)]`` (Eq. 2)."""
-    if n_scales == 1:
-        return [float(sigma_basis)]
-    return [float(sigma_basis) * float(isr) ** (i / (n_scales - 1)) for i in range(n_scales)]
 
 
 class InternalScales(nn.Module):
@@ -93,7 +88,7 @@ class InternalScales(nn.Module):
         self.init_sigma_basis = float(init_sigma_basis)
         self.init_isr = float(init_isr) if n_scales > 1 else 1.0
 
-        initial = torch.tensor(
+        initial = torch.as_tensor(
             log_uniform_scales(self.n_scales, self.init_sigma_basis, self.init_isr),
             dtype=torch.get_default_dtype(),
         )
@@ -104,7 +99,7 @@ class InternalScales(nn.Module):
         else:
             self.sigma = nn.Parameter(initial[:1].clone())
             if self.n_scales > 1 and parameterisation == "isr":
-                self.gamma = nn.Parameter(torch.tensor(math.sqrt(self.init_isr - 1.0)).to(initial))
+                self.gamma = nn.Parameter(torch.tensor(gamma_from_isr(self.init_isr)).to(initial))
             elif self.n_scales > 1:
                 self.gap_roots = nn.Parameter(torch.sqrt(torch.diff(initial)))
 
@@ -122,9 +117,7 @@ class InternalScales(nn.Module):
         if self.n_scales == 1:
             return self.sigma
         if self.parameterisation == "isr":
-            isr = 1.0 + self.gamma**2  # Eq. 5
-            exponents = torch.arange(self.n_scales, dtype=self.sigma.dtype, device=self.sigma.device)
-            return self.sigma * isr ** (exponents / (self.n_scales - 1))  # Eq. 2
+            return log_uniform_scales(self.n_scales, self.sigma, isr_from_gamma(self.gamma))  # Eqs. 2, 5
         gaps = self.gap_roots**2
         return torch.cat([self.sigma, self.sigma + torch.cumsum(gaps, dim=0)])
 
@@ -150,7 +143,7 @@ class InternalScales(nn.Module):
             return 1.0
         with torch.no_grad():
             if self.parameterisation == "isr":
-                return float(1.0 + self.gamma**2)
+                return float(isr_from_gamma(self.gamma))
             scales = self()
             return float(scales[-1] / scales[0])
 

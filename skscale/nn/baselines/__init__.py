@@ -14,11 +14,10 @@ channel, so that all of them compare with ``"sesn"`` and ``"cnn"`` at equal size
 >>> from skscale.nn import ARCHITECTURES, build_module, count_parameters
 >>> {"dss", "siconvnet", "disco"} <= set(ARCHITECTURES)
 True
->>> count_parameters(build_module("dss", n_classes=10, in_channels=1, image_size=(28, 28)))
+>>> count_parameters(build_module("dss", n_classes=10, in_channels=1))
 494549
 """
 
-from ..models import register_architecture
 from .disco import (
     DISCO_SCALES,
     DiscoBasis,
@@ -30,12 +29,8 @@ from .disco import (
     load_disco_basis,
     optimise_disco_basis,
 )
-from .dss import DSSNet, GaussianScaleSpace, ScaleSpaceConv, build_dss, discrete_gaussian
-from .siconvnet import SESN_FACTORS, SIConv2d, SIConvNet, build_siconvnet
-
-register_architecture("dss")(build_dss)
-register_architecture("siconvnet")(build_siconvnet)
-register_architecture("disco")(build_disco)
+from .dss import DSSNet, GaussianScaleSpace, ScaleSpaceConv, discrete_gaussian
+from .siconvnet import SESN_FACTORS, SIConv2d, SIConvNet
 
 __all__ = [
     "GaussianScaleSpace",

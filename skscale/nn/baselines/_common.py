@@ -1,14 +1,11 @@
-"""Pieces shared by the baseline networks: argument checks and the MNIST head."""
+"""Argument checks shared by the baseline networks."""
 
 from __future__ import annotations
 
 import math
 import numbers
 
-from torch import nn
-
-# Hyper-parameters that ScaleEquivariantClassifier passes to every builder.
-from ..models import CLASSIFIER_KEYS, sesn_head  # models imports this package after defining it
+from ..heads import mnist_head  # noqa: F401  (re-exported for the baselines)
 
 
 def check_positive_int(name, value):
@@ -40,17 +37,3 @@ def check_widths(widths):
     ):
         raise ValueError(f"widths must be a non-empty sequence of positive integers, got {widths!r}.")
     return tuple(int(w) for w in widths)
-
-
-def split_classifier_keys(hyper_parameters):
-    """Separate the classifier's shared hyper-parameters from ``module__*`` arguments."""
-    shared = {key: hyper_parameters.pop(key) for key in CLASSIFIER_KEYS if key in hyper_parameters}
-    return shared, hyper_parameters
-
-
-def mnist_head(channels, n_classes, hidden=256, dropout=0.7):
-    """SESN's head after 2 x 2 max pooling (see :func:`skscale.nn.models.sesn_head`).
-
-    ``4 * channels * hidden + 2 * hidden + hidden * n_classes + n_classes`` parameters.
-    """
-    return nn.Sequential(nn.AdaptiveMaxPool2d(2), *sesn_head(channels, n_classes, hidden, dropout))

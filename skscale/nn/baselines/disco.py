@@ -40,13 +40,14 @@ from torch import nn
 
 from ...basis import hermite_basis
 from ..pooling import ScaleProjection
-from ..scales import InternalScales, log_uniform_scales
+from ..._scales import log_uniform_scales
+from ..registry import register_architecture
+from ..scales import InternalScales
 from ._common import (
     check_odd_size,
     check_positive_int,
     check_widths,
     mnist_head,
-    split_classifier_keys,
 )
 
 __all__ = [
@@ -639,18 +640,18 @@ class DISCONet(nn.Module):
         return self.head(self.features(self.upsample(x)))
 
 
-def build_disco(*, n_classes, in_channels, image_size, **hyper_parameters):
-    """Builder of ``architecture="disco"``.
+@register_architecture("disco")
+def build_disco(n_classes, in_channels=1, n_scales=4, init_sigma_basis=1.8, init_isr=2.0, *, scales=None,
+                effective_size=7, margin=1, data_home=None, scale_size=1, upsample=1, widths=(32, 63, 95),
+                hidden=256, dropout=0.7):
+    """Builder of ``architecture="disco"``: a :class:`DISCONet` at the classifier's scales.
 
-    Uses ``n_scales``, ``init_sigma_basis`` and ``init_isr`` for the fixed scales
-    ``init_sigma_basis * init_isr ** (i / (n_scales - 1))`` (Eq. 2; ``module__scales``
-    overrides them); ignores ``parameterisation`` (DISCO's scales are never learned),
-    ``kernel_extent`` and ``n_filters``. Other ``module__*`` arguments go to
-    :class:`DISCONet`.
+    The fixed scales are ``init_sigma_basis * init_isr ** (i / (n_scales - 1))`` (Eq. 2)
+    unless ``scales`` gives them; DISCO's scales are never learned, so the classifier's
+    ``parameterisation`` and ``kernel_extent`` do not apply. The defaults give
+    :data:`DISCO_SCALES`. Other arguments are those of :class:`DISCONet`.
     """
-    shared, module_kwargs = split_classifier_keys(hyper_parameters)
-    if "scales" not in module_kwargs and {"n_scales", "init_sigma_basis", "init_isr"} <= set(shared):
-        module_kwargs["scales"] = log_uniform_scales(
-            shared["n_scales"], shared["init_sigma_basis"], shared["init_isr"]
-        )
-    return DISCONet(n_classes, in_channels, **module_kwargs)
+    if scales is None:
+        scales = log_uniform_scales(n_scales, init_sigma_basis, init_isr).tolist()
+    return DISCONet(n_classes, in_channels, scales, effective_size, margin, data_home, scale_size, upsample,
+                    widths, hidden, dropout)

@@ -37,13 +37,13 @@ from scipy.special import ive
 from torch import nn
 
 from ..pooling import ScaleProjection
+from ..registry import register_architecture
 from ._common import (
     check_odd_size,
     check_positive_int,
     check_positive_number,
     check_widths,
     mnist_head,
-    split_classifier_keys,
 )
 
 __all__ = ["GaussianScaleSpace", "ScaleSpaceConv", "DSSNet", "discrete_gaussian"]
@@ -277,6 +277,7 @@ class ScaleSpaceConv(nn.Module):
         )
 
 
+@register_architecture("dss")
 class DSSNet(nn.Module):
     """Deep Scale-spaces network for MNIST-sized images (Worrall and Welling, 2019).
 
@@ -341,17 +342,3 @@ class DSSNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.projection(self.features(self.lifting(x))))
-
-
-def build_dss(*, n_classes, in_channels, image_size, **hyper_parameters):
-    """Builder of ``architecture="dss"``.
-
-    Uses ``n_scales`` (the levels of the scale-space); ignores ``parameterisation``,
-    ``init_sigma_basis``, ``init_isr``, ``kernel_extent`` and ``n_filters`` (the scales
-    are ``zero_scale * 2**k``, set by ``module__zero_scale``). ``module__*`` arguments go
-    to :class:`DSSNet`.
-    """
-    shared, module_kwargs = split_classifier_keys(hyper_parameters)
-    if "n_scales" in shared:
-        module_kwargs["n_scales"] = shared["n_scales"]
-    return DSSNet(n_classes, in_channels, **module_kwargs)

@@ -20,7 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._common import check_odd_size, check_positive_int, check_widths, mnist_head, split_classifier_keys
+from ..registry import register_architecture
+from ._common import check_odd_size, check_positive_int, check_widths, mnist_head
 
 __all__ = ["SIConv2d", "SIConvNet", "SESN_FACTORS"]
 
@@ -138,6 +139,7 @@ class SIConv2d(nn.Module):
         )
 
 
+@register_architecture("siconvnet")
 class SIConvNet(nn.Module):
     """SI-ConvNet for MNIST-sized images (Kanazawa et al., 2014), as benchmarked by SESN.
 
@@ -185,14 +187,3 @@ class SIConvNet(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(x))
-
-
-def build_siconvnet(*, n_classes, in_channels, image_size, **hyper_parameters):
-    """Builder of ``architecture="siconvnet"``.
-
-    Ignores the classifier's scale hyper-parameters (``n_scales``, ``parameterisation``,
-    ``init_sigma_basis``, ``init_isr``, ``kernel_extent``, ``n_filters``): the pyramid is
-    set by ``module__factors``. ``module__*`` arguments go to :class:`SIConvNet`.
-    """
-    _, module_kwargs = split_classifier_keys(hyper_parameters)
-    return SIConvNet(n_classes, in_channels, **module_kwargs)

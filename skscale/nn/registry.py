@@ -1,0 +1,146 @@
+"""Networks registered by name for ``ScaleEquivariantClassifier(architecture=...)``.
+
+An architecture is any callable ``builder(n_classes, in_channels, **arguments)`` that
+returns a ``torch.nn.Module`` mapping ``(B, in_channels, H, W)`` images to ``(B,
+n_classes)`` logits: a network class or a function. :func:`build_module` routes the
+arguments by the builder's signature, once, for every architecture:
+
+- ``defaults`` (the classifier's shared hyper-parameters: ``n_scales``,
+  ``parameterisation``, ``init_sigma_basis``, ``init_isr``, ``kernel_extent``,
+  ``n_filters``) reach a builder only where its signature names them; a network whose
+  scales are not learned simply does not name them;
+- every other argument (the user's ``module__*``) must be accepted, or a ``ValueError``
+  names it and the accepted ones.
+
+This module imports nothing of the networks: they register themselves with
+:func:`register_architecture` where they are defined, and :mod:`skscale.nn` imports them.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+__all__ = ["ARCHITECTURES", "register_architecture", "build_module", "builder_arguments", "count_parameters"]
+
+ARCHITECTURES = {}
+
+_POSITIONAL = ("n_classes", "in_channels")
+
+
+def register_architecture(name):
+    """Register a network builder under ``name`` (a decorator for classes and functions).
+
+    Parameters
+    ----------
+    name : str
+        The value users pass as ``architecture=``.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> @register_architecture("tiny-linear")
+    ... def tiny(n_classes, in_channels, pixels=784):
+    ...     return nn.Sequential(nn.Flatten(), nn.Linear(in_channels * pixels, n_classes))
+    >>> "tiny-linear" in ARCHITECTURES
+    True
+    >>> _ = ARCHITECTURES.pop("tiny-linear")
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}.")
+
+    def decorator(builder):
+        if not callable(builder):
+            raise TypeError(f"an architecture must be callable, got {builder!r}.")
+        ARCHITECTURES[name] = builder
+        return builder
+
+    return decorator
+
+
+def builder_arguments(builder):
+    """Names of the keyword arguments ``builder`` accepts besides ``n_classes`` and ``in_channels``.
+
+    Returns
+    -------
+    names : list of str, or None
+        ``None`` when the builder takes ``**kwargs`` (it accepts any name).
+    """
+    parameters = inspect.signature(builder).parameters.values()
+    if any(parameter.kind is inspect.Parameter.VAR_KEYWORD for parameter in parameters):
+        return None
+    return [
+        parameter.name
+        for parameter in parameters
+        if parameter.name not in _POSITIONAL
+        and parameter.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    ]
+
+
+def _describe(builder):
+    return getattr(builder, "__qualname__", None) or type(builder).__name__
+
+
+def build_module(architecture, *, n_classes, in_channels, defaults=None, **arguments):
+    """Build a network: a registered architecture's name, or a builder itself.
+
+    Parameters
+    ----------
+    architecture : str or callable
+        A key of :data:`ARCHITECTURES`, or a builder (e.g. a ``torch.nn.Module`` class).
+    n_classes : int
+        Number of output logits.
+    in_channels : int
+        Image channels.
+    defaults : dict, optional
+        Arguments given to the builder only if its signature names them.
+    **arguments
+        Arguments the builder must accept (they override ``defaults``).
+
+    Returns
+    -------
+    module : torch.nn.Module
+
+    Examples
+    --------
+    >>> net = build_module("cnn", n_classes=10, in_channels=1, defaults={"init_isr": 3.0})
+    >>> count_parameters(net)
+    494549
+    """
+    if isinstance(architecture, str):
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}.")
+        builder = ARCHITECTURES[architecture]
+    elif callable(architecture):
+        builder = architecture
+    else:
+        raise ValueError(
+            f"architecture must be a registered name ({sorted(ARCHITECTURES)}) or a callable, got {architecture!r}."
+        )
+    accepted = builder_arguments(builder)
+    if accepted is not None:
+        unknown = sorted(set(arguments) - set(accepted))
+        if unknown:
+            raise ValueError(
+                f"module__{unknown[0]} is not an argument of {_describe(builder)} "
+                f"(architecture={architecture if isinstance(architecture, str) else _describe(builder)!r}); "
+                f"it accepts {', '.join(accepted) or 'none'}."
+            )
+    kwargs = {
+        name: value
+        for name, value in (defaults or {}).items()
+        if name not in arguments and (accepted is None or name in accepted)
+    }
+    kwargs.update(arguments)
+    return builder(n_classes, in_channels, **kwargs)
+
+
+def count_parameters(module, trainable_only=True):
+    """Number of (trainable) parameters of a module, shared parameters counted once.
+
+    Examples
+    --------
+    >>> from torch import nn
+    >>> count_parameters(nn.Linear(3, 2))
+    8
+    """
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
