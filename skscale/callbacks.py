@@ -2,19 +2,51 @@
 
 from __future__ import annotations
 
+import numpy as np
 from skorch.callbacks import Callback
 
-from .nn.scales import InternalScales
+from .nn import find_internal_scales
 
-__all__ = ["ScaleTrajectory", "ScaleLRWarmup", "find_internal_scales", "SCALE_PARAM_GROUP"]
+__all__ = ["ScaleTrajectory", "ScaleLRWarmup", "find_internal_scales", "scale_history", "SCALE_PARAM_GROUP"]
 
 #: Name of the optimiser parameter group that holds the scale parameters.
 SCALE_PARAM_GROUP = "internal_scales"
 
 
-def find_internal_scales(module):
-    """All distinct :class:`InternalScales` modules inside ``module``, in order."""
-    return [m for m in module.modules() if isinstance(m, InternalScales)]
+def scale_history(history, key="isr"):
+    """Per-epoch values of ``key`` (``"isr"`` or ``"sigma_basis"``) recorded by :class:`ScaleTrajectory`.
+
+    Parameters
+    ----------
+    history : estimator, skorch History or sequence of float
+        A fitted classifier (its ``history`` is read), a History, or the values themselves.
+    key : str, default="isr"
+        The recorded column.
+
+    Returns
+    -------
+    values : ndarray of shape (n_epochs,)
+
+    Raises
+    ------
+    ValueError
+        If the history has no such column (a network without internal scales) or is empty.
+    """
+    from skorch.history import History
+
+    source = getattr(history, "history", history)
+    if isinstance(source, History):
+        try:
+            source = source[:, key]
+        except KeyError:
+            raise ValueError(
+                f"the history has no {key!r} column; train with skscale's ScaleTrajectory "
+                "callback (ScaleEquivariantClassifier records it on every epoch)."
+            ) from None
+    values = np.asarray(source, dtype=np.float64)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"each history must hold one {key} value per epoch, got an array of shape {values.shape}.")
+    return values
 
 
 class ScaleTrajectory(Callback):

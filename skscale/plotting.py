@@ -8,6 +8,8 @@ extra to install.
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from .callbacks import scale_history
+
 __all__ = ["plot_error_per_scale", "plot_isr_trajectory", "plot_tolerance"]
 
 
@@ -183,27 +185,6 @@ def plot_tolerance(
     return ax
 
 
-def _trajectory_values(history, key):
-    """Per-epoch values of ``key`` from an estimator, a skorch History or a sequence."""
-    from skorch.history import History
-
-    source = getattr(history, "history", history)
-    if isinstance(source, History):
-        try:
-            source = source[:, key]
-        except KeyError:
-            raise ValueError(
-                f"the history has no {key!r} column; train with skscale's ScaleTrajectory "
-                "callback (ScaleEquivariantClassifier records it on every epoch)."
-            ) from None
-    values = np.asarray(source, dtype=np.float64)
-    if values.ndim != 1 or values.size == 0:
-        raise ValueError(
-            f"each history must hold one {key} value per epoch, got an array of shape {values.shape}."
-        )
-    return values
-
-
 def plot_isr_trajectory(
     histories,
     ax=None,
@@ -267,7 +248,7 @@ def plot_isr_trajectory(
     plt = _import_pyplot()
     if isinstance(histories, (str, bytes)) or not hasattr(histories, "__len__"):
         raise ValueError(f"histories must be a sequence of runs, got {type(histories).__name__}.")
-    runs = [_trajectory_values(history, key) for history in histories]
+    runs = [scale_history(history, key) for history in histories]
     if not runs:
         raise ValueError("histories must hold at least one run, got an empty sequence.")
     if labels is not None:

@@ -20,11 +20,12 @@ from .baselines import (
 from .models import PlainCNN, SESNNet, Table1Net
 from .registry import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .pooling import ScaleProjection
-from .scales import PARAMETERISATIONS, InternalScales
+from .scales import PARAMETERISATIONS, InternalScales, find_internal_scales
 
 __all__ = [
     "InternalScales",
     "PARAMETERISATIONS",
+    "find_internal_scales",
     "ScaleConvT2H",
     "ScaleConvH2H",
     "ScaleProjection",

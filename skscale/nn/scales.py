@@ -10,7 +10,7 @@ from torch import nn
 
 from .._scales import gamma_from_isr, isr_from_gamma, log_uniform_scales
 
-__all__ = ["InternalScales", "PARAMETERISATIONS"]
+__all__ = ["InternalScales", "PARAMETERISATIONS", "find_internal_scales"]
 
 PARAMETERISATIONS = ("fixed", "isr", "spacing", "direct")
 
@@ -181,3 +181,8 @@ class InternalScales(nn.Module):
             f"n_scales={self.n_scales}, parameterisation={self.parameterisation!r}, "
             f"init_sigma_basis={self.init_sigma_basis}, init_isr={self.init_isr}"
         )
+
+
+def find_internal_scales(module):
+    """All distinct :class:`InternalScales` modules inside ``module``, in order (none: ``[]``)."""
+    return [m for m in module.modules() if isinstance(m, InternalScales)]
