@@ -23,7 +23,7 @@ from skscale.datasets import (
     rescale_images,
     scale_grid,
 )
-from skscale.datasets import _mnist
+from skscale.datasets import _idx, _mnist, _openml
 from skscale.metrics import error_per_scale
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
@@ -112,7 +112,7 @@ def test_idx_bad_magic_number(tmp_path):
     write_mnist_idx(tmp_path, np.random.default_rng(2))
     labels = np.zeros(12, dtype=np.uint8)
     write_idx(tmp_path / "train-images-idx3-ubyte", labels, LABELS_MAGIC)  # a label file in its place
-    with pytest.raises(ValueError, match=r"not an MNIST images file.*magic number is 0x00000801"):
+    with pytest.raises(ValueError, match=r"not an IDX images file.*magic number is 0x00000801"):
         load_mnist(source="idx", data_home=tmp_path)
 
 
@@ -179,7 +179,7 @@ def test_openml_source_with_fake_fetch(monkeypatch, tmp_path):
         calls.append((name, kwargs))
         return Bunch(data=data, target=target)
 
-    monkeypatch.setattr(_mnist, "fetch_openml", fake_fetch_openml)
+    monkeypatch.setattr(_openml, "fetch_openml", fake_fetch_openml)
     bunch = load_mnist(source="openml", data_home=tmp_path)
     assert calls[0][0] == "mnist_784"
     assert calls[0][1]["as_frame"] is False and calls[0][1]["data_home"] == tmp_path
@@ -196,7 +196,7 @@ def test_openml_offline_error(monkeypatch):
     def unreachable(name, **kwargs):
         raise urllib.error.URLError("no network")
 
-    monkeypatch.setattr(_mnist, "fetch_openml", unreachable)
+    monkeypatch.setattr(_openml, "fetch_openml", unreachable)
     with pytest.raises(ConnectionError, match="source='bundled'"):
         load_mnist(source="openml")
 

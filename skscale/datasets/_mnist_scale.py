@@ -11,13 +11,21 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 
-from ._checks import check_count, check_scale_range
+from ..utils.validation import Boolean, Integer, Options, Pair, Real
+from ._fashion import load_fashion_mnist
+from ._idx import _N_CLASSES
 from ._mnist import load_mnist
 from ._rescale import _resample
 
 __all__ = ["make_mnist_scale", "DatasetSizeWarning"]
 
 _SPLITS = ("train", "val", "test")
+_LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
+_NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
+_DATASET = Options(tuple(_LOADERS))
+_SPLIT_SIZE = Integer(low=_N_CLASSES)  # a stratified split needs one image per class
+_SCALE_RANGE = Pair(Real(low=0, closed="neither"), allow_equal=True)
+_EXTRA_SCALING = Real(low=0, closed="neither", allow_none=True)
 
 
 class DatasetSizeWarning(UserWarning):
@@ -30,12 +38,12 @@ class DatasetSizeWarning(UserWarning):
 
 _DESCR_HEADER = "MNIST-Scale\n-----------\n\n"
 _DESCR_PROTOCOL = (
-    "Digits of MNIST (source: {source}) rescaled about their centre by a factor drawn "
+    "Images of {name} (source: {source}) rescaled about their centre by a factor drawn "
     "uniformly from [{low:g}, {high:g}] per image, with bicubic interpolation{antialias}, and "
     "padded back to 28x28 pixels, following the protocol of SESN (Sosnovik et al., 2020) "
-    "used in Table 5 of Basting et al. (2024). All available digits are pooled and split "
+    "used in Table 5 of Basting et al. (2024). All available images are pooled and split "
     "with stratification into {n_train} training, {n_val} validation and {n_test} test "
-    "digits; random_state={random_state} selects the realisation (split and scales)."
+    "images; random_state={random_state} selects the realisation (split and scales)."
 )
 _DESCR_KEYS = (
     "Keys: X_<split> (n, 28, 28) float32 images in [0, 1], y_<split> int64 labels and "
@@ -43,12 +51,28 @@ _DESCR_KEYS = (
 )
 
 
-def _split_sizes(requested, n_available):
-    """Scale the requested split sizes down proportionally to ``n_available``."""
+def _split_sizes(requested, n_available, n_classes=_N_CLASSES):
+    """Scale the requested split sizes down proportionally to ``n_available``.
+
+    Every non-empty split keeps at least ``n_classes`` images, which the stratified
+    split needs; the images this adds are taken from the largest split.
+    """
     total = sum(requested)
     if total <= n_available:
         return requested
-    return tuple(int(size * n_available / total) for size in requested)
+    needed = n_classes * sum(1 for size in requested if size)
+    if n_available < needed:
+        raise ValueError(
+            f"The source holds {n_available} images, too few for {needed // n_classes} stratified splits "
+            f"of at least {n_classes} images (one per class) each."
+        )
+    sizes = [int(size * n_available / total) for size in requested]
+    for i, size in enumerate(sizes):
+        if requested[i] and size < n_classes:
+            largest = int(np.argmax(sizes))
+            sizes[largest] -= n_classes - size
+            sizes[i] = n_classes
+    return tuple(sizes)
 
 
 def make_mnist_scale(
@@ -62,6 +86,7 @@ def make_mnist_scale(
     random_state=0,
     source="auto",
     data_home=None,
+    dataset="mnist",
 ):
     """Generate one realisation of MNIST-Scale (SESN protocol, paper Table 5).
 
@@ -78,7 +103,9 @@ def make_mnist_scale(
         Split sizes of the paper (the full MNIST pool holds 70,000 digits). When the
         source holds fewer digits than requested (the bundled 5,000), all three are
         scaled down proportionally, a :class:`DatasetSizeWarning` is issued and
-        ``DESCR`` says so. ``n_val`` may be 0.
+        ``DESCR`` says so; every non-empty split keeps at least 10 images (one per
+        class, as the stratified split needs). ``n_val`` may be 0; other sizes must be
+        at least 10.
     scale_range : (float, float), default=(0.3, 1.0)
         Bounds ``0 < low <= high`` of the uniform distribution of scale factors.
     extra_scaling : float, default=None
@@ -95,10 +122,16 @@ def make_mnist_scale(
     random_state : int, RandomState instance or None, default=0
         Realisation: controls the split and the scale factors. The paper averages over
         six realisations (SESN used seeds 0 to 5).
-    source : {"auto", "idx", "openml", "bundled"}, default="auto"
-        Where the MNIST digits come from; see :func:`load_mnist`.
+    source : str, default="auto"
+        Where the images come from: for MNIST ``"auto"``, ``"idx"``, ``"openml"`` or
+        ``"bundled"`` (see :func:`load_mnist`); for Fashion-MNIST ``"auto"``,
+        ``"debian"``, ``"idx"`` or ``"openml"`` (see :func:`load_fashion_mnist`).
     data_home : str or path-like, default=None
-        See :func:`load_mnist`.
+        See :func:`get_data_home`.
+    dataset : {"mnist", "fashion"}, default="mnist"
+        The images rescaled: MNIST digits or Fashion-MNIST articles. Fashion-MNIST's
+        70,000 images give the full 10,000 / 2,000 / 50,000 protocol offline once
+        Debian's ``dataset-fashion-mnist`` package is installed.
 
     Returns
     -------
@@ -112,7 +145,9 @@ def make_mnist_scale(
         scales_train, scales_val, scales_test : ndarray of shape (n,), dtype float64
             Scale factor of every image (relative to the original MNIST digit).
         source : str
-            The MNIST source used.
+            The source used.
+        dataset : str
+            ``"mnist"`` or ``"fashion"``.
         reduced : bool
             Whether the split sizes were scaled down.
         DESCR : str
@@ -133,25 +168,20 @@ def make_mnist_scale(
     >>> data.X_train.shape, data.y_val.shape, bool(data.scales_test.max() <= 1.0)
     ((500, 28, 28), (100,), True)
     """
-    requested = (
-        check_count(n_train, "n_train", minimum=1),
-        check_count(n_val, "n_val"),
-        check_count(n_test, "n_test", minimum=1),
-    )
-    low, high = check_scale_range(scale_range, allow_equal=True)
+    dataset = _DATASET.check(dataset, "dataset")
+    n_val = Integer(low=0).check(n_val, "n_val")
+    if n_val:
+        n_val = _SPLIT_SIZE.check(n_val, "n_val")
+    requested = (_SPLIT_SIZE.check(n_train, "n_train"), n_val, _SPLIT_SIZE.check(n_test, "n_test"))
+    low, high = _SCALE_RANGE.check(scale_range, "scale_range")
+    extra_scaling = _EXTRA_SCALING.check(extra_scaling, "extra_scaling")
     extra_range = None
     if extra_scaling is not None:
-        if not (
-            isinstance(extra_scaling, numbers.Real)
-            and not isinstance(extra_scaling, bool)
-            and np.isfinite(extra_scaling)
-            and extra_scaling > 0
-        ):
-            raise ValueError(f"extra_scaling must be a positive number or None, got {extra_scaling!r}.")
         extra_range = (min(extra_scaling, 1 / extra_scaling), max(extra_scaling, 1 / extra_scaling))
+    antialias = Boolean().check(antialias, "antialias")
     rng = check_random_state(random_state)
 
-    mnist = load_mnist(source=source, data_home=data_home)
+    mnist = _LOADERS[dataset](source=source, data_home=data_home)
     images, labels = mnist.data, mnist.target
     sizes = _split_sizes(requested, len(labels))
     reduced = sizes != requested
@@ -162,7 +192,7 @@ def make_mnist_scale(
             f"{sum(requested)} requested ({'/'.join(map(str, requested))}), so the "
             f"train/val/test sizes were scaled down proportionally to "
             f"{'/'.join(map(str, sizes))}. Results are not comparable with the paper's; "
-            "see load_mnist for the full MNIST."
+            "see load_mnist for the full MNIST, or use dataset='fashion'."
         )
         warnings.warn(reduced_note, DatasetSizeWarning, stacklevel=2)
     n_train, n_val, n_test = sizes
@@ -189,7 +219,7 @@ def make_mnist_scale(
         rescaled = _resample(torch.from_numpy(images[all_indices]), all_scales, images.shape[1:], antialias=antialias)
     rescaled = rescaled.numpy()
 
-    result = Bunch(source=mnist.source, reduced=reduced)
+    result = Bunch(source=mnist.source, dataset=dataset, reduced=reduced)
     start = 0
     for split in _SPLITS:
         stop = start + len(indices[split])
@@ -205,6 +235,7 @@ def make_mnist_scale(
             "per image); scales_train holds the product of both factors."
         )
     protocol = _DESCR_PROTOCOL.format(
+        name=_NAMES[dataset],
         source=mnist.source,
         low=low,
         high=high,

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 import torch.nn.functional as F
+
+from ..utils.validation import Boolean, Integer
 
 __all__ = ["rescale_images"]
 
@@ -71,18 +71,16 @@ def _resample(images, factors, output_size, antialias=False):
     return output.clamp_(0.0, 1.0)
 
 
-def _check_size(output_size, name="output_size"):
-    if isinstance(output_size, numbers.Integral) and not isinstance(output_size, bool):
-        output_size = (output_size, output_size)
-    if (
-        not isinstance(output_size, tuple)
-        or len(output_size) != 2
-        or not all(
-            isinstance(side, numbers.Integral) and not isinstance(side, bool) and side > 0 for side in output_size
-        )
-    ):
-        raise ValueError(f"{name} must be a positive int or a pair of them, got {output_size!r}.")
-    return int(output_size[0]), int(output_size[1])
+_SIDE = Integer(low=1)
+_ANTIALIAS = Boolean()
+
+
+def _check_size(output_size):
+    """``output_size`` as ``(height, width)``: one positive int or a pair of them."""
+    sides = (output_size, output_size) if _SIDE.is_valid(output_size) else output_size
+    if not (isinstance(sides, (tuple, list)) and len(sides) == 2 and all(map(_SIDE.is_valid, sides))):
+        raise ValueError(f"output_size must be {_SIDE} or a pair of them, got {output_size!r}.")
+    return int(sides[0]), int(sides[1])
 
 
 def rescale_images(images, factors, *, output_size=None, antialias=False):
@@ -139,9 +137,10 @@ def rescale_images(images, factors, *, output_size=None, antialias=False):
         bad = factors[~(np.isfinite(factors) & (factors > 0))][0]
         raise ValueError(f"factors must be positive and finite, got {bad!r}.")
     output_size = images.shape[1:] if output_size is None else _check_size(output_size)
+    antialias = _ANTIALIAS.check(antialias, "antialias")
     if not len(images):
         return np.empty((0, *output_size), dtype=np.float32)
     with torch.no_grad():
-        rescaled = _resample(torch.from_numpy(images), factors, tuple(output_size), antialias=bool(antialias))
+        rescaled = _resample(torch.from_numpy(images), factors, tuple(output_size), antialias=antialias)
     return rescaled.numpy()
 
