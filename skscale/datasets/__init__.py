@@ -12,7 +12,8 @@ in ``data_home/fashion-mnist``, and downloads them from OpenML only when neither
 - :class:`DynamicScaleMNIST`: images on a large canvas at individually drawn scales,
   rendered on access; :func:`make_dynamic_split` gives a train/test(/grid) realisation;
   :func:`scale_grid` gives the paper's evaluation scales.
-- :func:`rescale_images`: the bicubic rescaling about the centre used by all of them.
+- :func:`rescale_images`: the bicubic rescaling about the centre used by all of them;
+  :func:`rescale_tensor` does the same to torch batches on their device.
 - :func:`get_data_home`, :func:`find_idx_files`, :func:`read_idx`, :func:`data_sources`:
   where the data is and what is available.
 """
@@ -23,7 +24,7 @@ from ._fashion import FASHION_MNIST_CLASSES, load_fashion_mnist
 from ._idx import DEBIAN_FASHION_MNIST, find_idx_files, get_data_home, read_idx
 from ._mnist import bundled_mnist_path, load_mnist
 from ._mnist_scale import DatasetSizeWarning, make_mnist_scale
-from ._rescale import rescale_images
+from ._rescale import rescale_images, rescale_tensor
 from ._sources import data_sources
 
 __all__ = [
@@ -42,5 +43,6 @@ __all__ = [
     "make_mnist_scale",
     "read_idx",
     "rescale_images",
+    "rescale_tensor",
     "scale_grid",
 ]

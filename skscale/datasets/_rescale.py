@@ -6,9 +6,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..utils.validation import Boolean, Integer
+from ..utils.validation import Boolean, Integer, Pair, Real
 
-__all__ = ["rescale_images"]
+__all__ = ["rescale_images", "rescale_tensor"]
 
 # Output pixels resampled per torch call; bounds the memory of the sampling grid.
 _PIXELS_PER_CHUNK = 2**22
@@ -16,7 +16,7 @@ _PIXELS_PER_CHUNK = 2**22
 _MAX_SUPERSAMPLING = 8
 
 
-def _resample(images, factors, output_size, antialias=False):
+def _resample(images, factors, output_size, antialias=False, clip=(0.0, 1.0)):
     """Rescale each image about its centre by its own factor onto a new canvas.
 
     A pixel at offset ``p`` (in pixels) from the centre of the output takes the bicubic
@@ -36,10 +36,13 @@ def _resample(images, factors, output_size, antialias=False):
     antialias : bool
         Average ``k x k`` samples per output pixel, ``k = ceil(1 / factor)`` (a box
         filter as wide as one input pixel), when downscaling.
+    clip : (float, float) or None
+        Range the output is clipped to (bicubic interpolation overshoots); ``None``
+        leaves it as interpolated.
 
     Returns
     -------
-    rescaled : tensor of shape (B, height, width), float32, clipped to [0, 1]
+    rescaled : tensor of shape (B, height, width), dtype and device of ``images``
     """
     n_images, in_height, in_width = images.shape
     out_height, out_width = output_size
@@ -68,7 +71,7 @@ def _resample(images, factors, output_size, antialias=False):
                 sampled = F.avg_pool2d(sampled, int(k))
             output[index] = sampled[:, 0]
     # Bicubic interpolation overshoots next to sharp strokes.
-    return output.clamp_(0.0, 1.0)
+    return output if clip is None else output.clamp_(*clip)
 
 
 _SIDE = Integer(low=1)
@@ -144,3 +147,64 @@ def rescale_images(images, factors, *, output_size=None, antialias=False):
         rescaled = _resample(torch.from_numpy(images), factors, tuple(output_size), antialias=antialias)
     return rescaled.numpy()
 
+
+
+def rescale_tensor(images, factors, *, output_size=None, antialias=False, clip=None):
+    """Rescale a batch of torch images about their centres, on their device.
+
+    The operation of :func:`rescale_images` for tensors (e.g. to rescale training
+    batches on the fly on the GPU): image ``i`` (all its channels) is magnified or
+    shrunk by ``factors[i]`` about its centre with bicubic interpolation and sampled
+    onto an ``output_size`` canvas, padded with zeros. No gradient is recorded.
+
+    Parameters
+    ----------
+    images : torch.Tensor of shape (n_images, height, width) or \
+(n_images, channels, height, width)
+        Floating-point images, on any device.
+    factors : float, array-like or torch.Tensor of shape (n_images,)
+        Positive, finite rescaling factors.
+    output_size : int or (int, int), default=None
+        Side(s) of the output canvas; ``None`` keeps the input size.
+    antialias : bool, default=False
+        Box-filter antialiasing when shrinking, as in :func:`rescale_images`.
+    clip : (float, float), default=None
+        Range the output is clipped to; ``None`` keeps the interpolated values, as
+        standardised images (with negative values) need. ``(0, 1)`` gives the output
+        of :func:`rescale_images`.
+
+    Returns
+    -------
+    rescaled : torch.Tensor of shape (n_images, [channels,] *output_size)
+        Same dtype and device as ``images``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skscale.datasets import rescale_tensor
+    >>> batch = torch.zeros(2, 3, 28, 28)
+    >>> batch[:, :, 10:18, 10:18] = 1.0
+    >>> rescale_tensor(batch, [2.0, 0.5], output_size=56).shape
+    torch.Size([2, 3, 56, 56])
+    """
+    if not isinstance(images, torch.Tensor) or not images.is_floating_point() or images.ndim not in (3, 4):
+        raise ValueError(
+            "images must be a floating-point torch.Tensor of shape (n, height, width) or "
+            f"(n, channels, height, width), got {type(images).__name__} "
+            f"{getattr(images, 'dtype', '')} of shape {tuple(getattr(images, 'shape', ()))}."
+        )
+    if isinstance(factors, torch.Tensor):
+        factors = factors.detach().cpu().numpy()
+    factors = np.broadcast_to(np.asarray(factors, dtype=np.float64), (len(images),))
+    if not (np.isfinite(factors).all() and (factors > 0).all()):
+        bad = factors[~(np.isfinite(factors) & (factors > 0))][0]
+        raise ValueError(f"factors must be positive and finite, got {bad!r}.")
+    output_size = tuple(images.shape[-2:]) if output_size is None else _check_size(output_size)
+    antialias = _ANTIALIAS.check(antialias, "antialias")
+    if clip is not None:
+        clip = Pair(Real(), allow_equal=True).check(clip, "clip")
+    channels = images.shape[1] if images.ndim == 4 else 1
+    flat = images.reshape(len(images) * channels, *images.shape[-2:])
+    with torch.no_grad():
+        rescaled = _resample(flat, np.repeat(factors, channels), output_size, antialias=antialias, clip=clip)
+    return rescaled.reshape(*images.shape[:-2], *output_size)
