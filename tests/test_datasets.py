@@ -18,12 +18,13 @@ from sklearn.utils import Bunch
 from skscale.datasets import (
     DatasetSizeWarning,
     DynamicScaleMNIST,
+    _mnist,
+    _openml,
     load_mnist,
     make_mnist_scale,
     rescale_images,
     scale_grid,
 )
-from skscale.datasets import _idx, _mnist, _openml
 from skscale.metrics import error_per_scale
 
 IMAGES_MAGIC, LABELS_MAGIC = 2051, 2049
@@ -93,8 +94,8 @@ def test_idx_round_trip(tmp_path, suffix, folder):
     np.testing.assert_array_equal(bunch.data, expected.astype(np.float32) / 255)
     np.testing.assert_array_equal(bunch.target, np.concatenate([arrays["train"][1], arrays["t10k"][1]]))
     assert bunch.target.dtype == np.int64
-    X_train, y_train = load_mnist(source="idx", data_home=tmp_path, subset="train", return_X_y=True)
-    X_test, y_test = load_mnist(source="idx", data_home=tmp_path, subset="test", return_X_y=True)
+    X_train, _ = load_mnist(source="idx", data_home=tmp_path, subset="train", return_X_y=True)
+    X_test, _ = load_mnist(source="idx", data_home=tmp_path, subset="test", return_X_y=True)
     assert len(X_train) == 12 and len(X_test) == 5
     np.testing.assert_array_equal(X_test, arrays["t10k"][0] / np.float32(255))
 
@@ -141,7 +142,7 @@ def test_bundled_source(mnist):
     # Real digits: ink inside a centred 20x20 box, empty border rows.
     assert (mnist.data[:, :2].max(axis=(1, 2)) == 0).mean() > 0.95
     assert "500 per class" in mnist.DESCR
-    X, y = load_mnist(source="bundled", return_X_y=True)
+    X, _ = load_mnist(source="bundled", return_X_y=True)
     np.testing.assert_array_equal(X, mnist.data)
 
 
@@ -266,12 +267,15 @@ def test_mnist_scale_sizes_and_stratification(mnist_scale):
 
 def test_mnist_scale_splits_are_disjoint_draws_from_the_pool(mnist):
     data = make_mnist_scale(n_train=300, n_val=60, n_test=600, scale_range=(1.0, 1.0), source="bundled")
+
     # At scale 1 the images are the source digits (up to float rounding); find them in the pool.
     def key(image):
         return np.round(image * 255).astype(np.uint8).tobytes()
 
     position = {key(image): i for i, image in enumerate(mnist.data)}
-    found = {split: [position[key(image)] for image in data[f"X_{split}"]] for split in ("train", "val", "test")}
+    found = {
+        split: [position[key(image)] for image in data[f"X_{split}"]] for split in ("train", "val", "test")
+    }
     for split in found:
         np.testing.assert_array_equal(mnist.target[found[split]], data[f"y_{split}"])
     everything = found["train"] + found["val"] + found["test"]
@@ -335,7 +339,9 @@ def test_mnist_scale_bad_arguments(kwargs, match):
 
 
 def test_dynamic_loguniform_scales(mnist):
-    data = DynamicScaleMNIST(mnist.data, mnist.target, canvas_size=56, scale_range=(1.0, 2.8), normalize=False)
+    data = DynamicScaleMNIST(
+        mnist.data, mnist.target, canvas_size=56, scale_range=(1.0, 2.8), normalize=False
+    )
     assert len(data) == 5000 and data.scales.shape == (5000,)
     assert stats.kstest(data.scales, stats.loguniform(1.0, 2.8).cdf).pvalue > 0.01
     assert stats.kstest(data.scales, stats.uniform(1.0, 1.8).cdf).pvalue < 1e-4  # the test has power
@@ -370,8 +376,15 @@ def test_dynamic_lognormal_and_frozen_distributions(mnist):
 
 def test_dynamic_reproducible(mnist):
     def build(seed):
-        return DynamicScaleMNIST(mnist.data[:200], mnist.target[:200], canvas_size=56, scale_range=(1.0, 2.0),
-                                 random_state=seed, normalize=False)
+        return DynamicScaleMNIST(
+            mnist.data[:200],
+            mnist.target[:200],
+            canvas_size=56,
+            scale_range=(1.0, 2.0),
+            random_state=seed,
+            normalize=False,
+        )
+
     np.testing.assert_array_equal(build(3).scales, build(3).scales)
     assert not np.array_equal(build(3).scales, build(4).scales)
 
@@ -402,7 +415,9 @@ def test_dynamic_samples(mnist):
 
 def test_dynamic_digit_size_grows_with_scale(mnist):
     grid = [1.0, 2.0, 3.0, 4.0]
-    data = DynamicScaleMNIST.at_scales(mnist.data[:40], mnist.target[:40], grid, canvas_size=84, normalize=False)
+    data = DynamicScaleMNIST.at_scales(
+        mnist.data[:40], mnist.target[:40], grid, canvas_size=84, normalize=False
+    )
     X, _, scales = data.to_arrays(add_channel_axis=False)
     heights = ink_height(X).reshape(len(grid), 40)
     np.testing.assert_array_equal(scales.reshape(len(grid), 40), np.repeat(grid, 40).reshape(len(grid), 40))
@@ -431,13 +446,19 @@ def test_dynamic_normalisation(mnist):
     data = DynamicScaleMNIST(mnist.data[:1500], mnist.target[:1500], canvas_size=56, scale_range=(1.0, 2.5))
     X, _, _ = data.to_arrays()
     assert abs(X.mean()) < 0.05 and abs(X.std() - 1.0) < 0.05
-    raw = DynamicScaleMNIST(mnist.data[:1500], mnist.target[:1500], canvas_size=56, scale_range=(1.0, 2.5),
-                            normalize=False)
+    raw = DynamicScaleMNIST(
+        mnist.data[:1500], mnist.target[:1500], canvas_size=56, scale_range=(1.0, 2.5), normalize=False
+    )
     X_raw, _, _ = raw.to_arrays(np.arange(100))
     assert 0.0 <= X_raw.min() and X_raw.max() <= 1.0 and (raw.mean, raw.std) == (0.0, 1.0)
     np.testing.assert_allclose(X[:100], (X_raw - data.mean) / data.std, atol=1e-5)
-    reused = DynamicScaleMNIST(mnist.data[:10], mnist.target[:10], canvas_size=56, scale_range=(1.0, 2.5),
-                               normalize=(data.mean, data.std))
+    reused = DynamicScaleMNIST(
+        mnist.data[:10],
+        mnist.target[:10],
+        canvas_size=56,
+        scale_range=(1.0, 2.5),
+        normalize=(data.mean, data.std),
+    )
     assert (reused.mean, reused.std) == (data.mean, data.std)
 
 
@@ -554,8 +575,9 @@ def test_error_per_scale_with_logistic_regression(mnist_scale, mnist):
     X_train = mnist_scale.X_train.reshape(len(mnist_scale.X_train), -1)
     clf = LogisticRegression(max_iter=50).fit(X_train, mnist_scale.y_train)
     grid = [1.0, 1.5, 2.0]
-    test = DynamicScaleMNIST.at_scales(mnist.data[4000:4200], mnist.target[4000:4200], [s / 2 for s in grid],
-                                       canvas_size=28, normalize=False)
+    test = DynamicScaleMNIST.at_scales(
+        mnist.data[4000:4200], mnist.target[4000:4200], [s / 2 for s in grid], canvas_size=28, normalize=False
+    )
     X, y, scales = test.to_arrays(add_channel_axis=False)
     X = X.reshape(len(X), -1)
     bin_scales, errors, counts = error_per_scale(clf, X, y, scales, bins="unique")

@@ -13,7 +13,9 @@ def test_rescale_tensor_matches_rescale_images_per_channel():
     out = rescale_tensor(batch, factors, output_size=(40, 36), clip=(0.0, 1.0), antialias=True)
     assert out.shape == (3, 2, 40, 36) and out.dtype == torch.float32
     for channel in range(2):
-        expected = rescale_images(batch[:, channel].numpy(), factors.numpy(), output_size=(40, 36), antialias=True)
+        expected = rescale_images(
+            batch[:, channel].numpy(), factors.numpy(), output_size=(40, 36), antialias=True
+        )
         np.testing.assert_array_equal(out[:, channel].numpy(), expected)
     assert not out.requires_grad
 
@@ -35,8 +37,9 @@ def test_rescale_tensor_on_cuda():
     batch = torch.rand(4, 1, 28, 28)
     out = rescale_tensor(batch.cuda(), [0.5, 1.0, 1.5, 2.0], output_size=56)
     assert out.device.type == "cuda"
-    torch.testing.assert_close(out.cpu(), rescale_tensor(batch, [0.5, 1.0, 1.5, 2.0], output_size=56),
-                               atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        out.cpu(), rescale_tensor(batch, [0.5, 1.0, 1.5, 2.0], output_size=56), atol=1e-5, rtol=1e-5
+    )
 
 
 @pytest.mark.parametrize(

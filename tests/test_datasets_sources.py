@@ -16,6 +16,8 @@ from skscale.datasets import (
     FASHION_MNIST_CLASSES,
     DatasetSizeWarning,
     DynamicScaleMNIST,
+    _idx,
+    _openml,
     data_sources,
     find_idx_files,
     get_data_home,
@@ -26,7 +28,6 @@ from skscale.datasets import (
     read_idx,
     scale_grid,
 )
-from skscale.datasets import _idx, _openml
 
 from .test_datasets import IMAGES_MAGIC, LABELS_MAGIC, write_idx, write_mnist_idx
 
@@ -123,7 +124,10 @@ def test_find_idx_files(tmp_path):
     paths = find_idx_files("mnist", tmp_path)
     assert paths["test", "labels"] == tmp_path / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz"
     assert set(paths) == {(split, kind) for split in ("train", "test") for kind in ("images", "labels")}
-    assert set(find_idx_files("mnist", tmp_path, subset="train")) == {("train", "images"), ("train", "labels")}
+    assert set(find_idx_files("mnist", tmp_path, subset="train")) == {
+        ("train", "images"),
+        ("train", "labels"),
+    }
     assert find_idx_files("fashion", tmp_path) is None
     with pytest.raises(ValueError, match="dataset must be one of 'mnist', 'fashion', got 'cifar'"):
         find_idx_files("cifar", tmp_path)
@@ -160,7 +164,7 @@ def test_fashion_from_data_home(tmp_path, no_debian, suffix, folder):
         assert fashion.target.dtype == np.int64
         assert list(fashion.target_names) == list(FASHION_MNIST_CLASSES)
         assert "Fashion-MNIST" in fashion.DESCR and "Trouser: 3" in fashion.DESCR
-    X, y = load_fashion_mnist(data_home=tmp_path, subset="test", return_X_y=True)
+    _, y = load_fashion_mnist(data_home=tmp_path, subset="test", return_X_y=True)
     np.testing.assert_array_equal(y, arrays["t10k"][1])
 
 
@@ -230,8 +234,9 @@ def test_make_mnist_scale_with_fashion(tmp_path, no_debian):
     write_mnist_idx(tmp_path / "fashion-mnist", np.random.default_rng(10), n_train=60, n_test=40)
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # 90 of the 100 images: no shrink, no warning
-        data = make_mnist_scale(n_train=40, n_val=20, n_test=30, dataset="fashion", data_home=tmp_path,
-                                scale_range=(0.5, 0.5))
+        data = make_mnist_scale(
+            n_train=40, n_val=20, n_test=30, dataset="fashion", data_home=tmp_path, scale_range=(0.5, 0.5)
+        )
     assert data.dataset == "fashion" and data.source == "idx" and not data.reduced
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (40, 20, 30)
     assert "Images of Fashion-MNIST (source: idx)" in data.DESCR
@@ -246,7 +251,9 @@ def test_dynamic_scale_mnist_with_fashion_images():
     # Articles fill their 28x28 image: at scale 2 they fill a 56 canvas, beyond it they are cut.
     images = np.ones((4, 28, 28), dtype=np.float32)
     labels = np.arange(4)
-    data = DynamicScaleMNIST.at_scales(images, labels, [2.0], canvas_size=56, normalize=False, object_fraction=1.0)
+    data = DynamicScaleMNIST.at_scales(
+        images, labels, [2.0], canvas_size=56, normalize=False, object_fraction=1.0
+    )
     X, _, _ = data.to_arrays(add_channel_axis=False)
     assert X[:, 2:-2, 2:-2].min() > 0.99
     with pytest.raises(ValueError, match=r"too large for canvas_size=56.*about 28\*s pixels"):
@@ -257,7 +264,9 @@ def test_dynamic_scale_mnist_with_fashion_images():
         DynamicScaleMNIST(images, labels, canvas_size=56, scale_range=(1.0, 2.0), object_fraction=1.5)
 
 
-@pytest.mark.skipif(not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed")
+@pytest.mark.skipif(
+    not DEBIAN_FASHION_MNIST.is_dir(), reason="Debian's dataset-fashion-mnist is not installed"
+)
 def test_debian_package_full_protocol():
     fashion = load_fashion_mnist(source="debian")
     assert fashion.data.shape == (70000, 28, 28) and fashion.location == os.fspath(DEBIAN_FASHION_MNIST)
@@ -275,7 +284,9 @@ def test_debian_package_full_protocol():
 
 def test_mnist_scale_shrink_keeps_every_split_stratifiable():
     with pytest.warns(DatasetSizeWarning, match="4979/10/10"):
-        data = make_mnist_scale(n_train=60000, n_val=100, n_test=100, source="bundled", scale_range=(1.0, 1.0))
+        data = make_mnist_scale(
+            n_train=60000, n_val=100, n_test=100, source="bundled", scale_range=(1.0, 1.0)
+        )
     assert (len(data.y_train), len(data.y_val), len(data.y_test)) == (4979, 10, 10)
     np.testing.assert_array_equal(np.bincount(data.y_val), np.ones(10))
     np.testing.assert_array_equal(np.bincount(data.y_test), np.ones(10))

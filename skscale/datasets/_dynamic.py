@@ -87,15 +87,18 @@ def scale_grid(low_octave, high_octave, per_octave=10, *, num=None):
 def _check_images(images, labels):
     images = np.require(np.asarray(images, dtype=np.float32), requirements=["C", "W"])
     if images.ndim != 3 or images.shape[1] != images.shape[2] or not len(images):
-        raise ValueError(f"images must have shape (n_images, side, side) with n_images > 0, got {images.shape}.")
+        raise ValueError(
+            f"images must have shape (n_images, side, side) with n_images > 0, got {images.shape}."
+        )
     if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
         raise ValueError("images must hold finite values in [0, 1], as load_mnist returns.")
     labels = np.asarray(labels)
     if labels.shape != (len(images),):
         raise ValueError(f"labels must have shape ({len(images)},) to match images, got {labels.shape}.")
-    if not np.issubdtype(labels.dtype, np.integer):
-        if not np.issubdtype(labels.dtype, np.number) or not np.all(labels == np.round(labels)):
-            raise ValueError(f"labels must be integers, got dtype {labels.dtype}.")
+    if not np.issubdtype(labels.dtype, np.integer) and (
+        not np.issubdtype(labels.dtype, np.number) or not np.all(labels == np.round(labels))
+    ):
+        raise ValueError(f"labels must be integers, got dtype {labels.dtype}.")
     return images, labels.astype(np.int64)
 
 
@@ -127,7 +130,8 @@ def _frozen_distribution(distribution, low, high):
     elif callable(getattr(distribution, "cdf", None)) and callable(getattr(distribution, "ppf", None)):
         return distribution
     raise ValueError(
-        f"distribution must be one of {_DISTRIBUTIONS} or a frozen scipy.stats distribution, got {distribution!r}."
+        f"distribution must be one of {_DISTRIBUTIONS} or a frozen scipy.stats distribution, "
+        f"got {distribution!r}."
     )
 
 
@@ -271,8 +275,9 @@ default="loguniform"
         self._setup(images, labels, np.arange(len(labels)), scales, canvas_size, normalize)
 
     @classmethod
-    def at_scales(cls, images, labels, scales, *, canvas_size=168, normalize=True,
-                  object_fraction=MNIST_OBJECT_FRACTION):
+    def at_scales(
+        cls, images, labels, scales, *, canvas_size=168, normalize=True, object_fraction=MNIST_OBJECT_FRACTION
+    ):
         """Evaluation set with every digit at every scale of ``scales``.
 
         Sample ``i`` is digit ``i % n_images`` at scale ``scales[i // n_images]``: all
@@ -318,7 +323,12 @@ default="loguniform"
         dataset.grid = grid.copy()
         n_images = len(labels)
         dataset._setup(
-            images, labels, np.tile(np.arange(n_images), len(grid)), np.repeat(grid, n_images), canvas_size, normalize
+            images,
+            labels,
+            np.tile(np.arange(n_images), len(grid)),
+            np.repeat(grid, n_images),
+            canvas_size,
+            normalize,
         )
         return dataset
 
@@ -362,7 +372,9 @@ default="loguniform"
         mean = total / count
         std = np.sqrt(max(total_squares / count - mean**2, 0.0))
         if not std > 0:
-            raise ValueError("The rendered images are constant; they cannot be normalised (use normalize=False).")
+            raise ValueError(
+                "The rendered images are constant; they cannot be normalised (use normalize=False)."
+            )
         return mean, float(std)
 
     def __len__(self):
@@ -372,7 +384,9 @@ default="loguniform"
         try:
             position = operator.index(index)
         except TypeError:
-            raise TypeError(f"DynamicScaleMNIST indices must be integers, got {type(index).__name__}.") from None
+            raise TypeError(
+                f"DynamicScaleMNIST indices must be integers, got {type(index).__name__}."
+            ) from None
         if position < 0:
             position += len(self)
         if not 0 <= position < len(self):
@@ -415,7 +429,9 @@ default="loguniform"
         if indices is None:
             positions = np.arange(len(self))
         else:
-            positions = np.array([self._check_index(index) for index in np.asarray(indices).ravel()], dtype=np.int64)
+            positions = np.array(
+                [self._check_index(index) for index in np.asarray(indices).ravel()], dtype=np.int64
+            )
         batch_size = _COUNT.check(batch_size, "batch_size")
         X = np.empty((len(positions), 1, self.canvas_size, self.canvas_size), dtype=np.float32)
         for start in range(0, len(positions), batch_size):

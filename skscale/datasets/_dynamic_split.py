@@ -103,18 +103,34 @@ def make_dynamic_split(
     train_state, test_state = rng.randint(np.iinfo(np.int32).max, size=2)
     common = {"canvas_size": canvas_size, "object_fraction": object_fraction}
     drawn = {"distribution": distribution, "scale_range": scale_range, "min_scale": min_scale}
-    train = DynamicScaleMNIST(images[train_index], labels[train_index], **drawn, **common,
-                              random_state=train_state)
+    train = DynamicScaleMNIST(
+        images[train_index], labels[train_index], **drawn, **common, random_state=train_state
+    )
     statistics = (train.mean, train.std)
-    test = DynamicScaleMNIST(images[test_index], labels[test_index], **drawn, **common, train=False,
-                             normalize=statistics, random_state=test_state)
+    test = DynamicScaleMNIST(
+        images[test_index],
+        labels[test_index],
+        **drawn,
+        **common,
+        train=False,
+        normalize=statistics,
+        random_state=test_state,
+    )
     evaluation = None
     if grid is not None:
         grid_index = test_index[:n_grid]
-        evaluation = DynamicScaleMNIST.at_scales(images[grid_index], labels[grid_index], grid, **common,
-                                                 normalize=statistics)
-    split = Bunch(train=train, test=test, grid=evaluation, mean=train.mean, std=train.std,
-                  train_index=train_index, test_index=test_index)
+        evaluation = DynamicScaleMNIST.at_scales(
+            images[grid_index], labels[grid_index], grid, **common, normalize=statistics
+        )
+    split = Bunch(
+        train=train,
+        test=test,
+        grid=evaluation,
+        mean=train.mean,
+        std=train.std,
+        train_index=train_index,
+        test_index=test_index,
+    )
     if as_arrays:
         for name, dataset in (("train", train), ("test", test), ("grid", evaluation)):
             if dataset is not None:

@@ -6,19 +6,26 @@ import os
 
 from ..utils.validation import Boolean, Options
 from . import _idx
-from ._idx import _find_in_folders, _idx_folders, _read_idx_files, find_idx_files
+from ._idx import _SUBSET, _find_in_folders, _idx_folders, _read_idx_files, find_idx_files
 from ._mnist import _missing_files_error, _to_bunch
 from ._openml import _load_openml
 
-__all__ = ["load_fashion_mnist", "FASHION_MNIST_CLASSES"]
+__all__ = ["FASHION_MNIST_CLASSES", "load_fashion_mnist"]
 
 _SOURCE = Options(("auto", "debian", "idx", "openml"))
-_SUBSET = Options(("all", "train", "test"))
-_RETURN_X_Y = Boolean()
 _OPENML_NAME = "Fashion-MNIST"
 
 FASHION_MNIST_CLASSES = (
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
 )
 
 _HOW_TO_PROVIDE = (
@@ -106,7 +113,7 @@ def load_fashion_mnist(*, data_home=None, source="auto", subset="all", return_X_
     """
     source = _SOURCE.check(source, "source")
     subset = _SUBSET.check(subset, "subset")
-    return_X_y = _RETURN_X_Y.check(return_X_y, "return_X_y")
+    return_X_y = Boolean().check(return_X_y, "return_X_y")
     paths = None
     if source in ("auto", "debian"):
         paths = _debian_files(subset)
@@ -119,7 +126,9 @@ def load_fashion_mnist(*, data_home=None, source="auto", subset="all", return_X_
         if paths is not None:
             source = "idx"
         elif source == "idx":
-            raise _missing_files_error("Fashion-MNIST", _idx_folders("fashion", data_home), subset, _HOW_TO_PROVIDE)
+            raise _missing_files_error(
+                "Fashion-MNIST", _idx_folders("fashion", data_home), subset, _HOW_TO_PROVIDE
+            )
     if source == "auto":
         try:
             images, labels, location = _load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
@@ -128,7 +137,8 @@ def load_fashion_mnist(*, data_home=None, source="auto", subset="all", return_X_
             raise FileNotFoundError(
                 "source='auto' found Fashion-MNIST in none of "
                 + ", ".join(repr(os.fspath(folder)) for folder in folders)
-                + f" and could not reach OpenML ({exc.__cause__}). " + _HOW_TO_PROVIDE
+                + f" and could not reach OpenML ({exc.__cause__}). "
+                + _HOW_TO_PROVIDE
             ) from exc
         source = "openml"
     elif source == "openml":
@@ -136,5 +146,13 @@ def load_fashion_mnist(*, data_home=None, source="auto", subset="all", return_X_
     else:
         images, labels = _read_idx_files(paths, subset)
         location = os.fspath(next(iter(paths.values())).parent)
-    return _to_bunch(images, labels, return_X_y=return_X_y, target_names=FASHION_MNIST_CLASSES, descr=_DESCR,
-                     source=source, location=location, subset=subset)
+    return _to_bunch(
+        images,
+        labels,
+        return_X_y=return_X_y,
+        target_names=FASHION_MNIST_CLASSES,
+        descr=_DESCR,
+        source=source,
+        location=location,
+        subset=subset,
+    )

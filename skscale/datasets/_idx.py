@@ -15,7 +15,7 @@ import numpy as np
 
 from ..utils.validation import Options
 
-__all__ = ["get_data_home", "find_idx_files", "read_idx"]
+__all__ = ["find_idx_files", "get_data_home", "read_idx"]
 
 _SUBSETS = ("all", "train", "test")
 _N_CLASSES = 10
@@ -132,7 +132,9 @@ def find_idx_files(dataset="mnist", data_home=None, *, subset="all"):
 
 
 def _expected_names(subset):
-    return [_IDX_NAMES[split, kind][0] + "[.gz]" for split in _splits(subset) for kind in ("images", "labels")]
+    return [
+        _IDX_NAMES[split, kind][0] + "[.gz]" for split in _splits(subset) for kind in ("images", "labels")
+    ]
 
 
 def read_idx(path, kind):

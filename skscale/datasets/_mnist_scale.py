@@ -17,7 +17,7 @@ from ._idx import _N_CLASSES
 from ._mnist import load_mnist
 from ._rescale import _resample
 
-__all__ = ["make_mnist_scale", "DatasetSizeWarning"]
+__all__ = ["DatasetSizeWarning", "make_mnist_scale"]
 
 _SPLITS = ("train", "val", "test")
 _LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
@@ -216,7 +216,9 @@ def make_mnist_scale(
     all_indices = np.concatenate([indices[split] for split in _SPLITS])
     all_scales = np.concatenate([scales[split] for split in _SPLITS])
     with torch.no_grad():
-        rescaled = _resample(torch.from_numpy(images[all_indices]), all_scales, images.shape[1:], antialias=antialias)
+        rescaled = _resample(
+            torch.from_numpy(images[all_indices]), all_scales, images.shape[1:], antialias=antialias
+        )
     rescaled = rescaled.numpy()
 
     result = Bunch(source=mnist.source, dataset=dataset, reduced=reduced)
@@ -243,8 +245,12 @@ def make_mnist_scale(
         n_train=n_train,
         n_val=n_val,
         n_test=n_test,
-        random_state=repr(random_state) if isinstance(random_state, (numbers.Integral, type(None))) else "(instance)",
+        random_state=repr(random_state)
+        if isinstance(random_state, (numbers.Integral, type(None)))
+        else "(instance)",
     )
     paragraphs = [protocol, extra_note, reduced_note, _DESCR_KEYS]
-    result["DESCR"] = _DESCR_HEADER + "\n\n".join(textwrap.fill(text, 88) for text in paragraphs if text) + "\n"
+    result["DESCR"] = (
+        _DESCR_HEADER + "\n\n".join(textwrap.fill(text, 88) for text in paragraphs if text) + "\n"
+    )
     return result

@@ -20,7 +20,7 @@ def _load_openml(name, data_home, subset, how_to_provide):
     except OSError as exc:  # urllib errors are OSErrors
         raise ConnectionError(f"Could not fetch {name!r} from OpenML ({exc}). " + how_to_provide) from exc
     data = np.asarray(bunch.data)
-    side = int(round(np.sqrt(data.shape[1])))
+    side = round(np.sqrt(data.shape[1]))
     images = data.reshape(len(data), side, side)
     labels = np.asarray(bunch.target).astype(np.int64)
     if subset != "all":

@@ -78,6 +78,15 @@ _SIDE = Integer(low=1)
 _ANTIALIAS = Boolean()
 
 
+def _check_factors(factors, n_images):
+    """``factors`` broadcast to ``(n_images,)`` float64, all positive and finite."""
+    factors = np.broadcast_to(np.asarray(factors, dtype=np.float64), (n_images,))
+    if not (np.isfinite(factors).all() and (factors > 0).all()):
+        bad = factors[~(np.isfinite(factors) & (factors > 0))][0]
+        raise ValueError(f"factors must be positive and finite, got {bad!r}.")
+    return factors
+
+
 def _check_size(output_size):
     """``output_size`` as ``(height, width)``: one positive int or a pair of them."""
     sides = (output_size, output_size) if _SIDE.is_valid(output_size) else output_size
@@ -135,10 +144,7 @@ def rescale_images(images, factors, *, output_size=None, antialias=False):
         raise ValueError(f"images must have shape (n_images, height, width), got {images.shape}.")
     if images.size and (not np.isfinite(images).all() or images.min() < 0 or images.max() > 1):
         raise ValueError("images must hold finite values in [0, 1].")
-    factors = np.broadcast_to(np.asarray(factors, dtype=np.float64), (len(images),))
-    if not (np.isfinite(factors).all() and (factors > 0).all()):
-        bad = factors[~(np.isfinite(factors) & (factors > 0))][0]
-        raise ValueError(f"factors must be positive and finite, got {bad!r}.")
+    factors = _check_factors(factors, len(images))
     output_size = images.shape[1:] if output_size is None else _check_size(output_size)
     antialias = _ANTIALIAS.check(antialias, "antialias")
     if not len(images):
@@ -146,7 +152,6 @@ def rescale_images(images, factors, *, output_size=None, antialias=False):
     with torch.no_grad():
         rescaled = _resample(torch.from_numpy(images), factors, tuple(output_size), antialias=antialias)
     return rescaled.numpy()
-
 
 
 def rescale_tensor(images, factors, *, output_size=None, antialias=False, clip=None):
@@ -195,10 +200,7 @@ def rescale_tensor(images, factors, *, output_size=None, antialias=False, clip=N
         )
     if isinstance(factors, torch.Tensor):
         factors = factors.detach().cpu().numpy()
-    factors = np.broadcast_to(np.asarray(factors, dtype=np.float64), (len(images),))
-    if not (np.isfinite(factors).all() and (factors > 0).all()):
-        bad = factors[~(np.isfinite(factors) & (factors > 0))][0]
-        raise ValueError(f"factors must be positive and finite, got {bad!r}.")
+    factors = _check_factors(factors, len(images))
     output_size = tuple(images.shape[-2:]) if output_size is None else _check_size(output_size)
     antialias = _ANTIALIAS.check(antialias, "antialias")
     if clip is not None:
