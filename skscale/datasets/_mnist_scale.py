@@ -55,24 +55,23 @@ def _split_sizes(requested, n_available, n_classes=_N_CLASSES):
     """Scale the requested split sizes down proportionally to ``n_available``.
 
     Every non-empty split keeps at least ``n_classes`` images, which the stratified
-    split needs; the images this adds are taken from the largest split.
+    split needs: when the plain proportional shrink would leave a split smaller, each
+    non-empty split gets ``n_classes`` images plus its proportional share of the rest.
     """
     total = sum(requested)
     if total <= n_available:
         return requested
-    needed = n_classes * sum(1 for size in requested if size)
-    if n_available < needed:
+    sizes = tuple(int(size * n_available / total) for size in requested)
+    if all(size >= n_classes for size, wanted in zip(sizes, requested) if wanted):
+        return sizes
+    reserved = n_classes * sum(1 for size in requested if size)
+    if n_available < reserved:
         raise ValueError(
-            f"The source holds {n_available} images, too few for {needed // n_classes} stratified splits "
-            f"of at least {n_classes} images (one per class) each."
+            f"The source holds {n_available} images, too few for {reserved // n_classes} stratified "
+            f"splits of at least {n_classes} images (one per class) each."
         )
-    sizes = [int(size * n_available / total) for size in requested]
-    for i, size in enumerate(sizes):
-        if requested[i] and size < n_classes:
-            largest = int(np.argmax(sizes))
-            sizes[largest] -= n_classes - size
-            sizes[i] = n_classes
-    return tuple(sizes)
+    share = (n_available - reserved) / (total - reserved)
+    return tuple(n_classes + int((size - n_classes) * share) if size else 0 for size in requested)
 
 
 def make_mnist_scale(
