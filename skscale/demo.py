@@ -5,7 +5,7 @@ On MNIST-Scale (digits shrunk by a factor drawn uniformly from [0.3, 1]) the dem
 1. fits a :class:`~skscale.ToleranceModel` to the scales of the training digits and
    reads off its recommended internal scale range (ISR);
 2. runs a :class:`~sklearn.model_selection.GridSearchCV` over a
-   :class:`~sklearn.pipeline.Pipeline` (:class:`ImageStandardizer` then
+   :class:`~sklearn.pipeline.Pipeline` (:class:`~skscale.preprocessing.ImageStandardizer` then
    :class:`~skscale.ScaleEquivariantClassifier`, the paper's Table-1 network) that
    compares fixed internal scales (the SESN baseline) with learned ones (σ_basis and
    ISR trained, Eq. 5) from several initial ISRs, the tolerance model's among them,
@@ -33,23 +33,27 @@ import warnings
 
 import joblib
 import numpy as np
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import clone
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_array, check_is_fitted
 
 from .classifier import ScaleEquivariantClassifier
 from .datasets import DatasetSizeWarning, make_mnist_scale
 from .metrics import error_per_scale
-from .parallel import ProgressReporter, format_duration, search_backend, torch_threads_in_this_process
+from .model_selection import (
+    ProgressReporter,
+    ScaleScorer,
+    format_duration,
+    search_backend,
+    torch_threads_in_this_process,
+)
+from .preprocessing import ImageStandardizer
 from .tolerance import ToleranceModel
 
 __all__ = [
     "DemoConfig",
     "DemoResult",
-    "DemoScorer",
     "FULL",
-    "ImageStandardizer",
     "QUICK",
     "fit_tolerance_model",
     "load_demo_data",
@@ -158,133 +162,6 @@ class DemoResult:
     elapsed: float
 
 
-class ImageStandardizer(TransformerMixin, BaseEstimator):
-    """Standardise images with one mean and one standard deviation for all pixels.
-
-    ``fit`` learns the mean and the standard deviation of every pixel value of the
-    training images together; ``transform`` returns ``(X - mean_) / scale_`` in the
-    input's shape. Unlike :class:`~sklearn.preprocessing.StandardScaler`, which
-    standardises each pixel position on its own, a single pair of numbers treats every
-    position alike and so keeps the translation and scale equivariance of the network
-    that follows.
-
-    Attributes
-    ----------
-    mean_ : float
-        Mean pixel value of the training images.
-    scale_ : float
-        Their standard deviation (1.0 for constant images).
-    n_features_in_ : int
-        Values per image.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> images = np.array([[[0.0, 1.0], [1.0, 0.0]], [[1.0, 1.0], [0.0, 0.0]]])
-    >>> standardizer = ImageStandardizer().fit(images)
-    >>> standardizer.mean_, standardizer.scale_
-    (0.5, 0.5)
-    >>> standardizer.transform(images)[0]
-    array([[-1.,  1.],
-           [ 1., -1.]])
-    """
-
-    def fit(self, X, y=None):
-        """Learn the mean and standard deviation of all pixel values of ``X``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Images, any number of axes after the first.
-        y : Ignored
-
-        Returns
-        -------
-        self : ImageStandardizer
-        """
-        X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
-        self.mean_ = float(np.mean(X, dtype=np.float64))
-        std = float(np.std(X, dtype=np.float64))
-        self.scale_ = std if std > 0 else 1.0
-        self.n_features_in_ = int(np.prod(X.shape[1:]))
-        return self
-
-    def transform(self, X):
-        """Standardise ``X`` with the training mean and standard deviation.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, ...)
-            Images with ``n_features_in_`` values each.
-
-        Returns
-        -------
-        X_standardised : ndarray of the shape of ``X``
-            Floating point, of the input's precision.
-        """
-        check_is_fitted(self)
-        X = check_array(X, allow_nd=True, dtype=[np.float64, np.float32], input_name="X")
-        n_features = int(np.prod(X.shape[1:]))
-        if n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has {n_features} values per image, but ImageStandardizer was fitted on "
-                f"{self.n_features_in_}."
-            )
-        return ((X - self.mean_) / self.scale_).astype(X.dtype, copy=False)
-
-
-class DemoScorer:
-    """Scorer of the demo's search: accuracy plus the learned scales of each fit.
-
-    Called by :class:`~sklearn.model_selection.GridSearchCV` once per fit, on the
-    held-out fold, it returns ``{"accuracy", "sigma_basis", "isr"}`` so that
-    ``cv_results_`` holds the mean and the spread of the learned σ_basis and ISR
-    next to the accuracy (``refit`` must then name ``"accuracy"`` or be False). With
-    a ``channel`` it also posts one record per fit (configuration, accuracy, ISR and
-    σ_basis per epoch), which the main process prints as progress and plots.
-
-    Parameters
-    ----------
-    channel : FileProgressChannel or DaskProgressChannel, optional
-        Progress channel of :mod:`skscale.parallel`.
-    """
-
-    def __init__(self, channel=None):
-        self.channel = channel
-
-    def __call__(self, estimator, X, y):
-        classifier = estimator[-1] if isinstance(estimator, Pipeline) else estimator
-        accuracy = float(estimator.score(X, y))
-        sigma_basis = _as_float(getattr(classifier, "sigma_basis_", None))
-        isr = _as_float(getattr(classifier, "isr_", None))
-        if self.channel is not None:
-            history = getattr(classifier, "history", None)
-            record = {
-                "parameterisation": str(classifier.parameterisation),
-                "init_isr": float(classifier.init_isr),
-                "accuracy": accuracy,
-                "sigma_basis": sigma_basis,
-                "isr": isr,
-                "isr_history": _column(history, "isr"),
-                "sigma_basis_history": _column(history, "sigma_basis"),
-            }
-            self.channel.post(record)
-        return {"accuracy": accuracy, "sigma_basis": sigma_basis, "isr": isr}
-
-
-def _as_float(value):
-    return float("nan") if value is None else float(value)
-
-
-def _column(history, key):
-    if history is None:
-        return []
-    try:
-        return [float(value) for value in history[:, key]]
-    except KeyError:
-        return []
-
-
 def _print(stream, *lines):
     stream = stream if stream is not None else sys.stdout
     for line in lines:
@@ -391,7 +268,8 @@ def make_param_grid(config, tolerance_isr):
 
 
 def _describe_record(record):
-    text = f"{record['parameterisation']:<5} init ISR {record['init_isr']:.2f}: fold accuracy {record['accuracy']:.3f}"
+    text = (f"{record['parameterisation']:<5} init ISR {record['init_isr']:.2f}: "
+            f"fold accuracy {record['accuracy']:.3f}")
     if record["parameterisation"] != "fixed" and math.isfinite(record["isr"]):
         text += f", learned ISR {record['isr']:.2f}, sigma_basis {record['sigma_basis']:.2f}"
     return text
@@ -413,17 +291,17 @@ def run_search(pipeline, param_grid, X, y, *, cv=3, random_state=0, workers=None
     random_state : int, default=0
         Seeds the folds.
     workers : SearchBackend, optional
-        What an enclosing ``with skscale.parallel.search_backend(...) as workers:``
+        What an enclosing ``with skscale.model_selection.search_backend(...) as workers:``
         set up; the search runs on its backend and reports progress through its
         channel. When None, the search runs on the default
-        :func:`~skscale.parallel.search_backend` (loky, all cores).
+        :func:`~skscale.model_selection.search_backend` (loky, all cores).
     stream : file-like, optional
         Where to print; ``sys.stdout`` when None.
 
     Returns
     -------
     search : GridSearchCV
-        Fitted with :class:`DemoScorer` (``refit=False``).
+        Fitted with :class:`~skscale.model_selection.ScaleScorer` (``refit=False``).
     records : list of dict
         One progress record per fit.
     """
@@ -436,7 +314,7 @@ def run_search(pipeline, param_grid, X, y, *, cv=3, random_state=0, workers=None
         search = GridSearchCV(
             pipeline,
             param_grid,
-            scoring=DemoScorer(workers.channel),
+            scoring=ScaleScorer(workers.channel),
             refit=False,
             cv=folds,
             error_score="raise",
@@ -454,7 +332,9 @@ def run_search(pipeline, param_grid, X, y, *, cv=3, random_state=0, workers=None
 
 
 def results_table(search):
-    """Rows of the results table of a search made with :class:`DemoScorer`, best first.
+    """Rows of the results table of a search scored by :class:`~skscale.model_selection.ScaleScorer`.
+
+    Best first.
 
     Returns
     -------
@@ -531,7 +411,7 @@ def refit_best(search, pipeline, X, y):
     """Refit the best configuration of each parameterisation on all of ``X, y``.
 
     The fits run at the same time on the active joblib backend (inside
-    :func:`skscale.parallel.search_backend`, its workers).
+    :func:`skscale.model_selection.search_backend`, its workers).
 
     Returns
     -------
@@ -573,7 +453,8 @@ def _format_test_errors(refitted, labels, test_error, per_scale, best_params):
     lines.append("   test error [%] per data scale:")
     lines.append("   " + "scale".ljust(width) + "".join(f"{scale:>7.2f}" for scale in bin_scales))
     for name in refitted:
-        lines.append("   " + labels[name].ljust(width) + "".join(f"{100 * e:>7.1f}" for e in per_scale[name][1]))
+        errors = "".join(f"{100 * error:>7.1f}" for error in per_scale[name][1])
+        lines.append("   " + labels[name].ljust(width) + errors)
     return lines
 
 
@@ -611,7 +492,9 @@ def _save_figures(output, tolerance, scales_train, records, per_scale, test_erro
     save(figure, "isr_trajectory.png")
 
     figure = Figure(figsize=(6.4, 4.2), layout="constrained")
-    curves = {f"{labels[name]} (test error {100 * test_error[name]:.1f}%)": per_scale[name] for name in per_scale}
+    curves = {
+        f"{labels[name]} (test error {100 * test_error[name]:.1f}%)": per_scale[name] for name in per_scale
+    }
     plot_error_per_scale(curves, ax=figure.add_subplot())
     save(figure, "error_per_scale.png")
     return paths
@@ -628,7 +511,7 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
     output : str or path-like, default="skscale-demo"
         Folder for the figures and CSV files; created if needed.
     n_jobs : int, optional
-        Worker processes (all cores when None); see :func:`skscale.parallel.search_backend`.
+        Worker processes (all cores when None); see :func:`skscale.model_selection.search_backend`.
     random_state : int, default=0
         Seeds the data realisation, the folds and every network.
     backend : {"loky", "dask"}, default="loky"

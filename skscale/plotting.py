@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from .callbacks import scale_history
+from .utils.validation import Integer
 
 __all__ = ["plot_error_per_scale", "plot_isr_trajectory", "plot_tolerance"]
 
@@ -28,6 +29,13 @@ def _import_pyplot():
 def _safe_log2(scales):
     """log2 that maps non-positive scale factors to a very low octave."""
     return np.log2(np.maximum(scales, np.finfo(np.float64).tiny))
+
+
+def _dashed_verticals(ax, positions, *, colour, label, gid):
+    """Dashed vertical lines at ``positions`` sharing one legend entry."""
+    for index, position in enumerate(positions):
+        ax.axvline(position, color=colour, linestyle="--", linewidth=1.0,
+                   label=label if index == 0 else "_nolegend_", gid=gid)
 
 
 def plot_tolerance(
@@ -94,10 +102,7 @@ def plot_tolerance(
     """
     plt = _import_pyplot()
     check_is_fitted(model)
-    if not isinstance(n_points, (int, np.integer)) or n_points < 2:
-        raise ValueError(
-            f"n_points must be an integer >= 2; got n_points={n_points!r}."
-        )
+    n_points = Integer(low=2).check(n_points, "n_points")
 
     index = model._group_index(group)
     data_range = np.log2(np.atleast_2d(model.data_range_)[index])
@@ -112,60 +117,22 @@ def plot_tolerance(
 
     if X is not None:
         observed = np.log2(model._validate_scales(X, reset=False))
-        _, _, patches = ax.hist(
-            observed,
-            bins="auto",
-            density=True,
-            color="0.85",
-            label="observed scales",
-        )
+        _, _, patches = ax.hist(observed, bins="auto", density=True, color="0.85", label="observed scales")
         for patch in patches:
             patch.set_gid("data_histogram")
 
-    ax.plot(
-        log2_scales,
-        model.data_density(log2_scales, group=group),
-        color="k",
-        label="data density",
-        gid="data_density",
-    )
+    density = model.data_density(log2_scales, group=group)
+    ax.plot(log2_scales, density, color="k", label="data density", gid="data_density")
     if show_components:
         components = model.tolerance_pdf(log2_scales, group=group, components=True)
         for i in range(components.shape[1]):
-            ax.plot(
-                log2_scales,
-                components[:, i],
-                color="C0",
-                linestyle=":",
-                linewidth=1.0,
-                label="tolerance per internal scale" if i == 0 else "_nolegend_",
-                gid="tolerance_component",
-            )
-    ax.plot(
-        log2_scales,
-        model.tolerance_pdf(log2_scales, group=group),
-        color="C0",
-        label="tolerance model",
-        gid="tolerance_model",
-    )
-    for i, centre in enumerate(internal_scales):
-        ax.axvline(
-            centre,
-            color="C0",
-            linestyle="--",
-            linewidth=1.0,
-            label="internal scales" if i == 0 else "_nolegend_",
-            gid="internal_scale",
-        )
-    for i, boundary in enumerate(data_range):
-        ax.axvline(
-            boundary,
-            color="C3",
-            linestyle="--",
-            linewidth=1.0,
-            label="observed range" if i == 0 else "_nolegend_",
-            gid="data_boundary",
-        )
+            label = "tolerance per internal scale" if i == 0 else "_nolegend_"
+            ax.plot(log2_scales, components[:, i], color="C0", linestyle=":", linewidth=1.0, label=label,
+                    gid="tolerance_component")
+    mixture = model.tolerance_pdf(log2_scales, group=group)
+    ax.plot(log2_scales, mixture, color="C0", label="tolerance model", gid="tolerance_model")
+    _dashed_verticals(ax, internal_scales, colour="C0", label="internal scales", gid="internal_scale")
+    _dashed_verticals(ax, data_range, colour="C3", label="observed range", gid="data_boundary")
 
     isr = np.atleast_1d(model.isr_)[index]
     title = f"ISR = {isr:.3g}, tau = {model.tau_:.3g}"

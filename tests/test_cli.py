@@ -1,3 +1,4 @@
+import gzip
 import re
 import subprocess
 import sys
@@ -5,6 +6,7 @@ import sys
 import numpy as np
 import pytest
 
+import skscale.demo
 from skscale import ToleranceModel, __version__
 from skscale.__main__ import build_parser, main
 
@@ -50,17 +52,17 @@ def test_version(capsys):
     [
         ([], "the following arguments are required: COMMAND"),
         (["train"], "invalid choice: 'train'"),
-        (["demo", "--n-jobs", "0"], "argument --n-jobs: must be a positive integer or -1 (all cores), got '0'"),
-        (["demo", "--n-jobs", "two"], "argument --n-jobs: must be a positive integer or -1"),
-        (["demo", "--random-state", "-3"], "argument --random-state: must be a non-negative integer, got '-3'"),
+        (["demo", "--n-jobs", "0"], "argument --n-jobs: must be an integer >= 1 or -1 (all cores), got '0'"),
+        (["demo", "--n-jobs", "two"], "argument --n-jobs: must be an integer >= 1 or -1"),
+        (["demo", "--random-state", "-3"], "argument --random-state: must be an integer >= 0, got '-3'"),
         (["demo", "--backend", "spark"], "argument --backend: invalid choice: 'spark'"),
         (["demo", "--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --backend dask"),
         (["demo", "--epochs", "3"], "unrecognized arguments: --epochs 3"),
         (["tolerance", "--range", "8", "1"], "--range needs LOW < HIGH, got 8 1"),
         (["tolerance", "--range", "1"], "argument --range: expected 2 arguments"),
-        (["tolerance", "--range", "0", "8"], "argument --range: must be a positive number, got '0'"),
-        (["tolerance", "--n-scales", "0"], "argument --n-scales: must be a positive integer, got '0'"),
-        (["tolerance", "--tau", "nan"], "argument --tau: must be a positive number, got 'nan'"),
+        (["tolerance", "--range", "0", "8"], "argument --range: must be a finite number > 0, got '0'"),
+        (["tolerance", "--n-scales", "0"], "argument --n-scales: must be an integer >= 1, got '0'"),
+        (["tolerance", "--tau", "nan"], "argument --tau: must be a finite number > 0, got 'nan'"),
         (["tolerance", "--plot", "figure.xyz"], "--plot 'figure.xyz': the file name must end in one of"),
     ],
 )
@@ -77,7 +79,8 @@ def test_output_that_is_a_file_is_a_usage_error(capsys, tmp_path):
 def test_failures_while_running_print_one_line_and_exit_1(capsys, tmp_path):
     empty = tmp_path / "no-mnist-here"
     empty.mkdir()
-    argv = ["demo", "--quick", "--source", "idx", "--data-home", str(empty), "--output", str(tmp_path / "out")]
+    argv = ["demo", "--quick", "--source", "idx", "--data-home", str(empty),
+            "--output", str(tmp_path / "out")]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("python -m skscale demo: error: MNIST IDX files for subset='all' not found")
@@ -119,11 +122,12 @@ def test_tolerance_isr_grows_with_the_range(capsys):
 def test_info_reports_versions_device_and_data(capsys, tmp_path):
     assert main(["info", "--data-home", str(tmp_path)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith(f"skscale {__version__} (python ")
+    assert out.startswith(f"skscale {__version__} (") and "(python " in out.splitlines()[0]
     for package in ("torch", "skorch", "scikit-learn", "numpy"):
         assert re.search(rf"^\s+{package}\s+\d", out, flags=re.MULTILINE), package
     assert re.search(r"^\s+torch threads\s+\d+$", out, flags=re.MULTILINE)
-    assert re.search(r"^\s+CUDA\s+", out, flags=re.MULTILINE)
+    assert re.search(r"^\s+accelerator\s+", out, flags=re.MULTILINE)
+    assert out.count("torch threads") == 1  # one report of the device, from show_versions
     assert f"data home             {tmp_path}" in out
     assert "MNIST IDX files       not found" in out
     assert "bundled digits" in out and "source='auto' uses" in out
@@ -145,3 +149,98 @@ def test_parser_is_reusable_for_documentation():
     parser = build_parser()
     args = parser.parse_args(["demo", "--quick", "--backend", "dask"])
     assert args.quick and args.backend == "dask" and args.n_jobs == -1 and args.output == "skscale-demo"
+
+
+# --------------------------------------------------------------------------- failures while running
+def idx_bytes(array, magic):
+    """An IDX file: the magic number, one big-endian 32-bit size per axis, then unsigned bytes."""
+    header = magic.to_bytes(4, "big") + b"".join(size.to_bytes(4, "big") for size in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def write_mnist_idx(folder, n_train=60, n_test=20):
+    """The four MNIST files, gzipped, with random digits; returns their paths by name."""
+    rng = np.random.RandomState(0)
+    paths = {}
+    for prefix, n in (("train", n_train), ("t10k", n_test)):
+        for kind, magic, array in (
+            ("images-idx3-ubyte", 0x00000803, rng.randint(0, 256, size=(n, 28, 28))),
+            ("labels-idx1-ubyte", 0x00000801, np.arange(n) % 10),
+        ):
+            path = folder / f"{prefix}-{kind}.gz"
+            path.write_bytes(gzip.compress(idx_bytes(array, magic)))
+            paths[f"{prefix}-{kind}"] = path
+    return paths
+
+
+def one_line_failure(capsys, argv, status=1):
+    assert main(argv) == status
+    captured = capsys.readouterr()
+    err = captured.err.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in captured.err + captured.out, captured.err
+    return err
+
+
+def damage_truncate(path):
+    content = path.read_bytes()
+    path.write_bytes(content[: len(content) // 2])
+
+
+def damage_corrupt(path):
+    content = bytearray(path.read_bytes())
+    content[10:] = bytes(255 - value for value in content[10:])  # keep the gzip header, spoil the stream
+    path.write_bytes(bytes(content))
+
+
+def test_the_idx_files_written_here_are_read(tmp_path):
+    from skscale.datasets import load_mnist
+
+    write_mnist_idx(tmp_path)
+    images, labels = load_mnist(source="idx", data_home=tmp_path, return_X_y=True)
+    assert images.shape == (80, 28, 28)
+    np.testing.assert_array_equal(labels, np.concatenate([np.arange(60), np.arange(20)]) % 10)
+
+
+@pytest.mark.parametrize("damage", [damage_truncate, damage_corrupt])
+def test_a_damaged_gzip_idx_file_is_one_line_not_a_traceback(capsys, tmp_path, damage):
+    data_home = tmp_path / "data"
+    data_home.mkdir()
+    damage(write_mnist_idx(data_home)["train-images-idx3-ubyte"])
+    argv = ["demo", "--quick", "--source", "idx", "--data-home", str(data_home),
+            "--output", str(tmp_path / "out")]
+    err = one_line_failure(capsys, argv)
+    assert err.startswith("python -m skscale demo: error: ")
+    assert "internal error" not in err
+    with pytest.raises((EOFError, OSError, ValueError, __import__("zlib").error)):
+        main([*argv, "--debug"])  # --debug: the exception itself, with its traceback
+
+
+@pytest.mark.parametrize(
+    "exception, expected",
+    [
+        (TypeError("n_filters must be an int"), "error: TypeError: n_filters must be an int"),
+        (MemoryError(), "error: out of memory (MemoryError)"),
+        (EOFError("Compressed file ended"), "error: EOFError: Compressed file ended"),
+        (ValueError("bad\nvalue"), "error: bad value"),
+        (ZeroDivisionError("division by zero"),
+         "internal error: ZeroDivisionError: division by zero (a bug in skscale; rerun with --debug"),
+    ],
+)
+def test_failures_of_the_job_are_one_line(capsys, monkeypatch, tmp_path, exception, expected):
+    def fail(*args, **kwargs):
+        raise exception
+
+    monkeypatch.setattr(skscale.demo, "run_demo", fail)
+    argv = ["demo", "--output", str(tmp_path / "out")]
+    assert expected in one_line_failure(capsys, argv)
+    with pytest.raises(type(exception)):
+        main(["--debug", *argv])
+
+
+def test_an_interruption_exits_130_with_one_line(capsys, monkeypatch, tmp_path):
+    def interrupt(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(skscale.demo, "run_demo", interrupt)
+    err = one_line_failure(capsys, ["demo", "--output", str(tmp_path / "out")], status=130)
+    assert err == "python -m skscale demo: interrupted"

@@ -4,27 +4,22 @@ import warnings
 import matplotlib
 import numpy as np
 import pytest
-from sklearn.exceptions import NotFittedError
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-
 from skorch.history import History  # noqa: E402
 
-from skscale import ScaleEquivariantClassifier, ToleranceModel  # noqa: E402
+from skscale import ToleranceModel  # noqa: E402
 from skscale.__main__ import main  # noqa: E402
 from skscale.datasets import DatasetSizeWarning  # noqa: E402
 from skscale.demo import (  # noqa: E402
     FIGURES,
     QUICK,
     DemoConfig,
-    DemoScorer,
-    ImageStandardizer,
     fit_tolerance_model,
     load_demo_data,
     make_param_grid,
 )
-from skscale.parallel import FileProgressChannel  # noqa: E402
 from skscale.plotting import plot_error_per_scale, plot_isr_trajectory  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -71,7 +66,8 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
         results = list(csv.DictReader(file))
     assert len(results) == 2 * n_isr
     assert list(results[0]) == ["rank", "parameterisation", "init_isr", "cv_accuracy", "cv_accuracy_std",
-                                "fit_time_s", "sigma_basis", "sigma_basis_std", "isr", "isr_std", "test_error"]
+                                "fit_time_s", "sigma_basis", "sigma_basis_std", "isr", "isr_std",
+                                "test_error"]
     accuracies = [float(row["cv_accuracy"]) for row in results]
     assert accuracies == sorted(accuracies, reverse=True)
     assert max(accuracies) > 0.3  # ten classes: chance is 0.1
@@ -88,27 +84,11 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
 
 
 # --------------------------------------------------------------------------- pieces
-def test_image_standardizer_uses_one_mean_and_scale_for_all_pixels():
-    rng = np.random.RandomState(0)
-    X = (3.0 + 2.0 * rng.rand(20, 6, 5)).astype(np.float32)
-    standardizer = ImageStandardizer().fit(X)
-    Xt = standardizer.transform(X)
-    assert Xt.shape == X.shape and Xt.dtype == np.float32
-    assert abs(Xt.mean()) < 1e-5 and Xt.std() == pytest.approx(1.0, rel=1e-5)
-    # Per-position statistics are kept (unlike StandardScaler): a constant shift stays a shift.
-    np.testing.assert_allclose(Xt[0] - Xt[1], (X[0] - X[1]) / standardizer.scale_, rtol=1e-5)
-    np.testing.assert_allclose(standardizer.transform(X[:2] + 1.0), Xt[:2] + 1.0 / standardizer.scale_, rtol=1e-5)
-    assert ImageStandardizer().fit(np.zeros((3, 4, 4))).scale_ == 1.0
-    with pytest.raises(NotFittedError):
-        ImageStandardizer().transform(X)
-    with pytest.raises(ValueError, match="X has 16 values per image, but ImageStandardizer was fitted on 30"):
-        standardizer.transform(np.zeros((2, 4, 4)))
-
-
 def test_param_grid_compares_fixed_and_learned_scales_around_the_tolerance_isr():
     config = DemoConfig(n_train=10, n_test=10, cv=2, max_epochs=1, init_isr=(4.0, 1.5))
     grid = make_param_grid(config, 2.4149)
-    assert grid == {"classifier__parameterisation": ["fixed", "isr"], "classifier__init_isr": [1.5, 2.41, 4.0]}
+    assert grid == {"classifier__parameterisation": ["fixed", "isr"],
+                    "classifier__init_isr": [1.5, 2.41, 4.0]}
     assert make_param_grid(config, 4.0)["classifier__init_isr"] == [1.5, 4.0]
 
 
@@ -122,34 +102,14 @@ def test_tolerance_model_follows_the_uniform_scales_of_mnist_scale():
     assert 1.5 < model.isr_ < ToleranceModel(n_scales=3, density="loguniform").fit(scales).isr_
 
 
-def test_scorer_reports_accuracy_and_learned_scales(tmp_path):
-    rng = np.random.RandomState(0)
-    X = rng.rand(24, 10, 10).astype(np.float32)
-    y = np.arange(24) % 2
-    X[y == 1, 3:7, 3:7] += 1.0
-    classifier = ScaleEquivariantClassifier(n_filters=2, init_sigma_basis=0.7, init_isr=2.0, max_epochs=2,
-                                            lr=0.05, random_state=0).fit(X, y)
-    channel = FileProgressChannel(tmp_path / "fits.jsonl")
-    scores = DemoScorer(channel)(classifier, X, y)
-    assert scores == {
-        "accuracy": pytest.approx(classifier.score(X, y)),
-        "sigma_basis": pytest.approx(classifier.sigma_basis_),
-        "isr": pytest.approx(classifier.isr_),
-    }
-    (record,) = channel.read_new()
-    assert record["parameterisation"] == "isr" and record["init_isr"] == 2.0
-    assert record["isr_history"] == pytest.approx(list(classifier.history[:, "isr"]))
-    assert len(record["sigma_basis_history"]) == 2
-    assert DemoScorer()(classifier, X, y) == scores  # no channel: nothing posted
-
-
 def test_a_too_small_source_is_a_one_line_note_not_a_warning(capsys):
     config = DemoConfig(n_train=3000, n_test=3000, cv=2, max_epochs=1)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DatasetSizeWarning)
         data = load_demo_data(config, source="bundled")
     assert len(data.y_train) + len(data.y_test) <= 5000
-    assert capsys.readouterr().out.startswith("note: source 'bundled' holds fewer digits than requested; using ")
+    note = "note: source 'bundled' holds fewer digits than requested; using "
+    assert capsys.readouterr().out.startswith(note)
 
 
 # --------------------------------------------------------------------------- figures

@@ -1,6 +1,6 @@
-"""Run scikit-learn searches on several processes or a Dask cluster.
+"""Run scikit-learn searches on several processes or a Dask cluster, and report their progress.
 
-Two pieces make a :class:`~sklearn.model_selection.GridSearchCV` over
+Three pieces make a :class:`~sklearn.model_selection.GridSearchCV` over
 :class:`~skscale.ScaleEquivariantClassifier` scale out without surprises:
 
 - :func:`search_backend` selects joblib's backend (``"loky"`` processes on this
@@ -11,30 +11,41 @@ Two pieces make a :class:`~sklearn.model_selection.GridSearchCV` over
   :class:`DaskProgressChannel` on a cluster) carries one small record per finished
   fit from the workers back to this process, where :class:`ProgressReporter` prints
   which fit of how many has finished, the elapsed time and an estimate of the time
-  left. A scorer posts the records (see :mod:`skscale.demo`), so the search itself
+  left;
+- :class:`ScaleScorer`, the search's ``scoring``, returns the accuracy and the learned
+  σ_basis and ISR of every fit and posts its record to the channel, so the search itself
   stays an unmodified scikit-learn object.
+
+``dask.distributed`` is imported only when the Dask backend is used.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import json
 import logging
 import math
-import numbers
 import os
+import sys
 import tempfile
 import threading
 import time
 import uuid
 
 import joblib
+import numpy as np
+
+from .callbacks import scale_history
+from .utils.validation import Integer, Options, Real
 
 __all__ = [
     "BACKENDS",
     "DaskProgressChannel",
     "FileProgressChannel",
     "ProgressReporter",
+    "ScaleScorer",
     "SearchBackend",
     "format_duration",
     "search_backend",
@@ -47,6 +58,7 @@ BACKENDS = ("loky", "dask")
 
 _DASK_HINT = "the dask backend needs dask.distributed: pip install 'skscale[dask]'"
 _MALLOC_TRIM_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+_POSITIVE = Integer(low=1)
 
 
 def set_torch_threads(n_threads):
@@ -75,7 +87,7 @@ def set_torch_threads(n_threads):
     """
     import torch
 
-    n_threads = _check_positive_int(n_threads, "n_threads")
+    n_threads = _POSITIVE.check(n_threads, "n_threads")
     torch.set_num_threads(n_threads)
     return torch.get_num_threads()
 
@@ -103,14 +115,6 @@ def torch_threads_in_this_process(n_threads):
         yield
     finally:
         torch.set_num_threads(before)
-
-
-def _check_positive_int(value, name, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def format_duration(seconds):
@@ -288,11 +292,11 @@ class ProgressReporter:
     def __init__(self, channel, total, *, n_workers=1, describe=None, stream=None, interval=0.5,
                  prefix=""):
         self.channel = channel
-        self.total = _check_positive_int(total, "total")
-        self.n_workers = _check_positive_int(n_workers, "n_workers")
+        self.total = _POSITIVE.check(total, "total")
+        self.n_workers = _POSITIVE.check(n_workers, "n_workers")
         self.describe = describe if describe is not None else str
         self.stream = stream
-        self.interval = interval
+        self.interval = Real(low=0, closed="neither").check(interval, "interval")
         self.prefix = prefix
         self.records = []
         self._stop = threading.Event()
@@ -332,18 +336,83 @@ class ProgressReporter:
                 self._print(record)
 
     def _print(self, record):
-        import sys
-
         done = len(self.records)
         elapsed = self.elapsed
         left = _time_left(elapsed, done, self.total, self.n_workers)
         width = len(str(self.total))
-        counter = f"[{done:>{width}}/{self.total}  elapsed {format_duration(elapsed)}  left ~{format_duration(left)}]"
+        counter = (f"[{done:>{width}}/{self.total}  elapsed {format_duration(elapsed)}  "
+                   f"left ~{format_duration(left)}]")
         stream = self.stream if self.stream is not None else sys.stdout
         print(f"{self.prefix}{counter} {self.describe(record)}", file=stream, flush=True)
 
 
+
+# --------------------------------------------------------------------------- scoring
+class ScaleScorer:
+    """Scorer of a search over scale-equivariant classifiers: accuracy and the learned scales.
+
+    Called by a search such as :class:`~sklearn.model_selection.GridSearchCV` once per
+    fit, on the held-out fold, it returns ``{"accuracy", "sigma_basis", "isr"}``, so that
+    ``cv_results_`` holds the mean and the spread over the folds of the learned
+    σ_basis and ISR next to the accuracy (``refit`` must then name ``"accuracy"`` or be
+    False). Estimators without internal scales score NaN for both. With a ``channel``
+    it also posts one record per fit, which :class:`ProgressReporter` prints in the main
+    process: the parameters named in ``params``, the three scores and the ISR and
+    σ_basis after every epoch (``isr_history``, ``sigma_basis_history``; empty without
+    a recorded history).
+
+    Parameters
+    ----------
+    channel : FileProgressChannel or DaskProgressChannel, optional
+        Where to post the records (:attr:`SearchBackend.channel`); nothing is posted
+        when None.
+    params : tuple of str, default=("parameterisation", "init_isr")
+        Parameters of the classifier (the last step of a pipeline) copied into each
+        record; their values must be JSON- and msgpack-serialisable.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skscale import ScaleEquivariantClassifier
+    >>> X = np.random.RandomState(0).rand(8, 8, 8).astype(np.float32)
+    >>> y = np.arange(8) % 2
+    >>> classifier = ScaleEquivariantClassifier(n_filters=2, init_sigma_basis=0.7, max_epochs=1,
+    ...                                         random_state=0).fit(X, y)
+    >>> sorted(ScaleScorer()(classifier, X, y))
+    ['accuracy', 'isr', 'sigma_basis']
+    """
+
+    def __init__(self, channel=None, params=("parameterisation", "init_isr")):
+        self.channel = channel
+        self.params = params
+
+    def __call__(self, estimator, X, y):
+        classifier = estimator[-1] if hasattr(estimator, "steps") else estimator
+        scores = {
+            "accuracy": float(estimator.score(X, y)),
+            "sigma_basis": float(getattr(classifier, "sigma_basis_", np.nan)),
+            "isr": float(getattr(classifier, "isr_", np.nan)),
+        }
+        if self.channel is not None:
+            record = {name: getattr(classifier, name) for name in self.params}
+            record.update(scores)
+            record["isr_history"] = _recorded(classifier, "isr")
+            record["sigma_basis_history"] = _recorded(classifier, "sigma_basis")
+            self.channel.post(record)
+        return scores
+
+
+def _recorded(classifier, key):
+    """The per-epoch values of ``key`` in the classifier's history; [] when none were recorded."""
+    if getattr(classifier, "history", None) is None:
+        return []
+    try:
+        return scale_history(classifier, key).tolist()
+    except ValueError:  # a network without internal scales records no scale columns
+        return []
+
 # --------------------------------------------------------------------------- backends
+@dataclasses.dataclass(frozen=True, repr=False)
 class SearchBackend:
     """What :func:`search_backend` set up (returned by its context manager).
 
@@ -363,13 +432,12 @@ class SearchBackend:
         One line for logs, e.g. ``"loky: 2 worker processes x 1 torch thread"``.
     """
 
-    def __init__(self, name, n_workers, torch_threads, channel, client=None, description=""):
-        self.name = name
-        self.n_workers = n_workers
-        self.torch_threads = torch_threads
-        self.channel = channel
-        self.client = client
-        self.description = description
+    name: str
+    n_workers: int
+    torch_threads: int
+    channel: object
+    client: object = None
+    description: str = ""
 
     def __repr__(self):
         return f"SearchBackend({self.description!r})"
@@ -434,10 +502,9 @@ def search_backend(backend="loky", *, n_jobs=None, scheduler=None, torch_threads
     >>> backend.description
     'loky: this process x 1 torch thread'
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}.")
-    n_jobs = _check_positive_int(n_jobs, "n_jobs", allow_none=True)
-    torch_threads = _check_positive_int(torch_threads, "torch_threads")
+    backend = Options(BACKENDS).check(backend, "backend")
+    n_jobs = Integer(low=1, allow_none=True).check(n_jobs, "n_jobs")
+    torch_threads = _POSITIVE.check(torch_threads, "torch_threads")
     if scheduler is not None and backend != "dask":
         raise ValueError(f"scheduler is only used by backend='dask', got backend={backend!r}.")
     if backend == "loky":
@@ -468,6 +535,54 @@ def _loky_backend(n_jobs, torch_threads):
             yield SearchBackend("loky", n_workers, torch_threads, channel, description=description)
 
 
+# --------------------------------------------------------------------------- dask helpers
+@functools.cache
+def _torch_threads_plugin_class():
+    """The worker plugin class, defined on first use so that only the Dask backend imports distributed."""
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class TorchThreadsPlugin(WorkerPlugin):
+        """Set torch's thread count on every worker of a cluster, present and future.
+
+        The scheduler runs :meth:`setup` on each worker connected now and on each worker
+        that joins later, so single-threaded workers do not oversubscribe their cores.
+        """
+
+        def __init__(self, n_threads):
+            self.n_threads = n_threads
+
+        def setup(self, worker):
+            set_torch_threads(self.n_threads)
+
+        def __reduce__(self):
+            # Pickled by reference to the module-level factory: workers rebuild the class.
+            return _torch_threads_plugin, (self.n_threads,)
+
+    return TorchThreadsPlugin
+
+
+def _torch_threads_plugin(n_threads):
+    """A ``distributed`` worker plugin that calls :func:`set_torch_threads` on every worker."""
+    return _torch_threads_plugin_class()(n_threads)
+
+
+def _silence_distributed_logs():
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
+def _silence_shutdown(client):
+    """Silence ``distributed``'s logs here and on the workers before a local cluster closes.
+
+    Workers that imported torch often outlive the nanny's grace period, so a clean
+    shutdown logs "Worker process still alive ... killing" and heartbeat errors that are
+    noise to the user. Used only on clusters this process started; the caller restores
+    the level of the ``"distributed"`` logger once the cluster is closed.
+    """
+    with contextlib.suppress(Exception):
+        client.run(_silence_distributed_logs)
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+
+
 @contextlib.contextmanager
 def _dask_backend(n_jobs, scheduler, torch_threads):
     try:
@@ -475,7 +590,6 @@ def _dask_backend(n_jobs, scheduler, torch_threads):
         from distributed import Client, LocalCluster
     except ImportError as exc:
         raise ImportError(_DASK_HINT) from exc
-    from ._dask import TorchThreadsPlugin, silence_shutdown
 
     with contextlib.ExitStack() as stack:
         if scheduler is None:
@@ -495,16 +609,17 @@ def _dask_backend(n_jobs, scheduler, torch_threads):
                 )
             )
             client = stack.enter_context(Client(cluster))
-            stack.callback(silence_shutdown, client)  # runs first, before the cluster closes
+            stack.callback(_silence_shutdown, client)  # runs first, before the cluster closes
             where = f"local cluster at {cluster.scheduler_address}"
         else:
             client = stack.enter_context(Client(scheduler))
             where = f"scheduler {scheduler}"
-        client.register_plugin(TorchThreadsPlugin(torch_threads), name="skscale-torch-threads")
+        client.register_plugin(_torch_threads_plugin(torch_threads), name="skscale-torch-threads")
         n_workers = len(client.scheduler_info()["workers"])
         description = (
             f"dask: {where}, {n_workers} worker{'s' if n_workers != 1 else ''} x {_threads(torch_threads)}"
         )
         channel = DaskProgressChannel(client=client)
         with joblib.parallel_config(backend="dask"):
-            yield SearchBackend("dask", n_workers, torch_threads, channel, client=client, description=description)
+            yield SearchBackend("dask", n_workers, torch_threads, channel, client=client,
+                                description=description)

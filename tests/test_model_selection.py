@@ -1,6 +1,9 @@
 import io
 import os
+import pickle
 import re
+import subprocess
+import sys
 
 import joblib
 import numpy as np
@@ -9,12 +12,13 @@ import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
 
 from skscale import ScaleEquivariantClassifier
-from skscale.demo import DemoScorer
-from skscale.parallel import (
+from skscale.model_selection import (
     DaskProgressChannel,
     FileProgressChannel,
     ProgressReporter,
+    ScaleScorer,
     _time_left,
+    _torch_threads_plugin,
     format_duration,
     search_backend,
     set_torch_threads,
@@ -39,7 +43,7 @@ def tiny_search(channel):
     return GridSearchCV(
         classifier,
         {"parameterisation": ["fixed", "isr"], "lr": [1e-4, 0.05]},
-        scoring=DemoScorer(channel),
+        scoring=ScaleScorer(channel),
         refit="accuracy",
         cv=StratifiedKFold(2, shuffle=True, random_state=0),
         error_score="raise",
@@ -98,6 +102,19 @@ def test_file_channel_collects_records_from_worker_processes(tmp_path):
     assert all(len(record["padding"]) == 500 for record in records)
 
 
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(total=0), "total must be an integer >= 1, got 0"),
+        (dict(total=2, n_workers=True), "n_workers must be an integer >= 1, got True"),
+        (dict(total=2, interval=0), r"interval must be a finite number > 0, got 0"),
+    ],
+)
+def test_progress_reporter_rejects_bad_arguments(tmp_path, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ProgressReporter(FileProgressChannel(tmp_path / "progress.jsonl"), **kwargs)
+
+
 def test_progress_reporter_prints_one_line_per_fit(tmp_path):
     channel = FileProgressChannel(tmp_path / "progress.jsonl")
     out = io.StringIO()
@@ -115,9 +132,9 @@ def test_progress_reporter_prints_one_line_per_fit(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(backend="spark"), r"backend must be one of \('loky', 'dask'\), got 'spark'"),
-        (dict(n_jobs=0), "n_jobs must be a positive integer, got 0"),
-        (dict(torch_threads=1.5), "torch_threads must be a positive integer, got 1.5"),
+        (dict(backend="spark"), "backend must be one of 'loky', 'dask', got 'spark'"),
+        (dict(n_jobs=0), "n_jobs must be an integer >= 1 or None, got 0"),
+        (dict(torch_threads=1.5), "torch_threads must be an integer >= 1, got 1.5"),
         (dict(scheduler="tcp://127.0.0.1:8786"), "scheduler is only used by backend='dask'"),
     ],
 )
@@ -131,7 +148,7 @@ def test_set_torch_threads():
     before = torch.get_num_threads()
     try:
         assert set_torch_threads(1) == 1
-        with pytest.raises(ValueError, match="n_threads must be a positive integer, got 0"):
+        with pytest.raises(ValueError, match="n_threads must be an integer >= 1, got 0"):
             set_torch_threads(0)
     finally:
         torch.set_num_threads(before)
@@ -186,3 +203,81 @@ def test_dask_local_cluster_matches_the_default_backend():
     key = lambda record: (record["parameterisation"], record["accuracy"], record["isr"])  # noqa: E731
     assert sorted(map(key, records)) == sorted(map(key, reference_records))
     assert all(len(record["isr_history"]) == 3 for record in records)
+
+
+def test_importing_the_module_does_not_import_dask():
+    code = ("import sys, skscale.model_selection, skscale.demo; "
+            "print(sorted({'dask', 'distributed'} & set(sys.modules)))")
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "[]"
+
+
+def test_torch_threads_plugin_pickles_by_reference_and_sets_the_threads():
+    pytest.importorskip("distributed", reason="the dask extra is not installed")
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    plugin = _torch_threads_plugin(1)
+    assert isinstance(plugin, WorkerPlugin)
+    # Workers unpickle it through the module-level factory, not a class defined in a function.
+    assert b"_torch_threads_plugin" in pickle.dumps(plugin)
+    restored = pickle.loads(pickle.dumps(plugin))
+    assert type(restored) is type(plugin) and restored.n_threads == 1
+    before = torch.get_num_threads()
+    try:
+        restored.setup(worker=None)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+
+
+# --------------------------------------------------------------------------- scorer
+def fitted_classifier(max_epochs=2):
+    rng = np.random.RandomState(0)
+    X = rng.rand(24, 10, 10).astype(np.float32)
+    y = np.arange(24) % 2
+    X[y == 1, 3:7, 3:7] += 1.0
+    classifier = ScaleEquivariantClassifier(n_filters=2, init_sigma_basis=0.7, init_isr=2.0,
+                                            max_epochs=max_epochs, lr=0.05, random_state=0)
+    return classifier.fit(X, y), X, y
+
+
+def test_scorer_reports_accuracy_and_learned_scales(tmp_path):
+    classifier, X, y = fitted_classifier()
+    channel = FileProgressChannel(tmp_path / "fits.jsonl")
+    scores = ScaleScorer(channel)(classifier, X, y)
+    assert scores == {
+        "accuracy": pytest.approx(classifier.score(X, y)),
+        "sigma_basis": pytest.approx(classifier.sigma_basis_),
+        "isr": pytest.approx(classifier.isr_),
+    }
+    (record,) = channel.read_new()
+    assert record["parameterisation"] == "isr" and record["init_isr"] == 2.0
+    assert record["isr_history"] == pytest.approx(list(classifier.history[:, "isr"]))
+    assert record["sigma_basis_history"] == pytest.approx(list(classifier.history[:, "sigma_basis"]))
+    assert len(record["isr_history"]) == 2
+    assert ScaleScorer()(classifier, X, y) == scores  # no channel: nothing posted
+    assert channel.read_new() == []
+
+
+def test_scorer_reads_the_last_step_of_a_pipeline_and_chosen_params(tmp_path):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    from skscale.preprocessing import ImageStandardizer
+
+    classifier, X, y = fitted_classifier(max_epochs=1)
+    pipeline = make_pipeline(ImageStandardizer(), classifier).fit(X, y)
+    channel = FileProgressChannel(tmp_path / "fits.jsonl")
+    scores = ScaleScorer(channel, params=("lr",))(pipeline, X, y)
+    assert scores["isr"] == pytest.approx(pipeline[-1].isr_)
+    (record,) = channel.read_new()
+    assert record["lr"] == 0.05 and "parameterisation" not in record
+
+    # An estimator without internal scales: NaN scales and empty histories.
+    flat = X.reshape(len(X), -1)
+    plain = LogisticRegression().fit(flat, y)
+    scores = ScaleScorer(channel, params=("C",))(plain, flat, y)
+    assert np.isnan(scores["sigma_basis"]) and np.isnan(scores["isr"])
+    (record,) = channel.read_new()
+    assert record["C"] == 1.0 and record["isr_history"] == [] and record["sigma_basis_history"] == []
