@@ -12,22 +12,24 @@ divergence KL(tolerance model || data density).
 import itertools
 import math
 import warnings
-from numbers import Integral, Real
 
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import logsumexp, ndtr
-from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.base import BaseEstimator, DensityMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import (
+    check_array,
     check_consistent_length,
     check_is_fitted,
     column_or_1d,
     validate_data,
 )
 from threadpoolctl import threadpool_limits
+
+from ._scales import log_uniform_scales, scale_exponents
+from .utils.validation import AnyOf, Integer, Options, Real, check_params
 
 __all__ = ["ToleranceModel"]
 
@@ -40,6 +42,38 @@ _START_TAUS = (0.2, 0.5, 1.0)
 
 # Number of (grid point, sample) pairs evaluated at once by the kernel density.
 _KDE_CHUNK = 1 << 22
+
+# The grid must resolve each tolerance: at least this many points per tau.
+_POINTS_PER_TAU = 4
+
+# Positive normal float64 numbers are 2**e for e in [-1022, 1024).
+_FLOAT64 = np.finfo(np.float64)
+
+# Descriptions of the parameters that the evaluation methods share, indented for
+# a method's docstring; "parameters_X_group" is a whole Parameters section.
+_DOC_X = """X : array-like of shape (n_samples,) or (n_samples, 1)
+            Scale factors, strictly positive and finite."""
+_DOC_GROUP = """group : label, default=None
+            Which data distribution's model to use; one of ``groups_``. May be
+            omitted when the model has a single group."""
+_SHARED_PARAMETERS = {
+    "X": _DOC_X,
+    "group": _DOC_GROUP,
+    "log2_scales": """log2_scales : array-like of shape (n_points,)
+            Points in log2-scale space (octaves).""",
+    "parameters_X_group": f"""Parameters
+        ----------
+        {_DOC_X}
+
+        {_DOC_GROUP}""",
+}
+
+
+def _shared_parameters(method):
+    """Fill the fields of ``_SHARED_PARAMETERS`` (``{X}``, ``{group}``, ...) in a docstring."""
+    if method.__doc__:  # docstrings are stripped under python -OO
+        method.__doc__ = method.__doc__.format(**_SHARED_PARAMETERS)
+    return method
 
 
 def _kde_log_pdf(points, log2_samples, bandwidth):
@@ -54,6 +88,18 @@ def _kde_log_pdf(points, log2_samples, bandwidth):
         z = (chunk[:, None] - log2_samples[None, :]) / bandwidth
         flat_out[start : start + step] = logsumexp(-0.5 * z * z, axis=1) + log_const
     return out
+
+
+def _kde_bandwidth(log2_samples, bandwidth):
+    """Kernel standard deviation in octaves for one group (a number or a rule's name)."""
+    if not isinstance(bandwidth, str):
+        return bandwidth
+    n_samples = log2_samples.size
+    if bandwidth == "scott":
+        factor = n_samples ** (-1.0 / 5.0)
+    else:
+        factor = (0.75 * n_samples) ** (-1.0 / 5.0)
+    return factor * float(np.std(log2_samples, ddof=1))
 
 
 def _log_data_density(points, log2_min, log2_max, tail_std, log2_samples, bandwidth):
@@ -91,22 +137,15 @@ def _log_data_density(points, log2_min, log2_max, tail_std, log2_samples, bandwi
     return out - log_norm
 
 
-def _positions(n_scales):
-    """Relative positions i / (N_S - 1) of the internal scales in [0, 1]."""
-    if n_scales == 1:
-        return np.zeros(1)
-    return np.arange(n_scales) / (n_scales - 1)
-
-
 def _log_components(points, log2_reference, log2_isr, tau, n_scales):
     """Log of each weighted tolerance component, shape (..., n_scales, n_points).
 
     ``points`` has shape (..., n_points) and the scale parameters shape (...),
-    so several groups are evaluated at once.
+    so several groups are evaluated at once. The centres are Eq. 2 in log2.
     """
     centres = (
         np.asarray(log2_reference)[..., None]
-        + np.asarray(log2_isr)[..., None] * _positions(n_scales)
+        + np.asarray(log2_isr)[..., None] * scale_exponents(n_scales)
     )
     z = (points[..., None, :] - centres[..., :, None]) / tau
     log_comp = -0.5 * z * z - math.log(tau) - _LOG_SQRT_2PI - math.log(n_scales)
@@ -139,9 +178,41 @@ def _kl_and_gradient(log2_reference, log2_isr, tau, grids, log_p, n_scales):
     return (
         kl,
         grad_centres.sum(axis=1),
-        grad_centres @ _positions(n_scales),
+        grad_centres @ scale_exponents(n_scales),
         np.sum(weight * d_log_q_d_tau, axis=1),
     )
+
+
+def _group_labels(y, log2_scales):
+    """Sorted distinct labels of ``y`` and each scale's index into them."""
+    if y is None:
+        return None, np.zeros(log2_scales.size, dtype=np.intp)
+    # Look for missing labels before NumPy turns a list ["a", nan] into strings.
+    as_given = np.asarray(y) if hasattr(y, "dtype") else np.asarray(y, dtype=object)
+    missing = np.array([_is_missing(label) for label in as_given.ravel()], dtype=bool)
+    if missing.any():
+        raise ValueError(
+            "y must label every scale with its data distribution; got "
+            f"{int(missing.sum())} missing label(s) (NaN or None), the first at index "
+            f"{int(np.flatnonzero(missing)[0])}."
+        )
+    y = column_or_1d(check_array(y, ensure_2d=False, dtype=None, input_name="y"), warn=True)
+    check_consistent_length(log2_scales, y)
+    try:
+        return np.unique(y, return_inverse=True)
+    except TypeError:
+        raise ValueError(
+            "y must hold labels that can be sorted (all numbers or all strings, "
+            f"no None); got labels of types {sorted({type(v).__name__ for v in y})}."
+        ) from None
+
+
+def _is_missing(label):
+    return label is None or (isinstance(label, (float, np.floating)) and math.isnan(label))
+
+
+def _group_name(groups, index):
+    return "" if groups is None else f" (group y={groups.tolist()[index]!r})"
 
 
 class ToleranceModel(DensityMixin, BaseEstimator):
@@ -157,7 +228,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
     Fitting estimates the data scale density from the observed scales, extends
     it beyond the observed range with half-normal tails, and minimises
     KL(tolerance model || data density) over ``r``, ``ISR`` and ``tau`` (those
-    not fixed). The fitted ``isr_`` is the recommended ``init_isr`` of
+    not fixed). The fitted ``isr_[0]`` is the recommended ``init_isr`` of
     :class:`skscale.ScaleEquivariantClassifier`.
 
     Parameters
@@ -196,7 +267,8 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         value at each boundary (models generalisation to unseen scales).
 
     grid_size : int, default=2048
-        Number of points of the grid on which the divergence is evaluated.
+        Number of points of the grid on which the divergence is evaluated. The
+        grid must resolve ``tau`` (see Notes).
 
     grid_margin : float, default=4.0
         The grid spans ``[log2(min(X)) - grid_margin, log2(max(X)) + grid_margin]``
@@ -216,36 +288,38 @@ class ToleranceModel(DensityMixin, BaseEstimator):
     Attributes
     ----------
     tau_ : float
-        Standard deviation of each tolerance, in octaves.
+        Standard deviation of each tolerance, in octaves, shared by all groups.
 
-    reference_scale_ : float or ndarray of shape (n_groups,)
-        Smallest internal scale ``r``, in data-scale units.
+    reference_scale_ : ndarray of shape (n_groups,)
+        Smallest internal scale ``r`` of each group, in data-scale units.
 
-    isr_ : float or ndarray of shape (n_groups,)
-        Internal scale range; 1.0 when ``n_scales == 1`` and ``isr`` is None
-        (a single scale has no range).
+    isr_ : ndarray of shape (n_groups,)
+        Internal scale range of each group; 1.0 when ``n_scales == 1`` and
+        ``isr`` is None (a single scale has no range).
 
-    internal_scales_ : ndarray of shape (n_scales,) or (n_groups, n_scales)
-        The internal scales ``r * ISR ** (i / (n_scales - 1))``, in data-scale
-        units.
+    internal_scales_ : ndarray of shape (n_groups, n_scales)
+        The internal scales ``r * ISR ** (i / (n_scales - 1))`` of each group,
+        in data-scale units (Eq. 2).
 
-    data_range_ : ndarray of shape (2,) or (n_groups, 2)
-        Smallest and largest observed scale: the boundaries where the tails of
-        the data density start.
+    data_range_ : ndarray of shape (n_groups, 2)
+        Smallest and largest observed scale of each group: the boundaries where
+        the tails of the data density start.
 
     groups_ : ndarray of shape (n_groups,) or None
-        Sorted distinct labels of ``y``; None when fitted without ``y``.
+        Sorted distinct labels of ``y``, in the order of the first axis of the
+        attributes above; None when fitted without ``y`` (then ``n_groups`` is 1).
 
-    kl_ : float or ndarray of shape (n_groups,)
-        KL(tolerance model || data density) reached, in nats. A joint fit
-        minimises the sum over groups.
+    kl_ : ndarray of shape (n_groups,)
+        KL(tolerance model || data density) reached by each group, in nats. A
+        joint fit minimises their sum.
 
     n_iter_ : int
         Number of L-BFGS-B iterations of the best starting point (0 when every
         parameter is fixed).
 
     converged_ : bool
-        Whether the best run of the optimiser reported convergence.
+        Whether the best run of the optimiser reported convergence with a
+        finite divergence (True when every parameter is fixed).
 
     n_features_in_ : int
         Number of features seen during :term:`fit` (always 1).
@@ -260,12 +334,14 @@ class ToleranceModel(DensityMixin, BaseEstimator):
 
     Notes
     -----
-    **Shapes.** When :meth:`fit` is called without ``y`` there is one data
-    distribution and ``reference_scale_``, ``isr_`` and ``kl_`` are floats and
-    ``internal_scales_`` is 1-D. When ``y`` is given (even with a single label)
-    every group-dependent attribute gets a leading axis aligned with
-    ``groups_``. Methods that evaluate the model take a ``group`` keyword: it
-    must be one of ``groups_``, and may be omitted when only one group exists.
+    **Shapes.** As the attributes of
+    :class:`~sklearn.mixture.GaussianMixture` have a leading axis of length
+    ``n_components``, every group-dependent attribute has a leading axis of
+    length ``n_groups``: the number of distinct labels of ``y``, or 1 when
+    :meth:`fit` is called without ``y``. The shapes never depend on whether
+    ``y`` was given; the ISR of a single distribution is ``isr_[0]``. Methods
+    that evaluate the model take a ``group`` keyword: it must be one of
+    ``groups_``, and may be omitted when only one group exists.
 
     **Units.** Internally every scale is ``u = log2(scale)``. :meth:`tolerance_pdf`
     and :meth:`data_density` are densities *per octave* (they integrate to one
@@ -273,17 +349,26 @@ class ToleranceModel(DensityMixin, BaseEstimator):
     themselves, ``log tolerance_pdf(log2(s)) - log(s * ln 2)``, consistent with
     :meth:`sample`.
 
+    **Range.** The fit works in octaves, but the fitted attributes are scale
+    factors, so :meth:`fit` refuses, before fitting, data whose internal scales
+    or ISR could leave float64 (``2 ** -1022`` to ``2 ** 1024``; for instance
+    scales spanning 1e-300 to 1e300). The model is equivariant to rescaling
+    ``X``: dividing it by its geometric mean brings such data into range.
+
     **Divergence.** Both densities are evaluated on the grid (see
     ``grid_size`` and ``grid_margin``) and normalised there, so ``kl_`` is the
     divergence between two probability vectors. The data density is evaluated
     in log space from its closed form (uniform or kernel density inside the
     observed range, quadratic log-tails outside), so it is strictly positive on
-    the whole grid and no floor on ``log(0)`` is needed.
+    the whole grid and no floor on ``log(0)`` is needed. The grid resolves a
+    tolerance only if its spacing is at most ``tau / 4``: a fixed ``tau`` below
+    that is refused (with the ``grid_size`` that would do), a fitted one is kept
+    above it.
 
     **Optimisation.** L-BFGS-B with the analytic gradient over ``log2(r)`` in
     ``[log2(min(X)) - grid_margin, log2(max(X)) + grid_margin]``, ``log2(ISR)``
-    in ``[0, log2(max(X) / min(X)) + 2 * grid_margin]`` and ``tau`` between the
-    grid spacing and ``grid_margin``. It starts from up to nine deterministic
+    in ``[0, log2(max(X) / min(X)) + 2 * grid_margin]`` and ``tau`` between four
+    grid spacings and ``grid_margin``. It starts from up to nine deterministic
     points (internal scales spanning 25 %, 50 % or 75 % of the observed log2
     range, centred in it, times ``tau`` of 0.2, 0.5 or 1 octave; starts that
     coincide because parameters are fixed are run once) and keeps the lowest
@@ -303,29 +388,25 @@ class ToleranceModel(DensityMixin, BaseEstimator):
     >>> scales = 2.0 ** rng.uniform(0.0, 3.0, size=500)  # log-uniform on [1, 8]
     >>> model = ToleranceModel(n_scales=3).fit(scales)
     >>> model.internal_scales_.shape
-    (3,)
-    >>> bool(1.0 < model.isr_ < 8.0)
+    (1, 3)
+    >>> bool(1.0 < model.isr_[0] < 8.0)
     True
     >>> model.predict([1.0, 8.0])
     array([0, 2])
     """
 
     _parameter_constraints: dict = {
-        "n_scales": [Interval(Integral, 1, None, closed="left")],
-        "tau": [Interval(Real, 0.0, None, closed="neither"), None],
-        "isr": [Interval(Real, 1.0, None, closed="left"), None],
-        "reference_scale": [Interval(Real, 0.0, None, closed="neither"), None],
-        "density": [StrOptions({"loguniform", "kde"})],
-        "bandwidth": [
-            Interval(Real, 0.0, None, closed="neither"),
-            StrOptions({"scott", "silverman"}),
-        ],
-        "tail_std": [Interval(Real, 0.0, None, closed="neither")],
-        "grid_size": [Interval(Integral, 16, None, closed="left")],
-        "grid_margin": [Interval(Real, 0.0, None, closed="neither")],
-        "tol": [Interval(Real, 0.0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "random_state": ["random_state"],
+        "n_scales": Integer(low=1),
+        "tau": Real(low=0, closed="neither", allow_none=True),
+        "isr": Real(low=1, allow_none=True),
+        "reference_scale": Real(low=0, closed="neither", allow_none=True),
+        "density": Options(("loguniform", "kde")),
+        "bandwidth": AnyOf(Real(low=0, closed="neither"), Options(("scott", "silverman"))),
+        "tail_std": Real(low=0, closed="neither"),
+        "grid_size": Integer(low=16),
+        "grid_margin": Real(low=0, closed="neither"),
+        "tol": Real(low=0),
+        "max_iter": Integer(low=1),
     }
 
     def __init__(
@@ -358,7 +439,10 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         self.random_state = random_state
 
     def __sklearn_tags__(self):
+        # One variable, as IsotonicRegression: X is a vector of positive scales.
         tags = super().__sklearn_tags__()
+        tags.input_tags.one_d_array = True
+        tags.input_tags.two_d_array = False
         tags.input_tags.positive_only = True
         return tags
 
@@ -387,76 +471,57 @@ class ToleranceModel(DensityMixin, BaseEstimator):
             )
         return scales
 
-    def _kde_bandwidth(self, log2_samples):
-        """Kernel standard deviation in octaves for one group."""
-        if not isinstance(self.bandwidth, str):
-            return float(self.bandwidth)
-        n_samples = log2_samples.size
-        if self.bandwidth == "scott":
-            factor = n_samples ** (-1.0 / 5.0)
-        else:
-            factor = (0.75 * n_samples) ** (-1.0 / 5.0)
-        return factor * float(np.std(log2_samples, ddof=1))
-
     # -------------------------------------------------------------------- fit
 
-    @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Fit the tolerance model to observed data scales.
 
         Parameters
         ----------
         X : array-like of shape (n_samples,) or (n_samples, 1)
-            Observed scale factors, one per image, strictly positive.
+            Observed scale factors, one per image, strictly positive and finite.
 
         y : array-like of shape (n_samples,), default=None
-            Optional labels of data distributions. Each distinct label is fitted
-            with its own reference scale and ISR while ``tau`` is shared (the
-            paper's joint fit). Every group needs two distinct scales.
+            Optional labels of data distributions (no NaN). Each distinct label
+            is fitted with its own reference scale and ISR while ``tau`` is
+            shared (the paper's joint fit). Every group needs two distinct scales.
 
         Returns
         -------
         self : ToleranceModel
             The fitted model.
         """
+        params = check_params(self.get_params(deep=False), self._parameter_constraints)
         log2_scales = np.log2(self._validate_scales(X, reset=True))
-        if y is None:
-            groups, labels = None, np.zeros(log2_scales.size, dtype=np.intp)
-        else:
-            y = column_or_1d(y, dtype=None, warn=True)
-            check_consistent_length(log2_scales, y)
-            groups, labels = np.unique(y, return_inverse=True)
+        groups, labels = _group_labels(y, log2_scales)
 
         n_groups = 1 if groups is None else groups.size
-        log2_range = np.empty((n_groups, 2))
-        log2_samples, bandwidths = [], np.full(n_groups, np.nan)
-        for index in range(n_groups):
-            members = log2_scales[labels == index]
-            n_distinct = np.unique(members).size
+        members = [log2_scales[labels == index] for index in range(n_groups)]
+        for index, group_scales in enumerate(members):
+            n_distinct = np.unique(group_scales).size
             if n_distinct < 2:
-                where = ""
-                if groups is not None:
-                    where = f" (group y={groups.tolist()[index]!r})"
                 raise ValueError(
                     "X must contain at least two distinct scales per data "
-                    f"distribution{where}; got {n_distinct} distinct scale(s) in "
-                    f"{members.size} sample(s)."
+                    f"distribution{_group_name(groups, index)}; got {n_distinct} "
+                    f"distinct scale(s) in {group_scales.size} sample(s)."
                 )
-            log2_range[index] = members.min(), members.max()
-            if self.density == "kde":
-                log2_samples.append(members)
-                bandwidths[index] = self._kde_bandwidth(members)
-            else:
-                log2_samples.append(None)
-        # Kept to evaluate the data density after fitting (see data_density).
-        self._log2_samples, self._bandwidths = log2_samples, bandwidths
-
+        log2_range = np.array([[m.min(), m.max()] for m in members])
+        _check_float64_reach(log2_range, groups, params)
         grids = np.linspace(
-            log2_range[:, 0] - self.grid_margin,
-            log2_range[:, 1] + self.grid_margin,
-            self.grid_size,
+            log2_range[:, 0] - params["grid_margin"],
+            log2_range[:, 1] + params["grid_margin"],
+            params["grid_size"],
             axis=1,
         )
+        min_tau = _POINTS_PER_TAU * float(np.max(grids[:, 1] - grids[:, 0]))
+        _check_resolution(min_tau, log2_range, params)
+
+        # Kept to evaluate the data density after fitting (see data_density).
+        if params["density"] == "kde":
+            self._log2_samples = members
+            self._bandwidths = [_kde_bandwidth(m, params["bandwidth"]) for m in members]
+        else:
+            self._log2_samples = self._bandwidths = [None] * n_groups
         log_p = np.stack(
             [
                 self._group_log_data_density(grids[index], index, log2_range)
@@ -465,39 +530,30 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         )
         log_p -= logsumexp(log_p, axis=1, keepdims=True)
 
-        log2_reference, log2_isr, tau, kl, n_iter, converged = self._optimise(
-            grids, log_p, log2_range
+        log2_reference, log2_isr, tau, kl, n_iter, converged = _optimise(
+            grids, log_p, log2_range, min_tau, params
         )
 
-        self.tau_ = float(tau)
         # Fixed parameters are reported exactly, not through a log2 round trip.
-        if self.reference_scale is None:
-            reference_scale = 2.0**log2_reference
+        if params["reference_scale"] is None:
+            reference_scale = np.exp2(log2_reference)
         else:
-            reference_scale = np.full(n_groups, float(self.reference_scale))
-        if self.isr is None:
-            isr = 2.0**log2_isr
+            reference_scale = np.full(n_groups, params["reference_scale"])
+        if params["isr"] is None:
+            isr = np.exp2(log2_isr)
         else:
-            isr = np.full(n_groups, float(self.isr))
-        internal_scales = reference_scale[:, None] * isr[:, None] ** _positions(
-            self.n_scales
+            isr = np.full(n_groups, params["isr"])
+        self.tau_ = float(tau)
+        self.reference_scale_ = reference_scale
+        self.isr_ = isr
+        self.internal_scales_ = log_uniform_scales(
+            params["n_scales"], reference_scale[:, None], isr[:, None]
         )
-        data_range = 2.0**log2_range
-        if groups is None:
-            self.reference_scale_ = float(reference_scale[0])
-            self.isr_ = float(isr[0])
-            self.internal_scales_ = internal_scales[0]
-            self.data_range_ = data_range[0]
-            self.kl_ = float(kl[0])
-        else:
-            self.reference_scale_ = reference_scale
-            self.isr_ = isr
-            self.internal_scales_ = internal_scales
-            self.data_range_ = data_range
-            self.kl_ = kl
+        self.data_range_ = np.exp2(log2_range)
         self.groups_ = groups
+        self.kl_ = kl
         self.n_iter_ = int(n_iter)
-        self.converged_ = bool(converged)
+        self.converged_ = bool(converged and np.all(np.isfinite(kl)))
         return self
 
     def _group_log_data_density(self, points, index, log2_range):
@@ -510,108 +566,10 @@ class ToleranceModel(DensityMixin, BaseEstimator):
             self._bandwidths[index],
         )
 
-    def _optimise(self, grids, log_p, log2_range):
-        """Minimise the summed divergence over the free parameters.
-
-        Returns per-group log2 r and log2 ISR, tau, the per-group divergence,
-        the iterations and the convergence flag of the best starting point.
-        """
-        n_groups = grids.shape[0]
-        margin = self.grid_margin
-        width = log2_range[:, 1] - log2_range[:, 0]
-        free_reference = self.reference_scale is None
-        free_isr = self.isr is None and self.n_scales > 1
-        free_tau = self.tau is None
-        fixed_log2_reference = np.full(
-            n_groups, 0.0 if free_reference else math.log2(self.reference_scale)
-        )
-        fixed_log2_isr = np.full(
-            n_groups, 0.0 if self.isr is None else math.log2(self.isr)
-        )
-
-        def kl_and_gradient(log2_reference, log2_isr, tau):
-            return _kl_and_gradient(
-                log2_reference, log2_isr, tau, grids, log_p, self.n_scales
-            )
-
-        if not (free_reference or free_isr or free_tau):
-            kl = kl_and_gradient(fixed_log2_reference, fixed_log2_isr, self.tau)[0]
-            return fixed_log2_reference, fixed_log2_isr, self.tau, kl, 0, True
-
-        # The parameter vector holds, in this order, the free log2 r (one per
-        # group), the free log2 ISR (one per group) and the free tau (shared).
-        def pack(log2_reference, log2_isr, tau):
-            parts = [
-                log2_reference if free_reference else [],
-                log2_isr if free_isr else [],
-                [tau] if free_tau else [],
-            ]
-            return np.concatenate(parts).astype(np.float64)
-
-        def unpack(params):
-            params = list(params)
-            log2_reference = fixed_log2_reference
-            if free_reference:
-                log2_reference, params = np.array(params[:n_groups]), params[n_groups:]
-            log2_isr = fixed_log2_isr
-            if free_isr:
-                log2_isr, params = np.array(params[:n_groups]), params[n_groups:]
-            tau = params[0] if free_tau else self.tau
-            return log2_reference, log2_isr, tau
-
-        def objective(params):
-            kl, grad_reference, grad_isr, grad_tau = kl_and_gradient(*unpack(params))
-            return kl.sum(), pack(grad_reference, grad_isr, grad_tau.sum())
-
-        spacing = float(np.max(grids[:, 1] - grids[:, 0]))
-        lower = pack(log2_range[:, 0] - margin, np.zeros(n_groups), spacing)
-        upper = pack(
-            log2_range[:, 1] + margin, width + 2.0 * margin, max(margin, spacing)
-        )
-
-        starts = []
-        for span, start_tau in itertools.product(_START_SPANS, _START_TAUS):
-            # Internal scales spanning `span` of each observed range, centred in it.
-            log2_isr = span * width if free_isr else fixed_log2_isr
-            spanned = log2_isr if self.n_scales > 1 else np.zeros(n_groups)
-            log2_reference = log2_range[:, 0] + 0.5 * (width - spanned)
-            if free_isr and not free_reference:
-                # From the fixed r up to the top of the centred span.
-                log2_isr = log2_range[:, 1] - 0.5 * (1.0 - span) * width
-                log2_isr = log2_isr - fixed_log2_reference
-            start = np.clip(pack(log2_reference, log2_isr, start_tau), lower, upper)
-            if not any(np.array_equal(start, seen) for seen in starts):
-                starts.append(start)
-
-        best = None
-        # L-BFGS-B makes many tiny BLAS calls; threads only add overhead there.
-        with threadpool_limits(limits=1, user_api="blas"):
-            for start in starts:
-                result = minimize(
-                    objective,
-                    start,
-                    jac=True,
-                    method="L-BFGS-B",
-                    bounds=list(zip(lower, upper)),
-                    tol=self.tol,
-                    options={"maxiter": self.max_iter},
-                )
-                if best is None or result.fun < best.fun:
-                    best = result
-        if not best.success:
-            warnings.warn(
-                f"ToleranceModel did not converge: {best.message}. "
-                "Increase max_iter or tol.",
-                ConvergenceWarning,
-            )
-        log2_reference, log2_isr, tau = unpack(best.x)
-        kl = kl_and_gradient(log2_reference, log2_isr, tau)[0]
-        return log2_reference, log2_isr, float(tau), kl, best.nit, best.success
-
     # ------------------------------------------------------------- evaluation
 
     def _group_index(self, group):
-        """Index into the group-dependent fitted attributes."""
+        """Index into the group axis of the fitted attributes."""
         check_is_fitted(self)
         if self.groups_ is None:
             if group is not None:
@@ -635,14 +593,16 @@ class ToleranceModel(DensityMixin, BaseEstimator):
             )
         return int(matches[0])
 
-    def _group_parameters(self, index):
-        """log2 r, log2 ISR of one group."""
-        reference = np.atleast_1d(self.reference_scale_)[index]
-        isr = np.atleast_1d(self.isr_)[index]
-        return math.log2(reference), math.log2(isr)
+    def _log2_parameters(self, group):
+        """log2 of the reference scale and of the ISR of one group."""
+        index = self._group_index(group)
+        log2_reference = math.log2(self.reference_scale_[index])
+        log2_isr = math.log2(self.isr_[index])
+        return log2_reference, log2_isr
 
     def _log_components_at(self, log2_scales, group):
-        log2_reference, log2_isr = self._group_parameters(self._group_index(group))
+        """Weighted log tolerance of each internal scale, shape (n_points, n_scales)."""
+        log2_reference, log2_isr = self._log2_parameters(group)
         log_comp, _ = _log_components(
             np.asarray(log2_scales, dtype=np.float64)[None, :],
             np.array([log2_reference]),
@@ -652,17 +612,21 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         )
         return log_comp[0].T
 
+    def _log_components_of(self, X, group):
+        """``log2(X)`` of validated scales and their weighted log tolerances."""
+        check_is_fitted(self)
+        log2_scales = np.log2(self._validate_scales(X, reset=False))
+        return log2_scales, self._log_components_at(log2_scales, group)
+
+    @_shared_parameters
     def tolerance_pdf(self, log2_scales, group=None, *, components=False):
         """Density of the tolerance model per octave.
 
         Parameters
         ----------
-        log2_scales : array-like of shape (n_points,)
-            Points in log2-scale space (octaves).
+        {log2_scales}
 
-        group : label, default=None
-            Which data distribution's model to evaluate; one of ``groups_``.
-            May be omitted when the model has a single group.
+        {group}
 
         components : bool, default=False
             If True, return the weighted density of each internal scale's
@@ -680,17 +644,15 @@ class ToleranceModel(DensityMixin, BaseEstimator):
             return np.exp(log_comp)
         return np.exp(logsumexp(log_comp, axis=1))
 
+    @_shared_parameters
     def data_density(self, log2_scales, group=None):
         """Estimated data scale density per octave, with its half-normal tails.
 
         Parameters
         ----------
-        log2_scales : array-like of shape (n_points,)
-            Points in log2-scale space (octaves).
+        {log2_scales}
 
-        group : label, default=None
-            Which data distribution; one of ``groups_``. May be omitted when the
-            model has a single group.
+        {group}
 
         Returns
         -------
@@ -699,20 +661,14 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         """
         log2_scales = column_or_1d(log2_scales, dtype=np.float64)
         index = self._group_index(group)
-        log2_range = np.log2(np.atleast_2d(self.data_range_))
+        log2_range = np.log2(self.data_range_)
         return np.exp(self._group_log_data_density(log2_scales, index, log2_range))
 
+    @_shared_parameters
     def score_samples(self, X, group=None):
         """Log density of the tolerance model at each scale.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples,) or (n_samples, 1)
-            Scale factors, strictly positive.
-
-        group : label, default=None
-            Which data distribution's model to use; one of ``groups_``. May be
-            omitted when the model has a single group.
+        {parameters_X_group}
 
         Returns
         -------
@@ -720,25 +676,23 @@ class ToleranceModel(DensityMixin, BaseEstimator):
             Log density with respect to the scale factor (not per octave):
             ``log(tolerance_pdf(log2(X))) - log(X * ln 2)``.
         """
-        check_is_fitted(self)
-        scales = self._validate_scales(X, reset=False)
-        log_comp = self._log_components_at(np.log2(scales), group)
-        return logsumexp(log_comp, axis=1) - np.log(scales * math.log(2.0))
+        log2_scales, log_comp = self._log_components_of(X, group)
+        # log(X * ln 2) computed from log2(X), so that no product can overflow.
+        log_jacobian = log2_scales * math.log(2.0) + math.log(math.log(2.0))
+        return logsumexp(log_comp, axis=1) - log_jacobian
 
+    @_shared_parameters
     def score(self, X, y=None, group=None):
         """Mean log density of the tolerance model at the scales ``X``.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples,) or (n_samples, 1)
-            Scale factors, strictly positive.
+        {X}
 
         y : Ignored
             Not used, present for API consistency by convention.
 
-        group : label, default=None
-            Which data distribution's model to use; one of ``groups_``. May be
-            omitted when the model has a single group.
+        {group}
 
         Returns
         -------
@@ -747,39 +701,25 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         """
         return float(np.mean(self.score_samples(X, group=group)))
 
+    @_shared_parameters
     def predict_proba(self, X, group=None):
         """Responsibility of each internal scale's tolerance for each scale.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples,) or (n_samples, 1)
-            Scale factors, strictly positive.
-
-        group : label, default=None
-            Which data distribution's model to use; one of ``groups_``. May be
-            omitted when the model has a single group.
+        {parameters_X_group}
 
         Returns
         -------
         proba : ndarray of shape (n_samples, n_scales)
             Posterior probability of each internal scale; rows sum to one.
         """
-        check_is_fitted(self)
-        scales = self._validate_scales(X, reset=False)
-        log_comp = self._log_components_at(np.log2(scales), group)
+        _, log_comp = self._log_components_of(X, group)
         return np.exp(log_comp - logsumexp(log_comp, axis=1, keepdims=True))
 
+    @_shared_parameters
     def predict(self, X, group=None):
         """Index of the internal scale most responsible for each scale.
 
-        Parameters
-        ----------
-        X : array-like of shape (n_samples,) or (n_samples, 1)
-            Scale factors, strictly positive.
-
-        group : label, default=None
-            Which data distribution's model to use; one of ``groups_``. May be
-            omitted when the model has a single group.
+        {parameters_X_group}
 
         Returns
         -------
@@ -788,6 +728,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         """
         return np.argmax(self.predict_proba(X, group=group), axis=1)
 
+    @_shared_parameters
     def sample(self, n_samples=1, group=None):
         """Draw scale factors from the tolerance model.
 
@@ -796,9 +737,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         n_samples : int, default=1
             Number of scales to draw.
 
-        group : label, default=None
-            Which data distribution's model to use; one of ``groups_``. May be
-            omitted when the model has a single group.
+        {group}
 
         Returns
         -------
@@ -809,13 +748,147 @@ class ToleranceModel(DensityMixin, BaseEstimator):
             Index of the internal scale each sample was drawn from.
         """
         check_is_fitted(self)
-        if not isinstance(n_samples, Integral) or n_samples < 1:
-            raise ValueError(
-                f"n_samples must be a positive integer; got n_samples={n_samples!r}."
-            )
-        log2_reference, log2_isr = self._group_parameters(self._group_index(group))
+        n_samples = Integer(low=1).check(n_samples, "n_samples")
+        log2_reference, log2_isr = self._log2_parameters(group)
         rng = check_random_state(self.random_state)
         labels = rng.randint(self.n_scales, size=n_samples)
-        centres = log2_reference + log2_isr * _positions(self.n_scales)
+        centres = log2_reference + log2_isr * scale_exponents(self.n_scales)
         log2_scales = centres[labels] + self.tau_ * rng.standard_normal(n_samples)
-        return 2.0**log2_scales, labels
+        return np.exp2(log2_scales), labels
+
+
+def _check_float64_reach(log2_range, groups, params):
+    """Refuse data whose fitted scales or ISR could leave float64, before fitting.
+
+    The optimiser's bounds (see the Notes of :class:`ToleranceModel`) say how far
+    the reference scale and the ISR may go; the internal scales reach at most
+    the largest reference times the largest ISR.
+    """
+    margin = params["grid_margin"]
+    lowest, highest = log2_range[:, 0] - margin, log2_range[:, 1] + margin
+    if params["reference_scale"] is None:
+        reference_low, reference_high = lowest, highest
+    else:
+        reference_low = reference_high = np.full(len(log2_range), math.log2(params["reference_scale"]))
+    if params["isr"] is None:
+        isr_high = highest - lowest
+    else:
+        isr_high = np.full(len(log2_range), math.log2(params["isr"]))
+    reach_low, reach_high = reference_low, reference_high + isr_high
+    outside = (reach_low < _FLOAT64.minexp) | (np.maximum(reach_high, isr_high) >= _FLOAT64.maxexp)
+    if np.any(outside):
+        index = int(np.flatnonzero(outside)[0])
+        low, high = np.exp2(log2_range[index])
+        raise ValueError(
+            f"X holds scale factors from {low:.3g} to {high:.3g}{_group_name(groups, index)}: "
+            f"with grid_margin={margin!r}, the fitted internal scales could reach "
+            f"2**{reach_low[index]:.1f} to 2**{reach_high[index]:.1f} and the ISR "
+            f"2**{isr_high[index]:.1f}, beyond float64 (2**{_FLOAT64.minexp} to "
+            f"2**{_FLOAT64.maxexp}). The model is equivariant to rescaling: divide X "
+            "(and reference_scale) by its geometric mean, or fit narrower ranges."
+        )
+
+
+def _check_resolution(min_tau, log2_range, params):
+    """Refuse a fixed tau that the grid cannot resolve, before fitting."""
+    tau = params["tau"]
+    if tau is None or tau >= min_tau:
+        return
+    span = float(np.max(log2_range[:, 1] - log2_range[:, 0])) + 2.0 * params["grid_margin"]
+    needed = math.ceil(_POINTS_PER_TAU * span / tau) + 1
+    raise ValueError(
+        f"grid_size={params['grid_size']} is too coarse for tau={tau!r}: the grid spans "
+        f"{span:.4g} octaves, so its spacing {min_tau / _POINTS_PER_TAU:.3g} exceeds "
+        f"tau / {_POINTS_PER_TAU}; use grid_size >= {needed} (or a narrower grid_margin)."
+    )
+
+
+def _optimise(grids, log_p, log2_range, min_tau, params):
+    """Minimise the summed divergence over the free parameters.
+
+    Returns per-group log2 r and log2 ISR, tau, the per-group divergence,
+    the iterations and the convergence flag of the best starting point.
+    """
+    n_groups, n_scales = grids.shape[0], params["n_scales"]
+    margin = params["grid_margin"]
+    width = log2_range[:, 1] - log2_range[:, 0]
+    free_reference = params["reference_scale"] is None
+    free_isr = params["isr"] is None and n_scales > 1
+    free_tau = params["tau"] is None
+    fixed_log2_reference = np.full(
+        n_groups, 0.0 if free_reference else math.log2(params["reference_scale"])
+    )
+    fixed_log2_isr = np.full(n_groups, 0.0 if params["isr"] is None else math.log2(params["isr"]))
+
+    def kl_and_gradient(log2_reference, log2_isr, tau):
+        return _kl_and_gradient(log2_reference, log2_isr, tau, grids, log_p, n_scales)
+
+    if not (free_reference or free_isr or free_tau):
+        kl = kl_and_gradient(fixed_log2_reference, fixed_log2_isr, params["tau"])[0]
+        return fixed_log2_reference, fixed_log2_isr, params["tau"], kl, 0, True
+
+    # The parameter vector holds, in this order, the free log2 r (one per
+    # group), the free log2 ISR (one per group) and the free tau (shared).
+    def pack(log2_reference, log2_isr, tau):
+        parts = [
+            log2_reference if free_reference else [],
+            log2_isr if free_isr else [],
+            [tau] if free_tau else [],
+        ]
+        return np.concatenate(parts).astype(np.float64)
+
+    def unpack(vector):
+        vector = list(vector)
+        log2_reference = fixed_log2_reference
+        if free_reference:
+            log2_reference, vector = np.array(vector[:n_groups]), vector[n_groups:]
+        log2_isr = fixed_log2_isr
+        if free_isr:
+            log2_isr, vector = np.array(vector[:n_groups]), vector[n_groups:]
+        tau = vector[0] if free_tau else params["tau"]
+        return log2_reference, log2_isr, tau
+
+    def objective(vector):
+        kl, grad_reference, grad_isr, grad_tau = kl_and_gradient(*unpack(vector))
+        return kl.sum(), pack(grad_reference, grad_isr, grad_tau.sum())
+
+    lower = pack(log2_range[:, 0] - margin, np.zeros(n_groups), min_tau)
+    upper = pack(log2_range[:, 1] + margin, width + 2.0 * margin, max(margin, min_tau))
+
+    starts = []
+    for span, start_tau in itertools.product(_START_SPANS, _START_TAUS):
+        # Internal scales spanning `span` of each observed range, centred in it.
+        log2_isr = span * width if free_isr else fixed_log2_isr
+        spanned = log2_isr if n_scales > 1 else np.zeros(n_groups)
+        log2_reference = log2_range[:, 0] + 0.5 * (width - spanned)
+        if free_isr and not free_reference:
+            # From the fixed r up to the top of the centred span.
+            log2_isr = log2_range[:, 1] - 0.5 * (1.0 - span) * width
+            log2_isr = log2_isr - fixed_log2_reference
+        start = np.clip(pack(log2_reference, log2_isr, start_tau), lower, upper)
+        if not any(np.array_equal(start, seen) for seen in starts):
+            starts.append(start)
+
+    best = None
+    # L-BFGS-B makes many tiny BLAS calls; threads only add overhead there.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for start in starts:
+            result = minimize(
+                objective,
+                start,
+                jac=True,
+                method="L-BFGS-B",
+                bounds=list(zip(lower, upper)),
+                tol=params["tol"],
+                options={"maxiter": params["max_iter"]},
+            )
+            if best is None or result.fun < best.fun:
+                best = result
+    if not best.success:
+        warnings.warn(
+            f"ToleranceModel did not converge: {best.message}. Increase max_iter or tol.",
+            ConvergenceWarning,
+        )
+    log2_reference, log2_isr, tau = unpack(best.x)
+    kl = kl_and_gradient(log2_reference, log2_isr, tau)[0]
+    return log2_reference, log2_isr, float(tau), kl, best.nit, best.success

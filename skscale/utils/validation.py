@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Integer", "Real", "Options", "Boolean", "Pair", "check_params", "validate"]
+__all__ = ["Integer", "Real", "Options", "Boolean", "Pair", "AnyOf", "check_params", "validate"]
 
 
 class _Constraint:
@@ -218,6 +218,30 @@ class Pair(_Constraint):
         if low is _INVALID or high is _INVALID or high < low or (high == low and not self.allow_equal):
             return _INVALID
         return low, high
+
+
+class AnyOf(_Constraint):
+    """A value that satisfies one of several constraints; the first that accepts it converts it.
+
+    >>> bandwidth = AnyOf(Real(low=0, closed="neither"), Options(("scott", "silverman")))
+    >>> bandwidth.check(1, "bandwidth"), bandwidth.check("scott", "bandwidth")
+    (1.0, 'scott')
+    >>> str(bandwidth)
+    "a finite number > 0 or one of 'scott', 'silverman'"
+    """
+
+    def __init__(self, *constraints, allow_none=False):
+        self.constraints, self.allow_none = constraints, allow_none
+
+    def describe(self):
+        return " or ".join(str(constraint) for constraint in self.constraints)
+
+    def _convert(self, value):
+        for constraint in self.constraints:
+            converted = constraint._convert(value)
+            if converted is not _INVALID:
+                return converted
+        return _INVALID
 
 
 def check_params(params, constraints):
