@@ -26,7 +26,7 @@ def recommended_isr(scales):
     """ISR_hyp of the tolerance model (paper's tau) fitted on observed data scales."""
     from skscale import ToleranceModel
 
-    return float(ToleranceModel(n_scales=3).fit(scales).isr_)
+    return float(ToleranceModel(n_scales=3).fit(scales).isr_[0])
 
 
 def run_sweep(profile, device="cpu"):

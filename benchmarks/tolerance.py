@@ -64,9 +64,9 @@ def main(argv=None):
                + "\n\nThe paper gives ISR_hyp only graphically (Fig. 5); it says they are close to the best fixed "
                "ISRs of Fig. 3 (paper: 2.34, 4.76, 5.35 for the three distributions; see isr_sweep for ours).")
     report.raw = {"tau": [m.tau_ for m in models], "groups": labels.tolist(),
-                  "isr": [np.asarray(m.isr_).tolist() for m in models],
-                  "reference_scale": [np.asarray(m.reference_scale_).tolist() for m in models],
-                  "internal_scales": [np.asarray(m.internal_scales_).tolist() for m in models]}
+                  "isr": [m.isr_.tolist() for m in models],
+                  "reference_scale": [m.reference_scale_.tolist() for m in models],
+                  "internal_scales": [m.internal_scales_.tolist() for m in models]}
 
     from skscale.plotting import plot_tolerance
 

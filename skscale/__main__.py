@@ -198,10 +198,10 @@ def _run_tolerance(args, parser):
     print(f"Tolerance model of data scales log-uniform in [{low:g}, {high:g}] ({octaves:.3g} octaves)")
     print(f"  internal scales N_S   {args.n_scales}")
     print(f"  tau                   {model.tau_:.3f} octaves")
-    print(f"  ISR                   {model.isr_:.3f}")
-    print(f"  reference scale       {model.reference_scale_:.3f}  (the smallest internal scale)")
-    print(f"  internal scales       {', '.join(f'{value:.3f}' for value in model.internal_scales_)}")
-    print(f"  KL(tolerance || data) {model.kl_:.4f} nats")
+    print(f"  ISR                   {model.isr_[0]:.3f}")
+    print(f"  reference scale       {model.reference_scale_[0]:.3f}  (the smallest internal scale)")
+    print(f"  internal scales       {', '.join(f'{value:.3f}' for value in model.internal_scales_[0])}")
+    print(f"  KL(tolerance || data) {model.kl_[0]:.4f} nats")
     if args.plot is not None:
         from matplotlib.figure import Figure
 

@@ -486,7 +486,7 @@ def _save_figures(output, tolerance, scales_train, records, per_scale, test_erro
             first_epoch=0,
             ax=ax,
             labels=[f"init ISR {record['init_isr']:.2f}" for record in learned],
-            reference_isr={"tolerance model": float(tolerance.isr_)},
+            reference_isr={"tolerance model": float(tolerance.isr_[0])},
         )
         ax.set_title("Learned ISR per epoch (one line per cross-validation fit)")
     save(figure, "isr_trajectory.png")
@@ -546,13 +546,13 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
     _print(
         stream,
         f"1. Tolerance model of the training scales (kernel density, tau = {tolerance.tau_:.3f} octaves):",
-        f"   recommended ISR = {tolerance.isr_:.2f}, internal scales "
-        f"{', '.join(f'{value:.2f}' for value in tolerance.internal_scales_)} (x digit size)",
+        f"   recommended ISR = {tolerance.isr_[0]:.2f}, internal scales "
+        f"{', '.join(f'{value:.2f}' for value in tolerance.internal_scales_[0])} (x digit size)",
         "",
     )
 
     pipeline = make_pipeline(config, random_state)
-    grid = make_param_grid(config, tolerance.isr_)
+    grid = make_param_grid(config, tolerance.isr_[0])
     _print(
         stream,
         "2. Grid search: internal scales fixed or learned, initial ISR in "

@@ -105,8 +105,8 @@ def plot_tolerance(
     n_points = Integer(low=2).check(n_points, "n_points")
 
     index = model._group_index(group)
-    data_range = np.log2(np.atleast_2d(model.data_range_)[index])
-    internal_scales = np.log2(np.atleast_2d(model.internal_scales_)[index])
+    data_range = np.log2(model.data_range_[index])
+    internal_scales = np.log2(model.internal_scales_[index])
     reach = 3.0 * max(model.tail_std, model.tau_)
     lower = min(data_range[0], internal_scales[0]) - reach
     upper = max(data_range[1], internal_scales[-1]) + reach
@@ -134,8 +134,7 @@ def plot_tolerance(
     _dashed_verticals(ax, internal_scales, colour="C0", label="internal scales", gid="internal_scale")
     _dashed_verticals(ax, data_range, colour="C3", label="observed range", gid="data_boundary")
 
-    isr = np.atleast_1d(model.isr_)[index]
-    title = f"ISR = {isr:.3g}, tau = {model.tau_:.3g}"
+    title = f"ISR = {model.isr_[index]:.3g}, tau = {model.tau_:.3g}"
     if model.groups_ is not None:
         title = f"group {model.groups_[index]}: {title}"
     ax.set_title(title)
@@ -184,7 +183,7 @@ def plot_isr_trajectory(
 
     reference_isr : float or mapping of str to float, default=None
         Values to mark with horizontal dashed lines, e.g.
-        ``{"tolerance model": model.isr_}``; a float is labelled ``"reference"``.
+        ``{"tolerance model": model.isr_[0]}``; a float is labelled ``"reference"``.
 
     key : str, default="isr"
         History column to draw; ``"sigma_basis"`` draws the smallest internal scale.

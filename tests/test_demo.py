@@ -96,10 +96,10 @@ def test_tolerance_model_follows_the_uniform_scales_of_mnist_scale():
     scales = np.random.RandomState(0).uniform(0.3, 1.0, size=2000)
     model = fit_tolerance_model(scales, n_scales=3)
     assert model.density == "kde"
-    assert model.internal_scales_.shape == (3,)
+    assert model.internal_scales_.shape == (1, 3)
     # Uniform in the scale is denser at large scales in log2: the internal scales crowd
     # there, so the ISR is smaller than for a log-uniform density over the same range.
-    assert 1.5 < model.isr_ < ToleranceModel(n_scales=3, density="loguniform").fit(scales).isr_
+    assert 1.5 < model.isr_[0] < ToleranceModel(n_scales=3, density="loguniform").fit(scales).isr_[0]
 
 
 def test_a_too_small_source_is_a_one_line_note_not_a_warning(capsys):
