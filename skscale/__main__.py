@@ -96,7 +96,8 @@ def build_parser():
 
     demo = commands.add_parser(
         "demo",
-        help="the main job: learned versus fixed ISR on MNIST-Scale (what `make demo` runs)",
+        help="the main job: learned versus fixed ISR on MNIST-Scale, of MNIST or Fashion-MNIST "
+        "(what `make demo` runs)",
         description=_DEMO_DESCRIPTION,
         parents=[debug],
     )
