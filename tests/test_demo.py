@@ -11,7 +11,7 @@ from skorch.history import History  # noqa: E402
 
 from skscale import ToleranceModel  # noqa: E402
 from skscale.__main__ import main  # noqa: E402
-from skscale.datasets import DatasetSizeWarning  # noqa: E402
+from skscale.datasets import FASHION_MNIST_CLASSES, DatasetSizeWarning  # noqa: E402
 from skscale.demo import (  # noqa: E402
     FIGURES,
     QUICK,
@@ -19,8 +19,11 @@ from skscale.demo import (  # noqa: E402
     fit_tolerance_model,
     load_demo_data,
     make_param_grid,
+    run_demo,
 )
 from skscale.plotting import plot_error_per_scale, plot_isr_trajectory  # noqa: E402
+
+from .test_cli import write_idx_files  # noqa: E402
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -110,6 +113,37 @@ def test_a_too_small_source_is_a_one_line_note_not_a_warning(capsys):
     assert len(data.y_train) + len(data.y_test) <= 5000
     note = "note: source 'bundled' holds fewer digits than requested; using "
     assert capsys.readouterr().out.startswith(note)
+    assert [str(name) for name in data.target_names] == [str(digit) for digit in range(10)]
+
+
+def test_demo_data_of_fashion_mnist_is_named_by_its_classes(capsys, tmp_path):
+    write_idx_files(tmp_path / "fashion-mnist", n_train=50, n_test=30)
+    config = DemoConfig(n_train=100, n_test=60, cv=2, max_epochs=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DatasetSizeWarning)
+        data = load_demo_data(config, source="idx", data_home=tmp_path, dataset="fashion")
+    assert data.dataset == "fashion" and data.source == "idx"
+    assert len(data.y_train) + len(data.y_test) == 80
+    assert list(data.target_names) == list(FASHION_MNIST_CLASSES)
+    assert capsys.readouterr().out.startswith("note: source 'idx' holds fewer images than requested; using ")
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"dataset": "cifar10"}, "dataset must be one of 'mnist', 'fashion', got 'cifar10'."),
+        ({"dataset": "fashion", "source": "bundled"},
+         "source (dataset='fashion') must be one of 'auto', 'debian', 'idx', 'openml', got 'bundled'."),
+        ({"source": "debian"},
+         "source (dataset='mnist') must be one of 'auto', 'idx', 'openml', 'bundled', got 'debian'."),
+    ],
+)
+def test_run_demo_refuses_a_dataset_or_source_before_any_work(capsys, tmp_path, kwargs, message):
+    output = tmp_path / "out"
+    with pytest.raises(ValueError) as error:
+        run_demo(QUICK, output=output, **kwargs)
+    assert str(error.value) == message
+    assert not output.exists() and capsys.readouterr().out == ""
 
 
 # --------------------------------------------------------------------------- figures

@@ -147,6 +147,8 @@ def make_mnist_scale(
             The source used.
         dataset : str
             ``"mnist"`` or ``"fashion"``.
+        target_names : ndarray of shape (10,)
+            The name of each class (the digits, or Fashion-MNIST's article names).
         reduced : bool
             Whether the split sizes were scaled down.
         DESCR : str
@@ -220,7 +222,7 @@ def make_mnist_scale(
         )
     rescaled = rescaled.numpy()
 
-    result = Bunch(source=mnist.source, dataset=dataset, reduced=reduced)
+    result = Bunch(source=mnist.source, dataset=dataset, reduced=reduced, target_names=mnist.target_names)
     start = 0
     for split in _SPLITS:
         stop = start + len(indices[split])
