@@ -40,6 +40,9 @@ MIB = 2.0**20
 CLEAR_REFS = "/proc/self/clear_refs"
 STATUS = "/proc/self/status"
 MMAP_THRESHOLD = 64 * 1024
+# Classifier defaults that set the memory, named in the results.
+DESCRIBED_PARAMS = ("architecture", "n_scales", "init_sigma_basis", "init_isr", "kernel_extent", "n_filters",
+                    "batch_size")
 
 
 def _status_bytes(field):
@@ -177,9 +180,14 @@ def run(settings):
     return results
 
 
-def findings(results):
-    """Sentences read off the numbers: the cost per image at the largest size, and how it
-    grows with the number of pixels."""
+def proportion(growth, pixels):
+    """Whether a growth is within a factor of two of the growth of the pixels (a phrase)."""
+    return "about in proportion" if 0.5 <= growth / pixels <= 2 else "not in proportion"
+
+
+def findings(results, default_batch):
+    """Sentences read off the numbers: the cost per image at the largest size, how it grows
+    with the number of pixels, and what a batch of ``default_batch`` images then needs."""
     lines = []
     for mode, by_size in results.items():
         sizes = [int(size) for size in by_size]
@@ -190,11 +198,9 @@ def findings(results):
             pixels = (sizes[-1] / sizes[0]) ** 2
             growth = values[-1] / values[0]
             text += (f"; from {sizes[0]} to {largest} pixels the pixels grow {pixels:.0f}-fold and the memory "
-                     f"per image {growth:.0f}-fold ({'about in proportion' if 0.5 <= growth / pixels <= 2 else 'not in proportion'}"
-                     " to the pixels)")
-        batch_default = 64
-        text += (f"; a batch of {batch_default} (the classifier's default `batch_size`) then needs about "
-                 f"{values[-1] * batch_default / 1024:.1f} GiB at {largest} pixels.")
+                     f"per image {growth:.0f}-fold ({proportion(growth, pixels)} to the pixels)")
+        text += (f"; a batch of {default_batch} (the classifier's default `batch_size`) then needs about "
+                 f"{values[-1] * default_batch / 1024:.2f} GiB at {largest} pixels.")
         lines.append(text)
     methods = {point["method"] for by_size in results.values() for entry in by_size.values()
                for point in entry["points"]}
@@ -215,16 +221,19 @@ def main(argv=None):
                          f"{small['increase_mib']:.1f} / {large['increase_mib']:.1f}",
                          f"{entry['per_image_mib']:.2f}", f"{entry['peak_per_image_mib']:.2f}",
                          f"{small['baseline_mib']:.0f}", f"{large['seconds']:.2f}"])
+    from skscale import ScaleEquivariantClassifier
+
+    defaults = ScaleEquivariantClassifier().get_params()
+    settings = ", ".join(f"{key}={defaults[key]!r}" for key in DESCRIBED_PARAMS)
     report.add("Memory per image",
-               "`ScaleEquivariantClassifier()` with its defaults (Table-1 network: 3 internal scales from "
-               "sigma_basis = 2, ISR = 3, k = 2, 16 filters), float32 images with one channel. Each row: two "
-               "fresh processes (one per batch size); peak resident set size during the call minus the "
+               f"`ScaleEquivariantClassifier()` with its defaults ({settings}), float32 images with one "
+               "channel, one fresh process per image size. Peak resident set size during the call minus the "
                "resident set size before it. *Per image*: slope between the two batch sizes; *peak / "
                "image*: the larger batch's increase over its size (includes the fixed part).\n\n"
                + harness.markdown_table(["call", "image", "batches", "peak increase (MiB)", "per image (MiB)",
                                          "peak / image (MiB)", "RSS before (MiB)", "seconds (larger batch)"],
                                         rows))
-    report.add("Findings", findings(results))
+    report.add("Findings", findings(results, defaults["batch_size"]))
     report.raw = results
     report.write()
     return results
