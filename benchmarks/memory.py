@@ -45,7 +45,7 @@ DESCRIBED_PARAMS = ("architecture", "n_scales", "init_sigma_basis", "init_isr", 
                     "batch_size")
 
 
-def _status_bytes(field):
+def status_bytes(field):
     """``field`` (``"VmRSS"`` or ``"VmHWM"``) of this process, in bytes (None off Linux)."""
     try:
         with open(STATUS) as handle:
@@ -57,14 +57,14 @@ def _status_bytes(field):
     return None
 
 
-def _reset_peak():
+def reset_peak():
     """Reset the peak resident set size of this process; whether that was possible."""
     try:
         with open(CLEAR_REFS, "w") as handle:
             handle.write("5")
     except OSError:
         return False
-    return _status_bytes("VmHWM") is not None
+    return status_bytes("VmHWM") is not None
 
 
 def measure_points(image_size, calls, seed=0):
@@ -104,8 +104,8 @@ def measure_points(image_size, calls, seed=0):
         clf.set_params(batch_size=batch)
         images, labels = X[:batch], y[:batch]
         gc.collect()
-        baseline = _status_bytes("VmRSS")
-        resettable = baseline is not None and _reset_peak()
+        baseline = status_bytes("VmRSS")
+        resettable = baseline is not None and reset_peak()
         if not resettable and len(calls) > 1:
             raise RuntimeError("the peak resident set size cannot be reset here; measure one call per process.")
         start = time.perf_counter()
@@ -115,7 +115,7 @@ def measure_points(image_size, calls, seed=0):
             clf.partial_fit(images, labels)
         seconds = time.perf_counter() - start
         if resettable:
-            peak, method = _status_bytes("VmHWM"), "VmHWM after clear_refs"
+            peak, method = status_bytes("VmHWM"), "VmHWM after clear_refs"
         else:
             # ru_maxrss is in KiB on Linux and in bytes on macOS.
             unit = 1 if sys.platform == "darwin" else 1024
