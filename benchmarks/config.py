@@ -278,7 +278,7 @@ PROFILES = {
         index_set="tensor", scale_lr=None,
         scale_warmup_epochs=0, seeds=(0,),
         isr_grid=(1.5, 3.0), distributions=((1.0, 2.83), (1.0, 8.0)),
-        mnist_scale=dict(n_train=60, n_val=0, n_test=40, max_epochs=1, batch_size=32, lr=3e-3,
+        mnist_scale=dict(n_train=20, n_val=0, n_test=20, max_epochs=1, batch_size=20, lr=3e-3,
                          scale_lr=None, scale_warmup_epochs=0, lr_step=None, seeds=(0,),
                          source="auto"),
         speed=SpeedSettings(
