@@ -28,6 +28,7 @@ from skscale.utils import Integer, Real, machine_line, system_info, versions_lin
 positive_int = Integer(low=1).argparse_type(int)
 upper_bound = Real(low=1, closed="neither").argparse_type(float)
 
+
 # ---------------------------------------------------------------------------- arguments
 def make_parser(description, training=True):
     """Argument parser shared by every script.
@@ -39,22 +40,44 @@ def make_parser(description, training=True):
     ``--device`` is passed to the classifier; without it the script runs on the CPU.
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                        help="problem size: the paper's protocol, the CPU-sized one, or a smoke test (default: cpu)")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="cpu",
+        help="problem size: the paper's protocol, the CPU-sized one, or a smoke test (default: cpu)",
+    )
     if training:
-        parser.add_argument("--device", default=None,
-                            help="torch device for training, e.g. cuda (default: cuda for --profile paper when "
-                                 "available, else cpu)")
-        parser.add_argument("--seeds", type=int, nargs="+", default=None,
-                            help="realisations to run (default: the profile's)")
-        parser.add_argument("--epoch-factor", type=positive_int, default=None, metavar="N",
-                            help="train N times the profile's epochs, the learning-rate decays stretched alike "
-                                 "(default: 1)")
-        parser.add_argument("--distributions", type=upper_bound, nargs="+", default=None, metavar="HIGH",
-                            help="upper bounds of the log-uniform [1, HIGH] data scale distributions (default: "
-                                 "the profile's)")
-    parser.add_argument("--output-dir", type=Path, default=RESULTS_DIR,
-                        help=f"where <name>-<profile>.md/.png/.json go (default: {RESULTS_DIR})")
+        parser.add_argument(
+            "--device",
+            default=None,
+            help="torch device for training, e.g. cuda (default: cuda for --profile paper when "
+            "available, else cpu)",
+        )
+        parser.add_argument(
+            "--seeds", type=int, nargs="+", default=None, help="realisations to run (default: the profile's)"
+        )
+        parser.add_argument(
+            "--epoch-factor",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="train N times the profile's epochs, the learning-rate decays stretched alike (default: 1)",
+        )
+        parser.add_argument(
+            "--distributions",
+            type=upper_bound,
+            nargs="+",
+            default=None,
+            metavar="HIGH",
+            help="upper bounds of the log-uniform [1, HIGH] data scale distributions (default: "
+            "the profile's)",
+        )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help=f"where <name>-<profile>.md/.png/.json go (default: {RESULTS_DIR})",
+    )
     return parser
 
 
@@ -72,12 +95,15 @@ def setup(parser, argv=None, sections=("training",)):
     args.argv = list(sys.argv[1:] if argv is None else argv)
     profile = PROFILES[args.profile]
     if getattr(args, "seeds", None) is not None:
-        profile = dataclasses.replace(profile, seeds=tuple(args.seeds),
-                                      mnist_scale={**profile.mnist_scale, "seeds": tuple(args.seeds)})
+        profile = dataclasses.replace(
+            profile, seeds=tuple(args.seeds), mnist_scale={**profile.mnist_scale, "seeds": tuple(args.seeds)}
+        )
     if getattr(args, "epoch_factor", None) is not None:
         profile = profile.stretched(args.epoch_factor)
     if getattr(args, "distributions", None) is not None:
-        profile = dataclasses.replace(profile, distributions=tuple((1.0, high) for high in args.distributions))
+        profile = dataclasses.replace(
+            profile, distributions=tuple((1.0, high) for high in args.distributions)
+        )
     if "device" not in vars(args):
         args.device = "cpu"
     if args.device is None:
@@ -128,30 +154,58 @@ def dynamic_split(profile, scale_range, seed, *, grid=False):
     needed = profile.n_train + profile.n_test
     if len(labels) < needed:
         raise ValueError(
-            f"profile {profile.name!r} needs {needed} digits but the MNIST source {source!r} holds {len(labels)}; "
+            f"profile {profile.name!r} needs {needed} digits but the MNIST source {source!r} holds "
+            f"{len(labels)}; "
             "provide the full MNIST (see skscale.datasets.load_mnist)."
         )
     order = np.random.RandomState(seed).permutation(len(labels))
     train_index, test_index = order[: profile.n_train], order[profile.n_train : needed]
-    train = DynamicScaleMNIST(images[train_index], labels[train_index], canvas_size=profile.canvas_size,
-                              scale_range=scale_range, random_state=seed)
+    train = DynamicScaleMNIST(
+        images[train_index],
+        labels[train_index],
+        canvas_size=profile.canvas_size,
+        scale_range=scale_range,
+        random_state=seed,
+    )
     statistics = (train.mean, train.std)
-    test = DynamicScaleMNIST(images[test_index], labels[test_index], canvas_size=profile.canvas_size,
-                             scale_range=scale_range, train=False, normalize=statistics, random_state=seed + 1000)
+    test = DynamicScaleMNIST(
+        images[test_index],
+        labels[test_index],
+        canvas_size=profile.canvas_size,
+        scale_range=scale_range,
+        train=False,
+        normalize=statistics,
+        random_state=seed + 1000,
+    )
     data = {}
     data["X_train"], data["y_train"], data["s_train"] = train.to_arrays()
     data["X_test"], data["y_test"], data["s_test"] = test.to_arrays()
     if grid:
         scales = scale_grid(0.0, float(np.log2(scale_range[1])), profile.grid_per_octave)
         grid_index = test_index[: profile.n_grid_digits]
-        evaluation = DynamicScaleMNIST.at_scales(images[grid_index], labels[grid_index], scales,
-                                                 canvas_size=profile.canvas_size, normalize=statistics)
+        evaluation = DynamicScaleMNIST.at_scales(
+            images[grid_index],
+            labels[grid_index],
+            scales,
+            canvas_size=profile.canvas_size,
+            normalize=statistics,
+        )
         data["X_grid"], data["y_grid"], data["s_grid"] = evaluation.to_arrays()
     return data
 
 
-def fit_table1(data, profile, seed, device="cpu", *, sigma_basis=2.0, isr=3.0, parameterisation="isr",
-               max_epochs=None, **params):
+def fit_table1(
+    data,
+    profile,
+    seed,
+    device="cpu",
+    *,
+    sigma_basis=2.0,
+    isr=3.0,
+    parameterisation="isr",
+    max_epochs=None,
+    **params,
+):
     """Train the paper's Table-1 network on ``data["X_train"]``.
 
     ``sigma_basis`` is in the paper's units and is multiplied by ``profile.shrink``.
@@ -245,17 +299,30 @@ def run_sweep(profile, device="cpu"):
 
     results = {}
     for low, high in profile.distributions:
-        entry = {"range": [low, high], "isr_grid": list(profile.isr_grid), "recommended_isr": [],
-                 "errors": [[] for _ in profile.isr_grid], "grid_errors": [[] for _ in profile.isr_grid]}
+        entry = {
+            "range": [low, high],
+            "isr_grid": list(profile.isr_grid),
+            "recommended_isr": [],
+            "errors": [[] for _ in profile.isr_grid],
+            "grid_errors": [[] for _ in profile.isr_grid],
+        }
         for seed in profile.seeds:
             data = dynamic_split(profile, (low, high), seed, grid=True)
             entry["recommended_isr"].append(recommended_isr(data["s_train"]))
             for index, isr in enumerate(profile.isr_grid):
-                clf = fit_table1(data, profile, seed, device, sigma_basis=SWEEP_SIGMA_BASIS, isr=isr,
-                                 parameterisation="fixed")
+                clf = fit_table1(
+                    data,
+                    profile,
+                    seed,
+                    device,
+                    sigma_basis=SWEEP_SIGMA_BASIS,
+                    isr=isr,
+                    parameterisation="fixed",
+                )
                 error = error_rate(clf, data["X_test"], data["y_test"])
-                scales, per_scale, _ = error_per_scale(clf, data["X_grid"], data["y_grid"], data["s_grid"],
-                                                       bins="unique")
+                scales, per_scale, _ = error_per_scale(
+                    clf, data["X_grid"], data["y_grid"], data["s_grid"], bins="unique"
+                )
                 entry["errors"][index].append(error)
                 entry["grid_errors"][index].append((100 * per_scale).tolist())
                 entry["grid_scales"] = scales.tolist()
@@ -286,14 +353,23 @@ def run_learning(profile, device):
         entry = {"sigma_basis": [], "isr": [], "errors": [], "isr_history": []}
         for seed in profile.seeds:
             data = dynamic_split(profile, (low, high), seed)
-            clf = fit_table1(data, profile, seed, device, sigma_basis=INIT_SIGMA_BASIS, isr=INIT_ISR,
-                             parameterisation="isr")
+            clf = fit_table1(
+                data,
+                profile,
+                seed,
+                device,
+                sigma_basis=INIT_SIGMA_BASIS,
+                isr=INIT_ISR,
+                parameterisation="isr",
+            )
             entry["sigma_basis"].append(clf.sigma_basis_ / profile.shrink)
             entry["isr"].append(clf.isr_)
             entry["errors"].append(error_rate(clf, data["X_test"], data["y_test"]))
             entry["isr_history"].append([INIT_ISR] + isr_history(clf))
-            log(f"[{low:g}, {high:g}] seed {seed}: sigma_basis {entry['sigma_basis'][-1]:.3f}, "
-                f"ISR {clf.isr_:.3f}, test error {entry['errors'][-1]:.2f} %")
+            log(
+                f"[{low:g}, {high:g}] seed {seed}: sigma_basis {entry['sigma_basis'][-1]:.3f}, "
+                f"ISR {clf.isr_:.3f}, test error {entry['errors'][-1]:.2f} %"
+            )
         results[f"{high:g}"] = entry
     return results
 
@@ -365,18 +441,33 @@ class Report:
             figure.savefig(png, dpi=110, bbox_inches="tight")
             lines += ["## Figure", "", f"![{self.name}]({png.name})", ""]
         lines += [
-            "## Run", "",
+            "## Run",
+            "",
             f"- command: `{self.command}`",
             f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
             *provenance_lines(),
             f"- device: {self.args.device}",
             f"- wall time: {wall / 60:.1f} min ({wall:.0f} s)",
-            "", "Profile (differences from the paper's protocol in parentheses):", "", "```",
-            *self.profile.describe(self.profile_sections), "```", "",
+            "",
+            "Profile (differences from the paper's protocol in parentheses):",
+            "",
+            "```",
+            *self.profile.describe(self.profile_sections),
+            "```",
+            "",
         ]
         markdown.write_text("\n".join(lines))
-        raw.write_text(json.dumps({"profile": profile_dict(self.profile, self.profile_sections), "wall_time_s": wall,
-                                   "results": self.raw}, indent=1, default=_json_default))
+        raw.write_text(
+            json.dumps(
+                {
+                    "profile": profile_dict(self.profile, self.profile_sections),
+                    "wall_time_s": wall,
+                    "results": self.raw,
+                },
+                indent=1,
+                default=_json_default,
+            )
+        )
         print(f"wrote {markdown} ({wall / 60:.1f} min)", flush=True)
         return markdown
 
@@ -392,8 +483,11 @@ def _json_default(value):
 def profile_dict(profile, sections=("training",)):
     """The fields of ``profile`` that :meth:`Profile.describe` lists for ``sections``, as a dict."""
     fields = dataclasses.asdict(profile)
-    return {key: value for key, value in fields.items()
-            if (key if key in ("speed", "memory") else "training") in sections}
+    return {
+        key: value
+        for key, value in fields.items()
+        if (key if key in ("speed", "memory") else "training") in sections
+    }
 
 
 def command_line(name, argv):

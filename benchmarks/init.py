@@ -44,15 +44,20 @@ def run(profile, device):
             data = harness.dynamic_split(profile, (low, high), seed)
             for sigma_basis in INIT_SIGMA_BASIS:
                 for isr in INIT_ISR:
-                    clf = harness.fit_table1(data, profile, seed, device, sigma_basis=sigma_basis, isr=isr,
-                                            parameterisation="isr")
-                    record = entry.setdefault(f"{sigma_basis:g},{isr:g}", {"sigma_basis": [], "isr": [], "errors": []})
+                    clf = harness.fit_table1(
+                        data, profile, seed, device, sigma_basis=sigma_basis, isr=isr, parameterisation="isr"
+                    )
+                    record = entry.setdefault(
+                        f"{sigma_basis:g},{isr:g}", {"sigma_basis": [], "isr": [], "errors": []}
+                    )
                     record["sigma_basis"].append(clf.sigma_basis_ / profile.shrink)
                     record["isr"].append(clf.isr_)
                     record["errors"].append(harness.error_rate(clf, data["X_test"], data["y_test"]))
-                    harness.log(f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
-                               f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, "
-                               f"error {record['errors'][-1]:.2f} %")
+                    harness.log(
+                        f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
+                        f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, "
+                        f"error {record['errors'][-1]:.2f} %"
+                    )
         results[f"{high:g}"] = entry
     return results
 
@@ -69,15 +74,40 @@ def main(argv=None):
         rows = []
         for name, record in entry.items():
             sigma_basis, isr = (float(v) for v in name.split(","))
-            paper = PAPER_TABLE3_WIDEST.get((sigma_basis, isr), ("–",) * 3) if float(key) == 8.0 else ("–",) * 3
-            rows.append([f"{sigma_basis:g}", f"{isr:g}", harness.mean_std(record["sigma_basis"], 3),
-                         harness.mean_std(record["isr"], 3), harness.mean_std(record["errors"]), *paper])
-        blocks.append(f"Data scale distribution: log-uniform [1, {key}]\n\n" + harness.markdown_table(
-            ["init sigma_basis", "init ISR", "learned sigma_basis", "learned ISR", "test error %",
-             "learned sigma_basis (paper)", "learned ISR (paper)", "test error % (paper)"], rows))
-    report.add("Learned scales and test error by initialisation (Table 3)",
-               f"sigma_basis in paper units; mean ± std over {len(profile.seeds)} realisation(s); the last three "
-               "columns are the paper's numbers.\n\n" + "\n\n".join(blocks))
+            paper = (
+                PAPER_TABLE3_WIDEST.get((sigma_basis, isr), ("–",) * 3) if float(key) == 8.0 else ("–",) * 3
+            )
+            rows.append(
+                [
+                    f"{sigma_basis:g}",
+                    f"{isr:g}",
+                    harness.mean_std(record["sigma_basis"], 3),
+                    harness.mean_std(record["isr"], 3),
+                    harness.mean_std(record["errors"]),
+                    *paper,
+                ]
+            )
+        blocks.append(
+            f"Data scale distribution: log-uniform [1, {key}]\n\n"
+            + harness.markdown_table(
+                [
+                    "init sigma_basis",
+                    "init ISR",
+                    "learned sigma_basis",
+                    "learned ISR",
+                    "test error %",
+                    "learned sigma_basis (paper)",
+                    "learned ISR (paper)",
+                    "test error % (paper)",
+                ],
+                rows,
+            )
+        )
+    report.add(
+        "Learned scales and test error by initialisation (Table 3)",
+        f"sigma_basis in paper units; mean ± std over {len(profile.seeds)} realisation(s); the last three "
+        "columns are the paper's numbers.\n\n" + "\n\n".join(blocks),
+    )
     report.raw = results
 
     plt = harness.pyplot()
@@ -89,10 +119,19 @@ def main(argv=None):
             ax.scatter([sigma_basis], [isr], marker="x", color=color)
             ax.scatter(record["sigma_basis"], record["isr"], color=color, s=18)
             for learned_sigma, learned_isr in zip(record["sigma_basis"], record["isr"]):
-                ax.plot([sigma_basis, learned_sigma], [isr, learned_isr], color=color, linewidth=0.7, alpha=0.6)
-            ax.annotate(f"{np.mean(record['errors']):.1f}%", (np.mean(record["sigma_basis"]), np.mean(record["isr"])),
-                        fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel="sigma_basis (paper units)", ylabel="ISR", title=f"[1, {key}]: init (x) -> learned (dots)")
+                ax.plot(
+                    [sigma_basis, learned_sigma], [isr, learned_isr], color=color, linewidth=0.7, alpha=0.6
+                )
+            ax.annotate(
+                f"{np.mean(record['errors']):.1f}%",
+                (np.mean(record["sigma_basis"]), np.mean(record["isr"])),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+        ax.set(
+            xlabel="sigma_basis (paper units)", ylabel="ISR", title=f"[1, {key}]: init (x) -> learned (dots)"
+        )
         harness.log_axis(ax, INIT_SIGMA_BASIS)
         harness.log_axis(ax, INIT_ISR, axis="y")
     fig.tight_layout()

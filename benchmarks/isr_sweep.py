@@ -35,11 +35,25 @@ def summary_tables(results):
     rows = []
     for key, entry in results.items():
         isr, mean, std = harness.best_fixed(entry)
-        rows.append([f"[1, {key}]", f"{isr:.3g}", f"{mean:.2f} ± {std:.2f}",
-                     f"{np.mean(entry['recommended_isr']):.2f}", PAPER_BEST_ISR.get(float(key), "–")])
+        rows.append(
+            [
+                f"[1, {key}]",
+                f"{isr:.3g}",
+                f"{mean:.2f} ± {std:.2f}",
+                f"{np.mean(entry['recommended_isr']):.2f}",
+                PAPER_BEST_ISR.get(float(key), "–"),
+            ]
+        )
     best = harness.markdown_table(
-        ["distribution", "best fixed ISR (ours)", "its test error % (ours)", "ToleranceModel ISR_hyp (ours)",
-         "best ISR (paper, Table 2)"], rows)
+        [
+            "distribution",
+            "best fixed ISR (ours)",
+            "its test error % (ours)",
+            "ToleranceModel ISR_hyp (ours)",
+            "best ISR (paper, Table 2)",
+        ],
+        rows,
+    )
     return sweep, best
 
 
@@ -64,16 +78,23 @@ def figure(results):
     for color, (key, entry) in zip(colors, results.items()):
         means = [np.mean(e) for e in entry["errors"]]
         stds = [np.std(e) for e in entry["errors"]]
-        ax.errorbar(entry["isr_grid"], means, yerr=stds, marker="o", capsize=3, color=color, label=f"[1, {key}]")
+        ax.errorbar(
+            entry["isr_grid"], means, yerr=stds, marker="o", capsize=3, color=color, label=f"[1, {key}]"
+        )
         ax.axvline(np.mean(entry["recommended_isr"]), color=color, linestyle="--", linewidth=1)
-    ax.set(xlabel="ISR (fixed)", ylabel="test error (%)",
-           title="Fig. 3: error vs ISR\n(dashed: ToleranceModel ISR_hyp)")
+    ax.set(
+        xlabel="ISR (fixed)",
+        ylabel="test error (%)",
+        title="Fig. 3: error vs ISR\n(dashed: ToleranceModel ISR_hyp)",
+    )
     harness.log_axis(ax, next(iter(results.values()))["isr_grid"])
     ax.legend(title="data scales")
     isr_colors = plt.cm.plasma(np.linspace(0, 0.85, len(next(iter(results.values()))["isr_grid"])))
     for ax, (key, entry) in zip(axes[1:], results.items()):
         for color, isr, errors in zip(isr_colors, entry["isr_grid"], entry["grid_errors"]):
-            ax.plot(entry["grid_scales"], np.mean(errors, axis=0), marker=".", color=color, label=f"ISR {isr:.3g}")
+            ax.plot(
+                entry["grid_scales"], np.mean(errors, axis=0), marker=".", color=color, label=f"ISR {isr:.3g}"
+            )
         ax.axvspan(1.0, float(key), color="0.9", zorder=0)
         ax.set(xlabel="data scale", ylabel="test error (%)", title=f"Fig. 4: trained on [1, {key}]")
         harness.log_axis(ax, entry["grid_scales"])
@@ -88,13 +109,17 @@ def main(argv=None):
     results = harness.run_sweep(profile, args.device)
     report.raw = results
     sweep, best = summary_tables(results)
-    report.add("Test error (%) vs fixed ISR (Fig. 3)",
-               f"Table-1 network, fixed internal scales, sigma_basis = {harness.SWEEP_SIGMA_BASIS:g} (paper units); "
-               f"mean ± std over {len(profile.seeds)} realisation(s); best per column in bold.\n\n" + sweep)
+    report.add(
+        "Test error (%) vs fixed ISR (Fig. 3)",
+        f"Table-1 network, fixed internal scales, sigma_basis = {harness.SWEEP_SIGMA_BASIS:g} (paper units); "
+        f"mean ± std over {len(profile.seeds)} realisation(s); best per column in bold.\n\n" + sweep,
+    )
     report.add("Best fixed ISR and the tolerance model", best)
-    report.add("Test error (%) per data scale (Fig. 4), mean over realisations",
-               "The grey band of the figure is the training range; scales beyond it are extrapolation.\n\n"
-               + per_scale_table(results))
+    report.add(
+        "Test error (%) per data scale (Fig. 4), mean over realisations",
+        "The grey band of the figure is the training range; scales beyond it are extrapolation.\n\n"
+        + per_scale_table(results),
+    )
     report.write(figure(results))
     return results
 

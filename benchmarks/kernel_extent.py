@@ -32,17 +32,27 @@ def main(argv=None):
     results = {}
     for extent in EXTENTS:
         harness.log(f"kernel extent k = {extent:g}")
-        results[f"{extent:g}"] = harness.run_learning(dataclasses.replace(profile, kernel_extent=extent),
-                                                         args.device)
+        results[f"{extent:g}"] = harness.run_learning(
+            dataclasses.replace(profile, kernel_extent=extent), args.device
+        )
     rows = []
     for extent, learned in results.items():
         for key, entry in learned.items():
-            rows.append([f"{extent}", f"[1, {key}]", harness.mean_std(entry["sigma_basis"], 3),
-                         harness.mean_std(entry["isr"], 3), harness.mean_std(entry["errors"])])
-    report.add("Learned scales by kernel extent",
-               f"Init sigma_basis = {harness.INIT_SIGMA_BASIS:g} (paper units), ISR = {harness.INIT_ISR:g}; "
-               f"mean ± std over {len(profile.seeds)} realisation(s); every other setting is the profile's.\n\n"
-               + harness.markdown_table(["k", "distribution", "sigma_basis", "ISR", "test error %"], rows))
+            rows.append(
+                [
+                    f"{extent}",
+                    f"[1, {key}]",
+                    harness.mean_std(entry["sigma_basis"], 3),
+                    harness.mean_std(entry["isr"], 3),
+                    harness.mean_std(entry["errors"]),
+                ]
+            )
+    report.add(
+        "Learned scales by kernel extent",
+        f"Init sigma_basis = {harness.INIT_SIGMA_BASIS:g} (paper units), ISR = {harness.INIT_ISR:g}; "
+        f"mean ± std over {len(profile.seeds)} realisation(s); every other setting is the profile's.\n\n"
+        + harness.markdown_table(["k", "distribution", "sigma_basis", "ISR", "test error %"], rows),
+    )
     report.raw = results
 
     plt = harness.pyplot()
@@ -52,8 +62,11 @@ def main(argv=None):
         for color, (key, entry) in zip(colors, learned.items()):
             history = np.array(entry["isr_history"]).mean(axis=0)
             ax.plot(np.arange(len(history)), history, style, color=color, label=f"k = {extent}, [1, {key}]")
-    ax.set(xlabel="epoch", ylabel="learned ISR (mean over realisations)",
-           title="ISR during training: k = 2 (dashed) vs k = 4 (solid)")
+    ax.set(
+        xlabel="epoch",
+        ylabel="learned ISR (mean over realisations)",
+        title="ISR during training: k = 2 (dashed) vs k = 4 (solid)",
+    )
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     report.write(fig)

@@ -61,36 +61,73 @@ def isr_trend(means):
 
 def main(argv=None):
     args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
-    report = harness.Report(NAME, "Learning sigma_basis and the ISR (paper Table 2 and Fig. 6)", args, profile)
+    report = harness.Report(
+        NAME, "Learning sigma_basis and the ISR (paper Table 2 and Fig. 6)", args, profile
+    )
     learned = harness.run_learning(profile, args.device)
     sweep, provenance = sweep_results(profile, args)
     rows, findings = [], []
     for key, entry in learned.items():
         best_isr, best_mean, best_std = harness.best_fixed(sweep[key])
         paper = PAPER_TABLE2.get(float(key), ("–",) * 5)
-        rows.append([f"[1, {key}]", "learned", harness.mean_std(entry["sigma_basis"], 3),
-                     harness.mean_std(entry["isr"], 3), harness.mean_std(entry["errors"]),
-                     paper[0], paper[1], paper[2]])
-        rows.append(["", "best fixed", f"{harness.SWEEP_SIGMA_BASIS:g}", f"{best_isr:.3g}",
-                     f"{best_mean:.2f} ± {best_std:.2f}", "2", paper[3], paper[4]])
+        rows.append(
+            [
+                f"[1, {key}]",
+                "learned",
+                harness.mean_std(entry["sigma_basis"], 3),
+                harness.mean_std(entry["isr"], 3),
+                harness.mean_std(entry["errors"]),
+                paper[0],
+                paper[1],
+                paper[2],
+            ]
+        )
+        rows.append(
+            [
+                "",
+                "best fixed",
+                f"{harness.SWEEP_SIGMA_BASIS:g}",
+                f"{best_isr:.3g}",
+                f"{best_mean:.2f} ± {best_std:.2f}",
+                "2",
+                paper[3],
+                paper[4],
+            ]
+        )
         gap = np.mean(entry["errors"]) - best_mean
-        findings.append(f"[1, {key}]: learned - best fixed = {gap:+.2f} points; one std of the best fixed is "
-                        f"{best_std:.2f}, of the learned {np.std(entry['errors']):.2f} "
-                        f"({'within' if harness.within_one_std(gap, best_std) else 'outside'} one std of the best fixed)")
+        findings.append(
+            f"[1, {key}]: learned - best fixed = {gap:+.2f} points; one std of the best fixed is "
+            f"{best_std:.2f}, of the learned {np.std(entry['errors']):.2f} "
+            f"({'within' if harness.within_one_std(gap, best_std) else 'outside'} one std of the best fixed)"
+        )
     means = [np.mean(entry["isr"]) for entry in learned.values()]
     trend = isr_trend(means)
     table = harness.markdown_table(
-        ["distribution", "scales", "sigma_basis", "ISR", "test error %", "sigma_basis (paper)", "ISR (paper)",
-         "test error % (paper)"], rows)
-    report.add("Learned vs best fixed internal scales (Table 2)",
-               f"Init sigma_basis = {harness.INIT_SIGMA_BASIS:g} (paper units), ISR = {harness.INIT_ISR:g}; mean ± std over "
-               f"{len(profile.seeds)} realisation(s). Best fixed ISR {provenance} (grid "
-               f"{', '.join(f'{v:.3g}' for v in profile.isr_grid)}). The paper's columns are the paper's numbers.\n\n"
-               + table)
-    report.add("Findings",
-               f"- learned ISR by distribution: {', '.join(f'{m:.3f}' for m in means)} "
-               f"({trend})\n"
-               + "\n".join(f"- {line}" for line in findings))
+        [
+            "distribution",
+            "scales",
+            "sigma_basis",
+            "ISR",
+            "test error %",
+            "sigma_basis (paper)",
+            "ISR (paper)",
+            "test error % (paper)",
+        ],
+        rows,
+    )
+    report.add(
+        "Learned vs best fixed internal scales (Table 2)",
+        f"Init sigma_basis = {harness.INIT_SIGMA_BASIS:g} (paper units), ISR = {harness.INIT_ISR:g}; "
+        "mean ± std over "
+        f"{len(profile.seeds)} realisation(s). Best fixed ISR {provenance} (grid "
+        f"{', '.join(f'{v:.3g}' for v in profile.isr_grid)}). The paper's columns are the paper's "
+        "numbers.\n\n" + table,
+    )
+    report.add(
+        "Findings",
+        f"- learned ISR by distribution: {', '.join(f'{m:.3f}' for m in means)} "
+        f"({trend})\n" + "\n".join(f"- {line}" for line in findings),
+    )
     report.raw = {"learned": learned, "sweep": sweep}
 
     plt = harness.pyplot()

@@ -41,8 +41,15 @@ CLEAR_REFS = "/proc/self/clear_refs"
 STATUS = "/proc/self/status"
 MMAP_THRESHOLD = 64 * 1024
 # Classifier defaults that set the memory, named in the results.
-DESCRIBED_PARAMS = ("architecture", "n_scales", "init_sigma_basis", "init_isr", "kernel_extent", "n_filters",
-                    "batch_size")
+DESCRIBED_PARAMS = (
+    "architecture",
+    "n_scales",
+    "init_sigma_basis",
+    "init_isr",
+    "kernel_extent",
+    "n_filters",
+    "batch_size",
+)
 
 
 def status_bytes(field):
@@ -107,7 +114,9 @@ def measure_points(image_size, calls, seed=0):
         baseline = status_bytes("VmRSS")
         resettable = baseline is not None and reset_peak()
         if not resettable and len(calls) > 1:
-            raise RuntimeError("the peak resident set size cannot be reset here; measure one call per process.")
+            raise RuntimeError(
+                "the peak resident set size cannot be reset here; measure one call per process."
+            )
         start = time.perf_counter()
         if mode == "predict_proba":
             clf.predict_proba(images)
@@ -119,10 +128,22 @@ def measure_points(image_size, calls, seed=0):
         else:
             # ru_maxrss is in KiB on Linux and in bytes on macOS.
             unit = 1 if sys.platform == "darwin" else 1024
-            peak, method = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit, "ru_maxrss (lifetime peak)"
+            peak, method = (
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * unit,
+                "ru_maxrss (lifetime peak)",
+            )
             baseline = baseline or 0
-        points.append({"mode": mode, "batch": batch, "baseline_mib": baseline / MIB, "peak_mib": peak / MIB,
-                       "increase_mib": (peak - baseline) / MIB, "method": method, "seconds": seconds})
+        points.append(
+            {
+                "mode": mode,
+                "batch": batch,
+                "baseline_mib": baseline / MIB,
+                "peak_mib": peak / MIB,
+                "increase_mib": (peak - baseline) / MIB,
+                "method": method,
+                "seconds": seconds,
+            }
+        )
     return points
 
 
@@ -164,19 +185,27 @@ def run(settings):
         :func:`measure_point` result per batch), ``per_image_mib`` (slope) and
         ``peak_per_image_mib`` (peak increase of the larger batch over its size).
     """
-    batches = {"predict_proba": tuple(settings.predict_batches), "training step": tuple(settings.train_batches)}
+    batches = {
+        "predict_proba": tuple(settings.predict_batches),
+        "training step": tuple(settings.train_batches),
+    }
     results = {mode: {} for mode in MODES}
     for size in settings.image_sizes:
         calls = [(mode, batch) for mode in MODES for batch in batches[mode]]
         points = in_fresh_process(size, calls)
         for mode in MODES:
             small, large = (point for point in points if point["mode"] == mode)
-            entry = {"batches": list(batches[mode]), "points": [small, large],
-                     "per_image_mib": per_image(small, large, batches[mode]),
-                     "peak_per_image_mib": large["increase_mib"] / batches[mode][1]}
+            entry = {
+                "batches": list(batches[mode]),
+                "points": [small, large],
+                "per_image_mib": per_image(small, large, batches[mode]),
+                "peak_per_image_mib": large["increase_mib"] / batches[mode][1],
+            }
             results[mode][str(size)] = entry
-            harness.log(f"{mode}, {size} x {size}: {entry['per_image_mib']:.2f} MiB per image "
-                        f"(peak increase {large['increase_mib']:.0f} MiB for {batches[mode][1]} images)")
+            harness.log(
+                f"{mode}, {size} x {size}: {entry['per_image_mib']:.2f} MiB per image "
+                f"(peak increase {large['increase_mib']:.0f} MiB for {batches[mode][1]} images)"
+            )
     return results
 
 
@@ -197,42 +226,73 @@ def findings(results, default_batch):
         if len(sizes) > 1 and values[0] > 0 and values[-1] > 0:
             pixels = (sizes[-1] / sizes[0]) ** 2
             growth = values[-1] / values[0]
-            text += (f"; from {sizes[0]} to {largest} pixels the pixels grow {pixels:.0f}-fold and the memory "
-                     f"per image {growth:.0f}-fold ({proportion(growth, pixels)} to the pixels)")
-        text += (f"; a batch of {default_batch} (the classifier's default `batch_size`) then needs about "
-                 f"{values[-1] * default_batch / 1024:.2f} GiB at {largest} pixels.")
+            text += (
+                f"; from {sizes[0]} to {largest} pixels the pixels grow {pixels:.0f}-fold and the memory "
+                f"per image {growth:.0f}-fold ({proportion(growth, pixels)} to the pixels)"
+            )
+        text += (
+            f"; a batch of {default_batch} (the classifier's default `batch_size`) then needs about "
+            f"{values[-1] * default_batch / 1024:.2f} GiB at {largest} pixels."
+        )
         lines.append(text)
-    methods = {point["method"] for by_size in results.values() for entry in by_size.values()
-               for point in entry["points"]}
+    methods = {
+        point["method"]
+        for by_size in results.values()
+        for entry in by_size.values()
+        for point in entry["points"]
+    }
     lines.append(f"- measured with: {', '.join(sorted(methods))}.")
     return "\n".join(lines)
 
 
 def main(argv=None):
-    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0], training=False), argv,
-                                  sections=("memory",))
-    report = harness.Report(NAME, "Peak memory per image (issue 16)", args, profile, profile_sections=("memory",))
+    args, profile = harness.setup(
+        harness.make_parser(__doc__.splitlines()[0], training=False), argv, sections=("memory",)
+    )
+    report = harness.Report(
+        NAME, "Peak memory per image (issue 16)", args, profile, profile_sections=("memory",)
+    )
     results = run(profile.memory)
     rows = []
     for mode, by_size in results.items():
         for size, entry in by_size.items():
             small, large = entry["points"]
-            rows.append([mode, f"{size} x {size}", " / ".join(str(b) for b in entry["batches"]),
-                         f"{small['increase_mib']:.1f} / {large['increase_mib']:.1f}",
-                         f"{entry['per_image_mib']:.2f}", f"{entry['peak_per_image_mib']:.2f}",
-                         f"{small['baseline_mib']:.0f}", f"{large['seconds']:.2f}"])
+            rows.append(
+                [
+                    mode,
+                    f"{size} x {size}",
+                    " / ".join(str(b) for b in entry["batches"]),
+                    f"{small['increase_mib']:.1f} / {large['increase_mib']:.1f}",
+                    f"{entry['per_image_mib']:.2f}",
+                    f"{entry['peak_per_image_mib']:.2f}",
+                    f"{small['baseline_mib']:.0f}",
+                    f"{large['seconds']:.2f}",
+                ]
+            )
     from skscale import ScaleEquivariantClassifier
 
     defaults = ScaleEquivariantClassifier().get_params()
     settings = ", ".join(f"{key}={defaults[key]!r}" for key in DESCRIBED_PARAMS)
-    report.add("Memory per image",
-               f"`ScaleEquivariantClassifier()` with its defaults ({settings}), float32 images with one "
-               "channel, one fresh process per image size. Peak resident set size during the call minus the "
-               "resident set size before it. *Per image*: slope between the two batch sizes; *peak / "
-               "image*: the larger batch's increase over its size (includes the fixed part).\n\n"
-               + harness.markdown_table(["call", "image", "batches", "peak increase (MiB)", "per image (MiB)",
-                                         "peak / image (MiB)", "RSS before (MiB)", "seconds (larger batch)"],
-                                        rows))
+    report.add(
+        "Memory per image",
+        f"`ScaleEquivariantClassifier()` with its defaults ({settings}), float32 images with one "
+        "channel, one fresh process per image size. Peak resident set size during the call minus the "
+        "resident set size before it. *Per image*: slope between the two batch sizes; *peak / "
+        "image*: the larger batch's increase over its size (includes the fixed part).\n\n"
+        + harness.markdown_table(
+            [
+                "call",
+                "image",
+                "batches",
+                "peak increase (MiB)",
+                "per image (MiB)",
+                "peak / image (MiB)",
+                "RSS before (MiB)",
+                "seconds (larger batch)",
+            ],
+            rows,
+        ),
+    )
     report.add("Findings", findings(results, defaults["batch_size"]))
     report.raw = results
     report.write()

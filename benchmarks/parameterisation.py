@@ -34,13 +34,22 @@ def run(profile, device):
         for seed in profile.seeds:
             data = harness.dynamic_split(profile, (low, high), seed)
             for name in PARAMETERISATIONS:
-                clf = harness.fit_table1(data, profile, seed, device, sigma_basis=INIT_SIGMA_BASIS, isr=INIT_ISR,
-                                        parameterisation=name)
+                clf = harness.fit_table1(
+                    data,
+                    profile,
+                    seed,
+                    device,
+                    sigma_basis=INIT_SIGMA_BASIS,
+                    isr=INIT_ISR,
+                    parameterisation=name,
+                )
                 entry[name]["scales"].append((np.sort(clf.scales_) / profile.shrink).tolist())
                 entry[name]["errors"].append(harness.error_rate(clf, data["X_test"], data["y_test"]))
-                harness.log(f"[{low:g}, {high:g}] seed {seed} {name}: scales "
-                           f"{np.round(entry[name]['scales'][-1], 3).tolist()}, "
-                           f"error {entry[name]['errors'][-1]:.2f} %")
+                harness.log(
+                    f"[{low:g}, {high:g}] seed {seed} {name}: scales "
+                    f"{np.round(entry[name]['scales'][-1], 3).tolist()}, "
+                    f"error {entry[name]['errors'][-1]:.2f} %"
+                )
         results[f"{high:g}"] = entry
     return results
 
@@ -53,16 +62,30 @@ def main(argv=None):
     for key, entry in results.items():
         for name in PARAMETERISATIONS:
             scales = np.array(entry[name]["scales"])
-            rows.append([f"[1, {key}]", LABELS[name]]
-                        + [harness.mean_std(scales[:, i], 3) for i in range(scales.shape[1])]
-                        + [harness.mean_std(entry[name]["errors"]), PAPER_ERRORS.get(float(key), {}).get(name, "–")])
+            rows.append(
+                [f"[1, {key}]", LABELS[name]]
+                + [harness.mean_std(scales[:, i], 3) for i in range(scales.shape[1])]
+                + [harness.mean_std(entry[name]["errors"]), PAPER_ERRORS.get(float(key), {}).get(name, "–")]
+            )
     init = INIT_SIGMA_BASIS * INIT_ISR ** (np.arange(3) / 2)
-    report.add("Learned internal scales and test error (Table 4)",
-               f"All start from the internal scales {', '.join(f'{v:.2f}' for v in init)} (paper units; the paper "
-               f"writes [2.0, 3.46, 6.0]); scales sorted, in paper units; mean ± std over {len(profile.seeds)} "
-               "realisation(s). Last column: the paper's numbers.\n\n"
-               + harness.markdown_table(["distribution", "parameterisation", "scale 1", "scale 2", "scale 3",
-                                        "test error %", "test error % (paper)"], rows))
+    report.add(
+        "Learned internal scales and test error (Table 4)",
+        f"All start from the internal scales {', '.join(f'{v:.2f}' for v in init)} (paper units; the paper "
+        f"writes [2.0, 3.46, 6.0]); scales sorted, in paper units; mean ± std over {len(profile.seeds)} "
+        "realisation(s). Last column: the paper's numbers.\n\n"
+        + harness.markdown_table(
+            [
+                "distribution",
+                "parameterisation",
+                "scale 1",
+                "scale 2",
+                "scale 3",
+                "test error %",
+                "test error % (paper)",
+            ],
+            rows,
+        ),
+    )
     report.raw = results
 
     plt = harness.pyplot()
@@ -76,10 +99,16 @@ def main(argv=None):
         for value in init:
             ax.axhline(value, color="0.6", linestyle=":", linewidth=1)
         ax.axhline(float(key) * 2, color="red", linestyle="--", linewidth=0.8)
-        ax.set(xticks=range(len(PARAMETERISATIONS)), xticklabels=[LABELS[n] for n in PARAMETERISATIONS],
-               ylim=(0.7, None), title=f"data scales [1, {key}]")
+        ax.set(
+            xticks=range(len(PARAMETERISATIONS)),
+            xticklabels=[LABELS[n] for n in PARAMETERISATIONS],
+            ylim=(0.7, None),
+            title=f"data scales [1, {key}]",
+        )
         harness.log_axis(ax, [1, 2, 4, 8, 16], axis="y")
-    np.atleast_1d(axes)[0].set_ylabel("learned internal scale (paper units)\ndotted: init; red: 2 x largest data scale")
+    np.atleast_1d(axes)[0].set_ylabel(
+        "learned internal scale (paper units)\ndotted: init; red: 2 x largest data scale"
+    )
     fig.tight_layout()
     report.write(fig)
     return results

@@ -165,8 +165,9 @@ def learned_vs_fixed(config, device):
         # noise floor of this comparison on this machine.
         for name, parameterisation in (("fixed", "fixed"), ("isr", "isr"), ("fixed again", "fixed")):
             torch.manual_seed(0)
-            module = build_module("table1", n_classes=10, in_channels=1,
-                                  parameterisation=parameterisation, **TABLE1_SCALES).to(device)
+            module = build_module(
+                "table1", n_classes=10, in_channels=1, parameterisation=parameterisation, **TABLE1_SCALES
+            ).to(device)
             steps[name] = training_step(module, images, labels)
             layers[name] = module.conv
         # Building the basis (forward and backward through it) for the learned scales.
@@ -183,15 +184,36 @@ def learned_vs_fixed(config, device):
         ratio = medians["isr"] / (0.5 * (medians["fixed"] + medians["fixed again"]))
         plan = layers["isr"].correlation_plan(images.shape)
         noise = medians["fixed again"] / medians["fixed"]
-        rows.append([f"{size} x {size}", batch, " / ".join(f"{l} {impl}" for _, l, impl in plan),
-                     f"{fmt_ms(medians['fixed'])} / {fmt_ms(medians['fixed again'])}", fmt_ms(medians["isr"]),
-                     repeats, f"{ratio:.3f}", f"{noise:.3f}",
-                     f"{medians['basis'] * 1e3:.2f} ({100 * medians['basis'] / medians['isr']:.1f}%)",
-                     verdict(ratio, LEARNED_TARGET)])
+        rows.append(
+            [
+                f"{size} x {size}",
+                batch,
+                " / ".join(f"{size} {impl}" for _, size, impl in plan),
+                f"{fmt_ms(medians['fixed'])} / {fmt_ms(medians['fixed again'])}",
+                fmt_ms(medians["isr"]),
+                repeats,
+                f"{ratio:.3f}",
+                f"{noise:.3f}",
+                f"{medians['basis'] * 1e3:.2f} ({100 * medians['basis'] / medians['isr']:.1f}%)",
+                verdict(ratio, LEARNED_TARGET),
+            ]
+        )
         raw.append(dict(ratio=ratio, noise=noise, basis_share=medians["basis"] / medians["isr"]))
     table = harness.markdown_table(
-        ["image", "batch", "kernels and paths", "fixed, two copies (ms/step)", "learned isr (ms/step)",
-         "repeats", "ratio learned / fixed", "noise floor (fixed / fixed)", "basis build + backward (ms, share of step)", "target <= 1.05"], rows)
+        [
+            "image",
+            "batch",
+            "kernels and paths",
+            "fixed, two copies (ms/step)",
+            "learned isr (ms/step)",
+            "repeats",
+            "ratio learned / fixed",
+            "noise floor (fixed / fixed)",
+            "basis build + backward (ms, share of step)",
+            "target <= 1.05",
+        ],
+        rows,
+    )
     text = (
         "Table-1 network (one lifting convolution, 16 filters, 3 scales from sigma_basis = 2, "
         "ISR = 3, k = 2), Adam training step on random images. The learned scales get "
@@ -217,8 +239,14 @@ def sesn_padding(config, device):
     steps = {}
     for name, conv_kwargs in variants.items():
         torch.manual_seed(0)
-        module = build_module("sesn", n_classes=10, in_channels=1,
-                              parameterisation="fixed", conv_kwargs=conv_kwargs, **SESN_SCALES).to(device)
+        module = build_module(
+            "sesn",
+            n_classes=10,
+            in_channels=1,
+            parameterisation="fixed",
+            conv_kwargs=conv_kwargs,
+            **SESN_SCALES,
+        ).to(device)
         steps[name] = training_step(module, images, labels)
         if name == "per-scale, direct":
             sizes = module.features[0].kernel_sizes()
@@ -269,15 +297,42 @@ def auto_vs_direct(config, device):
         ratio = medians["auto"] / medians["direct"]
         target = verdict(ratio, AUTO_TARGET) if max(sizes) >= 25 else "(kernels < 25)"
         error64, error32 = fft_difference(layers["direct"], device, size)
-        rows.append([f"{isr:g}", str(sizes), " / ".join(f"{l} {impl}" for _, l, impl in plan),
-                     fmt_ms(medians["direct"] / batch), fmt_ms(medians["auto"] / batch),
-                     fmt_ms(medians["fft"] / batch), f"{ratio:.3f}", target,
-                     f"{error64:.1e}", f"{error32:.1e}"])
-        raw[isr] = dict(ratio=ratio, sizes=sizes, direct=medians["direct"], auto=medians["auto"],
-                        plan=[(l, impl) for _, l, impl in plan])
+        rows.append(
+            [
+                f"{isr:g}",
+                str(sizes),
+                " / ".join(f"{size} {impl}" for _, size, impl in plan),
+                fmt_ms(medians["direct"] / batch),
+                fmt_ms(medians["auto"] / batch),
+                fmt_ms(medians["fft"] / batch),
+                f"{ratio:.3f}",
+                target,
+                f"{error64:.1e}",
+                f"{error32:.1e}",
+            ]
+        )
+        raw[isr] = dict(
+            ratio=ratio,
+            sizes=sizes,
+            direct=medians["direct"],
+            auto=medians["auto"],
+            plan=[(size, impl) for _, size, impl in plan],
+        )
     table = harness.markdown_table(
-        ["ISR", "kernel sizes", "auto's plan", "direct (ms/image)", "auto (ms/image)", "fft only (ms/image)",
-         "auto / direct", "target <= 0.5", "FFT vs direct, float64", "float32"], rows)
+        [
+            "ISR",
+            "kernel sizes",
+            "auto's plan",
+            "direct (ms/image)",
+            "auto (ms/image)",
+            "fft only (ms/image)",
+            "auto / direct",
+            "target <= 0.5",
+            "FFT vs direct, float64",
+            "float32",
+        ],
+        rows,
+    )
     text = (
         f"Table-1 layer (`ScaleConvT2H(1, 16)`, learned scales from sigma_basis = 2, k = 2) on "
         f"{size} x {size} images, batch {batch}, forward and backward (weights and scales). "
@@ -316,21 +371,43 @@ def inference_throughput(config, device):
         steps, plans = {}, {}
         for impl in ("auto", "direct"):
             clf = ScaleEquivariantClassifier(
-                architecture=architecture, max_epochs=1, batch_size=32, device=str(device), random_state=0,
-                module__conv_kwargs=dict(conv_impl=impl), **scales,
+                architecture=architecture,
+                max_epochs=1,
+                batch_size=32,
+                device=str(device),
+                random_state=0,
+                module__conv_kwargs=dict(conv_impl=impl),
+                **scales,
             ).fit(X_fit, y_fit)
             conv = next(m for m in clf.module_.modules() if isinstance(m, ScaleConvT2H))
             plans[impl] = conv.correlation_plan((32, 1, size, size), backward=False)
             steps[impl] = lambda clf=clf: clf.predict(X)
         medians = interleaved_medians(steps, device, 1, config.predict_repeats)
-        plan = " / ".join(f"{l} {impl}" for _, l, impl in plans["auto"])
-        rows.append([architecture, f"{size} x {size}", n_images, f"{n_images / medians['auto']:.0f}",
-                     f"{n_images / medians['direct']:.0f}", f"{medians['direct'] / medians['auto']:.2f}",
-                     plan])
+        plan = " / ".join(f"{kernel} {impl}" for _, kernel, impl in plans["auto"])
+        rows.append(
+            [
+                architecture,
+                f"{size} x {size}",
+                n_images,
+                f"{n_images / medians['auto']:.0f}",
+                f"{n_images / medians['direct']:.0f}",
+                f"{medians['direct'] / medians['auto']:.2f}",
+                plan,
+            ]
+        )
         raw[(architecture, size)] = n_images / medians["auto"]
     table = harness.markdown_table(
-        ["architecture", "images", "n predicted", "auto (images/s)", "direct (images/s)", "auto speed-up",
-         "first layer, auto's plan"], rows)
+        [
+            "architecture",
+            "images",
+            "n predicted",
+            "auto (images/s)",
+            "direct (images/s)",
+            "auto speed-up",
+            "first layer, auto's plan",
+        ],
+        rows,
+    )
     text = (
         "`ScaleEquivariantClassifier(...).predict(X)` after a one-epoch fit (batch size 32, no "
         "gradients: the basis is cached and `auto` uses its inference rule). `table1`: "
@@ -350,30 +427,58 @@ def matmul_peak(device, repeats, n):
 def conv_flops(config, device, peak):
     """GFLOP/s of forward + backward of scale convolutions, useful and executed."""
     cases = [
-        (f"Table-1 layer, {config.layer_size} px, ISR 3", dict(in_channels=1, out_channels=16, size=config.layer_size,
-                                             batch=config.layer_batch,
-                                             scales=dict(n_scales=3, init_sigma_basis=2.0, init_isr=3.0),
-                                             kernel_extent=2.0, max_order=3, index_set="total")),
-        (SESN_LAYER2, dict(in_channels=32, out_channels=63, size=14, batch=config.sesn_batch[1],
-                                    scales=dict(n_scales=4, init_sigma_basis=1.7, init_isr=3.0),
-                                    kernel_extent=1.2, max_order=6, index_set="tensor")),
+        (
+            f"Table-1 layer, {config.layer_size} px, ISR 3",
+            dict(
+                in_channels=1,
+                out_channels=16,
+                size=config.layer_size,
+                batch=config.layer_batch,
+                scales=dict(n_scales=3, init_sigma_basis=2.0, init_isr=3.0),
+                kernel_extent=2.0,
+                max_order=3,
+                index_set="total",
+            ),
+        ),
+        (
+            SESN_LAYER2,
+            dict(
+                in_channels=32,
+                out_channels=63,
+                size=14,
+                batch=config.sesn_batch[1],
+                scales=dict(n_scales=4, init_sigma_basis=1.7, init_isr=3.0),
+                kernel_extent=1.2,
+                max_order=6,
+                index_set="tensor",
+            ),
+        ),
     ]
     rows, ratios = [], {}
     for name, case in cases:
         generator = torch.Generator().manual_seed(0)
-        x = torch.randn(case["batch"], case["in_channels"], case["size"], case["size"], generator=generator).to(device)
+        x = torch.randn(
+            case["batch"], case["in_channels"], case["size"], case["size"], generator=generator
+        ).to(device)
         x.requires_grad_(case["in_channels"] > 1)
         passes = 3 if x.requires_grad else 2  # forward, weight gradient (, input gradient)
         steps, sizes = {}, None
-        variants = {"padded direct": dict(per_scale_support=False, conv_impl="direct"),
-                    "per-scale direct": dict(conv_impl="direct"),
-                    "per-scale auto": dict(conv_impl="auto")}
+        variants = {
+            "padded direct": dict(per_scale_support=False, conv_impl="direct"),
+            "per-scale direct": dict(conv_impl="direct"),
+            "per-scale auto": dict(conv_impl="auto"),
+        }
         for variant, kwargs in variants.items():
             torch.manual_seed(0)
-            layer = ScaleConvT2H(case["in_channels"], case["out_channels"],
-                                 InternalScales(parameterisation="fixed", **case["scales"]),
-                                 kernel_extent=case["kernel_extent"], max_order=case["max_order"],
-                                 index_set=case["index_set"], **kwargs).to(device)
+            layer = ScaleConvT2H(
+                case["in_channels"],
+                case["out_channels"],
+                InternalScales(parameterisation="fixed", **case["scales"]),
+                kernel_extent=case["kernel_extent"],
+                max_order=case["max_order"],
+                index_set=case["index_set"],
+                **kwargs,
+            ).to(device)
             sizes = layer.kernel_sizes()
 
             def step(layer=layer):
@@ -391,12 +496,22 @@ def conv_flops(config, device, peak):
         for variant in variants:
             executed = padded if variant.startswith("padded") else useful
             note = "direct-equivalent" if variant.endswith("auto") else ""
-            rows.append([name, str(sizes), variant, fmt_ms(medians[variant]),
-                         f"{executed / medians[variant] / 1e9:.1f}",
-                         f"{100 * executed / medians[variant] / 1e9 / peak:.0f}%",
-                         f"{useful / medians[variant] / 1e9:.1f}", note])
+            rows.append(
+                [
+                    name,
+                    str(sizes),
+                    variant,
+                    fmt_ms(medians[variant]),
+                    f"{executed / medians[variant] / 1e9:.1f}",
+                    f"{100 * executed / medians[variant] / 1e9 / peak:.0f}%",
+                    f"{useful / medians[variant] / 1e9:.1f}",
+                    note,
+                ]
+            )
     table = harness.markdown_table(
-        ["layer", "kernels", "variant", "ms (fwd+bwd)", "executed GFLOP/s", "of peak", "useful GFLOP/s", ""], rows)
+        ["layer", "kernels", "variant", "ms (fwd+bwd)", "executed GFLOP/s", "of peak", "useful GFLOP/s", ""],
+        rows,
+    )
     text = (
         f"Measured matrix-multiply peak (float32 `torch.mm`): **{peak:.0f} GFLOP/s**.\n\n"
         "A convolution's FLOPs are 2 x batch x C_in x C_out x (kernel taps on the image, summed over "
@@ -414,7 +529,11 @@ def time_both_paths(shape, device, repeats, backward):
     """Median seconds of the direct and the FFT correlation of ``shape`` (one call)."""
     batch, c_in, c_out, groups, size, kernel = shape
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, c_in, size, size, generator=generator).to(device).requires_grad_(c_in > 1 and backward)
+    x = (
+        torch.randn(batch, c_in, size, size, generator=generator)
+        .to(device)
+        .requires_grad_(c_in > 1 and backward)
+    )
     weight = torch.randn(c_out, c_in // groups, kernel, kernel, generator=generator).to(device)
     weight.requires_grad_(backward)
 
@@ -425,26 +544,46 @@ def time_both_paths(shape, device, repeats, backward):
             with torch.no_grad():
                 correlate_same(x, weight, groups=groups, impl=impl)
 
-    return interleaved_medians({"direct": lambda: run("direct"), "fft": lambda: run("fft")}, device, 1, repeats)
+    return interleaved_medians(
+        {"direct": lambda: run("direct"), "fft": lambda: run("fft")}, device, 1, repeats
+    )
 
 
 def rule_check(config, device):
     rows, slowdowns = [], {True: [], False: []}
     for shape in config.rule_shapes:
         batch, c_in, c_out, groups, size, kernel = shape
-        cells = [f"{batch} x {c_in} -> {c_out}" + (f" ({groups} groups)" if groups > 1 else ""), f"{size}", kernel]
+        cells = [
+            f"{batch} x {c_in} -> {c_out}" + (f" ({groups} groups)" if groups > 1 else ""),
+            f"{size}",
+            kernel,
+        ]
         for backward in (True, False):
             medians = time_both_paths(shape, device, config.rule_repeats, backward)
-            choice = select_conv_impl(kernel, size, size, c_in, c_out, groups=groups, batch_size=batch,
-                                      backward=backward)
+            choice = select_conv_impl(
+                kernel, size, size, c_in, c_out, groups=groups, batch_size=batch, backward=backward
+            )
             faster = min(medians, key=medians.get)
             slowdown = medians[choice] / medians[faster]
             slowdowns[backward].append(slowdown)
             cells += [fmt_ms(medians["direct"]), fmt_ms(medians["fft"]), choice, f"{slowdown:.2f}"]
         rows.append(cells)
     table = harness.markdown_table(
-        ["batch x channels", "image", "kernel", "train: direct (ms)", "fft (ms)", "auto", "auto / faster",
-         "inference: direct (ms)", "fft (ms)", "auto", "auto / faster"], rows)
+        [
+            "batch x channels",
+            "image",
+            "kernel",
+            "train: direct (ms)",
+            "fft (ms)",
+            "auto",
+            "auto / faster",
+            "inference: direct (ms)",
+            "fft (ms)",
+            "auto",
+            "auto / faster",
+        ],
+        rows,
+    )
     text = (
         "The constants of the rule (`skscale.nn.functional.conv_cost_estimates`) were fitted on one thread "
         "of a 2-core AMD EPYC to both paths timed on the 125 shapes of `--calibrate` (mean slowdown of "
@@ -461,17 +600,36 @@ def rule_check(config, device):
 
 # ---------------------------------------------------------------------------- calibration
 CALIBRATION_SHAPES = tuple(
-    [(batch, 1, out, 1, size, kernel) for batch, size in ((8, 168), (32, 56), (128, 28)) for out in (16, 48)
-     for kernel in (5, 9, 13, 15, 17, 21, 25, 33, 41)]
-    + [(batch, c_in, c_out, groups, size, kernel)
-       for batch, c_in, c_out, groups, size in ((32, 32, 63, 1, 28), (64, 32, 63, 1, 14), (128, 63, 95, 1, 7),
-                                                (16, 48, 48, 3, 56), (32, 16, 16, 1, 56), (4, 16, 16, 1, 168),
-                                                (128, 32, 63, 1, 28))
-       for kernel in (3, 5, 7, 9, 11, 13, 15, 21)]
-    + [(batch, c_in, c_out, 1, size, kernel)
-       for batch, c_in, c_out, size in ((32, 32, 252, 14), (32, 63, 380, 7), (128, 32, 126, 14), (32, 1, 128, 28),
-                                        (128, 1, 64, 28))
-       for kernel in (7, 11, 15)]
+    [
+        (batch, 1, out, 1, size, kernel)
+        for batch, size in ((8, 168), (32, 56), (128, 28))
+        for out in (16, 48)
+        for kernel in (5, 9, 13, 15, 17, 21, 25, 33, 41)
+    ]
+    + [
+        (batch, c_in, c_out, groups, size, kernel)
+        for batch, c_in, c_out, groups, size in (
+            (32, 32, 63, 1, 28),
+            (64, 32, 63, 1, 14),
+            (128, 63, 95, 1, 7),
+            (16, 48, 48, 3, 56),
+            (32, 16, 16, 1, 56),
+            (4, 16, 16, 1, 168),
+            (128, 32, 63, 1, 28),
+        )
+        for kernel in (3, 5, 7, 9, 11, 13, 15, 21)
+    ]
+    + [
+        (batch, c_in, c_out, 1, size, kernel)
+        for batch, c_in, c_out, size in (
+            (32, 32, 252, 14),
+            (32, 63, 380, 7),
+            (128, 32, 126, 14),
+            (32, 1, 128, 28),
+            (128, 1, 64, 28),
+        )
+        for kernel in (7, 11, 15)
+    ]
 )
 
 
@@ -484,23 +642,46 @@ def calibrate(device, repeats):
     timings = []
     for index, shape in enumerate(CALIBRATION_SHAPES):
         harness.log(f"calibration {index + 1}/{len(CALIBRATION_SHAPES)}: {shape}")
-        timings.append({backward: time_both_paths(shape, device, repeats, backward) for backward in (True, False)})
+        timings.append(
+            {backward: time_both_paths(shape, device, repeats, backward) for backward in (True, False)}
+        )
     lines = []
     for backward in (True, False):
         slowdowns = []
         for shape, timing in zip(CALIBRATION_SHAPES, timings):
             batch, c_in, c_out, groups, size, kernel = shape
-            choice = select_conv_impl(kernel, size, size, c_in, c_out, groups=groups, batch_size=batch,
-                                      backward=backward)
+            choice = select_conv_impl(
+                kernel, size, size, c_in, c_out, groups=groups, batch_size=batch, backward=backward
+            )
             slowdowns.append(timing[backward][choice] / min(timing[backward].values()))
-        lines.append(f"- {'training' if backward else 'inference'}: mean slowdown of the rule's choice "
-                     f"{np.mean(slowdowns):.3f}, worst {max(slowdowns):.2f}.")
-    rows = [[f"{s[0]} x {s[1]} -> {s[2]}" + (f" ({s[3]} groups)" if s[3] > 1 else ""), s[4], s[5],
-             fmt_ms(t[True]["direct"]), fmt_ms(t[True]["fft"]), fmt_ms(t[False]["direct"]), fmt_ms(t[False]["fft"])]
-            for s, t in zip(CALIBRATION_SHAPES, timings)]
+        lines.append(
+            f"- {'training' if backward else 'inference'}: mean slowdown of the rule's choice "
+            f"{np.mean(slowdowns):.3f}, worst {max(slowdowns):.2f}."
+        )
+    rows = [
+        [
+            f"{s[0]} x {s[1]} -> {s[2]}" + (f" ({s[3]} groups)" if s[3] > 1 else ""),
+            s[4],
+            s[5],
+            fmt_ms(t[True]["direct"]),
+            fmt_ms(t[True]["fft"]),
+            fmt_ms(t[False]["direct"]),
+            fmt_ms(t[False]["fft"]),
+        ]
+        for s, t in zip(CALIBRATION_SHAPES, timings)
+    ]
     table = harness.markdown_table(
-        ["batch x channels", "image", "kernel", "train direct (ms)", "train fft (ms)", "infer direct (ms)",
-         "infer fft (ms)"], rows)
+        [
+            "batch x channels",
+            "image",
+            "kernel",
+            "train direct (ms)",
+            "train fft (ms)",
+            "infer direct (ms)",
+            "infer fft (ms)",
+        ],
+        rows,
+    )
     return (
         f"Both paths timed on {len(CALIBRATION_SHAPES)} shapes, and the slowdown of the path that "
         "`select_conv_impl` (the rule of `skscale.nn.functional.conv_cost_estimates`) chooses against the "
@@ -515,16 +696,31 @@ def parse_args(argv=None):
     from benchmarks.config import PROFILES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--profile", choices=sorted(PROFILES), default="cpu",
-                        help="sizes and repeats (benchmarks.config.SpeedSettings; default: cpu)")
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="cpu",
+        help="sizes and repeats (benchmarks.config.SpeedSettings; default: cpu)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    parser.add_argument("--threads", type=harness.positive_int, default=None,
-                        help="torch.set_num_threads for the CPU (default: torch's default)")
-    parser.add_argument("--calibrate", action="store_true",
-                        help="also time both correlation paths on the calibration grid (adds about 20 minutes)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="markdown file (default: benchmarks/results/speed.md for the cpu profile, "
-                             "speed-<profile>.md for the others)")
+    parser.add_argument(
+        "--threads",
+        type=harness.positive_int,
+        default=None,
+        help="torch.set_num_threads for the CPU (default: torch's default)",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="also time both correlation paths on the calibration grid (adds about 20 minutes)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="markdown file (default: benchmarks/results/speed.md for the cpu profile, "
+        "speed-<profile>.md for the others)",
+    )
     args = parser.parse_args(argv)
     args.argv = list(__import__("sys").argv[1:] if argv is None else argv)
     return args
@@ -565,7 +761,9 @@ def main(argv=None):
     sections.append(("2. Per-scale kernel supports vs every kernel padded to the largest (sesn)", text))
     harness.log(f"3. auto vs direct, Table-1 layer at {config.layer_size} px")
     text, layer_raw = auto_vs_direct(config, device)
-    sections.append((f'3. `conv_impl="auto"` vs `"direct"`, Table-1 layer at {config.layer_size} pixels', text))
+    sections.append(
+        (f'3. `conv_impl="auto"` vs `"direct"`, Table-1 layer at {config.layer_size} pixels', text)
+    )
     harness.log("4. predict throughput")
     text, throughput = inference_throughput(config, device)
     sections.append(("4. Inference throughput of `predict`", text))
@@ -581,41 +779,66 @@ def main(argv=None):
         sections.append(('7. Calibration of the `"auto"` rule', calibrate(device, config.rule_repeats)))
     wall = time.perf_counter() - started
 
-    summary = summarise(learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, peak, slowdowns, config)
+    summary = summarise(
+        learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, peak, slowdowns, config
+    )
     summary += "\n\n" + notes(learned_ratios, sesn_ratios, sesn_work, layer_raw, layer_ratios)
     lines = [
-        "# Speed of the scale convolutions (issue 7)", "",
+        "# Speed of the scale convolutions (issue 7)",
+        "",
         "All numbers below come from one run of the command at the bottom. Every time is the median of "
         "repeated steps after warm-up (repeats: "
         f"{' and '.join(str(r) for _, _, r in config.table1_sizes)} in measurement 1, "
         f"{max(1, config.repeats - 2)} in 2, {config.repeats} in 3 and 5, {config.predict_repeats} "
         f"predictions in 4, {config.rule_repeats} in 6; {config.warmup} warm-up steps, 1 in 4 and 6), "
         "the variants of one comparison run interleaved, and every ratio compares times taken within this "
-        "run.", "",
-        "## Summary", "", summary, "",
+        "run.",
+        "",
+        "## Summary",
+        "",
+        summary,
+        "",
     ]
     for heading, text in sections:
         lines += [f"## {heading}", "", text.rstrip(), ""]
     machine, versions = harness.provenance_lines()
     lines += [
-        "## Run", "",
+        "## Run",
+        "",
         f"- command: `{harness.command_line('speed', args.argv)}`",
         f"- date: {date}",
         machine,
         f"- device: {device}, torch threads: {torch.get_num_threads()}"
-        + (" (`--threads 1`: on a machine shared with other jobs, two threads waiting on each other made "
-           "single timings swing several-fold)" if device.type == "cpu" and args.threads == 1 else ""),
+        + (
+            " (`--threads 1`: on a machine shared with other jobs, two threads waiting on each other made "
+            "single timings swing several-fold)"
+            if device.type == "cpu" and args.threads == 1
+            else ""
+        ),
         versions,
         f"- wall time: {wall / 60:.1f} min",
-        "", "Profile (differences from the paper profile's sizes in parentheses):", "", "```",
-        *profile.describe(("speed",)), "```", "",
+        "",
+        "Profile (differences from the paper profile's sizes in parentheses):",
+        "",
+        "```",
+        *profile.describe(("speed",)),
+        "```",
+        "",
     ]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines))
     harness.log(f"wrote {output} ({wall / 60:.1f} min)")
-    return dict(output=output, learned=learned_ratios, sesn_ratios=sesn_ratios, sesn_work=sesn_work,
-                layer=layer_raw, throughput=throughput, peak=peak, layer_ratios=layer_ratios, slowdowns=slowdowns)
-
+    return dict(
+        output=output,
+        learned=learned_ratios,
+        sesn_ratios=sesn_ratios,
+        sesn_work=sesn_work,
+        layer=layer_raw,
+        throughput=throughput,
+        peak=peak,
+        layer_ratios=layer_ratios,
+        slowdowns=slowdowns,
+    )
 
 
 def compare(value, reference, tolerance):
@@ -640,17 +863,23 @@ def notes(learned, sesn_ratios, sesn_work, layer_raw, layer_ratios):
 
     step = sesn_ratios["per-scale, direct"]
     nominal, effective = sesn_work
-    text = (f"- `sesn`, per-scale vs padded with the direct path: {step:.3f} for the whole training step "
-            f"(target <= {SESN_TARGET}, {verdict(step, SESN_TARGET)})")
+    text = (
+        f"- `sesn`, per-scale vs padded with the direct path: {step:.3f} for the whole training step "
+        f"(target <= {SESN_TARGET}, {verdict(step, SESN_TARGET)})"
+    )
     conv_only = layer_ratios.get(SESN_LAYER2, {}).get("per-scale direct")
     if conv_only is not None:
         text += f" and {conv_only:.3f} for layer 2 alone (measurement 5)"
-    text += (f". The work ratio is {nominal:.3f} nominally (l^2 taps per pixel) and {effective:.3f} counting "
-             f"only the taps that fall on the feature maps; the step ratio is {compare(step, effective, noise)} "
-             f"(tolerance: the noise floor of measurement 1).")
+    text += (
+        f". The work ratio is {nominal:.3f} nominally (l^2 taps per pixel) and {effective:.3f} counting "
+        f"only the taps that fall on the feature maps; the step ratio is {compare(step, effective, noise)} "
+        f"(tolerance: the noise floor of measurement 1)."
+    )
     if step > effective + noise:
-        text += (" The step also holds work that per-scale supports do not shrink (batch norm, pooling, head, "
-                 "kernel assembly, optimiser).")
+        text += (
+            " The step also holds work that per-scale supports do not shrink (batch norm, pooling, head, "
+            "kernel assembly, optimiser)."
+        )
     text += f" Per-scale supports with `auto`: {sesn_ratios['per-scale, auto']:.3f}."
     lines.append(text)
 
@@ -659,31 +888,48 @@ def notes(learned, sesn_ratios, sesn_work, layer_raw, layer_ratios):
             continue
         fft = [size for size, impl in entry["plan"] if impl == "fft"]
         direct = [size for size, impl in entry["plan"] if impl != "fft"]
-        text = (f"- Table-1 layer at ISR {isr:g} (kernels {entry['sizes']}): auto / direct {entry['ratio']:.3f} "
-                f"(target <= {AUTO_TARGET}, {verdict(entry['ratio'], AUTO_TARGET)}); auto runs "
-                + (f"the {', '.join(map(str, fft))}-pixel kernel(s) through the FFT" if fft
-                   else "no kernel through the FFT")
-                + (f" and the {', '.join(map(str, direct))}-pixel one(s) directly" if direct else "") + ".")
+        text = (
+            f"- Table-1 layer at ISR {isr:g} (kernels {entry['sizes']}): auto / direct {entry['ratio']:.3f} "
+            f"(target <= {AUTO_TARGET}, {verdict(entry['ratio'], AUTO_TARGET)}); auto runs "
+            + (
+                f"the {', '.join(map(str, fft))}-pixel kernel(s) through the FFT"
+                if fft
+                else "no kernel through the FFT"
+            )
+            + (f" and the {', '.join(map(str, direct))}-pixel one(s) directly" if direct else "")
+            + "."
+        )
         lines.append(text)
 
     shares = ", ".join(f"{100 * entry['basis_share']:.1f}%" for entry in learned)
     ratios = [entry["ratio"] for entry in learned]
-    text = (f"- Learned vs fixed scales: ratios {', '.join(f'{r:.3f}' for r in ratios)} (target <= "
-            f"{LEARNED_TARGET}); building and differentiating the basis takes {shares} of the learned step. "
-            f"Two identical fixed networks differ by up to {100 * noise:.1f}% here (the noise floor).")
+    text = (
+        f"- Learned vs fixed scales: ratios {', '.join(f'{r:.3f}' for r in ratios)} (target <= "
+        f"{LEARNED_TARGET}); building and differentiating the basis takes {shares} of the learned step. "
+        f"Two identical fixed networks differ by up to {100 * noise:.1f}% here (the noise floor)."
+    )
     below = [r for r in ratios if r < 1]
     if below:
         within = all(1 - r <= noise for r in below)
-        text += (f" Ratios below 1 are {'within' if within else 'beyond'} the noise floor"
-                 + (": noise, not a speed-up." if within else "."))
+        text += f" Ratios below 1 are {'within' if within else 'beyond'} the noise floor" + (
+            ": noise, not a speed-up." if within else "."
+        )
     lines.append(text)
 
-    ties = [f"{r:.3f} vs {t}" for r, t in [*((r, LEARNED_TARGET) for r in ratios), (step, SESN_TARGET),
-                                          *((e["ratio"], AUTO_TARGET) for e in layer_raw.values()
-                                            if max(e["sizes"]) >= 25)]
-            if abs(r - t) <= noise]
-    lines.append(f"- Within the noise floor ({100 * noise:.1f}%) of a target, and so ties: "
-                 + (", ".join(ties) if ties else "none") + ".")
+    ties = [
+        f"{r:.3f} vs {t}"
+        for r, t in [
+            *((r, LEARNED_TARGET) for r in ratios),
+            (step, SESN_TARGET),
+            *((e["ratio"], AUTO_TARGET) for e in layer_raw.values() if max(e["sizes"]) >= 25),
+        ]
+        if abs(r - t) <= noise
+    ]
+    lines.append(
+        f"- Within the noise floor ({100 * noise:.1f}%) of a target, and so ties: "
+        + (", ".join(ties) if ties else "none")
+        + "."
+    )
     return "\n".join(lines)
 
 
@@ -696,12 +942,16 @@ def summarise(learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, pea
         f"{', '.join(str(s) for s, _, _ in config.table1_sizes)} pixels (target <= {LEARNED_TARGET}).",
         f"- `sesn` per-scale supports vs padded, direct path: {sesn_ratios['per-scale, direct']:.3f} "
         f"(work ratio {sesn_work[0]:.3f} nominal, {sesn_work[1]:.3f} counting taps on the feature maps; "
-        f"target <= {SESN_TARGET}); with `conv_impl=\"auto\"`: {sesn_ratios['per-scale, auto']:.3f}.",
+        f'target <= {SESN_TARGET}); with `conv_impl="auto"`: {sesn_ratios["per-scale, auto"]:.3f}.',
         f"- `auto` vs `direct`, Table-1 layer at {config.layer_size} px, kernels >= 25: "
         f"{', '.join(f'{r:.3f}' for r in large) or 'none measured'} (target <= {AUTO_TARGET}).",
-        f"- `predict` throughput (images/s): " + ", ".join(
-            f"{architecture} {size} px {value:.0f}" for (architecture, size), value in throughput.items()) + ".",
-        f"- Matrix-multiply peak {peak:.3g} GFLOP/s; `auto` rule: mean slowdown {np.mean(slowdowns[True]):.2f} "
+        "- `predict` throughput (images/s): "
+        + ", ".join(
+            f"{architecture} {size} px {value:.0f}" for (architecture, size), value in throughput.items()
+        )
+        + ".",
+        f"- Matrix-multiply peak {peak:.3g} GFLOP/s; `auto` rule: mean slowdown "
+        f"{np.mean(slowdowns[True]):.2f} "
         f"(training) and {np.mean(slowdowns[False]):.2f} (inference) against the faster path over "
         f"{len(slowdowns[True])} shapes.",
     ]

@@ -29,8 +29,18 @@ SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if path.stem not 
 
 
 def test_every_script_is_a_module_with_a_main():
-    assert {"isr_sweep", "learn_isr", "init", "parameterisation", "tolerance", "baselines", "kernel_extent",
-            "training_length", "speed", "memory"} <= set(SCRIPTS)
+    assert {
+        "isr_sweep",
+        "learn_isr",
+        "init",
+        "parameterisation",
+        "tolerance",
+        "baselines",
+        "kernel_extent",
+        "training_length",
+        "speed",
+        "memory",
+    } <= set(SCRIPTS)
     for name in SCRIPTS:
         tree = ast.parse((BENCHMARKS / f"{name}.py").read_text())
         functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
@@ -65,8 +75,14 @@ def test_scripts_import_only_the_shared_modules_and_public_library_names():
 
 def test_scripts_run_as_modules_from_the_repository_root():
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    result = subprocess.run([sys.executable, "-m", "benchmarks.memory", "--help"], cwd=ROOT, env=environment,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "--help"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "--profile" in result.stdout and "--seeds" not in result.stdout
 
@@ -79,8 +95,11 @@ def test_every_committed_result_comes_from_a_smoke_tested_script():
     for path in committed:
         script = path.stem.split("-")[0]
         assert script in SCRIPTS, path
-        runners = [name for name, test in tests.items()
-                   if re.search(rf"\b{script}\.main\(\[[^\]]*\"--profile\", \"smoke\"", inspect.getsource(test))]
+        runners = [
+            name
+            for name, test in tests.items()
+            if re.search(rf"\b{script}\.main\(\[[^\]]*\"--profile\", \"smoke\"", inspect.getsource(test))
+        ]
         assert runners, f"no test runs {script}.main on the smoke profile ({path.relative_to(ROOT)})"
         if path.suffix == ".md":
             command = re.search(r"- command: `python (?:-m benchmarks\.|benchmarks/)(\w+)", path.read_text())
@@ -89,7 +108,9 @@ def test_every_committed_result_comes_from_a_smoke_tested_script():
 
 def test_one_config_holds_every_size():
     for profile in config.PROFILES.values():
-        assert isinstance(profile.speed, config.SpeedSettings) and isinstance(profile.memory, config.MemorySettings)
+        assert isinstance(profile.speed, config.SpeedSettings) and isinstance(
+            profile.memory, config.MemorySettings
+        )
     smoke, cpu = config.PROFILES["smoke"], config.PROFILES["cpu"]
     assert smoke.memory.image_sizes[-1] < cpu.memory.image_sizes[-1]
     assert cpu.memory.image_sizes == (28, 64, 128, 256)
@@ -102,7 +123,9 @@ def test_one_config_holds_every_size():
 
 def test_parser_defaults_and_seed_override(tmp_path):
     parser = harness.make_parser("test")
-    args, profile = harness.setup(parser, ["--profile", "smoke", "--seeds", "3", "4", "--output-dir", str(tmp_path)])
+    args, profile = harness.setup(
+        parser, ["--profile", "smoke", "--seeds", "3", "4", "--output-dir", str(tmp_path)]
+    )
     assert args.device == "cpu"
     assert profile.seeds == (3, 4) and profile.mnist_scale["seeds"] == (3, 4)
     assert args.output_dir == tmp_path
@@ -113,7 +136,17 @@ def test_parser_defaults_and_seed_override(tmp_path):
 
 
 def test_epoch_factor_and_distributions_options(tmp_path, capsys):
-    argv = ["--profile", "cpu", "--epoch-factor", "3", "--distributions", "2.83", "8", "--output-dir", str(tmp_path)]
+    argv = [
+        "--profile",
+        "cpu",
+        "--epoch-factor",
+        "3",
+        "--distributions",
+        "2.83",
+        "8",
+        "--output-dir",
+        str(tmp_path),
+    ]
     _, profile = harness.setup(harness.make_parser("test"), argv)
     cpu = config.PROFILES["cpu"]
     assert (profile.max_epochs, profile.lr_step) == (12, 9)
@@ -123,8 +156,12 @@ def test_epoch_factor_and_distributions_options(tmp_path, capsys):
     assert "max_epochs = 12   (paper: 60)" in capsys.readouterr().out
     paper = config.PROFILES["paper"].stretched(2)
     assert (paper.max_epochs, paper.lr_step, paper.mnist_scale["lr_step"]) == (120, 40, 40)
-    for bad in (["--epoch-factor", "0"], ["--epoch-factor", "two"], ["--distributions", "1"],
-                ["--distributions", "nan"]):
+    for bad in (
+        ["--epoch-factor", "0"],
+        ["--epoch-factor", "two"],
+        ["--distributions", "1"],
+        ["--distributions", "nan"],
+    ):
         with pytest.raises(SystemExit):
             harness.make_parser("test").parse_args(bad)
         assert f"argument {bad[0]}: must be" in capsys.readouterr().err
@@ -192,7 +229,9 @@ def test_mean_std_and_table():
 
 
 def test_report_writes_markdown_figure_and_json(tmp_path):
-    args, profile = harness.setup(harness.make_parser("t"), ["--profile", "smoke", "--output-dir", str(tmp_path)])
+    args, profile = harness.setup(
+        harness.make_parser("t"), ["--profile", "smoke", "--output-dir", str(tmp_path)]
+    )
     report = harness.Report("demo", "Demo", args, profile)
     report.add("Numbers", harness.markdown_table(["x"], [[1]]))
     report.raw = {"values": np.arange(3)}
@@ -202,9 +241,19 @@ def test_report_writes_markdown_figure_and_json(tmp_path):
     path = report.write(fig)
     text = path.read_text()
     assert path == tmp_path / "demo-smoke.md"
-    for needle in ("## Numbers", "- command: `python -m benchmarks.demo --profile smoke", "- machine: ", "cores",
-                   "torch ", "skorch ",
-                   "scikit-learn ", "skscale ", "- wall time: ", "profile: smoke", "![demo](demo-smoke.png)"):
+    for needle in (
+        "## Numbers",
+        "- command: `python -m benchmarks.demo --profile smoke",
+        "- machine: ",
+        "cores",
+        "torch ",
+        "skorch ",
+        "scikit-learn ",
+        "skscale ",
+        "- wall time: ",
+        "profile: smoke",
+        "![demo](demo-smoke.png)",
+    ):
         assert needle in text, needle
     assert (tmp_path / "demo-smoke.png").stat().st_size > 0
     assert json.loads((tmp_path / "demo-smoke.json").read_text())["results"] == {"values": [0, 1, 2]}
@@ -222,8 +271,7 @@ def test_tolerance_script_end_to_end(tmp_path):
 
 
 def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
-    from benchmarks import isr_sweep
-    from benchmarks import learn_isr
+    from benchmarks import isr_sweep, learn_isr
 
     results = isr_sweep.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
     assert set(results) == {"2.83", "8"}
@@ -272,7 +320,9 @@ def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path
     assert (longest.max_epochs, longest.lr_step, longest.n_train) == (12, 9, cpu.n_train)
     assert training_length.fixed_isrs(cpu) == (3.387, 5.091, 7.65)
 
-    serial = training_length.main(["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")])
+    serial = training_length.main(
+        ["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")]
+    )
     assert list(serial) == ["1", "2", "3"] and set(serial["3"]) == {"learned", "3"}
     assert [len(r["isr_history"]) for r in (serial[e]["learned"][0] for e in serial)] == [2, 3, 4]
     # The shortest length is the profile itself: learn_isr's numbers on the widest distribution.
@@ -291,19 +341,29 @@ def test_training_length_workers_train_what_this_process_trains(tmp_path):
     """Two loky worker processes (about 40 s to start on 2 busy cores) give the numbers of one."""
     from benchmarks import training_length
 
-    serial = training_length.main(["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")])
-    parallel = training_length.main(["--profile", "smoke", "--n-jobs", "2", "--output-dir", str(tmp_path / "b")])
+    serial = training_length.main(
+        ["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")]
+    )
+    parallel = training_length.main(
+        ["--profile", "smoke", "--n-jobs", "2", "--output-dir", str(tmp_path / "b")]
+    )
     assert "2 worker process(es)" in (tmp_path / "b" / "training_length-smoke.md").read_text()
     for epochs in serial:
         for variant in serial[epochs]:
             for one, other in zip(serial[epochs][variant], parallel[epochs][variant], strict=True):
-                assert (one["error"], one["isr"], one["sigma_basis"]) == (other["error"], other["isr"],
-                                                                          other["sigma_basis"])
+                assert (one["error"], one["isr"], one["sigma_basis"]) == (
+                    other["error"],
+                    other["isr"],
+                    other["sigma_basis"],
+                )
 
 
 def test_within_one_std_is_exact_on_decimal_percentages():
     # Error rates as a run stores them: 8.2 % and 8.1 % are not exact binary fractions.
-    learned, best = np.array([8.299999999999997, 8.099999999999996]), np.array([7.899999999999996, 8.199999999999996])
+    learned, best = (
+        np.array([8.299999999999997, 8.099999999999996]),
+        np.array([7.899999999999996, 8.199999999999996]),
+    )
     gap, std = learned.mean() - best.mean(), best.std()
     assert gap > std  # the rounding the helper must absorb: both are 0.15 in decimal
     assert harness.within_one_std(gap, std)
@@ -322,7 +382,9 @@ def test_isr_trend_reads_the_order_of_the_means():
 def test_parameterisation_script_end_to_end(tmp_path):
     from benchmarks import parameterisation
 
-    results = parameterisation.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
+    results = parameterisation.main(
+        ["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)]
+    )
     assert list(results) == ["8"] and set(results["8"]) == {"direct", "spacing", "isr"}
     text = (tmp_path / "parameterisation-smoke.md").read_text()
     for name, label in parameterisation.LABELS.items():
@@ -331,8 +393,10 @@ def test_parameterisation_script_end_to_end(tmp_path):
         errors = results["8"][name]["errors"]
         row = f"| [1, 8] | {label} | " + " | ".join(harness.mean_std(scales[:, i], 3) for i in range(3))
         assert row + f" | {harness.mean_std(errors)} |" in text
-    assert json.loads((tmp_path / "parameterisation-smoke.json").read_text())["results"]["8"]["isr"]["errors"] == \
-        results["8"]["isr"]["errors"]
+    assert (
+        json.loads((tmp_path / "parameterisation-smoke.json").read_text())["results"]["8"]["isr"]["errors"]
+        == results["8"]["isr"]["errors"]
+    )
 
 
 def test_baselines_script_end_to_end(tmp_path):
@@ -365,13 +429,22 @@ def test_speed_script_end_to_end(tmp_path):
     assert [round(size) for size, _, _ in settings.table1_sizes] == [28] and len(measured["learned"]) == 1
     ratio = measured["learned"][0]["ratio"]
     assert f"ratio {ratio:.3f} at 28 pixels" in text
-    assert speed.notes(measured["learned"], measured["sesn_ratios"], measured["sesn_work"], measured["layer"],
-                       measured["layer_ratios"]) in text
+    assert (
+        speed.notes(
+            measured["learned"],
+            measured["sesn_ratios"],
+            measured["sesn_work"],
+            measured["layer"],
+            measured["layer_ratios"],
+        )
+        in text
+    )
     assert "- command: `python -m benchmarks.speed --profile smoke --output" in text
     assert "speed.layer_size = 40   (paper: 168)" in text
     # The work ratio of the sesn kernels comes from the network's own kernel sizes.
     assert f"{measured['sesn_work'][0]:.3f}" in text and speed.work_ratio([7, 7, 11, 15]) == pytest.approx(
-        (49 + 49 + 121 + 225) / (4 * 225))
+        (49 + 49 + 121 + 225) / (4 * 225)
+    )
 
 
 def test_speed_notes_follow_the_numbers():
@@ -380,19 +453,26 @@ def test_speed_notes_follow_the_numbers():
     learned = [dict(ratio=1.02, noise=1.03, basis_share=0.01)]
     layer = {3.0: dict(ratio=0.62, sizes=[9, 15, 25], plan=[(9, "direct"), (15, "direct"), (25, "fft")])}
     layer_ratios = {speed.SESN_LAYER2: {"per-scale direct": 0.6}}
-    missed = speed.notes(learned, {"per-scale, direct": 0.70, "per-scale, auto": 0.3}, (0.49, 0.60), layer,
-                         layer_ratios)
+    missed = speed.notes(
+        learned, {"per-scale, direct": 0.70, "per-scale, auto": 0.3}, (0.49, 0.60), layer, layer_ratios
+    )
     assert "0.700 for the whole training step (target <= 0.55, **not met**)" in missed
     assert "the step ratio is 0.100 above it" in missed and "supports do not shrink" in missed
     assert "auto runs the 25-pixel kernel(s) through the FFT and the 9, 15-pixel one(s) directly" in missed
     assert "auto / direct 0.620 (target <= 0.5, **not met**)" in missed
     assert "and so ties: 1.020 vs 1.05" in missed
-    met = speed.notes(learned, {"per-scale, direct": 0.50, "per-scale, auto": 0.3}, (0.49, 0.51), layer,
-                      layer_ratios)
+    met = speed.notes(
+        learned, {"per-scale, direct": 0.50, "per-scale, auto": 0.3}, (0.49, 0.51), layer, layer_ratios
+    )
     assert "0.500 for the whole training step (target <= 0.55, met)" in met
     assert "within 0.030 of it" in met and "supports do not shrink" not in met
-    below = speed.notes([dict(ratio=0.90, noise=1.02, basis_share=0.01)], {"per-scale, direct": 0.5,
-                        "per-scale, auto": 0.3}, (0.49, 0.5), {}, {})
+    below = speed.notes(
+        [dict(ratio=0.90, noise=1.02, basis_share=0.01)],
+        {"per-scale, direct": 0.5, "per-scale, auto": 0.3},
+        (0.49, 0.5),
+        {},
+        {},
+    )
     assert "Ratios below 1 are beyond the noise floor." in below and "ties: none" in below
 
 
@@ -424,8 +504,10 @@ def test_memory_findings_follow_the_numbers():
         point = {"method": "VmHWM after clear_refs"}
         return {"per_image_mib": value, "points": [point, point]}
 
-    results = {"predict_proba": {"28": entry(0.5), "256": entry(40.0)},
-               "training step": {"28": entry(0.5), "256": entry(600.0)}}
+    results = {
+        "predict_proba": {"28": entry(0.5), "256": entry(40.0)},
+        "training step": {"28": entry(0.5), "256": entry(600.0)},
+    }
     text = memory.findings(results, 64)
     assert "- predict_proba: 40.0 MiB per image at 256 x 256" in text
     assert "the pixels grow 84-fold and the memory per image 80-fold (about in proportion" in text
@@ -452,8 +534,13 @@ def test_memory_per_image_grows_with_the_image_at_the_cpu_sizes(tmp_path):
     """The full memory benchmark (a few minutes): a training step needs more memory per image
     than predict_proba, and both grow with the image size."""
     environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    subprocess.run([sys.executable, "-m", "benchmarks.memory", "--profile", "cpu", "--output-dir", str(tmp_path)],
-                   cwd=ROOT, env=environment, check=True, timeout=900)
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "--profile", "cpu", "--output-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=environment,
+        check=True,
+        timeout=900,
+    )
     results = json.loads((tmp_path / "memory-cpu.json").read_text())["results"]
     predict, train = results["predict_proba"], results["training step"]
     sizes = list(predict)
