@@ -9,8 +9,8 @@ learnable parameterisations started from those scales (the paper's "Ours" rows);
 learned scales form Table 6. Architectures of the paper that are not registered are
 listed as missing.
 
-    python benchmarks/baselines.py --profile cpu
-    python benchmarks/baselines.py --profile paper --device cuda
+    python -m benchmarks.baselines --profile cpu
+    python -m benchmarks.baselines --profile paper --device cuda
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-import _common as common
+from benchmarks import harness
 
 NAME = "baselines"
 # SESN's internal scales on MNIST-Scale: 1.5 * 2 ** (i / 3), i = 0..3.
@@ -43,9 +43,14 @@ PAPER_TABLE5 = {
 }
 # The paper's Table 6 (learned scales of the SESN network), without and with augmentation.
 PAPER_TABLE6 = {
-    ("isr", False): "1.390, 1.890, 2.572, 3.503", ("isr", True): "1.381, 2.066, 3.092, 4.627",
-    ("spacing", False): "1.390, 1.930, 2.614, 3.776", ("spacing", True): "1.373, 1.859, 2.847, 4.646",
-    ("direct", False): "1.375, 1.889, 2.383, 3.297", ("direct", True): "1.360, 1.741, 2.485, 3.775",
+    ("fixed", False): "1.5, 1.89, 2.38, 3",
+    ("fixed", True): "1.5, 1.89, 2.38, 3",
+    ("isr", False): "1.390, 1.890, 2.572, 3.503",
+    ("isr", True): "1.381, 2.066, 3.092, 4.627",
+    ("spacing", False): "1.390, 1.930, 2.614, 3.776",
+    ("spacing", True): "1.373, 1.859, 2.847, 4.646",
+    ("direct", False): "1.375, 1.889, 2.383, 3.297",
+    ("direct", True): "1.360, 1.741, 2.485, 3.775",
 }
 
 
@@ -68,21 +73,34 @@ def mnist_scale(settings, seed, augment):
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # DatasetSizeWarning: the sizes are in the results file
-        return make_mnist_scale(n_train=settings["n_train"], n_val=settings["n_val"], n_test=settings["n_test"],
-                                extra_scaling=0.5 if augment else None, random_state=seed,
-                                source=settings["source"])
+        return make_mnist_scale(
+            n_train=settings["n_train"],
+            n_val=settings["n_val"],
+            n_test=settings["n_test"],
+            extra_scaling=0.5 if augment else None,
+            random_state=seed,
+            source=settings["source"],
+        )
 
 
 def fit(architecture, parameterisation, data, settings, seed, device):
     from skscale import ScaleEquivariantClassifier
 
-    callbacks = [("lr_step", common.step_decay(settings["lr_step"]))] if settings.get("lr_step") else None
+    callbacks = [("lr_step", harness.step_decay(settings["lr_step"]))] if settings.get("lr_step") else None
     scales = {**SESN_SCALES, **SCALE_OVERRIDES.get(architecture, {})}
-    clf = ScaleEquivariantClassifier(architecture=architecture, parameterisation=parameterisation, **scales,
-                                     max_epochs=settings["max_epochs"], batch_size=settings["batch_size"],
-                                     lr=settings["lr"], scale_lr=settings["scale_lr"],
-                                     scale_warmup_epochs=settings["scale_warmup_epochs"], callbacks=callbacks,
-                                     device=device, random_state=seed)
+    clf = ScaleEquivariantClassifier(
+        architecture=architecture,
+        parameterisation=parameterisation,
+        **scales,
+        max_epochs=settings["max_epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        scale_lr=settings["scale_lr"],
+        scale_warmup_epochs=settings["scale_warmup_epochs"],
+        callbacks=callbacks,
+        device=device,
+        random_state=seed,
+    )
     return clf.fit(data.X_train, data.y_train)
 
 
@@ -91,8 +109,10 @@ def run(profile, device):
 
     settings = profile.mnist_scale
     runs, missing = configurations()
-    results = {f"{a}/{p}": {"errors": {"plain": [], "augmented": []}, "scales": {"plain": [], "augmented": []}}
-               for a, p in runs}
+    results = {
+        f"{a}/{p}": {"errors": {"plain": [], "augmented": []}, "scales": {"plain": [], "augmented": []}}
+        for a, p in runs
+    }
     for seed in settings["seeds"]:
         for augment in (False, True):
             data = mnist_scale(settings, seed, augment)
@@ -101,53 +121,91 @@ def run(profile, device):
                 clf = fit(architecture, parameterisation, data, settings, seed, device)
                 entry = results[f"{architecture}/{parameterisation}"]
                 entry["parameters"] = count_parameters(clf.module_)
-                entry["errors"][key].append(common.error_rate(clf, data.X_test, data.y_test))
+                entry["errors"][key].append(harness.error_rate(clf, data.X_test, data.y_test))
                 if clf.scales_ is not None:
                     entry["scales"][key].append(np.sort(clf.scales_).tolist())
-                common.log(f"seed {seed} {key} {architecture}/{parameterisation}: "
-                           f"error {entry['errors'][key][-1]:.2f} %")
+                harness.log(
+                    f"seed {seed} {key} {architecture}/{parameterisation}: "
+                    f"error {entry['errors'][key][-1]:.2f} %"
+                )
     return results, missing
 
 
+def table6_rows(results):
+    """Rows of Table 6: the internal scales each SESN run ended with (mean ± std over
+    realisations, without and with augmentation), next to the paper's."""
+    rows = []
+    for name, entry in results.items():
+        architecture, parameterisation = name.split("/")
+        if architecture != "sesn" or not entry["scales"]["plain"]:
+            continue
+        cells = [name]
+        for augmented in (False, True):
+            scales = np.array(entry["scales"]["augmented" if augmented else "plain"])
+            cells.append(", ".join(harness.mean_std(scales[:, i], 3) for i in range(scales.shape[1])))
+            cells.append(PAPER_TABLE6.get((parameterisation, augmented), "–"))
+        rows.append(cells)
+    return rows
+
+
 def main(argv=None):
-    args, profile = common.setup(common.make_parser(__doc__.splitlines()[0]), argv)
-    report = common.Report(NAME, "MNIST-Scale baselines (paper Tables 5 and 6)", args, profile)
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
+    report = harness.Report(NAME, "MNIST-Scale baselines (paper Tables 5 and 6)", args, profile)
     results, missing = run(profile, args.device)
     rows = []
     for name, entry in results.items():
         architecture, parameterisation = name.split("/")
         paper = PAPER_TABLE5.get((architecture, parameterisation), ("–",) * 4)
-        rows.append([name, f"{entry['parameters']:,}", common.mean_std(entry["errors"]["plain"]),
-                     common.mean_std(entry["errors"]["augmented"]), paper[0], paper[1], paper[2], paper[3]])
+        rows.append(
+            [
+                name,
+                f"{entry['parameters']:,}",
+                harness.mean_std(entry["errors"]["plain"]),
+                harness.mean_std(entry["errors"]["augmented"]),
+                paper[0],
+                paper[1],
+                paper[2],
+                paper[3],
+            ]
+        )
     settings = profile.mnist_scale
-    text = (f"Test error (%) on MNIST-Scale (plain) and MNIST-Scale+ (training images further rescaled by a "
-            f"factor in [0.5, 2]); mean ± std over realisations {list(settings['seeds'])}. Scale networks start "
-            f"from SESN's scales (n_scales=4, sigma_basis=1.5, ISR=2); `/fixed` keeps them. The last four columns "
-            f"are the paper's numbers.\n\n"
-            + common.markdown_table(["architecture/scales", "# params (ours)", "MNIST-Scale", "MNIST-Scale+",
-                                     "paper row", "MNIST-Scale (paper)", "MNIST-Scale+ (paper)", "# params (paper)"],
-                                    rows))
+    text = (
+        f"Test error (%) on MNIST-Scale (plain) and MNIST-Scale+ (training images further rescaled by a "
+        f"factor in [0.5, 2]); mean ± std over realisations {list(settings['seeds'])}. Scale networks "
+        f"start from SESN's scales ({', '.join(f'{key}={value:g}' for key, value in SESN_SCALES.items())}); "
+        "`/fixed` keeps them. The last four columns are the paper's numbers.\n\n"
+        + harness.markdown_table(
+            [
+                "architecture/scales",
+                "# params (ours)",
+                "MNIST-Scale",
+                "MNIST-Scale+",
+                "paper row",
+                "MNIST-Scale (paper)",
+                "MNIST-Scale+ (paper)",
+                "# params (paper)",
+            ],
+            rows,
+        )
+    )
     if missing:
-        text += ("\n\nNot registered in `skscale.nn.ARCHITECTURES` when this ran, so not measured: "
-                 + ", ".join(f"`{name}`" for name in missing) + ". SS-CNN, SiCNN and SEVF are not implemented.")
+        text += (
+            "\n\nNot registered in `skscale.nn.ARCHITECTURES` when this ran, so not measured: "
+            + ", ".join(f"`{name}`" for name in missing)
+            + ". SS-CNN, SiCNN and SEVF are not implemented."
+        )
     report.add("Classification error (Table 5)", text)
-    rows = [["SESN (fixed, ours and paper)", "1.5, 1.89, 2.38, 3", "", "1.5, 1.89, 2.38, 3", ""]]
-    for name, entry in results.items():
-        if not entry["scales"]["plain"] or name.endswith("/fixed"):
-            continue
-        parameterisation = name.split("/")[1]
-        cells = [name]
-        for augmented in (False, True):
-            scales = np.array(entry["scales"]["augmented" if augmented else "plain"])
-            cells.append(", ".join(common.mean_std(scales[:, i], 3) for i in range(scales.shape[1])))
-            cells.append(PAPER_TABLE6.get((parameterisation, augmented), "–"))
-        rows.append(cells)
-    report.add("Learned internal scales (Table 6)",
-               "Sorted internal scales in pixels of the 28 x 28 images, mean ± std over realisations.\n\n"
-               + common.markdown_table(["network", "learned (ours)", "paper", "learned, + (ours)", "paper, +"], rows))
+    report.add(
+        "Learned internal scales (Table 6)",
+        "Sorted internal scales in pixels of the 28 x 28 images, mean ± std over realisations "
+        "(`sesn/fixed`: the scales every SESN run starts from).\n\n"
+        + harness.markdown_table(
+            ["network", "scales (ours)", "paper", "scales, + (ours)", "paper, +"], table6_rows(results)
+        ),
+    )
     report.raw = {"results": results, "missing": missing}
 
-    plt = common.pyplot()
+    plt = harness.pyplot()
     fig, ax = plt.subplots(figsize=(max(5.0, 1.1 * len(results)), 3.8))
     positions = np.arange(len(results))
     for offset, key, label in ((-0.18, "plain", "MNIST-Scale"), (0.18, "augmented", "MNIST-Scale+")):

@@ -6,8 +6,8 @@ the ``cpu`` profile runs the widest one, [1, 8], where the paper finds the
 initialisation matters most (the other two are the exact same code: pass
 ``--distributions 2.83 4.76 8``).
 
-    python benchmarks/init.py --profile cpu
-    python benchmarks/init.py --profile paper --device cuda
+    python -m benchmarks.init --profile cpu
+    python -m benchmarks.init --profile paper --device cuda
 """
 
 from __future__ import annotations
@@ -16,7 +16,8 @@ import dataclasses
 
 import numpy as np
 
-import _common as common
+from benchmarks import harness
+from benchmarks.config import DISTRIBUTIONS
 
 NAME = "init"
 INIT_SIGMA_BASIS = (1.0, 2.0, 4.0)
@@ -40,46 +41,76 @@ def run(profile, device):
     for low, high in profile.distributions:
         entry = {}
         for seed in profile.seeds:
-            data = common.dynamic_split(profile, (low, high), seed)
+            data = harness.dynamic_split(profile, (low, high), seed)
             for sigma_basis in INIT_SIGMA_BASIS:
                 for isr in INIT_ISR:
-                    clf = common.fit_table1(data, profile, seed, device, sigma_basis=sigma_basis, isr=isr,
-                                            parameterisation="isr")
-                    record = entry.setdefault(f"{sigma_basis:g},{isr:g}", {"sigma_basis": [], "isr": [], "errors": []})
+                    clf = harness.fit_table1(
+                        data, profile, seed, device, sigma_basis=sigma_basis, isr=isr, parameterisation="isr"
+                    )
+                    record = entry.setdefault(
+                        f"{sigma_basis:g},{isr:g}", {"sigma_basis": [], "isr": [], "errors": []}
+                    )
                     record["sigma_basis"].append(clf.sigma_basis_ / profile.shrink)
                     record["isr"].append(clf.isr_)
-                    record["errors"].append(common.error_rate(clf, data["X_test"], data["y_test"]))
-                    common.log(f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
-                               f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, "
-                               f"error {record['errors'][-1]:.2f} %")
+                    record["errors"].append(harness.error_rate(clf, data["X_test"], data["y_test"]))
+                    harness.log(
+                        f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
+                        f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, "
+                        f"error {record['errors'][-1]:.2f} %"
+                    )
         results[f"{high:g}"] = entry
     return results
 
 
 def main(argv=None):
-    args, profile = common.setup(common.make_parser(__doc__.splitlines()[0]), argv)
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
     if args.distributions is None and profile.name == "cpu":
         profile = dataclasses.replace(profile, distributions=((1.0, 8.0),))
-        print(f"  init.py: distributions = {profile.distributions}   (paper: {common.DISTRIBUTIONS})", flush=True)
-    report = common.Report(NAME, "Initialisation of the learnable scales (paper Table 3)", args, profile)
+        print(f"  init.py: distributions = {profile.distributions}   (paper: {DISTRIBUTIONS})", flush=True)
+    report = harness.Report(NAME, "Initialisation of the learnable scales (paper Table 3)", args, profile)
     results = run(profile, args.device)
     blocks = []
     for key, entry in results.items():
         rows = []
         for name, record in entry.items():
             sigma_basis, isr = (float(v) for v in name.split(","))
-            paper = PAPER_TABLE3_WIDEST.get((sigma_basis, isr), ("–",) * 3) if float(key) == 8.0 else ("–",) * 3
-            rows.append([f"{sigma_basis:g}", f"{isr:g}", common.mean_std(record["sigma_basis"], 3),
-                         common.mean_std(record["isr"], 3), common.mean_std(record["errors"]), *paper])
-        blocks.append(f"Data scale distribution: log-uniform [1, {key}]\n\n" + common.markdown_table(
-            ["init sigma_basis", "init ISR", "learned sigma_basis", "learned ISR", "test error %",
-             "learned sigma_basis (paper)", "learned ISR (paper)", "test error % (paper)"], rows))
-    report.add("Learned scales and test error by initialisation (Table 3)",
-               f"sigma_basis in paper units; mean ± std over {len(profile.seeds)} realisation(s); the last three "
-               "columns are the paper's numbers.\n\n" + "\n\n".join(blocks))
+            paper = (
+                PAPER_TABLE3_WIDEST.get((sigma_basis, isr), ("–",) * 3) if float(key) == 8.0 else ("–",) * 3
+            )
+            rows.append(
+                [
+                    f"{sigma_basis:g}",
+                    f"{isr:g}",
+                    harness.mean_std(record["sigma_basis"], 3),
+                    harness.mean_std(record["isr"], 3),
+                    harness.mean_std(record["errors"]),
+                    *paper,
+                ]
+            )
+        blocks.append(
+            f"Data scale distribution: log-uniform [1, {key}]\n\n"
+            + harness.markdown_table(
+                [
+                    "init sigma_basis",
+                    "init ISR",
+                    "learned sigma_basis",
+                    "learned ISR",
+                    "test error %",
+                    "learned sigma_basis (paper)",
+                    "learned ISR (paper)",
+                    "test error % (paper)",
+                ],
+                rows,
+            )
+        )
+    report.add(
+        "Learned scales and test error by initialisation (Table 3)",
+        f"sigma_basis in paper units; mean ± std over {len(profile.seeds)} realisation(s); the last three "
+        "columns are the paper's numbers.\n\n" + "\n\n".join(blocks),
+    )
     report.raw = results
 
-    plt = common.pyplot()
+    plt = harness.pyplot()
     fig, axes = plt.subplots(1, len(results), figsize=(4.8 * len(results), 4.0), squeeze=False)
     for ax, (key, entry) in zip(axes[0], results.items()):
         for index, (name, record) in enumerate(entry.items()):
@@ -88,12 +119,21 @@ def main(argv=None):
             ax.scatter([sigma_basis], [isr], marker="x", color=color)
             ax.scatter(record["sigma_basis"], record["isr"], color=color, s=18)
             for learned_sigma, learned_isr in zip(record["sigma_basis"], record["isr"]):
-                ax.plot([sigma_basis, learned_sigma], [isr, learned_isr], color=color, linewidth=0.7, alpha=0.6)
-            ax.annotate(f"{np.mean(record['errors']):.1f}%", (np.mean(record["sigma_basis"]), np.mean(record["isr"])),
-                        fontsize=7, xytext=(3, 3), textcoords="offset points")
-        ax.set(xlabel="sigma_basis (paper units)", ylabel="ISR", title=f"[1, {key}]: init (x) -> learned (dots)")
-        common.log_axis(ax, INIT_SIGMA_BASIS)
-        common.log_axis(ax, INIT_ISR, axis="y")
+                ax.plot(
+                    [sigma_basis, learned_sigma], [isr, learned_isr], color=color, linewidth=0.7, alpha=0.6
+                )
+            ax.annotate(
+                f"{np.mean(record['errors']):.1f}%",
+                (np.mean(record["sigma_basis"]), np.mean(record["isr"])),
+                fontsize=7,
+                xytext=(3, 3),
+                textcoords="offset points",
+            )
+        ax.set(
+            xlabel="sigma_basis (paper units)", ylabel="ISR", title=f"[1, {key}]: init (x) -> learned (dots)"
+        )
+        harness.log_axis(ax, INIT_SIGMA_BASIS)
+        harness.log_axis(ax, INIT_ISR, axis="y")
     fig.tight_layout()
     report.write(fig)
     return results

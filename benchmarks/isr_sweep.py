@@ -6,67 +6,19 @@ every ISR of the profile's grid (log-spaced in [1.5, 7.65]); the test error is a
 over the realisations. The ISR recommended by :class:`skscale.ToleranceModel`
 (tau = 0.459, fitted on the training scales) is marked on each curve.
 
-    python benchmarks/isr_sweep.py --profile cpu
-    python benchmarks/isr_sweep.py --profile paper --device cuda
+    python -m benchmarks.isr_sweep --profile cpu
+    python -m benchmarks.isr_sweep --profile paper --device cuda
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import _common as common
+from benchmarks import harness
 
 NAME = "isr_sweep"
-SIGMA_BASIS = 2.0
 # Best fixed ISR per distribution read off the paper's Fig. 3 / Table 2 (paper's numbers).
 PAPER_BEST_ISR = {2.83: 2.34, 4.76: 4.76, 8.0: 5.35}
-
-
-def recommended_isr(scales):
-    """ISR_hyp of the tolerance model (paper's tau) fitted on observed data scales."""
-    from skscale import ToleranceModel
-
-    return float(ToleranceModel(n_scales=3).fit(scales).isr_[0])
-
-
-def run_sweep(profile, device="cpu"):
-    """Train every (distribution, ISR, seed) of the sweep.
-
-    Returns
-    -------
-    results : dict
-        Keyed by ``str(high)`` of each distribution: ``errors[isr_index][seed_index]``
-        (percent), ``grid_scales``, ``grid_errors[isr_index][seed_index][scale_index]``
-        (percent), ``recommended_isr`` (per seed) and the ``isr_grid``.
-    """
-    from skscale.metrics import error_per_scale
-
-    results = {}
-    for low, high in profile.distributions:
-        entry = {"range": [low, high], "isr_grid": list(profile.isr_grid), "recommended_isr": [],
-                 "errors": [[] for _ in profile.isr_grid], "grid_errors": [[] for _ in profile.isr_grid]}
-        for seed in profile.seeds:
-            data = common.dynamic_split(profile, (low, high), seed, grid=True)
-            entry["recommended_isr"].append(recommended_isr(data["s_train"]))
-            for index, isr in enumerate(profile.isr_grid):
-                clf = common.fit_table1(data, profile, seed, device, sigma_basis=SIGMA_BASIS, isr=isr,
-                                        parameterisation="fixed")
-                error = common.error_rate(clf, data["X_test"], data["y_test"])
-                scales, per_scale, _ = error_per_scale(clf, data["X_grid"], data["y_grid"], data["s_grid"],
-                                                       bins="unique")
-                entry["errors"][index].append(error)
-                entry["grid_errors"][index].append((100 * per_scale).tolist())
-                entry["grid_scales"] = scales.tolist()
-                common.log(f"[{low:g}, {high:g}] seed {seed} ISR {isr:.3g}: test error {error:.2f} %")
-        results[f"{high:g}"] = entry
-    return results
-
-
-def best_fixed(entry):
-    """``(isr, mean error, std error)`` of the fixed ISR with the lowest mean test error."""
-    means = [np.mean(errors) for errors in entry["errors"]]
-    best = int(np.argmin(means))
-    return entry["isr_grid"][best], float(means[best]), float(np.std(entry["errors"][best]))
 
 
 def summary_tables(results):
@@ -76,18 +28,32 @@ def summary_tables(results):
     for index, isr in enumerate(isr_grid):
         row = [f"{isr:.3g}"]
         for entry in results.values():
-            cell = common.mean_std(entry["errors"][index])
-            row.append(f"**{cell}**" if isr == best_fixed(entry)[0] else cell)
+            cell = harness.mean_std(entry["errors"][index])
+            row.append(f"**{cell}**" if isr == harness.best_fixed(entry)[0] else cell)
         rows.append(row)
-    sweep = common.markdown_table(header, rows)
+    sweep = harness.markdown_table(header, rows)
     rows = []
     for key, entry in results.items():
-        isr, mean, std = best_fixed(entry)
-        rows.append([f"[1, {key}]", f"{isr:.3g}", f"{mean:.2f} ± {std:.2f}",
-                     f"{np.mean(entry['recommended_isr']):.2f}", PAPER_BEST_ISR.get(float(key), "–")])
-    best = common.markdown_table(
-        ["distribution", "best fixed ISR (ours)", "its test error % (ours)", "ToleranceModel ISR_hyp (ours)",
-         "best ISR (paper, Table 2)"], rows)
+        isr, mean, std = harness.best_fixed(entry)
+        rows.append(
+            [
+                f"[1, {key}]",
+                f"{isr:.3g}",
+                f"{mean:.2f} ± {std:.2f}",
+                f"{np.mean(entry['recommended_isr']):.2f}",
+                PAPER_BEST_ISR.get(float(key), "–"),
+            ]
+        )
+    best = harness.markdown_table(
+        [
+            "distribution",
+            "best fixed ISR (ours)",
+            "its test error % (ours)",
+            "ToleranceModel ISR_hyp (ours)",
+            "best ISR (paper, Table 2)",
+        ],
+        rows,
+    )
     return sweep, best
 
 
@@ -99,12 +65,12 @@ def per_scale_table(results):
         for index, isr in enumerate(entry["isr_grid"]):
             mean = np.mean(entry["grid_errors"][index], axis=0)
             rows.append([f"{isr:.3g}"] + [f"{v:.1f}" for v in mean])
-        blocks.append(f"Trained on log-uniform [1, {key}]:\n\n" + common.markdown_table(header, rows))
+        blocks.append(f"Trained on log-uniform [1, {key}]:\n\n" + harness.markdown_table(header, rows))
     return "\n\n".join(blocks)
 
 
 def figure(results):
-    plt = common.pyplot()
+    plt = harness.pyplot()
     n = len(results)
     fig, axes = plt.subplots(1, n + 1, figsize=(4.2 * (n + 1), 3.6))
     colors = plt.cm.viridis(np.linspace(0, 0.85, n))
@@ -112,37 +78,48 @@ def figure(results):
     for color, (key, entry) in zip(colors, results.items()):
         means = [np.mean(e) for e in entry["errors"]]
         stds = [np.std(e) for e in entry["errors"]]
-        ax.errorbar(entry["isr_grid"], means, yerr=stds, marker="o", capsize=3, color=color, label=f"[1, {key}]")
+        ax.errorbar(
+            entry["isr_grid"], means, yerr=stds, marker="o", capsize=3, color=color, label=f"[1, {key}]"
+        )
         ax.axvline(np.mean(entry["recommended_isr"]), color=color, linestyle="--", linewidth=1)
-    ax.set(xlabel="ISR (fixed)", ylabel="test error (%)",
-           title="Fig. 3: error vs ISR\n(dashed: ToleranceModel ISR_hyp)")
-    common.log_axis(ax, next(iter(results.values()))["isr_grid"])
+    ax.set(
+        xlabel="ISR (fixed)",
+        ylabel="test error (%)",
+        title="Fig. 3: error vs ISR\n(dashed: ToleranceModel ISR_hyp)",
+    )
+    harness.log_axis(ax, next(iter(results.values()))["isr_grid"])
     ax.legend(title="data scales")
     isr_colors = plt.cm.plasma(np.linspace(0, 0.85, len(next(iter(results.values()))["isr_grid"])))
     for ax, (key, entry) in zip(axes[1:], results.items()):
         for color, isr, errors in zip(isr_colors, entry["isr_grid"], entry["grid_errors"]):
-            ax.plot(entry["grid_scales"], np.mean(errors, axis=0), marker=".", color=color, label=f"ISR {isr:.3g}")
+            ax.plot(
+                entry["grid_scales"], np.mean(errors, axis=0), marker=".", color=color, label=f"ISR {isr:.3g}"
+            )
         ax.axvspan(1.0, float(key), color="0.9", zorder=0)
         ax.set(xlabel="data scale", ylabel="test error (%)", title=f"Fig. 4: trained on [1, {key}]")
-        common.log_axis(ax, entry["grid_scales"])
+        harness.log_axis(ax, entry["grid_scales"])
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
 
 
 def main(argv=None):
-    args, profile = common.setup(common.make_parser(__doc__.splitlines()[0]), argv)
-    report = common.Report(NAME, "Fixed-ISR sweep (paper Fig. 3 and Fig. 4)", args, profile)
-    results = run_sweep(profile, args.device)
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
+    report = harness.Report(NAME, "Fixed-ISR sweep (paper Fig. 3 and Fig. 4)", args, profile)
+    results = harness.run_sweep(profile, args.device)
     report.raw = results
     sweep, best = summary_tables(results)
-    report.add("Test error (%) vs fixed ISR (Fig. 3)",
-               f"Table-1 network, fixed internal scales, sigma_basis = {SIGMA_BASIS:g} (paper units); "
-               f"mean ± std over {len(profile.seeds)} realisation(s); best per column in bold.\n\n" + sweep)
+    report.add(
+        "Test error (%) vs fixed ISR (Fig. 3)",
+        f"Table-1 network, fixed internal scales, sigma_basis = {harness.SWEEP_SIGMA_BASIS:g} (paper units); "
+        f"mean ± std over {len(profile.seeds)} realisation(s); best per column in bold.\n\n" + sweep,
+    )
     report.add("Best fixed ISR and the tolerance model", best)
-    report.add("Test error (%) per data scale (Fig. 4), mean over realisations",
-               "The grey band of the figure is the training range; scales beyond it are extrapolation.\n\n"
-               + per_scale_table(results))
+    report.add(
+        "Test error (%) per data scale (Fig. 4), mean over realisations",
+        "The grey band of the figure is the training range; scales beyond it are extrapolation.\n\n"
+        + per_scale_table(results),
+    )
     report.write(figure(results))
     return results
 

@@ -11,7 +11,7 @@ of the kernel, which the loss sees as a change of the filter. Along one axis, a 
 function of order 1 to 3 has 14-22 % of its L1 mass beyond 2 sigma and at most 0.3 %
 beyond 4 sigma.
 
-    python benchmarks/kernel_extent.py --profile cpu
+    python -m benchmarks.kernel_extent --profile cpu
 """
 
 from __future__ import annotations
@@ -20,41 +20,53 @@ import dataclasses
 
 import numpy as np
 
-import _common as common
-import learn_isr
+from benchmarks import harness
 
 NAME = "kernel_extent"
 EXTENTS = (2.0, 4.0)
 
 
 def main(argv=None):
-    args, profile = common.setup(common.make_parser(__doc__.splitlines()[0]), argv)
-    report = common.Report(NAME, "Kernel extent k and learned scales (ablation)", args, profile)
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
+    report = harness.Report(NAME, "Kernel extent k and learned scales (ablation)", args, profile)
     results = {}
     for extent in EXTENTS:
-        common.log(f"kernel extent k = {extent:g}")
-        results[f"{extent:g}"] = learn_isr.run_learning(dataclasses.replace(profile, kernel_extent=extent),
-                                                         args.device)
+        harness.log(f"kernel extent k = {extent:g}")
+        results[f"{extent:g}"] = harness.run_learning(
+            dataclasses.replace(profile, kernel_extent=extent), args.device
+        )
     rows = []
     for extent, learned in results.items():
         for key, entry in learned.items():
-            rows.append([f"{extent}", f"[1, {key}]", common.mean_std(entry["sigma_basis"], 3),
-                         common.mean_std(entry["isr"], 3), common.mean_std(entry["errors"])])
-    report.add("Learned scales by kernel extent",
-               f"Init sigma_basis = {learn_isr.INIT_SIGMA_BASIS:g} (paper units), ISR = {learn_isr.INIT_ISR:g}; "
-               f"mean ± std over {len(profile.seeds)} realisation(s); every other setting is the profile's.\n\n"
-               + common.markdown_table(["k", "distribution", "sigma_basis", "ISR", "test error %"], rows))
+            rows.append(
+                [
+                    f"{extent}",
+                    f"[1, {key}]",
+                    harness.mean_std(entry["sigma_basis"], 3),
+                    harness.mean_std(entry["isr"], 3),
+                    harness.mean_std(entry["errors"]),
+                ]
+            )
+    report.add(
+        "Learned scales by kernel extent",
+        f"Init sigma_basis = {harness.INIT_SIGMA_BASIS:g} (paper units), ISR = {harness.INIT_ISR:g}; "
+        f"mean ± std over {len(profile.seeds)} realisation(s); every other setting is the profile's.\n\n"
+        + harness.markdown_table(["k", "distribution", "sigma_basis", "ISR", "test error %"], rows),
+    )
     report.raw = results
 
-    plt = common.pyplot()
+    plt = harness.pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(profile.distributions)))
     for style, (extent, learned) in zip(("--", "-"), results.items()):
         for color, (key, entry) in zip(colors, learned.items()):
             history = np.array(entry["isr_history"]).mean(axis=0)
             ax.plot(np.arange(len(history)), history, style, color=color, label=f"k = {extent}, [1, {key}]")
-    ax.set(xlabel="epoch", ylabel="learned ISR (mean over realisations)",
-           title="ISR during training: k = 2 (dashed) vs k = 4 (solid)")
+    ax.set(
+        xlabel="epoch",
+        ylabel="learned ISR (mean over realisations)",
+        title="ISR during training: k = 2 (dashed) vs k = 4 (solid)",
+    )
     ax.legend(fontsize=7, ncol=2)
     fig.tight_layout()
     report.write(fig)

@@ -5,15 +5,15 @@ sigma_basis = 2, ISR = 3), and learns them as sigma_basis and ISR = 1 + gamma^2
 (``"isr"``, Eq. 5), as sigma_basis and the positive gaps between scales (``"spacing"``)
 or as free scales (``"direct"``), on each log-uniform data scale distribution.
 
-    python benchmarks/parameterisation.py --profile cpu
-    python benchmarks/parameterisation.py --profile paper --device cuda
+    python -m benchmarks.parameterisation --profile cpu
+    python -m benchmarks.parameterisation --profile paper --device cuda
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import _common as common
+from benchmarks import harness
 
 NAME = "parameterisation"
 INIT_SIGMA_BASIS, INIT_ISR = 2.0, 3.0
@@ -32,40 +32,63 @@ def run(profile, device):
     for low, high in profile.distributions:
         entry = {name: {"scales": [], "errors": []} for name in PARAMETERISATIONS}
         for seed in profile.seeds:
-            data = common.dynamic_split(profile, (low, high), seed)
+            data = harness.dynamic_split(profile, (low, high), seed)
             for name in PARAMETERISATIONS:
-                clf = common.fit_table1(data, profile, seed, device, sigma_basis=INIT_SIGMA_BASIS, isr=INIT_ISR,
-                                        parameterisation=name)
+                clf = harness.fit_table1(
+                    data,
+                    profile,
+                    seed,
+                    device,
+                    sigma_basis=INIT_SIGMA_BASIS,
+                    isr=INIT_ISR,
+                    parameterisation=name,
+                )
                 entry[name]["scales"].append((np.sort(clf.scales_) / profile.shrink).tolist())
-                entry[name]["errors"].append(common.error_rate(clf, data["X_test"], data["y_test"]))
-                common.log(f"[{low:g}, {high:g}] seed {seed} {name}: scales "
-                           f"{np.round(entry[name]['scales'][-1], 3).tolist()}, "
-                           f"error {entry[name]['errors'][-1]:.2f} %")
+                entry[name]["errors"].append(harness.error_rate(clf, data["X_test"], data["y_test"]))
+                harness.log(
+                    f"[{low:g}, {high:g}] seed {seed} {name}: scales "
+                    f"{np.round(entry[name]['scales'][-1], 3).tolist()}, "
+                    f"error {entry[name]['errors'][-1]:.2f} %"
+                )
         results[f"{high:g}"] = entry
     return results
 
 
 def main(argv=None):
-    args, profile = common.setup(common.make_parser(__doc__.splitlines()[0]), argv)
-    report = common.Report(NAME, "Parameterisation of the learnable scales (paper Table 4)", args, profile)
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
+    report = harness.Report(NAME, "Parameterisation of the learnable scales (paper Table 4)", args, profile)
     results = run(profile, args.device)
     rows = []
     for key, entry in results.items():
         for name in PARAMETERISATIONS:
             scales = np.array(entry[name]["scales"])
-            rows.append([f"[1, {key}]", LABELS[name]]
-                        + [common.mean_std(scales[:, i], 3) for i in range(scales.shape[1])]
-                        + [common.mean_std(entry[name]["errors"]), PAPER_ERRORS.get(float(key), {}).get(name, "–")])
+            rows.append(
+                [f"[1, {key}]", LABELS[name]]
+                + [harness.mean_std(scales[:, i], 3) for i in range(scales.shape[1])]
+                + [harness.mean_std(entry[name]["errors"]), PAPER_ERRORS.get(float(key), {}).get(name, "–")]
+            )
     init = INIT_SIGMA_BASIS * INIT_ISR ** (np.arange(3) / 2)
-    report.add("Learned internal scales and test error (Table 4)",
-               f"All start from the internal scales {', '.join(f'{v:.2f}' for v in init)} (paper units; the paper "
-               f"writes [2.0, 3.46, 6.0]); scales sorted, in paper units; mean ± std over {len(profile.seeds)} "
-               "realisation(s). Last column: the paper's numbers.\n\n"
-               + common.markdown_table(["distribution", "parameterisation", "scale 1", "scale 2", "scale 3",
-                                        "test error %", "test error % (paper)"], rows))
+    report.add(
+        "Learned internal scales and test error (Table 4)",
+        f"All start from the internal scales {', '.join(f'{v:.2f}' for v in init)} (paper units; the paper "
+        f"writes [2.0, 3.46, 6.0]); scales sorted, in paper units; mean ± std over {len(profile.seeds)} "
+        "realisation(s). Last column: the paper's numbers.\n\n"
+        + harness.markdown_table(
+            [
+                "distribution",
+                "parameterisation",
+                "scale 1",
+                "scale 2",
+                "scale 3",
+                "test error %",
+                "test error % (paper)",
+            ],
+            rows,
+        ),
+    )
     report.raw = results
 
-    plt = common.pyplot()
+    plt = harness.pyplot()
     fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.4), sharey=True)
     for ax, (key, entry) in zip(np.atleast_1d(axes), results.items()):
         for offset, name in enumerate(PARAMETERISATIONS):
@@ -76,10 +99,16 @@ def main(argv=None):
         for value in init:
             ax.axhline(value, color="0.6", linestyle=":", linewidth=1)
         ax.axhline(float(key) * 2, color="red", linestyle="--", linewidth=0.8)
-        ax.set(xticks=range(len(PARAMETERISATIONS)), xticklabels=[LABELS[n] for n in PARAMETERISATIONS],
-               ylim=(0.7, None), title=f"data scales [1, {key}]")
-        common.log_axis(ax, [1, 2, 4, 8, 16], axis="y")
-    np.atleast_1d(axes)[0].set_ylabel("learned internal scale (paper units)\ndotted: init; red: 2 x largest data scale")
+        ax.set(
+            xticks=range(len(PARAMETERISATIONS)),
+            xticklabels=[LABELS[n] for n in PARAMETERISATIONS],
+            ylim=(0.7, None),
+            title=f"data scales [1, {key}]",
+        )
+        harness.log_axis(ax, [1, 2, 4, 8, 16], axis="y")
+    np.atleast_1d(axes)[0].set_ylabel(
+        "learned internal scale (paper units)\ndotted: init; red: 2 x largest data scale"
+    )
     fig.tight_layout()
     report.write(fig)
     return results

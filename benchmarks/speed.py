@@ -1,6 +1,8 @@
 """Speed of the scale convolutions and of scale learning (issue 7).
 
-Six measurements, taken in one run and written to ``benchmarks/results/speed.md``:
+Six measurements, taken in one run and written to ``benchmarks/results/speed.md`` (profile
+``cpu``; ``speed-<profile>.md`` for the others). Sizes and repeats are the profile's
+:class:`benchmarks.config.SpeedSettings`:
 
 1. learned (``"isr"``) vs fixed internal scales: training-step time of the Table-1
    network at 56 and 168 pixels (target: ratio <= 1.05);
@@ -21,18 +23,15 @@ Every time is the median of repeated steps after warm-up; the variants of one
 comparison run interleaved (every round runs each variant once, in a shuffled order) so
 that a slow spell of a shared machine hits all of them alike.
 
-    python benchmarks/speed.py                  # about 10 minutes on 2 CPU cores
-    python benchmarks/speed.py --quick          # smaller sizes, about 2 minutes
-    python benchmarks/speed.py --device cuda    # the same tables on a GPU
+    python -m benchmarks.speed --threads 1                  # about 10 minutes on 2 CPU cores
+    python -m benchmarks.speed --profile smoke              # tiny sizes, seconds (tests)
+    python -m benchmarks.speed --profile paper --device cuda  # the same tables on a GPU
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime
-import shlex
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -40,16 +39,19 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-import _common as common
+from benchmarks import harness
+from benchmarks.config import RESULTS_DIR
 from skscale import ScaleEquivariantClassifier
-from skscale.nn import InternalScales, ScaleConvT2H
-from skscale.nn.functional import _image_taps, correlate_same, select_conv_impl
-from skscale.nn import build_module
+from skscale.nn import InternalScales, ScaleConvT2H, build_module
+from skscale.nn.functional import correlate_same, select_conv_impl
 
 # The SESN reference network of the issue (mnist_ses_scalar_28): four scales from 1.7 to
 # 5.1; kernel_extent 1.2 gives supports 7, 7, 11 and 15 pixels, the largest being SESN's
 # 15 x 15 kernel.
 SESN_SCALES = dict(n_scales=4, init_sigma_basis=1.7, init_isr=3.0, kernel_extent=1.2)
+SESN_LAYER2 = "sesn layer 2, 14 px"
+# Targets of issue 7: learned / fixed step, per-scale / padded sesn step, auto / direct layer.
+LEARNED_TARGET, SESN_TARGET, AUTO_TARGET = 1.05, 0.55, 0.5
 TABLE1_SCALES = dict(n_scales=3, init_sigma_basis=2.0, init_isr=3.0, kernel_extent=2.0)
 
 
@@ -114,6 +116,15 @@ def batch_of(batch, size, device, seed=0):
     return images, labels
 
 
+def image_taps(length, size):
+    """Kernel taps that fall on an image axis of ``length`` pixels, summed over the output
+    positions ("same" correlation, stride 1): ``length * size`` for small kernels, less
+    where a kernel reaches past the border (the direct path skips the zero padding)."""
+    positions = np.arange(length)
+    half = size // 2
+    return int(np.sum(np.minimum(positions + half, length - 1) - np.maximum(positions - half, 0) + 1))
+
+
 def work_ratio(sizes):
     """Multiply-adds with per-scale supports over those with every kernel padded to the largest."""
     return sum(size**2 for size in sizes) / (len(sizes) * max(sizes) ** 2)
@@ -130,8 +141,8 @@ def sesn_effective_work_ratio(module, image_size):
     for conv in (m for m in module.modules() if isinstance(m, ScaleConvT2H)):
         sizes = conv.kernel_sizes()
         pairs = conv.in_channels * conv.out_channels
-        per_scale += pairs * sum(_image_taps(resolution, size, 1) ** 2 for size in sizes)
-        padded += pairs * len(sizes) * _image_taps(resolution, max(sizes), 1) ** 2
+        per_scale += pairs * sum(image_taps(resolution, size) ** 2 for size in sizes)
+        padded += pairs * len(sizes) * image_taps(resolution, max(sizes)) ** 2
         resolution = -(-resolution // 2)
     return per_scale / padded
 
@@ -147,15 +158,16 @@ def verdict(value, target):
 # ---------------------------------------------------------------------------- 1
 def learned_vs_fixed(config, device):
     rows, raw = [], []
-    for size, batch, repeats in config["table1_sizes"]:
+    for size, batch, repeats in config.table1_sizes:
         images, labels = batch_of(batch, size, device)
         steps, layers = {}, {}
         # "fixed again" is a second, identical fixed network: its ratio to "fixed" is the
         # noise floor of this comparison on this machine.
         for name, parameterisation in (("fixed", "fixed"), ("isr", "isr"), ("fixed again", "fixed")):
             torch.manual_seed(0)
-            module = build_module("table1", n_classes=10, in_channels=1,
-                                  parameterisation=parameterisation, **TABLE1_SCALES).to(device)
+            module = build_module(
+                "table1", n_classes=10, in_channels=1, parameterisation=parameterisation, **TABLE1_SCALES
+            ).to(device)
             steps[name] = training_step(module, images, labels)
             layers[name] = module.conv
         # Building the basis (forward and backward through it) for the learned scales.
@@ -168,19 +180,40 @@ def learned_vs_fixed(config, device):
         steps["basis"] = basis_step
         # Short steps and a ratio close to 1: more repeats than the other measurements, and
         # the learned step is compared with both fixed copies (the mean of their medians).
-        medians = interleaved_medians(steps, device, config["warmup"], repeats)
+        medians = interleaved_medians(steps, device, config.warmup, repeats)
         ratio = medians["isr"] / (0.5 * (medians["fixed"] + medians["fixed again"]))
         plan = layers["isr"].correlation_plan(images.shape)
         noise = medians["fixed again"] / medians["fixed"]
-        rows.append([f"{size} x {size}", batch, " / ".join(f"{l} {impl}" for _, l, impl in plan),
-                     f"{fmt_ms(medians['fixed'])} / {fmt_ms(medians['fixed again'])}", fmt_ms(medians["isr"]),
-                     repeats, f"{ratio:.3f}", f"{noise:.3f}",
-                     f"{medians['basis'] * 1e3:.2f} ({100 * medians['basis'] / medians['isr']:.1f}%)",
-                     verdict(ratio, 1.05)])
+        rows.append(
+            [
+                f"{size} x {size}",
+                batch,
+                " / ".join(f"{size} {impl}" for _, size, impl in plan),
+                f"{fmt_ms(medians['fixed'])} / {fmt_ms(medians['fixed again'])}",
+                fmt_ms(medians["isr"]),
+                repeats,
+                f"{ratio:.3f}",
+                f"{noise:.3f}",
+                f"{medians['basis'] * 1e3:.2f} ({100 * medians['basis'] / medians['isr']:.1f}%)",
+                verdict(ratio, LEARNED_TARGET),
+            ]
+        )
         raw.append(dict(ratio=ratio, noise=noise, basis_share=medians["basis"] / medians["isr"]))
-    table = common.markdown_table(
-        ["image", "batch", "kernels and paths", "fixed, two copies (ms/step)", "learned isr (ms/step)",
-         "repeats", "ratio learned / fixed", "noise floor (fixed / fixed)", "basis build + backward (ms, share of step)", "target <= 1.05"], rows)
+    table = harness.markdown_table(
+        [
+            "image",
+            "batch",
+            "kernels and paths",
+            "fixed, two copies (ms/step)",
+            "learned isr (ms/step)",
+            "repeats",
+            "ratio learned / fixed",
+            "noise floor (fixed / fixed)",
+            "basis build + backward (ms, share of step)",
+            "target <= 1.05",
+        ],
+        rows,
+    )
     text = (
         "Table-1 network (one lifting convolution, 16 filters, 3 scales from sigma_basis = 2, "
         "ISR = 3, k = 2), Adam training step on random images. The learned scales get "
@@ -195,7 +228,7 @@ def learned_vs_fixed(config, device):
 
 # ---------------------------------------------------------------------------- 2
 def sesn_padding(config, device):
-    size, batch = config["sesn_batch"]
+    size, batch = config.sesn_batch
     images, labels = batch_of(batch, size, device)
     variants = {
         "padded, direct (SESN scheme)": dict(per_scale_support=False, conv_impl="direct"),
@@ -206,28 +239,35 @@ def sesn_padding(config, device):
     steps = {}
     for name, conv_kwargs in variants.items():
         torch.manual_seed(0)
-        module = build_module("sesn", n_classes=10, in_channels=1,
-                              parameterisation="fixed", conv_kwargs=conv_kwargs, **SESN_SCALES).to(device)
+        module = build_module(
+            "sesn",
+            n_classes=10,
+            in_channels=1,
+            parameterisation="fixed",
+            conv_kwargs=conv_kwargs,
+            **SESN_SCALES,
+        ).to(device)
         steps[name] = training_step(module, images, labels)
         if name == "per-scale, direct":
             sizes = module.features[0].kernel_sizes()
             effective = sesn_effective_work_ratio(module, size)
-    medians = interleaved_medians(steps, device, config["warmup"], max(3, config["repeats"] - 2))
+    medians = interleaved_medians(steps, device, config.warmup, max(1, config.repeats - 2))
     baseline = medians["padded, direct (SESN scheme)"]
     rows = []
     for name in variants:
         ratio = medians[name] / baseline
-        target = verdict(ratio, 0.55) if name.startswith("per-scale") else ""
+        target = verdict(ratio, SESN_TARGET) if name.startswith("per-scale") else ""
         rows.append([name, fmt_ms(medians[name]), f"{ratio:.3f}", target])
-    table = common.markdown_table(["variant", "ms/step", "ratio to padded direct", "target <= 0.55"], rows)
+    table = harness.markdown_table(["variant", "ms/step", "ratio to padded direct", "target <= 0.55"], rows)
     ratio = work_ratio(sizes)
+    feature_maps = ", ".join(str(-(-size // 2**block)) for block in range(3))
     text = (
         f"`sesn` network (three lifting convolutions with 32, 63, 95 filters, 49 basis functions), "
         f"batch {batch} of {size} x {size} images, fixed scales "
         f"{', '.join(f'{s:.2f}' for s in np.geomspace(1.7, 5.1, 4))} with k = 1.2: kernel supports "
         f"{sizes}; padded, every scale uses {max(sizes)} x {max(sizes)}. Work ratio of the "
         f"convolutions (per-scale / padded multiply-adds, l^2 per pixel): **{ratio:.3f}**; counting "
-        f"only the kernel taps that fall on the 28-, 14- and 7-pixel feature maps (the direct path "
+        f"only the kernel taps that fall on the {feature_maps}-pixel feature maps (the direct path "
         f"skips the zero padding): **{effective:.3f}**. Adam training step.\n\n" + table + "\n"
     )
     return text, {name: medians[name] / baseline for name in variants}, (ratio, effective)
@@ -235,11 +275,11 @@ def sesn_padding(config, device):
 
 # ---------------------------------------------------------------------------- 3
 def auto_vs_direct(config, device):
-    size, batch = 168, config["layer_batch"]
+    size, batch = config.layer_size, config.layer_batch
     generator = torch.Generator().manual_seed(0)
     images = torch.randn(batch, 1, size, size, generator=generator).to(device)
     rows, raw = [], {}
-    for isr in (1.5, 3.0, 6.0):
+    for isr in config.layer_isrs:
         steps, layers = {}, {}
         for impl in ("direct", "auto", "fft"):
             torch.manual_seed(0)
@@ -251,20 +291,48 @@ def auto_vs_direct(config, device):
                 layer(images).square().mean().backward()
 
             steps[impl] = step
-        medians = interleaved_medians(steps, device, config["warmup"], config["repeats"])
+        medians = interleaved_medians(steps, device, config.warmup, config.repeats)
         sizes = layers["direct"].kernel_sizes()
         plan = layers["auto"].correlation_plan(images.shape)
         ratio = medians["auto"] / medians["direct"]
-        target = verdict(ratio, 0.5) if max(sizes) >= 25 else "(kernels < 25)"
-        error64, error32 = fft_difference(layers["direct"], device)
-        rows.append([f"{isr:g}", str(sizes), " / ".join(f"{l} {impl}" for _, l, impl in plan),
-                     fmt_ms(medians["direct"] / batch), fmt_ms(medians["auto"] / batch),
-                     fmt_ms(medians["fft"] / batch), f"{ratio:.3f}", target,
-                     f"{error64:.1e}", f"{error32:.1e}"])
-        raw[isr] = dict(ratio=ratio, sizes=sizes, direct=medians["direct"], auto=medians["auto"])
-    table = common.markdown_table(
-        ["ISR", "kernel sizes", "auto's plan", "direct (ms/image)", "auto (ms/image)", "fft only (ms/image)",
-         "auto / direct", "target <= 0.5", "FFT vs direct, float64", "float32"], rows)
+        target = verdict(ratio, AUTO_TARGET) if max(sizes) >= 25 else "(kernels < 25)"
+        error64, error32 = fft_difference(layers["direct"], device, size)
+        rows.append(
+            [
+                f"{isr:g}",
+                str(sizes),
+                " / ".join(f"{size} {impl}" for _, size, impl in plan),
+                fmt_ms(medians["direct"] / batch),
+                fmt_ms(medians["auto"] / batch),
+                fmt_ms(medians["fft"] / batch),
+                f"{ratio:.3f}",
+                target,
+                f"{error64:.1e}",
+                f"{error32:.1e}",
+            ]
+        )
+        raw[isr] = dict(
+            ratio=ratio,
+            sizes=sizes,
+            direct=medians["direct"],
+            auto=medians["auto"],
+            plan=[(size, impl) for _, size, impl in plan],
+        )
+    table = harness.markdown_table(
+        [
+            "ISR",
+            "kernel sizes",
+            "auto's plan",
+            "direct (ms/image)",
+            "auto (ms/image)",
+            "fft only (ms/image)",
+            "auto / direct",
+            "target <= 0.5",
+            "FFT vs direct, float64",
+            "float32",
+        ],
+        rows,
+    )
     text = (
         f"Table-1 layer (`ScaleConvT2H(1, 16)`, learned scales from sigma_basis = 2, k = 2) on "
         f"{size} x {size} images, batch {batch}, forward and backward (weights and scales). "
@@ -274,10 +342,10 @@ def auto_vs_direct(config, device):
     return text, raw
 
 
-def fft_difference(layer, device):
+def fft_difference(layer, device, size):
     errors = []
     generator = torch.Generator().manual_seed(1)
-    images = torch.randn(2, 1, 168, 168, generator=generator, dtype=torch.float64).to(device)
+    images = torch.randn(2, 1, size, size, generator=generator, dtype=torch.float64).to(device)
     for dtype in (torch.float64, torch.float32):
         with torch.no_grad():
             copy = ScaleConvT2H(1, 16, InternalScales(3, "isr", 2.0, 3.0), conv_impl="direct")
@@ -293,31 +361,53 @@ def fft_difference(layer, device):
 # ---------------------------------------------------------------------------- 4
 def inference_throughput(config, device):
     rows, raw = [], {}
-    for architecture, scales in (("table1", TABLE1_SCALES), ("sesn", SESN_SCALES)):
-        for size in (28, 168):
-            n_images = config["predict_images"][(architecture, size)]
-            generator = np.random.RandomState(0)
-            X_fit = generator.randn(16, 1, size, size).astype(np.float32)
-            y_fit = np.arange(16) % 10
-            X = generator.randn(n_images, 1, size, size).astype(np.float32)
-            steps, plans = {}, {}
-            for impl in ("auto", "direct"):
-                clf = ScaleEquivariantClassifier(
-                    architecture=architecture, max_epochs=1, batch_size=32, device=str(device), random_state=0,
-                    module__conv_kwargs=dict(conv_impl=impl), **scales,
-                ).fit(X_fit, y_fit)
-                conv = next(m for m in clf.module_.modules() if isinstance(m, ScaleConvT2H))
-                plans[impl] = conv.correlation_plan((32, 1, size, size), backward=False)
-                steps[impl] = lambda clf=clf: clf.predict(X)
-            medians = interleaved_medians(steps, device, 1, config["predict_repeats"])
-            plan = " / ".join(f"{l} {impl}" for _, l, impl in plans["auto"])
-            rows.append([architecture, f"{size} x {size}", n_images, f"{n_images / medians['auto']:.0f}",
-                         f"{n_images / medians['direct']:.0f}", f"{medians['direct'] / medians['auto']:.2f}",
-                         plan])
-            raw[(architecture, size)] = n_images / medians["auto"]
-    table = common.markdown_table(
-        ["architecture", "images", "n predicted", "auto (images/s)", "direct (images/s)", "auto speed-up",
-         "first layer, auto's plan"], rows)
+    scales_of = {"table1": TABLE1_SCALES, "sesn": SESN_SCALES}
+    for (architecture, size), n_images in config.predict_images:
+        scales = scales_of[architecture]
+        generator = np.random.RandomState(0)
+        X_fit = generator.randn(16, 1, size, size).astype(np.float32)
+        y_fit = np.arange(16) % 10
+        X = generator.randn(n_images, 1, size, size).astype(np.float32)
+        steps, plans = {}, {}
+        for impl in ("auto", "direct"):
+            clf = ScaleEquivariantClassifier(
+                architecture=architecture,
+                max_epochs=1,
+                batch_size=32,
+                device=str(device),
+                random_state=0,
+                module__conv_kwargs=dict(conv_impl=impl),
+                **scales,
+            ).fit(X_fit, y_fit)
+            conv = next(m for m in clf.module_.modules() if isinstance(m, ScaleConvT2H))
+            plans[impl] = conv.correlation_plan((32, 1, size, size), backward=False)
+            steps[impl] = lambda clf=clf: clf.predict(X)
+        medians = interleaved_medians(steps, device, 1, config.predict_repeats)
+        plan = " / ".join(f"{kernel} {impl}" for _, kernel, impl in plans["auto"])
+        rows.append(
+            [
+                architecture,
+                f"{size} x {size}",
+                n_images,
+                f"{n_images / medians['auto']:.0f}",
+                f"{n_images / medians['direct']:.0f}",
+                f"{medians['direct'] / medians['auto']:.2f}",
+                plan,
+            ]
+        )
+        raw[(architecture, size)] = n_images / medians["auto"]
+    table = harness.markdown_table(
+        [
+            "architecture",
+            "images",
+            "n predicted",
+            "auto (images/s)",
+            "direct (images/s)",
+            "auto speed-up",
+            "first layer, auto's plan",
+        ],
+        rows,
+    )
     text = (
         "`ScaleEquivariantClassifier(...).predict(X)` after a one-epoch fit (batch size 32, no "
         "gradients: the basis is cached and `auto` uses its inference rule). `table1`: "
@@ -327,8 +417,7 @@ def inference_throughput(config, device):
 
 
 # ---------------------------------------------------------------------------- 5
-def matmul_peak(device, repeats):
-    n = 2048 if device.type == "cpu" else 8192
+def matmul_peak(device, repeats, n):
     a = torch.randn(n, n, device=device)
     b = torch.randn(n, n, device=device)
     median = interleaved_medians({"mm": lambda: torch.mm(a, b)}, device, 1, repeats)["mm"]
@@ -338,52 +427,91 @@ def matmul_peak(device, repeats):
 def conv_flops(config, device, peak):
     """GFLOP/s of forward + backward of scale convolutions, useful and executed."""
     cases = [
-        ("Table-1 layer, 168 px, ISR 3", dict(in_channels=1, out_channels=16, size=168, batch=config["layer_batch"],
-                                             scales=dict(n_scales=3, init_sigma_basis=2.0, init_isr=3.0),
-                                             kernel_extent=2.0, max_order=3, index_set="total")),
-        ("sesn layer 2, 14 px", dict(in_channels=32, out_channels=63, size=14, batch=config["sesn_batch"][1],
-                                    scales=dict(n_scales=4, init_sigma_basis=1.7, init_isr=3.0),
-                                    kernel_extent=1.2, max_order=6, index_set="tensor")),
+        (
+            f"Table-1 layer, {config.layer_size} px, ISR 3",
+            dict(
+                in_channels=1,
+                out_channels=16,
+                size=config.layer_size,
+                batch=config.layer_batch,
+                scales=dict(n_scales=3, init_sigma_basis=2.0, init_isr=3.0),
+                kernel_extent=2.0,
+                max_order=3,
+                index_set="total",
+            ),
+        ),
+        (
+            SESN_LAYER2,
+            dict(
+                in_channels=32,
+                out_channels=63,
+                size=14,
+                batch=config.sesn_batch[1],
+                scales=dict(n_scales=4, init_sigma_basis=1.7, init_isr=3.0),
+                kernel_extent=1.2,
+                max_order=6,
+                index_set="tensor",
+            ),
+        ),
     ]
     rows, ratios = [], {}
     for name, case in cases:
         generator = torch.Generator().manual_seed(0)
-        x = torch.randn(case["batch"], case["in_channels"], case["size"], case["size"], generator=generator).to(device)
+        x = torch.randn(
+            case["batch"], case["in_channels"], case["size"], case["size"], generator=generator
+        ).to(device)
         x.requires_grad_(case["in_channels"] > 1)
         passes = 3 if x.requires_grad else 2  # forward, weight gradient (, input gradient)
         steps, sizes = {}, None
-        variants = {"padded direct": dict(per_scale_support=False, conv_impl="direct"),
-                    "per-scale direct": dict(conv_impl="direct"),
-                    "per-scale auto": dict(conv_impl="auto")}
+        variants = {
+            "padded direct": dict(per_scale_support=False, conv_impl="direct"),
+            "per-scale direct": dict(conv_impl="direct"),
+            "per-scale auto": dict(conv_impl="auto"),
+        }
         for variant, kwargs in variants.items():
             torch.manual_seed(0)
-            layer = ScaleConvT2H(case["in_channels"], case["out_channels"],
-                                 InternalScales(parameterisation="fixed", **case["scales"]),
-                                 kernel_extent=case["kernel_extent"], max_order=case["max_order"],
-                                 index_set=case["index_set"], **kwargs).to(device)
+            layer = ScaleConvT2H(
+                case["in_channels"],
+                case["out_channels"],
+                InternalScales(parameterisation="fixed", **case["scales"]),
+                kernel_extent=case["kernel_extent"],
+                max_order=case["max_order"],
+                index_set=case["index_set"],
+                **kwargs,
+            ).to(device)
             sizes = layer.kernel_sizes()
 
             def step(layer=layer):
                 layer(x).square().mean().backward()
 
             steps[variant] = step
-        medians = interleaved_medians(steps, device, config["warmup"], config["repeats"])
+        medians = interleaved_medians(steps, device, config.warmup, config.repeats)
         pairs = case["batch"] * case["in_channels"] * case["out_channels"]
         # Multiply-adds of one scale: kernel taps on the image summed over the output pixels
         # (the direct path skips the zero padding where a kernel reaches past the border).
-        taps = [_image_taps(case["size"], size, 1) ** 2 for size in sizes]
+        taps = [image_taps(case["size"], size) ** 2 for size in sizes]
         useful = 2 * passes * pairs * sum(taps)
-        padded = 2 * passes * pairs * len(sizes) * _image_taps(case["size"], max(sizes), 1) ** 2
+        padded = 2 * passes * pairs * len(sizes) * image_taps(case["size"], max(sizes)) ** 2
         ratios[name] = {variant: medians[variant] / medians["padded direct"] for variant in variants}
         for variant in variants:
             executed = padded if variant.startswith("padded") else useful
             note = "direct-equivalent" if variant.endswith("auto") else ""
-            rows.append([name, str(sizes), variant, fmt_ms(medians[variant]),
-                         f"{executed / medians[variant] / 1e9:.1f}",
-                         f"{100 * executed / medians[variant] / 1e9 / peak:.0f}%",
-                         f"{useful / medians[variant] / 1e9:.1f}", note])
-    table = common.markdown_table(
-        ["layer", "kernels", "variant", "ms (fwd+bwd)", "executed GFLOP/s", "of peak", "useful GFLOP/s", ""], rows)
+            rows.append(
+                [
+                    name,
+                    str(sizes),
+                    variant,
+                    fmt_ms(medians[variant]),
+                    f"{executed / medians[variant] / 1e9:.1f}",
+                    f"{100 * executed / medians[variant] / 1e9 / peak:.0f}%",
+                    f"{useful / medians[variant] / 1e9:.1f}",
+                    note,
+                ]
+            )
+    table = harness.markdown_table(
+        ["layer", "kernels", "variant", "ms (fwd+bwd)", "executed GFLOP/s", "of peak", "useful GFLOP/s", ""],
+        rows,
+    )
     text = (
         f"Measured matrix-multiply peak (float32 `torch.mm`): **{peak:.0f} GFLOP/s**.\n\n"
         "A convolution's FLOPs are 2 x batch x C_in x C_out x (kernel taps on the image, summed over "
@@ -401,7 +529,11 @@ def time_both_paths(shape, device, repeats, backward):
     """Median seconds of the direct and the FFT correlation of ``shape`` (one call)."""
     batch, c_in, c_out, groups, size, kernel = shape
     generator = torch.Generator().manual_seed(0)
-    x = torch.randn(batch, c_in, size, size, generator=generator).to(device).requires_grad_(c_in > 1 and backward)
+    x = (
+        torch.randn(batch, c_in, size, size, generator=generator)
+        .to(device)
+        .requires_grad_(c_in > 1 and backward)
+    )
     weight = torch.randn(c_out, c_in // groups, kernel, kernel, generator=generator).to(device)
     weight.requires_grad_(backward)
 
@@ -412,26 +544,46 @@ def time_both_paths(shape, device, repeats, backward):
             with torch.no_grad():
                 correlate_same(x, weight, groups=groups, impl=impl)
 
-    return interleaved_medians({"direct": lambda: run("direct"), "fft": lambda: run("fft")}, device, 1, repeats)
+    return interleaved_medians(
+        {"direct": lambda: run("direct"), "fft": lambda: run("fft")}, device, 1, repeats
+    )
 
 
 def rule_check(config, device):
     rows, slowdowns = [], {True: [], False: []}
-    for shape in config["rule_shapes"]:
+    for shape in config.rule_shapes:
         batch, c_in, c_out, groups, size, kernel = shape
-        cells = [f"{batch} x {c_in} -> {c_out}" + (f" ({groups} groups)" if groups > 1 else ""), f"{size}", kernel]
+        cells = [
+            f"{batch} x {c_in} -> {c_out}" + (f" ({groups} groups)" if groups > 1 else ""),
+            f"{size}",
+            kernel,
+        ]
         for backward in (True, False):
-            medians = time_both_paths(shape, device, config["rule_repeats"], backward)
-            choice = select_conv_impl(kernel, size, size, c_in, c_out, groups=groups, batch_size=batch,
-                                      backward=backward)
+            medians = time_both_paths(shape, device, config.rule_repeats, backward)
+            choice = select_conv_impl(
+                kernel, size, size, c_in, c_out, groups=groups, batch_size=batch, backward=backward
+            )
             faster = min(medians, key=medians.get)
             slowdown = medians[choice] / medians[faster]
             slowdowns[backward].append(slowdown)
             cells += [fmt_ms(medians["direct"]), fmt_ms(medians["fft"]), choice, f"{slowdown:.2f}"]
         rows.append(cells)
-    table = common.markdown_table(
-        ["batch x channels", "image", "kernel", "train: direct (ms)", "fft (ms)", "auto", "auto / faster",
-         "inference: direct (ms)", "fft (ms)", "auto", "auto / faster"], rows)
+    table = harness.markdown_table(
+        [
+            "batch x channels",
+            "image",
+            "kernel",
+            "train: direct (ms)",
+            "fft (ms)",
+            "auto",
+            "auto / faster",
+            "inference: direct (ms)",
+            "fft (ms)",
+            "auto",
+            "auto / faster",
+        ],
+        rows,
+    )
     text = (
         "The constants of the rule (`skscale.nn.functional.conv_cost_estimates`) were fitted on one thread "
         "of a 2-core AMD EPYC to both paths timed on the 125 shapes of `--calibrate` (mean slowdown of "
@@ -448,213 +600,335 @@ def rule_check(config, device):
 
 # ---------------------------------------------------------------------------- calibration
 CALIBRATION_SHAPES = tuple(
-    [(batch, 1, out, 1, size, kernel) for batch, size in ((8, 168), (32, 56), (128, 28)) for out in (16, 48)
-     for kernel in (5, 9, 13, 15, 17, 21, 25, 33, 41)]
-    + [(batch, c_in, c_out, groups, size, kernel)
-       for batch, c_in, c_out, groups, size in ((32, 32, 63, 1, 28), (64, 32, 63, 1, 14), (128, 63, 95, 1, 7),
-                                                (16, 48, 48, 3, 56), (32, 16, 16, 1, 56), (4, 16, 16, 1, 168),
-                                                (128, 32, 63, 1, 28))
-       for kernel in (3, 5, 7, 9, 11, 13, 15, 21)]
-    + [(batch, c_in, c_out, 1, size, kernel)
-       for batch, c_in, c_out, size in ((32, 32, 252, 14), (32, 63, 380, 7), (128, 32, 126, 14), (32, 1, 128, 28),
-                                        (128, 1, 64, 28))
-       for kernel in (7, 11, 15)]
+    [
+        (batch, 1, out, 1, size, kernel)
+        for batch, size in ((8, 168), (32, 56), (128, 28))
+        for out in (16, 48)
+        for kernel in (5, 9, 13, 15, 17, 21, 25, 33, 41)
+    ]
+    + [
+        (batch, c_in, c_out, groups, size, kernel)
+        for batch, c_in, c_out, groups, size in (
+            (32, 32, 63, 1, 28),
+            (64, 32, 63, 1, 14),
+            (128, 63, 95, 1, 7),
+            (16, 48, 48, 3, 56),
+            (32, 16, 16, 1, 56),
+            (4, 16, 16, 1, 168),
+            (128, 32, 63, 1, 28),
+        )
+        for kernel in (3, 5, 7, 9, 11, 13, 15, 21)
+    ]
+    + [
+        (batch, c_in, c_out, 1, size, kernel)
+        for batch, c_in, c_out, size in (
+            (32, 32, 252, 14),
+            (32, 63, 380, 7),
+            (128, 32, 126, 14),
+            (32, 1, 128, 28),
+            (128, 1, 64, 28),
+        )
+        for kernel in (7, 11, 15)
+    ]
 )
 
 
 def calibrate(device, repeats):
-    """Time both paths on CALIBRATION_SHAPES and fit the constants of the auto rule.
+    """Time both paths on CALIBRATION_SHAPES and how much slower the auto rule's choice is.
 
-    For each mode, the constants ``(a, b, d)`` of :func:`conv_cost_estimates` are chosen on
-    a grid to minimise the mean slowdown of the chosen path against the faster one.
+    The timings are the data the constants of :func:`conv_cost_estimates` are fitted to;
+    the table lets a reader refit them.
     """
-    from skscale.nn import functional
-
     timings = []
     for index, shape in enumerate(CALIBRATION_SHAPES):
-        common.log(f"calibration {index + 1}/{len(CALIBRATION_SHAPES)}: {shape}")
-        timings.append({backward: time_both_paths(shape, device, repeats, backward) for backward in (True, False)})
-
-    def mean_slowdown(backward, constants):
-        saved = functional._COST_MODEL[backward]
-        functional._COST_MODEL[backward] = constants
-        try:
-            values = []
-            for shape, timing in zip(CALIBRATION_SHAPES, timings):
-                batch, c_in, c_out, groups, size, kernel = shape
-                choice = select_conv_impl(kernel, size, size, c_in, c_out, groups=groups, batch_size=batch,
-                                          backward=backward)
-                values.append(timing[backward][choice] / min(timing[backward].values()))
-            return float(np.mean(values))
-        finally:
-            functional._COST_MODEL[backward] = saved
-
+        harness.log(f"calibration {index + 1}/{len(CALIBRATION_SHAPES)}: {shape}")
+        timings.append(
+            {backward: time_both_paths(shape, device, repeats, backward) for backward in (True, False)}
+        )
     lines = []
     for backward in (True, False):
-        current = functional._COST_MODEL[backward]
-        grid = [(a, b, d) for a in np.geomspace(5, 80, 13) for b in np.geomspace(2, 60, 13)
-                for d in (1.0, 1.5, 2.0, 2.5, 3.0, 3.5)]
-        best = min(grid, key=lambda constants: mean_slowdown(backward, constants))
+        slowdowns = []
+        for shape, timing in zip(CALIBRATION_SHAPES, timings):
+            batch, c_in, c_out, groups, size, kernel = shape
+            choice = select_conv_impl(
+                kernel, size, size, c_in, c_out, groups=groups, batch_size=batch, backward=backward
+            )
+            slowdowns.append(timing[backward][choice] / min(timing[backward].values()))
         lines.append(
-            f"- {'training' if backward else 'inference'}: current constants {current} give a mean slowdown of "
-            f"{mean_slowdown(backward, current):.3f}; the best on the grid, "
-            f"({best[0]:.1f}, {best[1]:.1f}, {best[2]:.1f}), gives {mean_slowdown(backward, best):.3f}."
+            f"- {'training' if backward else 'inference'}: mean slowdown of the rule's choice "
+            f"{np.mean(slowdowns):.3f}, worst {max(slowdowns):.2f}."
         )
-    rows = [[f"{s[0]} x {s[1]} -> {s[2]}" + (f" ({s[3]} groups)" if s[3] > 1 else ""), s[4], s[5],
-             fmt_ms(t[True]["direct"]), fmt_ms(t[True]["fft"]), fmt_ms(t[False]["direct"]), fmt_ms(t[False]["fft"])]
-            for s, t in zip(CALIBRATION_SHAPES, timings)]
-    table = common.markdown_table(
-        ["batch x channels", "image", "kernel", "train direct (ms)", "train fft (ms)", "infer direct (ms)",
-         "infer fft (ms)"], rows)
-    text = (
-        f"Both paths timed on {len(CALIBRATION_SHAPES)} shapes; the constants (a, b, d) of "
-        "`skscale.nn.functional.conv_cost_estimates` fitted on a grid to minimise the mean slowdown of "
-        "the chosen path against the faster one.\n\n" + "\n".join(lines) + "\n\n" + table + "\n"
+    rows = [
+        [
+            f"{s[0]} x {s[1]} -> {s[2]}" + (f" ({s[3]} groups)" if s[3] > 1 else ""),
+            s[4],
+            s[5],
+            fmt_ms(t[True]["direct"]),
+            fmt_ms(t[True]["fft"]),
+            fmt_ms(t[False]["direct"]),
+            fmt_ms(t[False]["fft"]),
+        ]
+        for s, t in zip(CALIBRATION_SHAPES, timings)
+    ]
+    table = harness.markdown_table(
+        [
+            "batch x channels",
+            "image",
+            "kernel",
+            "train direct (ms)",
+            "train fft (ms)",
+            "infer direct (ms)",
+            "infer fft (ms)",
+        ],
+        rows,
     )
-    return text
+    return (
+        f"Both paths timed on {len(CALIBRATION_SHAPES)} shapes, and the slowdown of the path that "
+        "`select_conv_impl` (the rule of `skscale.nn.functional.conv_cost_estimates`) chooses against the "
+        "faster one.\n\n" + "\n".join(lines) + "\n\n" + table + "\n"
+    )
 
 
 # ---------------------------------------------------------------------------- main
-FULL = dict(
-    warmup=2, repeats=7, predict_repeats=3, rule_repeats=3,
-    table1_sizes=((56, 32, 31), (168, 16, 15)), sesn_batch=(28, 128), layer_batch=8,
-    predict_images={("table1", 28): 1024, ("table1", 168): 128, ("sesn", 28): 512, ("sesn", 168): 32},
-    rule_shapes=(
-        (8, 1, 16, 1, 168, 9), (8, 1, 16, 1, 168, 15), (8, 1, 16, 1, 168, 25), (8, 1, 48, 1, 168, 41),
-        (32, 1, 16, 1, 56, 13), (32, 1, 16, 1, 56, 21), (128, 1, 32, 1, 28, 9), (128, 1, 32, 1, 28, 15),
-        (128, 32, 63, 1, 14, 5), (128, 32, 63, 1, 14, 11), (128, 63, 95, 1, 7, 7), (128, 63, 95, 1, 7, 15),
-        (16, 48, 48, 3, 56, 7), (16, 48, 48, 3, 56, 13), (32, 16, 16, 1, 56, 5), (32, 16, 16, 1, 56, 9),
-    ),
-)
-QUICK = dict(
-    warmup=1, repeats=3, predict_repeats=2, rule_repeats=2,
-    table1_sizes=((56, 8, 7), (168, 4, 5)), sesn_batch=(28, 32), layer_batch=2,
-    predict_images={("table1", 28): 256, ("table1", 168): 32, ("sesn", 28): 64, ("sesn", 168): 8},
-    rule_shapes=((8, 1, 16, 1, 168, 9), (8, 1, 16, 1, 168, 25), (64, 32, 63, 1, 14, 5), (64, 32, 63, 1, 14, 11)),
-)
-
-
 def parse_args(argv=None):
+    import argparse
+
+    from benchmarks.config import PROFILES
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="cpu",
+        help="sizes and repeats (benchmarks.config.SpeedSettings; default: cpu)",
+    )
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
-    parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer repeats (about 2 minutes)")
-    parser.add_argument("--threads", type=int, default=None,
-                        help="torch.set_num_threads for the CPU (default: torch's default)")
-    parser.add_argument("--calibrate", action="store_true",
-                        help="also time both correlation paths on the calibration grid and refit the auto rule "
-                             "(adds about 20 minutes)")
-    parser.add_argument("--output", type=Path, default=None,
-                        help="markdown file (default: benchmarks/results/speed.md, speed-quick.md with --quick)")
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--threads",
+        type=harness.positive_int,
+        default=None,
+        help="torch.set_num_threads for the CPU (default: torch's default)",
+    )
+    parser.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="also time both correlation paths on the calibration grid (adds about 20 minutes)",
+    )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        help="markdown file (default: benchmarks/results/speed.md for the cpu profile, "
+        "speed-<profile>.md for the others)",
+    )
+    args = parser.parse_args(argv)
+    args.argv = list(__import__("sys").argv[1:] if argv is None else argv)
+    return args
 
 
 def main(argv=None):
+    """Run the measurements, write the markdown and return the numbers behind it.
+
+    Returns
+    -------
+    measurements : dict
+        ``output`` (the markdown path) and the numbers of every measurement (``learned``,
+        ``sesn_ratios``, ``sesn_work``, ``layer``, ``throughput``, ``peak``, ``layer_ratios``,
+        ``slowdowns``) from which its summary and notes are written.
+    """
     args = parse_args(argv)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("--device cuda was asked for but torch sees no GPU")
     if args.threads is not None:
         torch.set_num_threads(args.threads)
-    config = QUICK if args.quick else FULL
-    output = args.output or common.RESULTS_DIR / ("speed-quick.md" if args.quick else "speed.md")
-    command = "python " + " ".join(shlex.quote(a) for a in ["benchmarks/speed.py", *sys.argv[1:]])
+    from benchmarks.config import PROFILES
+
+    profile = PROFILES[args.profile]
+    config = profile.speed
+    print("\n".join(profile.describe(("speed",))), flush=True)
+    name = "speed.md" if profile.name == "cpu" else f"speed-{profile.name}.md"
+    output = args.output or RESULTS_DIR / name
     started = time.perf_counter()
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
     sections = []
-    common.log("1. learned vs fixed scales")
+    harness.log("1. learned vs fixed scales")
     text, learned_ratios = learned_vs_fixed(config, device)
     sections.append(("1. Learned vs fixed internal scales (training step)", text))
-    common.log("2. per-scale supports vs padded (sesn)")
+    harness.log("2. per-scale supports vs padded (sesn)")
     text, sesn_ratios, sesn_work = sesn_padding(config, device)
     sections.append(("2. Per-scale kernel supports vs every kernel padded to the largest (sesn)", text))
-    common.log("3. auto vs direct, Table-1 layer at 168 px")
+    harness.log(f"3. auto vs direct, Table-1 layer at {config.layer_size} px")
     text, layer_raw = auto_vs_direct(config, device)
-    sections.append(('3. `conv_impl="auto"` vs `"direct"`, Table-1 layer at 168 pixels', text))
-    common.log("4. predict throughput")
+    sections.append(
+        (f'3. `conv_impl="auto"` vs `"direct"`, Table-1 layer at {config.layer_size} pixels', text)
+    )
+    harness.log("4. predict throughput")
     text, throughput = inference_throughput(config, device)
     sections.append(("4. Inference throughput of `predict`", text))
-    common.log("5. GFLOP/s vs matmul peak")
-    peak = matmul_peak(device, config["repeats"])
+    harness.log("5. GFLOP/s vs matmul peak")
+    peak = matmul_peak(device, config.repeats, config.matmul_size)
     text, layer_ratios = conv_flops(config, device, peak)
     sections.append(("5. Achieved GFLOP/s of the convolutions", text))
-    common.log("6. auto rule check")
+    harness.log("6. auto rule check")
     text, slowdowns = rule_check(config, device)
     sections.append(('6. Check of the `"auto"` rule', text))
     if args.calibrate:
-        common.log("7. calibration of the auto rule")
-        sections.append(('7. Calibration of the `"auto"` rule', calibrate(device, config["rule_repeats"])))
+        harness.log("7. calibration of the auto rule")
+        sections.append(('7. Calibration of the `"auto"` rule', calibrate(device, config.rule_repeats)))
     wall = time.perf_counter() - started
 
-    summary = summarise(learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, peak, slowdowns, config)
+    summary = summarise(
+        learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, peak, slowdowns, config
+    )
     summary += "\n\n" + notes(learned_ratios, sesn_ratios, sesn_work, layer_raw, layer_ratios)
     lines = [
-        "# Speed of the scale convolutions (issue 7)", "",
+        "# Speed of the scale convolutions (issue 7)",
+        "",
         "All numbers below come from one run of the command at the bottom. Every time is the median of "
         "repeated steps after warm-up (repeats: "
-        f"{' and '.join(str(r) for _, _, r in config['table1_sizes'])} in measurement 1, "
-        f"{max(3, config['repeats'] - 2)} in 2, {config['repeats']} in 3 and 5, {config['predict_repeats']} "
-        f"predictions in 4, {config['rule_repeats']} in 6; {config['warmup']} warm-up steps, 1 in 4 and 6), "
+        f"{' and '.join(str(r) for _, _, r in config.table1_sizes)} in measurement 1, "
+        f"{max(1, config.repeats - 2)} in 2, {config.repeats} in 3 and 5, {config.predict_repeats} "
+        f"predictions in 4, {config.rule_repeats} in 6; {config.warmup} warm-up steps, 1 in 4 and 6), "
         "the variants of one comparison run interleaved, and every ratio compares times taken within this "
-        "run.", "",
-        "## Summary", "", summary, "",
+        "run.",
+        "",
+        "## Summary",
+        "",
+        summary,
+        "",
     ]
     for heading, text in sections:
         lines += [f"## {heading}", "", text.rstrip(), ""]
+    machine, versions = harness.provenance_lines()
     lines += [
-        "## Run", "",
-        f"- command: `{command}`",
+        "## Run",
+        "",
+        f"- command: `{harness.command_line('speed', args.argv)}`",
         f"- date: {date}",
-        f"- machine: {common.machine_description()}",
+        machine,
         f"- device: {device}, torch threads: {torch.get_num_threads()}"
-        + (" (`--threads 1`: on a machine shared with other jobs, two threads waiting on each other made "
-           "single timings swing several-fold)" if device.type == "cpu" and args.threads == 1 else ""),
-        f"- versions: {common.versions()}",
+        + (
+            " (`--threads 1`: on a machine shared with other jobs, two threads waiting on each other made "
+            "single timings swing several-fold)"
+            if device.type == "cpu" and args.threads == 1
+            else ""
+        ),
+        versions,
         f"- wall time: {wall / 60:.1f} min",
+        "",
+        "Profile (differences from the paper profile's sizes in parentheses):",
+        "",
+        "```",
+        *profile.describe(("speed",)),
+        "```",
         "",
     ]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines))
-    common.log(f"wrote {output} ({wall / 60:.1f} min)")
-    return output
+    harness.log(f"wrote {output} ({wall / 60:.1f} min)")
+    return dict(
+        output=output,
+        learned=learned_ratios,
+        sesn_ratios=sesn_ratios,
+        sesn_work=sesn_work,
+        layer=layer_raw,
+        throughput=throughput,
+        peak=peak,
+        layer_ratios=layer_ratios,
+        slowdowns=slowdowns,
+    )
+
+
+def compare(value, reference, tolerance):
+    """``value`` against ``reference``: "within X of it", "X above it" or "X below it"."""
+    difference = value - reference
+    if abs(difference) <= tolerance:
+        return f"within {tolerance:.3f} of it"
+    return f"{abs(difference):.3f} {'above' if difference > 0 else 'below'} it"
 
 
 def notes(learned, sesn_ratios, sesn_work, layer_raw, layer_ratios):
-    """Where a target is missed, what the run itself says about why."""
+    """What the run's own numbers say about each target (every sentence follows from them).
+
+    ``learned``: per image size, ``ratio`` (learned / fixed step), ``noise`` (fixed /
+    fixed) and ``basis_share``; ``sesn_ratios``: step ratio of each variant to the padded
+    direct one; ``sesn_work``: nominal and effective work ratios; ``layer_raw``: per ISR,
+    ``ratio`` (auto / direct), kernel ``sizes`` and auto's ``plan`` ((size, path) per scale);
+    ``layer_ratios``: per layer of measurement 5, each variant's time over padded direct.
+    """
+    noise = max(abs(entry["noise"] - 1) for entry in learned)
     lines = ["Reading the targets:", ""]
-    conv_only = layer_ratios["sesn layer 2, 14 px"]["per-scale direct"]
+
     step = sesn_ratios["per-scale, direct"]
     nominal, effective = sesn_work
-    lines.append(
-        f"- `sesn`, per-scale vs padded with the direct path: {step:.3f} for the whole training step and "
-        f"{conv_only:.3f} for layer 2 alone (measurement 5). The 0.55 target was set from the nominal work "
-        f"ratio {nominal:.3f} (l^2 taps per pixel), but on 28-, 14- and 7-pixel feature maps a 15-pixel "
-        "kernel hangs over the border and the direct path skips those taps, so padding costs less than "
-        f"l^2 suggests: the work that per-scale supports actually save leaves a ratio of {effective:.3f}, "
-        "which the measurement follows. The rest of the step (batch norm, pooling, head, kernel assembly, "
-        "optimiser) does not shrink. Per-scale supports together with `auto` (FFT for the large kernels) "
-        f"give {sesn_ratios['per-scale, auto']:.3f}."
+    text = (
+        f"- `sesn`, per-scale vs padded with the direct path: {step:.3f} for the whole training step "
+        f"(target <= {SESN_TARGET}, {verdict(step, SESN_TARGET)})"
     )
-    entry = layer_raw.get(3.0)
-    if entry is not None and entry["ratio"] > 0.5:
-        lines.append(
-            f"- Table-1 layer at ISR 3 (kernels {entry['sizes']}, auto / direct {entry['ratio']:.3f}): only "
-            "one of the three scales has a 25-pixel kernel; the FFT costs about the same for any kernel "
-            "size, so auto's time is the FFT of the two larger scales plus the direct 9-pixel scale, "
-            "and the direct time it is compared with is dominated by the 15- and 25-pixel kernels. At "
-            f"ISR 6 (kernel 49) the ratio is {layer_raw[6.0]['ratio']:.3f}."
+    conv_only = layer_ratios.get(SESN_LAYER2, {}).get("per-scale direct")
+    if conv_only is not None:
+        text += f" and {conv_only:.3f} for layer 2 alone (measurement 5)"
+    text += (
+        f". The work ratio is {nominal:.3f} nominally (l^2 taps per pixel) and {effective:.3f} counting "
+        f"only the taps that fall on the feature maps; the step ratio is {compare(step, effective, noise)} "
+        f"(tolerance: the noise floor of measurement 1)."
+    )
+    if step > effective + noise:
+        text += (
+            " The step also holds work that per-scale supports do not shrink (batch norm, pooling, head, "
+            "kernel assembly, optimiser)."
         )
+    text += f" Per-scale supports with `auto`: {sesn_ratios['per-scale, auto']:.3f}."
+    lines.append(text)
+
+    for isr, entry in sorted(layer_raw.items()):
+        if max(entry["sizes"]) < 25:
+            continue
+        fft = [size for size, impl in entry["plan"] if impl == "fft"]
+        direct = [size for size, impl in entry["plan"] if impl != "fft"]
+        text = (
+            f"- Table-1 layer at ISR {isr:g} (kernels {entry['sizes']}): auto / direct {entry['ratio']:.3f} "
+            f"(target <= {AUTO_TARGET}, {verdict(entry['ratio'], AUTO_TARGET)}); auto runs "
+            + (
+                f"the {', '.join(map(str, fft))}-pixel kernel(s) through the FFT"
+                if fft
+                else "no kernel through the FFT"
+            )
+            + (f" and the {', '.join(map(str, direct))}-pixel one(s) directly" if direct else "")
+            + "."
+        )
+        lines.append(text)
+
     shares = ", ".join(f"{100 * entry['basis_share']:.1f}%" for entry in learned)
-    spread = max(abs(entry["noise"] - 1) for entry in learned)
-    lines.append(
-        "- Learned vs fixed scales: the extra work of learned scales is the basis, rebuilt and "
-        f"differentiated on every step: {shares} of the learned step. Step ratios are read against the "
-        f"noise floor of measurement 1 (two identical fixed networks differ by up to {100 * spread:.0f}% "
-        "here); a ratio below 1 is noise, not a speed-up."
+    ratios = [entry["ratio"] for entry in learned]
+    text = (
+        f"- Learned vs fixed scales: ratios {', '.join(f'{r:.3f}' for r in ratios)} (target <= "
+        f"{LEARNED_TARGET}); building and differentiating the basis takes {shares} of the learned step. "
+        f"Two identical fixed networks differ by up to {100 * noise:.1f}% here (the noise floor)."
     )
+    below = [r for r in ratios if r < 1]
+    if below:
+        within = all(1 - r <= noise for r in below)
+        text += f" Ratios below 1 are {'within' if within else 'beyond'} the noise floor" + (
+            ": noise, not a speed-up." if within else "."
+        )
+    lines.append(text)
+
+    ties = [
+        f"{r:.3f} vs {t}"
+        for r, t in [
+            *((r, LEARNED_TARGET) for r in ratios),
+            (step, SESN_TARGET),
+            *((e["ratio"], AUTO_TARGET) for e in layer_raw.values() if max(e["sizes"]) >= 25),
+        ]
+        if abs(r - t) <= noise
+    ]
     lines.append(
-        "- On a shared machine single medians move by several percent between identical runs (the noise "
-        "floor column of measurement 1); ratios within a few percent of a target are ties."
+        f"- Within the noise floor ({100 * noise:.1f}%) of a target, and so ties: "
+        + (", ".join(ties) if ties else "none")
+        + "."
     )
     return "\n".join(lines)
 
@@ -665,15 +939,19 @@ def summarise(learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, pea
     lines = [
         f"- Learned vs fixed scales, Table-1 training step: ratio "
         f"{learned_text} at "
-        f"{', '.join(str(s) for s, _, _ in config['table1_sizes'])} pixels (target <= 1.05).",
+        f"{', '.join(str(s) for s, _, _ in config.table1_sizes)} pixels (target <= {LEARNED_TARGET}).",
         f"- `sesn` per-scale supports vs padded, direct path: {sesn_ratios['per-scale, direct']:.3f} "
         f"(work ratio {sesn_work[0]:.3f} nominal, {sesn_work[1]:.3f} counting taps on the feature maps; "
-        f"target <= 0.55); with `conv_impl=\"auto\"`: {sesn_ratios['per-scale, auto']:.3f}.",
-        f"- `auto` vs `direct`, Table-1 layer at 168 px, kernels >= 25: "
-        f"{', '.join(f'{r:.3f}' for r in large)} (target <= 0.5).",
-        f"- `predict` throughput (images/s): " + ", ".join(
-            f"{architecture} {size} px {value:.0f}" for (architecture, size), value in throughput.items()) + ".",
-        f"- Matrix-multiply peak {peak:.0f} GFLOP/s; `auto` rule: mean slowdown {np.mean(slowdowns[True]):.2f} "
+        f'target <= {SESN_TARGET}); with `conv_impl="auto"`: {sesn_ratios["per-scale, auto"]:.3f}.',
+        f"- `auto` vs `direct`, Table-1 layer at {config.layer_size} px, kernels >= 25: "
+        f"{', '.join(f'{r:.3f}' for r in large) or 'none measured'} (target <= {AUTO_TARGET}).",
+        "- `predict` throughput (images/s): "
+        + ", ".join(
+            f"{architecture} {size} px {value:.0f}" for (architecture, size), value in throughput.items()
+        )
+        + ".",
+        f"- Matrix-multiply peak {peak:.3g} GFLOP/s; `auto` rule: mean slowdown "
+        f"{np.mean(slowdowns[True]):.2f} "
         f"(training) and {np.mean(slowdowns[False]):.2f} (inference) against the faster path over "
         f"{len(slowdowns[True])} shapes.",
     ]

@@ -6,14 +6,14 @@ profile's training digits, one draw per realisation) and a single
 (``fit(scales, y=distribution)``). The paper reports tau = 0.459 and ISR_hyp values
 that grow with the width of the distribution, close to the best fixed ISRs of Fig. 3.
 
-    python benchmarks/tolerance.py --profile cpu
+    python -m benchmarks.tolerance --profile cpu
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-import _common as common
+from benchmarks import harness
 
 NAME = "tolerance"
 PAPER_TAU = 0.459
@@ -36,46 +36,59 @@ def joint_fit(scales, groups):
 
 
 def main(argv=None):
-    args, profile = common.setup(common.make_parser(__doc__.splitlines()[0]), argv)
-    report = common.Report(NAME, "Internal Scale Tolerance Model, joint fit (paper Fig. 5)", args, profile)
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
+    report = harness.Report(NAME, "Internal Scale Tolerance Model, joint fit (paper Fig. 5)", args, profile)
     fits = []
     for seed in profile.seeds:
         scales, groups = draw_scales(profile, seed)
         fits.append((joint_fit(scales, groups), scales, groups))
-        common.log(f"seed {seed}: tau {fits[-1][0].tau_:.3f}, ISR_hyp {np.round(fits[-1][0].isr_, 2).tolist()}")
+        harness.log(
+            f"seed {seed}: tau {fits[-1][0].tau_:.3f}, ISR_hyp {np.round(fits[-1][0].isr_, 2).tolist()}"
+        )
     models = [model for model, _, _ in fits]
     labels = models[0].groups_
     order = np.argsort([float(label.split(",")[1].strip(" ]")) for label in labels])
     rows = []
     for index in order:
-        rows.append([
-            labels[index],
-            common.mean_std([m.isr_[index] for m in models]),
-            common.mean_std([m.reference_scale_[index] for m in models], 3),
-            ", ".join(f"{v:.2f}" for v in np.mean([m.internal_scales_[index] for m in models], axis=0)),
-            common.mean_std([m.kl_[index] for m in models], 4),
-        ])
-    table = common.markdown_table(
-        ["distribution", "ISR_hyp", "reference scale", "internal scales (mean)", "KL (nats)"], rows)
-    tau = common.mean_std([m.tau_ for m in models], 3)
-    report.add("Joint fit",
-               f"{profile.n_train} log-uniform scales per distribution and realisation; mean ± std over "
-               f"{len(models)} realisation(s).\n\n**tau = {tau} octaves** (paper: tau_tol = {PAPER_TAU}).\n\n" + table
-               + "\n\nThe paper gives ISR_hyp only graphically (Fig. 5); it says they are close to the best fixed "
-               "ISRs of Fig. 3 (paper: 2.34, 4.76, 5.35 for the three distributions; see isr_sweep for ours).")
-    report.raw = {"tau": [m.tau_ for m in models], "groups": labels.tolist(),
-                  "isr": [m.isr_.tolist() for m in models],
-                  "reference_scale": [m.reference_scale_.tolist() for m in models],
-                  "internal_scales": [m.internal_scales_.tolist() for m in models]}
+        rows.append(
+            [
+                labels[index],
+                harness.mean_std([m.isr_[index] for m in models]),
+                harness.mean_std([m.reference_scale_[index] for m in models], 3),
+                ", ".join(f"{v:.2f}" for v in np.mean([m.internal_scales_[index] for m in models], axis=0)),
+                harness.mean_std([m.kl_[index] for m in models], 4),
+            ]
+        )
+    table = harness.markdown_table(
+        ["distribution", "ISR_hyp", "reference scale", "internal scales (mean)", "KL (nats)"], rows
+    )
+    tau = harness.mean_std([m.tau_ for m in models], 3)
+    report.add(
+        "Joint fit",
+        f"{profile.n_train} log-uniform scales per distribution and realisation; mean ± std over "
+        f"{len(models)} realisation(s).\n\n**tau = {tau} octaves** (paper: tau_tol = {PAPER_TAU}).\n\n"
+        + table
+        + "\n\nThe paper gives ISR_hyp only graphically (Fig. 5); it says they are close to the best fixed "
+        "ISRs of Fig. 3 (paper: 2.34, 4.76, 5.35 for the three distributions; see isr_sweep for ours).",
+    )
+    report.raw = {
+        "tau": [m.tau_ for m in models],
+        "groups": labels.tolist(),
+        "isr": [m.isr_.tolist() for m in models],
+        "reference_scale": [m.reference_scale_.tolist() for m in models],
+        "internal_scales": [m.internal_scales_.tolist() for m in models],
+    }
 
     from skscale.plotting import plot_tolerance
 
-    plt = common.pyplot()
+    plt = harness.pyplot()
     model, scales, groups = fits[0]
     fig, axes = plt.subplots(1, len(labels), figsize=(4.5 * len(labels), 3.4))
     for ax, index in zip(np.atleast_1d(axes), order):
         label = labels[index]
-        plot_tolerance(model, ax=ax, group=label, X=scales[groups == label], legend=ax is np.atleast_1d(axes)[0])
+        plot_tolerance(
+            model, ax=ax, group=label, X=scales[groups == label], legend=ax is np.atleast_1d(axes)[0]
+        )
         ax.set_title(f"{label}: ISR_hyp {model.isr_[index]:.2f}, tau {model.tau_:.3f}")
     fig.tight_layout()
     report.write(fig)

@@ -4,7 +4,7 @@ On the cpu profile ``learn_isr`` finds the learned ISR within one standard devia
 the best fixed ISR on [1, 2.83] and [1, 4.76] but not on [1, 8]. This script asks whether
 that gap is a training-budget effect: it trains the Table-1 network on the last (widest)
 distribution of the profile for 1, 2 and 3 times the profile's epochs
-(:meth:`_common.Profile.stretched`: the weights' decays are stretched alike), once
+(:meth:`benchmarks.config.Profile.stretched`: the weights' decays are stretched alike), once
 learning sigma_basis and the ISR (from 2 and 3, as ``learn_isr``) and once for every
 fixed ISR of the profile's grid from 3 up (on [1, 8] the lower ones are 2 to 4 points
 behind in ``isr_sweep``). Every other setting is the profile's. The shortest length is
@@ -14,20 +14,16 @@ the profile itself, so its row repeats the numbers of ``isr_sweep`` and ``learn_
 The fits are independent and run on ``--n-jobs`` worker processes with one torch thread
 each (default: every core on the CPU, one process on a GPU).
 
-    python benchmarks/training_length.py --profile cpu
+    python -m benchmarks.training_length --profile cpu
 """
 
 from __future__ import annotations
 
-import os
 import time
-from pathlib import Path
 
 import numpy as np
 
-import _common as common
-import isr_sweep
-import learn_isr
+from benchmarks import harness
 
 NAME = "training_length"
 LENGTH_FACTORS = (1, 2, 3)
@@ -36,19 +32,7 @@ LEARNED = "learned"
 
 def fixed_isrs(profile):
     """Fixed ISRs of the profile's grid at or above the learned run's initial ISR."""
-    return tuple(isr for isr in profile.isr_grid if isr >= learn_isr.INIT_ISR)
-
-
-_last_data = {}
-
-
-def _data(profile, seed):
-    """The realisation ``seed`` of the widest distribution; a worker keeps the last one."""
-    key = (repr(profile), seed)
-    if key not in _last_data:
-        _last_data.clear()
-        _last_data[key] = common.dynamic_split(profile, profile.distributions[-1], seed)
-    return _last_data[key]
+    return tuple(isr for isr in profile.isr_grid if isr >= harness.INIT_ISR)
 
 
 def fit_one(base, factor, seed, variant, device):
@@ -57,20 +41,41 @@ def fit_one(base, factor, seed, variant, device):
     ``variant`` is ``LEARNED`` or a fixed ISR; the data is the one of ``base``.
     """
     start = time.perf_counter()
-    data = _data(base, seed)
+    data = harness.last_dynamic_split(base, seed)
     profile = base.stretched(factor)
     if variant == LEARNED:
-        clf = common.fit_table1(data, profile, seed, device, sigma_basis=learn_isr.INIT_SIGMA_BASIS,
-                                isr=learn_isr.INIT_ISR, parameterisation="isr")
-        history = [learn_isr.INIT_ISR] + common.isr_history(clf)
+        clf = harness.fit_table1(
+            data,
+            profile,
+            seed,
+            device,
+            sigma_basis=harness.INIT_SIGMA_BASIS,
+            isr=harness.INIT_ISR,
+            parameterisation="isr",
+        )
+        history = [harness.INIT_ISR] + harness.isr_history(clf)
     else:
-        clf = common.fit_table1(data, profile, seed, device, sigma_basis=isr_sweep.SIGMA_BASIS, isr=variant,
-                                parameterisation="fixed")
+        clf = harness.fit_table1(
+            data,
+            profile,
+            seed,
+            device,
+            sigma_basis=harness.SWEEP_SIGMA_BASIS,
+            isr=variant,
+            parameterisation="fixed",
+        )
         history = []
-    error = common.error_rate(clf, data["X_test"], data["y_test"])
-    return {"epochs": profile.max_epochs, "seed": seed, "variant": variant, "error": error,
-            "isr": float(clf.isr_), "sigma_basis": float(clf.sigma_basis_) / profile.shrink,
-            "isr_history": history, "seconds": time.perf_counter() - start}
+    error = harness.error_rate(clf, data["X_test"], data["y_test"])
+    return {
+        "epochs": profile.max_epochs,
+        "seed": seed,
+        "variant": variant,
+        "error": error,
+        "isr": float(clf.isr_),
+        "sigma_basis": float(clf.sigma_basis_) / profile.shrink,
+        "isr_history": history,
+        "seconds": time.perf_counter() - start,
+    }
 
 
 def run(profile, device, n_jobs):
@@ -86,23 +91,20 @@ def run(profile, device, n_jobs):
 
     from skscale.model_selection import search_backend
 
-    # The workers import the fit function and the profile class from this folder (by
-    # module name: a function of ``__main__`` would not find its data cache there).
-    here = str(Path(__file__).resolve().parent)
-    paths = os.environ.get("PYTHONPATH", "").split(os.pathsep)
-    if here not in paths:
-        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [here, *paths]))
-    from training_length import fit_one as fit
-
     variants = [LEARNED, *fixed_isrs(profile)]
     # Longest runs first so that the last ones to finish are short; one seed after the
     # other so that a worker reuses the data it rendered.
-    tasks = [(factor, seed, variant) for factor in sorted(LENGTH_FACTORS, reverse=True)
-             for seed in profile.seeds for variant in variants]
+    tasks = [
+        (factor, seed, variant)
+        for factor in sorted(LENGTH_FACTORS, reverse=True)
+        for seed in profile.seeds
+        for variant in variants
+    ]
     with search_backend("loky", n_jobs=n_jobs, torch_threads=1) as backend:
-        common.log(f"{len(tasks)} fits on {backend.description}")
-        records = joblib.Parallel(verbose=10)(joblib.delayed(fit)(profile, factor, seed, variant, device)
-                                              for factor, seed, variant in tasks)
+        harness.log(f"{len(tasks)} fits on {backend.description}")
+        records = joblib.Parallel(verbose=10)(
+            joblib.delayed(fit_one)(profile, factor, seed, variant, device) for factor, seed, variant in tasks
+        )
     results = {f"{profile.max_epochs * factor}": {} for factor in LENGTH_FACTORS}
     for record in records:
         key = record["variant"] if record["variant"] == LEARNED else f"{record['variant']:g}"
@@ -120,36 +122,64 @@ def summary(results):
         best_mean, best_std = float(np.mean(fixed[best])), float(np.std(fixed[best]))
         learned_errors = [r["error"] for r in learned]
         gap = float(np.mean(learned_errors)) - best_mean
-        rows.append([epochs, common.mean_std([r["sigma_basis"] for r in learned], 3),
-                     common.mean_std([r["isr"] for r in learned], 3), common.mean_std(learned_errors),
-                     *(common.mean_std(errors) for errors in fixed.values()), best, f"{gap:+.2f}"])
-        verdict = "within" if learn_isr.within_one_std(gap, best_std) else "outside"
-        findings.append(f"{epochs} epochs: learned ISR {np.mean([r['isr'] for r in learned]):.2f}, "
-                        f"learned - best fixed (ISR {best}) = {gap:+.2f} points; one std of the best fixed is "
-                        f"{best_std:.2f}, of the learned {np.std(learned_errors):.2f} ({verdict} one std of the "
-                        "best fixed)")
+        rows.append(
+            [
+                epochs,
+                harness.mean_std([r["sigma_basis"] for r in learned], 3),
+                harness.mean_std([r["isr"] for r in learned], 3),
+                harness.mean_std(learned_errors),
+                *(harness.mean_std(errors) for errors in fixed.values()),
+                best,
+                f"{gap:+.2f}",
+            ]
+        )
+        verdict = "within" if harness.within_one_std(gap, best_std) else "outside"
+        findings.append(
+            f"{epochs} epochs: learned ISR {np.mean([r['isr'] for r in learned]):.2f}, "
+            f"learned - best fixed (ISR {best}) = {gap:+.2f} points; one std of the best fixed is "
+            f"{best_std:.2f}, of the learned {np.std(learned_errors):.2f} ({verdict} one std of the "
+            "best fixed)"
+        )
     return rows, findings
 
 
 def figure(results, fixed_keys):
-    plt = common.pyplot()
+    plt = harness.pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
     epochs = [int(e) for e in results]
     colors = plt.cm.viridis(np.linspace(0, 0.85, len(fixed_keys)))
     for color, key in zip(colors, fixed_keys):
         errors = [[r["error"] for r in results[f"{e}"][key]] for e in epochs]
-        left.errorbar(epochs, np.mean(errors, axis=1), yerr=np.std(errors, axis=1), color=color, marker="o",
-                      capsize=3, linestyle="--", label=f"fixed ISR {key}")
+        left.errorbar(
+            epochs,
+            np.mean(errors, axis=1),
+            yerr=np.std(errors, axis=1),
+            color=color,
+            marker="o",
+            capsize=3,
+            linestyle="--",
+            label=f"fixed ISR {key}",
+        )
     errors = [[r["error"] for r in results[f"{e}"][LEARNED]] for e in epochs]
-    left.errorbar(epochs, np.mean(errors, axis=1), yerr=np.std(errors, axis=1), color="crimson", marker="s",
-                  capsize=3, linewidth=2, label="learned (init ISR 3)")
+    left.errorbar(
+        epochs,
+        np.mean(errors, axis=1),
+        yerr=np.std(errors, axis=1),
+        color="crimson",
+        marker="s",
+        capsize=3,
+        linewidth=2,
+        label="learned (init ISR 3)",
+    )
     left.set(xlabel="training epochs", ylabel="test error %", xticks=epochs, title="Test error (mean ± std)")
     left.legend(fontsize=8)
     line_colors = plt.cm.plasma(np.linspace(0, 0.8, len(epochs)))
     for color, e in zip(line_colors, epochs):
         histories = np.array([r["isr_history"] for r in results[f"{e}"][LEARNED]])
         right.plot(np.arange(histories.shape[1]), histories.mean(axis=0), color=color, label=f"{e} epochs")
-    right.set(xlabel="epoch", ylabel="learned ISR (mean over realisations)", title="Learned ISR during training")
+    right.set(
+        xlabel="epoch", ylabel="learned ISR (mean over realisations)", title="Learned ISR during training"
+    )
     right.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -158,26 +188,46 @@ def figure(results, fixed_keys):
 def main(argv=None):
     import joblib
 
-    parser = common.make_parser(__doc__.splitlines()[0])
-    parser.add_argument("--n-jobs", type=common.positive_int, default=None, metavar="N",
-                        help="worker processes for the fits (default: every core on the CPU, 1 on a GPU)")
-    args, profile = common.setup(parser, argv)
+    parser = harness.make_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--n-jobs",
+        type=harness.positive_int,
+        default=None,
+        metavar="N",
+        help="worker processes for the fits (default: every core on the CPU, 1 on a GPU)",
+    )
+    args, profile = harness.setup(parser, argv)
     n_jobs = args.n_jobs or (joblib.cpu_count() if args.device == "cpu" else 1)
     low, high = profile.distributions[-1]
-    report = common.Report(NAME, f"Learned vs fixed ISR on [{low:g}, {high:g}] by training length", args, profile)
+    report = harness.Report(
+        NAME, f"Learned vs fixed ISR on [{low:g}, {high:g}] by training length", args, profile
+    )
     results = run(profile, args.device, n_jobs)
     rows, findings = summary(results)
     fixed_keys = [key for key in results[next(iter(results))] if key != LEARNED]
-    header = ["epochs", "learned sigma_basis", "learned ISR", "learned test error %",
-              *(f"fixed ISR {key}: test error %" for key in fixed_keys), "best fixed ISR", "learned - best fixed"]
-    schedule = ("constant" if profile.lr_step is None else
-                f"divided by ten every {profile.lr_step} x (epochs / {profile.max_epochs}) epochs")
-    report.add("Test error by training length",
-               f"Log-uniform [{low:g}, {high:g}]; mean ± std over {len(profile.seeds)} realisation(s); "
-               f"{n_jobs} worker process(es). Learned: init sigma_basis = {learn_isr.INIT_SIGMA_BASIS:g} (paper "
-               f"units), ISR = {learn_isr.INIT_ISR:g}. Fixed: sigma_basis = {isr_sweep.SIGMA_BASIS:g}. The weights' "
-               f"learning rate is {schedule}; the profile below is the shortest length.\n\n"
-               + common.markdown_table(header, rows))
+    header = [
+        "epochs",
+        "learned sigma_basis",
+        "learned ISR",
+        "learned test error %",
+        *(f"fixed ISR {key}: test error %" for key in fixed_keys),
+        "best fixed ISR",
+        "learned - best fixed",
+    ]
+    schedule = (
+        "constant"
+        if profile.lr_step is None
+        else f"divided by ten every {profile.lr_step} x (epochs / {profile.max_epochs}) epochs"
+    )
+    report.add(
+        "Test error by training length",
+        f"Log-uniform [{low:g}, {high:g}]; mean ± std over {len(profile.seeds)} realisation(s); "
+        f"{n_jobs} worker process(es). Learned: init sigma_basis = {harness.INIT_SIGMA_BASIS:g} (paper "
+        f"units), ISR = {harness.INIT_ISR:g}. Fixed: sigma_basis = {harness.SWEEP_SIGMA_BASIS:g}. "
+        "The weights' "
+        f"learning rate is {schedule}; the profile below is the shortest length.\n\n"
+        + harness.markdown_table(header, rows),
+    )
     report.add("Findings", "\n".join(f"- {line}" for line in findings))
     report.raw = results
     report.write(figure(results, fixed_keys))

@@ -1,64 +1,175 @@
-"""Smoke tests of the paper-reproduction benchmarks (benchmarks/, issue 9).
+"""Tests of the benchmarks package (benchmarks/): the one config, the shared harness, and
+every script run end-to-end on the ``smoke`` profile.
 
-They check the shared harness (arguments, profiles, results writer) and run scripts
-end-to-end on the ``smoke`` profile; no timing is measured here.
+Every result file committed under ``benchmarks/results`` comes from a script that a test
+here runs in its smoke mode (``test_every_committed_result_comes_from_a_smoke_tested_script``),
+and every sentence a script writes from its numbers is checked against those numbers.
+No timing is asserted.
 """
 
+import ast
 import dataclasses
+import inspect
 import json
+import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-sys.path.insert(0, str(BENCHMARKS))
+from benchmarks import config, harness
 
-import _common as common  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = ROOT / "benchmarks"
+SHARED_MODULES = {"__init__", "config", "harness"}
+SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if path.stem not in SHARED_MODULES)
 
-SCRIPTS = ("isr_sweep", "learn_isr", "init", "parameterisation", "tolerance", "baselines", "kernel_extent",
-           "training_length")
 
-
-def test_every_script_exists_and_uses_the_shared_parser():
+def test_every_script_is_a_module_with_a_main():
+    assert {
+        "isr_sweep",
+        "learn_isr",
+        "init",
+        "parameterisation",
+        "tolerance",
+        "baselines",
+        "kernel_extent",
+        "training_length",
+        "speed",
+        "memory",
+    } <= set(SCRIPTS)
     for name in SCRIPTS:
-        source = (BENCHMARKS / f"{name}.py").read_text()
-        assert "common.make_parser" in source and "def main(argv=None)" in source, name
+        tree = ast.parse((BENCHMARKS / f"{name}.py").read_text())
+        functions = {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+        assert "main" in functions, name
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                yield alias.name, None
+        elif isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                yield node.module or "", alias.name
+
+
+def test_scripts_import_only_the_shared_modules_and_public_library_names():
+    for path in BENCHMARKS.glob("*.py"):
+        source = path.read_text()
+        assert "sys.path" not in source and "PYTHONPATH" not in source, path.name
+        for module, name in _imports(path):
+            parts = module.split(".") + ([name] if name else [])
+            if parts[0] == "skscale":
+                private = [part for part in parts if part.startswith("_") and part != "__main__"]
+                assert not private and "__main__" not in parts, f"{path.name}: {module} {name}"
+            elif parts[0] == "benchmarks":
+                assert len(parts) > 1 and parts[1] in SHARED_MODULES, f"{path.name} imports {module}.{name}"
+            else:
+                assert module.split(".")[0] not in SCRIPTS and name not in SCRIPTS, f"{path.name}: {module}"
+
+
+def test_scripts_run_as_modules_from_the_repository_root():
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "--help"],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "--profile" in result.stdout and "--seeds" not in result.stdout
+
+
+def test_every_committed_result_comes_from_a_smoke_tested_script():
+    results = BENCHMARKS / "results"
+    committed = sorted(results.rglob("*.json")) + sorted(results.glob("*.md"))
+    assert committed
+    tests = {name: obj for name, obj in globals().items() if name.startswith("test_") and callable(obj)}
+    for path in committed:
+        script = path.stem.split("-")[0]
+        assert script in SCRIPTS, path
+        runners = [
+            name
+            for name, test in tests.items()
+            if re.search(rf"\b{script}\.main\(\s*\[[^\]]*\"--profile\",\s*\"smoke\"", inspect.getsource(test))
+            and "slow" not in {mark.name for mark in getattr(test, "pytestmark", [])}
+        ]
+        assert runners, f"no test runs {script}.main on the smoke profile ({path.relative_to(ROOT)})"
+        if path.suffix == ".md":
+            command = re.search(r"- command: `python (?:-m benchmarks\.|benchmarks/)(\w+)", path.read_text())
+            assert command and command.group(1) == script, path
+
+
+def test_one_config_holds_every_size():
+    for profile in config.PROFILES.values():
+        assert isinstance(profile.speed, config.SpeedSettings) and isinstance(
+            profile.memory, config.MemorySettings
+        )
+    smoke, cpu = config.PROFILES["smoke"], config.PROFILES["cpu"]
+    assert smoke.memory.image_sizes[-1] < cpu.memory.image_sizes[-1]
+    assert cpu.memory.image_sizes == (28, 64, 128, 256)
+    lines = "\n".join(smoke.describe(("speed", "memory")))
+    assert "speed.layer_size = 40   (paper: 168)" in lines and "memory.image_sizes = (24,)" in lines
+    assert "canvas_size" not in lines and "speed." not in "\n".join(smoke.describe())
+    # The JSON of a training script keeps only the training settings (learn_isr compares them).
+    assert set(harness.profile_dict(cpu)) == {f.name for f in dataclasses.fields(cpu)} - {"speed", "memory"}
 
 
 def test_parser_defaults_and_seed_override(tmp_path):
-    parser = common.make_parser("test")
-    args, profile = common.setup(parser, ["--profile", "smoke", "--seeds", "3", "4", "--output-dir", str(tmp_path)])
+    parser = harness.make_parser("test")
+    args, profile = harness.setup(
+        parser, ["--profile", "smoke", "--seeds", "3", "4", "--output-dir", str(tmp_path)]
+    )
     assert args.device == "cpu"
     assert profile.seeds == (3, 4) and profile.mnist_scale["seeds"] == (3, 4)
     assert args.output_dir == tmp_path
-    args = common.make_parser("test").parse_args([])
-    assert args.profile == "cpu" and args.output_dir == common.RESULTS_DIR
+    args = harness.make_parser("test").parse_args([])
+    assert args.profile == "cpu" and args.output_dir == config.RESULTS_DIR
     with pytest.raises(SystemExit):
-        common.make_parser("test").parse_args(["--profile", "huge"])
+        harness.make_parser("test").parse_args(["--profile", "huge"])
 
 
 def test_epoch_factor_and_distributions_options(tmp_path, capsys):
-    argv = ["--profile", "cpu", "--epoch-factor", "3", "--distributions", "2.83", "8", "--output-dir", str(tmp_path)]
-    _, profile = common.setup(common.make_parser("test"), argv)
-    cpu = common.PROFILES["cpu"]
+    argv = [
+        "--profile",
+        "cpu",
+        "--epoch-factor",
+        "3",
+        "--distributions",
+        "2.83",
+        "8",
+        "--output-dir",
+        str(tmp_path),
+    ]
+    _, profile = harness.setup(harness.make_parser("test"), argv)
+    cpu = config.PROFILES["cpu"]
     assert (profile.max_epochs, profile.lr_step) == (12, 9)
     assert (profile.mnist_scale["max_epochs"], profile.mnist_scale["lr_step"]) == (12, None)
     assert profile.distributions == ((1.0, 2.83), (1.0, 8.0))
     assert (profile.n_train, profile.seeds, profile.scale_warmup_epochs) == (cpu.n_train, cpu.seeds, 1)
     assert "max_epochs = 12   (paper: 60)" in capsys.readouterr().out
-    paper = common.PROFILES["paper"].stretched(2)
+    paper = config.PROFILES["paper"].stretched(2)
     assert (paper.max_epochs, paper.lr_step, paper.mnist_scale["lr_step"]) == (120, 40, 40)
-    for bad in (["--epoch-factor", "0"], ["--epoch-factor", "two"], ["--distributions", "1"],
-                ["--distributions", "nan"]):
+    for bad in (
+        ["--epoch-factor", "0"],
+        ["--epoch-factor", "two"],
+        ["--distributions", "1"],
+        ["--distributions", "nan"],
+    ):
         with pytest.raises(SystemExit):
-            common.make_parser("test").parse_args(bad)
+            harness.make_parser("test").parse_args(bad)
         assert f"argument {bad[0]}: must be" in capsys.readouterr().err
 
 
 def test_paper_profile_is_the_papers_protocol():
-    paper = common.PROFILES["paper"]
+    paper = config.PROFILES["paper"]
     assert (paper.digit_size, paper.canvas_size, paper.n_train, paper.n_test) == (28, 168, 10000, 50000)
     assert paper.shrink == 1.0 and len(paper.seeds) == 3
     assert paper.isr_grid[0] == 1.5 and paper.isr_grid[-1] == 7.65
@@ -69,7 +180,7 @@ def test_paper_profile_is_the_papers_protocol():
 def test_paper_profile_trains_like_the_authors_commands():
     # The authors' reproduction commands: Adam 1e-2, batch 128, 60 epochs with decays at
     # 20 and 40, a 5-epoch scale warm-up, k = 4 and the 25-function "hermite_a" basis.
-    paper = common.PROFILES["paper"]
+    paper = config.PROFILES["paper"]
     assert (paper.lr, paper.batch_size, paper.max_epochs, paper.lr_step) == (1e-2, 128, 60, 20)
     assert paper.scale_warmup_epochs == 5 and paper.kernel_extent == 4.0
     from skscale.basis import n_basis_functions
@@ -78,9 +189,9 @@ def test_paper_profile_trains_like_the_authors_commands():
 
 
 def test_fit_table1_applies_the_profile_basis_extent_and_decay():
-    profile = dataclasses.replace(common.PROFILES["smoke"], max_epochs=2, lr_step=1, n_train=40)
-    data = common.dynamic_split(profile, (1.0, 2.83), 0)
-    clf = common.fit_table1(data, profile, 0, sigma_basis=2.0, isr=3.0, parameterisation="fixed")
+    profile = dataclasses.replace(config.PROFILES["smoke"], max_epochs=2, lr_step=1, n_train=40)
+    data = harness.dynamic_split(profile, (1.0, 2.83), 0)
+    clf = harness.fit_table1(data, profile, 0, sigma_basis=2.0, isr=3.0, parameterisation="fixed")
     conv = clf.module_.conv
     assert conv.kernel_extent == profile.kernel_extent and conv.weight.shape[-1] == 25
     # Largest scale 2 * 3 paper pixels, shrunk to this profile: l = 2 ceil(k sigma) + 1.
@@ -91,7 +202,7 @@ def test_fit_table1_applies_the_profile_basis_extent_and_decay():
 
 
 def test_cpu_profile_describes_its_shrinkage():
-    cpu = common.PROFILES["cpu"]
+    cpu = config.PROFILES["cpu"]
     lines = "\n".join(cpu.describe())
     assert "canvas_size = 60   (paper: 168)" in lines
     assert "shrunk by 0.357" in lines
@@ -100,8 +211,8 @@ def test_cpu_profile_describes_its_shrinkage():
 
 
 def test_dynamic_split_shapes_and_disjoint_pools():
-    profile = common.PROFILES["smoke"]
-    data = common.dynamic_split(profile, (1.0, 8.0), 0, grid=True)
+    profile = config.PROFILES["smoke"]
+    data = harness.dynamic_split(profile, (1.0, 8.0), 0, grid=True)
     assert data["X_train"].shape == (profile.n_train, 1, profile.canvas_size, profile.canvas_size)
     assert data["X_test"].shape[0] == profile.n_test
     assert data["s_train"].min() >= 1.0 and data["s_train"].max() <= 8.0
@@ -113,31 +224,44 @@ def test_dynamic_split_shapes_and_disjoint_pools():
 
 
 def test_mean_std_and_table():
-    assert common.mean_std([1.0, 3.0]) == "2.00 ± 1.00"
-    table = common.markdown_table(["a", "b"], [[1, 2]])
+    assert harness.mean_std([1.0, 3.0]) == "2.00 ± 1.00"
+    table = harness.markdown_table(["a", "b"], [[1, 2]])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
 
 
 def test_report_writes_markdown_figure_and_json(tmp_path):
-    args, profile = common.setup(common.make_parser("t"), ["--profile", "smoke", "--output-dir", str(tmp_path)])
-    report = common.Report("demo", "Demo", args, profile)
-    report.add("Numbers", common.markdown_table(["x"], [[1]]))
+    args, profile = harness.setup(
+        harness.make_parser("t"), ["--profile", "smoke", "--output-dir", str(tmp_path)]
+    )
+    report = harness.Report("demo", "Demo", args, profile)
+    report.add("Numbers", harness.markdown_table(["x"], [[1]]))
     report.raw = {"values": np.arange(3)}
-    plt = common.pyplot()
+    plt = harness.pyplot()
     fig, ax = plt.subplots()
     ax.plot([0, 1])
     path = report.write(fig)
     text = path.read_text()
     assert path == tmp_path / "demo-smoke.md"
-    for needle in ("## Numbers", "- command: `python", "- machine: ", "cores", "torch ", "skorch ",
-                   "scikit-learn ", "skscale ", "- wall time: ", "profile: smoke", "![demo](demo-smoke.png)"):
+    for needle in (
+        "## Numbers",
+        "- command: `python -m benchmarks.demo --profile smoke",
+        "- machine: ",
+        "cores",
+        "torch ",
+        "skorch ",
+        "scikit-learn ",
+        "skscale ",
+        "- wall time: ",
+        "profile: smoke",
+        "![demo](demo-smoke.png)",
+    ):
         assert needle in text, needle
     assert (tmp_path / "demo-smoke.png").stat().st_size > 0
     assert json.loads((tmp_path / "demo-smoke.json").read_text())["results"] == {"values": [0, 1, 2]}
 
 
 def test_tolerance_script_end_to_end(tmp_path):
-    import tolerance
+    from benchmarks import tolerance
 
     models = tolerance.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
     # ISR_hyp grows with the width of the distribution (paper Fig. 5).
@@ -148,19 +272,21 @@ def test_tolerance_script_end_to_end(tmp_path):
 
 
 def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
-    import isr_sweep
-    import learn_isr
+    from benchmarks import isr_sweep, learn_isr
 
     results = isr_sweep.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
     assert set(results) == {"2.83", "8"}
     entry = results["8"]
-    assert len(entry["errors"]) == len(common.PROFILES["smoke"].isr_grid)
+    assert len(entry["errors"]) == len(config.PROFILES["smoke"].isr_grid)
     assert all(0 <= e <= 100 for errors in entry["errors"] for e in errors)
     learned = learn_isr.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
     assert learned["8"]["isr"][0] > 1.0 and len(learned["8"]["isr_history"][0]) == 2  # init + one epoch
     text = (tmp_path / "learn_isr-smoke.md").read_text()
     assert "read from `isr_sweep-smoke.json`" in text  # reused, not re-run
-    assert "grows with the width)" in text or "does not grow monotonically with the width)" in text
+    means = [np.mean(learned[key]["isr"]) for key in ("2.83", "8")]
+    sentence = f"learned ISR by distribution: {means[0]:.3f}, {means[1]:.3f} ({learn_isr.isr_trend(means)})"
+    assert sentence in text
+    assert ("grows with the width" in text) == (means[1] > means[0])
     assert (tmp_path / "learn_isr-smoke.png").exists()
     # One distribution: the sweep of two is not reused, and no trend is claimed.
     single = learn_isr.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
@@ -170,7 +296,7 @@ def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
 
 
 def test_kernel_extent_ablation_end_to_end(tmp_path):
-    import kernel_extent
+    from benchmarks import kernel_extent
 
     results = kernel_extent.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
     assert set(results) == {"2", "4"}
@@ -180,7 +306,7 @@ def test_kernel_extent_ablation_end_to_end(tmp_path):
 
 
 def test_init_script_runs_the_distributions_it_is_given(tmp_path):
-    import init
+    from benchmarks import init
 
     results = init.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
     assert list(results) == ["8"] and len(results["8"]) == 9  # sigma_basis {1, 2, 4} x ISR {1.5, 3, 6}
@@ -188,27 +314,21 @@ def test_init_script_runs_the_distributions_it_is_given(tmp_path):
 
 
 def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path):
-    import learn_isr
-    import training_length
+    from benchmarks import training_length
 
-    cpu = common.PROFILES["cpu"]
+    cpu = config.PROFILES["cpu"]
     longest = cpu.stretched(3)
     assert (longest.max_epochs, longest.lr_step, longest.n_train) == (12, 9, cpu.n_train)
     assert training_length.fixed_isrs(cpu) == (3.387, 5.091, 7.65)
 
-    serial = training_length.main(["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")])
-    parallel = training_length.main(["--profile", "smoke", "--n-jobs", "2", "--output-dir", str(tmp_path / "b")])
+    serial = training_length.main(
+        ["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")]
+    )
     assert list(serial) == ["1", "2", "3"] and set(serial["3"]) == {"learned", "3"}
     assert [len(r["isr_history"]) for r in (serial[e]["learned"][0] for e in serial)] == [2, 3, 4]
-    # Worker processes train exactly what this process trains.
-    for epochs in serial:
-        for variant in serial[epochs]:
-            for one, other in zip(serial[epochs][variant], parallel[epochs][variant]):
-                assert (one["error"], one["isr"], one["sigma_basis"]) == (other["error"], other["isr"],
-                                                                          other["sigma_basis"])
     # The shortest length is the profile itself: learn_isr's numbers on the widest distribution.
-    smoke = common.PROFILES["smoke"]
-    learned = learn_isr.run_learning(dataclasses.replace(smoke, distributions=smoke.distributions[-1:]), "cpu")
+    smoke = config.PROFILES["smoke"]
+    learned = harness.run_learning(dataclasses.replace(smoke, distributions=smoke.distributions[-1:]), "cpu")
     assert serial["1"]["learned"][0]["isr"] == learned["8"]["isr"][0]
     assert serial["1"]["learned"][0]["error"] == learned["8"]["errors"][0]
     text = (tmp_path / "a" / "training_length-smoke.md").read_text()
@@ -217,13 +337,215 @@ def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path
         training_length.main(["--profile", "smoke", "--n-jobs", "0", "--output-dir", str(tmp_path / "c")])
 
 
-def test_within_one_std_is_exact_on_decimal_percentages():
-    import learn_isr
+@pytest.mark.slow
+def test_training_length_workers_train_what_this_process_trains(tmp_path):
+    """Two loky worker processes (about 40 s to start on 2 busy cores) give the numbers of one."""
+    from benchmarks import training_length
 
+    serial = training_length.main(
+        ["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")]
+    )
+    parallel = training_length.main(
+        ["--profile", "smoke", "--n-jobs", "2", "--output-dir", str(tmp_path / "b")]
+    )
+    assert "2 worker process(es)" in (tmp_path / "b" / "training_length-smoke.md").read_text()
+    for epochs in serial:
+        for variant in serial[epochs]:
+            for one, other in zip(serial[epochs][variant], parallel[epochs][variant], strict=True):
+                assert (one["error"], one["isr"], one["sigma_basis"]) == (
+                    other["error"],
+                    other["isr"],
+                    other["sigma_basis"],
+                )
+
+
+def test_within_one_std_is_exact_on_decimal_percentages():
     # Error rates as a run stores them: 8.2 % and 8.1 % are not exact binary fractions.
-    learned, best = np.array([8.299999999999997, 8.099999999999996]), np.array([7.899999999999996, 8.199999999999996])
+    learned, best = (
+        np.array([8.299999999999997, 8.099999999999996]),
+        np.array([7.899999999999996, 8.199999999999996]),
+    )
     gap, std = learned.mean() - best.mean(), best.std()
     assert gap > std  # the rounding the helper must absorb: both are 0.15 in decimal
-    assert learn_isr.within_one_std(gap, std)
-    assert learn_isr.within_one_std(-0.1, 0.15)
-    assert not learn_isr.within_one_std(8.85 - 8.15, 0.05)
+    assert harness.within_one_std(gap, std)
+    assert harness.within_one_std(-0.1, 0.15)
+    assert not harness.within_one_std(8.85 - 8.15, 0.05)
+
+
+def test_isr_trend_reads_the_order_of_the_means():
+    from benchmarks import learn_isr
+
+    assert learn_isr.isr_trend([3.1, 3.4, 4.0]) == "grows with the width"
+    assert learn_isr.isr_trend([3.1, 3.4, 3.3]) == "does not grow monotonically with the width"
+    assert learn_isr.isr_trend([3.1]) == "one distribution: no trend to read"
+
+
+def test_parameterisation_script_end_to_end(tmp_path):
+    from benchmarks import parameterisation
+
+    results = parameterisation.main(
+        ["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)]
+    )
+    assert list(results) == ["8"] and set(results["8"]) == {"direct", "spacing", "isr"}
+    text = (tmp_path / "parameterisation-smoke.md").read_text()
+    for name, label in parameterisation.LABELS.items():
+        scales = np.array(results["8"][name]["scales"])
+        assert scales.shape == (1, 3) and np.all(np.diff(scales) > 0)
+        errors = results["8"][name]["errors"]
+        row = f"| [1, 8] | {label} | " + " | ".join(harness.mean_std(scales[:, i], 3) for i in range(3))
+        assert row + f" | {harness.mean_std(errors)} |" in text
+    assert (
+        json.loads((tmp_path / "parameterisation-smoke.json").read_text())["results"]["8"]["isr"]["errors"]
+        == results["8"]["isr"]["errors"]
+    )
+
+
+def test_baselines_script_end_to_end(tmp_path):
+    from benchmarks import baselines
+
+    results = baselines.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
+    runs, missing = baselines.configurations()
+    assert set(results) == {f"{a}/{p}" for a, p in runs}
+    text = (tmp_path / "baselines-smoke.md").read_text()
+    for name, entry in results.items():
+        assert len(entry["errors"]["plain"]) == len(entry["errors"]["augmented"]) == 1
+        assert f"| {name} | {entry['parameters']:,} | {harness.mean_std(entry['errors']['plain'])} |" in text
+    # Table 6 shows the scales the runs ended with, computed from them (fixed: the start).
+    fixed = np.array(results["sesn/fixed"]["scales"]["plain"])
+    np.testing.assert_allclose(fixed[0], 1.5 * 2.0 ** (np.arange(4) / 3), rtol=1e-5)
+    for name in ("sesn/fixed", "sesn/isr"):
+        scales = np.array(results[name]["scales"]["plain"])
+        assert f"| {name} | " + ", ".join(harness.mean_std(scales[:, i], 3) for i in range(4)) + " |" in text
+    assert all(f"`{name}`" in text for name in missing)
+
+
+def test_speed_script_end_to_end(tmp_path):
+    from benchmarks import speed
+
+    output = tmp_path / "speed-smoke.md"
+    measured = speed.main(["--profile", "smoke", "--output", str(output)])
+    text = output.read_text()
+    assert measured["output"] == output
+    settings = config.PROFILES["smoke"].speed
+    assert [round(size) for size, _, _ in settings.table1_sizes] == [28] and len(measured["learned"]) == 1
+    ratio = measured["learned"][0]["ratio"]
+    assert f"ratio {ratio:.3f} at 28 pixels" in text
+    assert (
+        speed.notes(
+            measured["learned"],
+            measured["sesn_ratios"],
+            measured["sesn_work"],
+            measured["layer"],
+            measured["layer_ratios"],
+        )
+        in text
+    )
+    assert "- command: `python -m benchmarks.speed --profile smoke --output" in text
+    assert "speed.layer_size = 40   (paper: 168)" in text
+    # The work ratio of the sesn kernels comes from the network's own kernel sizes.
+    assert f"{measured['sesn_work'][0]:.3f}" in text and speed.work_ratio([7, 7, 11, 15]) == pytest.approx(
+        (49 + 49 + 121 + 225) / (4 * 225)
+    )
+
+
+def test_speed_notes_follow_the_numbers():
+    from benchmarks import speed
+
+    learned = [dict(ratio=1.02, noise=1.03, basis_share=0.01)]
+    layer = {3.0: dict(ratio=0.62, sizes=[9, 15, 25], plan=[(9, "direct"), (15, "direct"), (25, "fft")])}
+    layer_ratios = {speed.SESN_LAYER2: {"per-scale direct": 0.6}}
+    missed = speed.notes(
+        learned, {"per-scale, direct": 0.70, "per-scale, auto": 0.3}, (0.49, 0.60), layer, layer_ratios
+    )
+    assert "0.700 for the whole training step (target <= 0.55, **not met**)" in missed
+    assert "the step ratio is 0.100 above it" in missed and "supports do not shrink" in missed
+    assert "auto runs the 25-pixel kernel(s) through the FFT and the 9, 15-pixel one(s) directly" in missed
+    assert "auto / direct 0.620 (target <= 0.5, **not met**)" in missed
+    assert "and so ties: 1.020 vs 1.05" in missed
+    met = speed.notes(
+        learned, {"per-scale, direct": 0.50, "per-scale, auto": 0.3}, (0.49, 0.51), layer, layer_ratios
+    )
+    assert "0.500 for the whole training step (target <= 0.55, met)" in met
+    assert "within 0.030 of it" in met and "supports do not shrink" not in met
+    below = speed.notes(
+        [dict(ratio=0.90, noise=1.02, basis_share=0.01)],
+        {"per-scale, direct": 0.5, "per-scale, auto": 0.3},
+        (0.49, 0.5),
+        {},
+        {},
+    )
+    assert "Ratios below 1 are beyond the noise floor." in below and "ties: none" in below
+
+
+def test_memory_script_end_to_end(tmp_path):
+    from benchmarks import memory
+
+    results = memory.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
+    settings = config.PROFILES["smoke"].memory
+    assert set(results) == set(memory.MODES)
+    for mode, by_size in results.items():
+        assert list(by_size) == [str(size) for size in settings.image_sizes]
+        for entry in by_size.values():
+            small, large = entry["points"]
+            assert (small["batch"], large["batch"]) == tuple(entry["batches"])
+            assert large["peak_mib"] >= large["baseline_mib"] > 50  # torch alone takes more
+            slope = (large["increase_mib"] - small["increase_mib"]) / (large["batch"] - small["batch"])
+            assert entry["per_image_mib"] == pytest.approx(slope)
+    text = (tmp_path / "memory-smoke.md").read_text()
+    stored = json.loads((tmp_path / "memory-smoke.json").read_text())
+    assert stored["profile"] == json.loads(json.dumps({"memory": dataclasses.asdict(settings)}))
+    assert memory.findings(results, 64) in text
+    assert "kernel_extent=" in text and "- command: `python -m benchmarks.memory --profile smoke" in text
+
+
+def test_memory_findings_follow_the_numbers():
+    from benchmarks import memory
+
+    def entry(value):
+        point = {"method": "VmHWM after clear_refs"}
+        return {"per_image_mib": value, "points": [point, point]}
+
+    results = {
+        "predict_proba": {"28": entry(0.5), "256": entry(40.0)},
+        "training step": {"28": entry(0.5), "256": entry(600.0)},
+    }
+    text = memory.findings(results, 64)
+    assert "- predict_proba: 40.0 MiB per image at 256 x 256" in text
+    assert "the pixels grow 84-fold and the memory per image 80-fold (about in proportion" in text
+    assert "memory per image 1200-fold (not in proportion" in text
+    assert "a batch of 64 (the classifier's default `batch_size`) then needs about 2.50 GiB" in text
+    assert "measured with: VmHWM after clear_refs." in text
+
+
+def test_memory_counts_what_a_call_allocates():
+    from benchmarks import memory
+
+    if not Path(memory.CLEAR_REFS).exists():
+        pytest.skip("the peak resident set size can only be reset on Linux")
+    baseline = memory.status_bytes("VmRSS")
+    assert memory.reset_peak()
+    block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    peak = memory.status_bytes("VmHWM")
+    del block
+    assert 60 <= (peak - baseline) / memory.MIB <= 80
+
+
+@pytest.mark.slow
+def test_memory_per_image_grows_with_the_image_at_the_cpu_sizes(tmp_path):
+    """The full memory benchmark (a few minutes): a training step needs more memory per image
+    than predict_proba, and both grow with the image size."""
+    environment = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "--profile", "cpu", "--output-dir", str(tmp_path)],
+        cwd=ROOT,
+        env=environment,
+        check=True,
+        timeout=900,
+    )
+    results = json.loads((tmp_path / "memory-cpu.json").read_text())["results"]
+    predict, train = results["predict_proba"], results["training step"]
+    sizes = list(predict)
+    for by_size in (predict, train):
+        values = [by_size[size]["per_image_mib"] for size in sizes]
+        assert all(b > a for a, b in zip(values, values[1:])), values
+    assert train[sizes[-1]]["per_image_mib"] > predict[sizes[-1]]["per_image_mib"]

@@ -1,0 +1,507 @@
+"""Runner and report shared by every benchmark script.
+
+Arguments (:func:`make_parser`, :func:`setup`), data (:func:`dynamic_split`), training
+(:func:`fit_table1`), the experiments that several scripts read (the fixed-ISR sweep of
+Fig. 3 and the ISR learning of Table 2), formatting and the results writer
+(:class:`Report`). Sizes come from the one configuration object,
+:class:`benchmarks.config.Profile`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import shlex
+import sys
+import time
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.config import PAPER_DIGIT_SIZE, PROFILES, RESULTS_DIR
+from skscale.utils import Integer, Real, machine_line, system_info, versions_line
+
+# argparse types; the errors name the option and the value.
+positive_int = Integer(low=1).argparse_type(int)
+upper_bound = Real(low=1, closed="neither").argparse_type(float)
+
+
+# ---------------------------------------------------------------------------- arguments
+def make_parser(description, training=True):
+    """Argument parser shared by every script.
+
+    ``--profile`` picks a :class:`~benchmarks.config.Profile` and ``--output-dir`` receives
+    the results. With ``training`` (the scripts that train networks), ``--seeds``
+    overrides the profile's realisations, ``--epoch-factor`` its training length
+    (:meth:`Profile.stretched`) and ``--distributions`` its data scale distributions, and
+    ``--device`` is passed to the classifier; without it the script runs on the CPU.
+    """
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default="cpu",
+        help="problem size: the paper's protocol, the CPU-sized one, or a smoke test (default: cpu)",
+    )
+    if training:
+        parser.add_argument(
+            "--device",
+            default=None,
+            help="torch device for training, e.g. cuda (default: cuda for --profile paper when "
+            "available, else cpu)",
+        )
+        parser.add_argument(
+            "--seeds", type=int, nargs="+", default=None, help="realisations to run (default: the profile's)"
+        )
+        parser.add_argument(
+            "--epoch-factor",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="train N times the profile's epochs, the learning-rate decays stretched alike (default: 1)",
+        )
+        parser.add_argument(
+            "--distributions",
+            type=upper_bound,
+            nargs="+",
+            default=None,
+            metavar="HIGH",
+            help="upper bounds of the log-uniform [1, HIGH] data scale distributions (default: "
+            "the profile's)",
+        )
+    parser.add_argument(
+        "--output-dir",
+        type=Path,
+        default=RESULTS_DIR,
+        help=f"where <name>-<profile>.md/.png/.json go (default: {RESULTS_DIR})",
+    )
+    return parser
+
+
+def setup(parser, argv=None, sections=("training",)):
+    """Parse the arguments, configure torch and return ``(args, profile)``.
+
+    The profile has ``--seeds``, ``--epoch-factor`` and ``--distributions`` applied (where
+    the parser has them); its description (every setting of ``sections`` that differs from
+    the paper's, see :meth:`Profile.describe`) is printed. ``args.argv`` keeps the
+    arguments for the command line of the report.
+    """
+    import torch
+
+    args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
+    profile = PROFILES[args.profile]
+    if getattr(args, "seeds", None) is not None:
+        profile = dataclasses.replace(
+            profile, seeds=tuple(args.seeds), mnist_scale={**profile.mnist_scale, "seeds": tuple(args.seeds)}
+        )
+    if getattr(args, "epoch_factor", None) is not None:
+        profile = profile.stretched(args.epoch_factor)
+    if getattr(args, "distributions", None) is not None:
+        profile = dataclasses.replace(
+            profile, distributions=tuple((1.0, high) for high in args.distributions)
+        )
+    if "device" not in vars(args):
+        args.device = "cpu"
+    if args.device is None:
+        args.device = "cuda" if args.profile == "paper" and torch.cuda.is_available() else "cpu"
+    if args.device == "cpu":
+        # The networks are small: one thread per process beats two on a shared machine.
+        torch.set_num_threads(1)
+    print("\n".join(profile.describe(sections)), flush=True)
+    return args, profile
+
+
+# ---------------------------------------------------------------------------- data
+@lru_cache(maxsize=4)
+def load_digits(digit_size, source="auto"):
+    """MNIST digits (shuffled once, fixed seed) downsampled to ``digit_size`` pixels.
+
+    Returns ``(images, labels, source_name)``; images are float32 in [0, 1].
+    """
+    from skscale.datasets import load_mnist, rescale_images
+
+    mnist = load_mnist(source=source)
+    order = np.random.RandomState(0).permutation(len(mnist.target))
+    images, labels = mnist.data[order], mnist.target[order]
+    if digit_size != PAPER_DIGIT_SIZE:
+        images = rescale_images(images, digit_size / PAPER_DIGIT_SIZE, output_size=digit_size, antialias=True)
+    return images, labels, mnist.source
+
+
+def dynamic_split(profile, scale_range, seed, *, grid=False):
+    """One realisation of Dynamic Scale MNIST for ``profile``, as arrays.
+
+    :func:`skscale.datasets.make_dynamic_split` with the profile's sizes: the digits are
+    split (by ``seed``) into disjoint training and test pools; training
+    digits get scales drawn log-uniformly from ``scale_range`` (at least 1), test digits
+    scales drawn from the same distribution. With ``grid=True`` the first
+    ``n_grid_digits`` test digits are also rendered at every scale of
+    ``scale_grid(0, log2(high), grid_per_octave)``. Test data is normalised with the
+    training statistics.
+
+    Returns
+    -------
+    data : dict
+        ``X_train, y_train, s_train, X_test, y_test, s_test`` and, with ``grid``,
+        ``X_grid, y_grid, s_grid`` (images of shape (n, 1, canvas, canvas)).
+    """
+    from skscale.datasets import make_dynamic_split, scale_grid
+
+    images, labels, _ = load_digits(profile.digit_size)
+    split = make_dynamic_split(
+        images,
+        labels,
+        n_train=profile.n_train,
+        n_test=profile.n_test,
+        scale_range=scale_range,
+        canvas_size=profile.canvas_size,
+        grid=scale_grid(0.0, float(np.log2(scale_range[1])), profile.grid_per_octave) if grid else None,
+        n_grid=profile.n_grid_digits if grid else None,
+        random_state=seed,
+    )
+    sets = ("train", "test", "grid") if grid else ("train", "test")
+    data = {}
+    for name in sets:
+        data[f"X_{name}"], data[f"y_{name}"], data[f"s_{name}"] = (
+            split[f"X_{name}"],
+            split[f"y_{name}"],
+            split[f"scales_{name}"],
+        )
+    return data
+
+
+def fit_table1(
+    data,
+    profile,
+    seed,
+    device="cpu",
+    *,
+    sigma_basis=2.0,
+    isr=3.0,
+    parameterisation="isr",
+    max_epochs=None,
+    **params,
+):
+    """Train the paper's Table-1 network on ``data["X_train"]``.
+
+    ``sigma_basis`` is in the paper's units and is multiplied by ``profile.shrink``.
+    """
+    from skscale import ScaleEquivariantClassifier
+
+    if profile.lr_step:
+        params.setdefault("callbacks", [("lr_step", step_decay(profile.lr_step))])
+    clf = ScaleEquivariantClassifier(
+        architecture="table1",
+        n_scales=3,
+        parameterisation=parameterisation,
+        init_sigma_basis=sigma_basis * profile.shrink,
+        init_isr=isr,
+        kernel_extent=profile.kernel_extent,
+        module__max_order=profile.max_order,
+        module__conv_kwargs={"index_set": profile.index_set},
+        max_epochs=profile.max_epochs if max_epochs is None else max_epochs,
+        batch_size=profile.batch_size,
+        lr=profile.lr,
+        scale_lr=profile.scale_lr,
+        scale_warmup_epochs=profile.scale_warmup_epochs,
+        device=device,
+        random_state=seed,
+        **params,
+    )
+    return clf.fit(data["X_train"], data["y_train"])
+
+
+def step_decay(step_size):
+    """skorch callback dividing the learning rate by ten every ``step_size`` epochs."""
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import StepLR
+
+    return LRScheduler(policy=StepLR, step_size=step_size, gamma=0.1)
+
+
+def error_rate(clf, X, y):
+    """Classification error in percent (the paper's unit)."""
+    return 100.0 * (1.0 - float(np.mean(clf.predict(X) == y)))
+
+
+def isr_history(clf):
+    """The ISR after every epoch (from the classifier's scale trajectory)."""
+    from skscale.callbacks import scale_history
+
+    return scale_history(clf, "isr").tolist()
+
+
+def last_dynamic_split(profile, seed):
+    """:func:`dynamic_split` of the last (widest) distribution of ``profile``, cached.
+
+    A process keeps the last realisation it rendered, so that worker processes fitting
+    several networks on one realisation render it once.
+    """
+    key = (repr(profile), seed)
+    if key not in _LAST_SPLIT:
+        _LAST_SPLIT.clear()
+        _LAST_SPLIT[key] = dynamic_split(profile, profile.distributions[-1], seed)
+    return _LAST_SPLIT[key]
+
+
+_LAST_SPLIT = {}
+
+
+# ---------------------------------------------------------------------------- shared experiments
+# The fixed-ISR sweep (Fig. 3) and the learning of sigma_basis and the ISR (Table 2) are
+# read by several scripts (isr_sweep, learn_isr, kernel_extent, training_length).
+SWEEP_SIGMA_BASIS = 2.0
+INIT_SIGMA_BASIS, INIT_ISR = 2.0, 3.0
+
+
+def recommended_isr(scales):
+    """ISR_hyp of the tolerance model (paper's tau) fitted on observed data scales."""
+    from skscale import ToleranceModel
+
+    return float(ToleranceModel(n_scales=3).fit(scales).isr_[0])
+
+
+def run_sweep(profile, device="cpu"):
+    """Train every (distribution, fixed ISR, seed) of the sweep (paper Figs. 3 and 4).
+
+    Returns
+    -------
+    results : dict
+        Keyed by ``f"{high:g}"`` of each distribution: ``errors[isr_index][seed_index]``
+        (percent), ``grid_scales``, ``grid_errors[isr_index][seed_index][scale_index]``
+        (percent), ``recommended_isr`` (per seed) and the ``isr_grid``.
+    """
+    from skscale.metrics import error_per_scale
+
+    results = {}
+    for low, high in profile.distributions:
+        entry = {
+            "range": [low, high],
+            "isr_grid": list(profile.isr_grid),
+            "recommended_isr": [],
+            "errors": [[] for _ in profile.isr_grid],
+            "grid_errors": [[] for _ in profile.isr_grid],
+        }
+        for seed in profile.seeds:
+            data = dynamic_split(profile, (low, high), seed, grid=True)
+            entry["recommended_isr"].append(recommended_isr(data["s_train"]))
+            for index, isr in enumerate(profile.isr_grid):
+                clf = fit_table1(
+                    data,
+                    profile,
+                    seed,
+                    device,
+                    sigma_basis=SWEEP_SIGMA_BASIS,
+                    isr=isr,
+                    parameterisation="fixed",
+                )
+                error = error_rate(clf, data["X_test"], data["y_test"])
+                scales, per_scale, _ = error_per_scale(
+                    clf, data["X_grid"], data["y_grid"], data["s_grid"], bins="unique"
+                )
+                entry["errors"][index].append(error)
+                entry["grid_errors"][index].append((100 * per_scale).tolist())
+                entry["grid_scales"] = scales.tolist()
+                log(f"[{low:g}, {high:g}] seed {seed} ISR {isr:.3g}: test error {error:.2f} %")
+        results[f"{high:g}"] = entry
+    return results
+
+
+def best_fixed(entry):
+    """``(isr, mean error, std error)`` of the fixed ISR with the lowest mean test error."""
+    means = [np.mean(errors) for errors in entry["errors"]]
+    best = int(np.argmin(means))
+    return entry["isr_grid"][best], float(means[best]), float(np.std(entry["errors"][best]))
+
+
+def run_learning(profile, device):
+    """Learn sigma_basis and the ISR (from :data:`INIT_SIGMA_BASIS`, :data:`INIT_ISR`) on
+    every distribution and seed of ``profile`` (paper Table 2 and Fig. 6).
+
+    Returns
+    -------
+    results : dict
+        Keyed by ``f"{high:g}"``: per-seed lists ``sigma_basis`` (paper units), ``isr``,
+        ``errors`` (percent) and ``isr_history`` (the initial ISR, then one per epoch).
+    """
+    results = {}
+    for low, high in profile.distributions:
+        entry = {"sigma_basis": [], "isr": [], "errors": [], "isr_history": []}
+        for seed in profile.seeds:
+            data = dynamic_split(profile, (low, high), seed)
+            clf = fit_table1(
+                data,
+                profile,
+                seed,
+                device,
+                sigma_basis=INIT_SIGMA_BASIS,
+                isr=INIT_ISR,
+                parameterisation="isr",
+            )
+            entry["sigma_basis"].append(clf.sigma_basis_ / profile.shrink)
+            entry["isr"].append(clf.isr_)
+            entry["errors"].append(error_rate(clf, data["X_test"], data["y_test"]))
+            entry["isr_history"].append([INIT_ISR] + isr_history(clf))
+            log(
+                f"[{low:g}, {high:g}] seed {seed}: sigma_basis {entry['sigma_basis'][-1]:.3f}, "
+                f"ISR {clf.isr_:.3f}, test error {entry['errors'][-1]:.2f} %"
+            )
+        results[f"{high:g}"] = entry
+    return results
+
+
+def within_one_std(gap, std):
+    """Whether an error gap is at most one standard deviation (percent values, so exact
+    decimals such as 8.20 - 8.05 = 0.15 must not fail on floating-point rounding)."""
+    return abs(gap) <= std + 1e-9
+
+
+# ---------------------------------------------------------------------------- formatting
+def mean_std(values, digits=2):
+    """``"mean ± std"`` of ``values`` (population std; a single value gets ``± 0``)."""
+    values = np.asarray(values, dtype=np.float64)
+    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+
+
+def markdown_table(header, rows):
+    """A GitHub markdown table."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- report
+class Report:
+    """Collects a benchmark's results and writes ``<name>-<profile>.{md,png,json}``.
+
+    Parameters
+    ----------
+    name : str
+        Script name, e.g. ``"isr_sweep"``.
+    title : str
+        Heading of the markdown file.
+    args : argparse.Namespace
+        Parsed arguments (``profile``, ``output_dir``, ``device``).
+    profile : Profile
+        The profile in use (its description goes into the file).
+    profile_sections : tuple of str, default=("training",)
+        The parts of the profile the script reads (see :meth:`Profile.describe`); they go
+        into the markdown and the JSON.
+    """
+
+    def __init__(self, name, title, args, profile, profile_sections=("training",)):
+        self.name, self.title, self.args, self.profile = name, title, args, profile
+        self.profile_sections = tuple(profile_sections)
+        self.sections = []
+        self.raw = {}
+        self.start = time.perf_counter()
+        self.command = command_line(name, getattr(args, "argv", sys.argv[1:]))
+
+    def add(self, heading, text):
+        """Append a markdown section."""
+        self.sections.append((heading, text))
+
+    def paths(self):
+        stem = Path(self.args.output_dir) / f"{self.name}-{self.profile.name}"
+        return stem.with_suffix(".md"), stem.with_suffix(".png"), stem.with_suffix(".json")
+
+    def write(self, figure=None):
+        """Write the markdown (and the figure and raw JSON); return the markdown path."""
+        markdown, png, raw = self.paths()
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        wall = time.perf_counter() - self.start
+        lines = [f"# {self.title}", ""]
+        for heading, text in self.sections:
+            lines += [f"## {heading}", "", text.rstrip(), ""]
+        if figure is not None:
+            figure.savefig(png, dpi=110, bbox_inches="tight")
+            lines += ["## Figure", "", f"![{self.name}]({png.name})", ""]
+        lines += [
+            "## Run",
+            "",
+            f"- command: `{self.command}`",
+            f"- date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+            *provenance_lines(),
+            f"- device: {self.args.device}",
+            f"- wall time: {wall / 60:.1f} min ({wall:.0f} s)",
+            "",
+            "Profile (differences from the paper's protocol in parentheses):",
+            "",
+            "```",
+            *self.profile.describe(self.profile_sections),
+            "```",
+            "",
+        ]
+        markdown.write_text("\n".join(lines))
+        raw.write_text(
+            json.dumps(
+                {
+                    "profile": profile_dict(self.profile, self.profile_sections),
+                    "wall_time_s": wall,
+                    "results": self.raw,
+                },
+                indent=1,
+                default=_json_default,
+            )
+        )
+        print(f"wrote {markdown} ({wall / 60:.1f} min)", flush=True)
+        return markdown
+
+
+def _json_default(value):
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, (np.floating, np.integer)):
+        return value.item()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def profile_dict(profile, sections=("training",)):
+    """The fields of ``profile`` that :meth:`Profile.describe` lists for ``sections``, as a dict."""
+    fields = dataclasses.asdict(profile)
+    return {
+        key: value
+        for key, value in fields.items()
+        if (key if key in ("speed", "memory") else "training") in sections
+    }
+
+
+def command_line(name, argv):
+    """The command that reruns the script ``benchmarks/<name>.py`` from the repository root."""
+    return " ".join(["python", "-m", f"benchmarks.{name}", *(shlex.quote(str(a)) for a in argv)])
+
+
+def provenance_lines():
+    """``- machine: ...`` and ``- versions: ...`` lines (from :func:`skscale.utils.system_info`)."""
+    info = system_info()
+    return [f"- machine: {machine_line(info)}", f"- versions: {versions_line(info)}"]
+
+
+def pyplot():
+    """``matplotlib.pyplot`` with the non-interactive Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def log_axis(ax, ticks, axis="x"):
+    """Log scale on ``axis`` with plain labels at ``ticks`` only."""
+    from matplotlib.ticker import FixedLocator, FormatStrFormatter, NullLocator
+
+    target = ax.xaxis if axis == "x" else ax.yaxis
+    (ax.set_xscale if axis == "x" else ax.set_yscale)("log")
+    target.set_major_locator(FixedLocator(list(ticks)))
+    target.set_major_formatter(FormatStrFormatter("%.3g"))
+    target.set_minor_locator(NullLocator())
+
+
+def log(message):
+    """Print a progress line with the time of day."""
+    print(f"[{datetime.datetime.now():%H:%M:%S}] {message}", flush=True)
