@@ -3,7 +3,7 @@ import pickle
 import pytest
 import torch
 
-from skscale.nn import PARAMETERISATIONS, InternalScales
+from skscale.nn import PARAMETERISATIONS, InternalScales, Table1Net
 
 
 @pytest.mark.parametrize("parameterisation", PARAMETERISATIONS)
@@ -51,13 +51,14 @@ def test_single_scale_is_valid():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(n_scales=0), "n_scales"),
-        (dict(n_scales=2.5), "n_scales"),
-        (dict(parameterisation="log"), "parameterisation"),
-        (dict(init_sigma_basis=0.0), "init_sigma_basis"),
-        (dict(init_sigma_basis=float("nan")), "init_sigma_basis"),
-        (dict(init_isr=1.0), "init_isr"),
-        (dict(init_isr=0.5), "init_isr"),
+        (dict(n_scales=0), "n_scales must be an integer >= 1, got 0"),
+        (dict(n_scales=2.5), "n_scales must be an integer >= 1, got 2.5"),
+        (dict(parameterisation="log"), "parameterisation must be one of 'fixed', .*, got 'log'"),
+        (dict(init_sigma_basis=0.0), "init_sigma_basis must be a finite number > 0, got 0.0"),
+        (dict(init_sigma_basis=float("nan")), "init_sigma_basis must be a finite number > 0, got nan"),
+        (dict(init_isr=1.0), "init_isr must be a finite number > 1, got 1.0"),
+        (dict(init_isr=0.5), "init_isr must be a finite number > 1, got 0.5"),
+        (dict(n_scales=1, init_isr=float("inf")), "init_isr must be a finite number, got inf"),
     ],
 )
 def test_invalid_arguments_name_the_argument(kwargs, match):
@@ -94,7 +95,40 @@ def test_from_values_and_pickle():
     assert direct.parameterisation == "direct"
     clone = pickle.loads(pickle.dumps(fixed))
     torch.testing.assert_close(clone(), fixed())
-    with pytest.raises(ValueError, match="values"):
+    with pytest.raises(ValueError, match="values must be a finite number > 0, got -2.0"):
         InternalScales.from_values([1.0, -2.0])
     with pytest.raises(ValueError, match="distinct"):
         InternalScales.from_values([2.0, 2.0])
+
+
+@pytest.mark.parametrize("parameterisation", PARAMETERISATIONS)
+def test_state_of_another_number_of_scales_is_refused(parameterisation):
+    three = InternalScales(3, parameterisation)
+    four = InternalScales(4, parameterisation)
+    before = four().detach().clone()
+    with pytest.raises(RuntimeError, match="n_scales=3 internal scales, but this InternalScales has n_scales=4"):
+        four.load_state_dict(three.state_dict())
+    with pytest.raises(RuntimeError, match="n_scales=3"):
+        four.load_state_dict(three.state_dict(), strict=False)
+    torch.testing.assert_close(four(), before)
+
+
+def test_isr_state_of_another_number_of_scales_is_refused_inside_a_network():
+    source, target = Table1Net(10, n_scales=3), Table1Net(10, n_scales=4)
+    with pytest.raises(RuntimeError, match=r"scales\.scale_count: the state holds n_scales=3"):
+        target.load_state_dict(source.state_dict())
+
+
+def test_state_with_the_same_count_or_without_it_still_loads():
+    source = InternalScales(3, "isr", init_sigma_basis=1.2, init_isr=4.0)
+    target = InternalScales(3, "isr")
+    target.load_state_dict(source.state_dict())
+    torch.testing.assert_close(target(), source())
+    # A state saved before the count was part of it loads as before, strictly.
+    legacy = {name: value for name, value in source.state_dict().items() if name != "scale_count"}
+    fresh = InternalScales(3, "isr")
+    fresh.load_state_dict(legacy)
+    torch.testing.assert_close(fresh(), source())
+    assert int(fresh.scale_count) == 3
+    with pytest.raises(RuntimeError, match="Unexpected key"):
+        fresh.load_state_dict({**source.state_dict(), "extra": torch.zeros(1)})

@@ -2,24 +2,16 @@
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 from torch import nn
 
 from .._scales import gamma_from_isr, isr_from_gamma, log_uniform_scales
+from ..utils.validation import Integer, Options, Real
 
 __all__ = ["InternalScales", "PARAMETERISATIONS", "find_internal_scales"]
 
 PARAMETERISATIONS = ("fixed", "isr", "spacing", "direct")
-
-
-def _check_positive_number(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite number, got {value!r}.")
-    if value <= 0:
-        raise ValueError(f"{name} must be positive, got {value!r}.")
+_POSITIVE = Real(low=0, closed="neither")
 
 
 class InternalScales(nn.Module):
@@ -70,24 +62,16 @@ class InternalScales(nn.Module):
 
     def __init__(self, n_scales=3, parameterisation="isr", init_sigma_basis=2.0, init_isr=3.0):
         super().__init__()
-        if isinstance(n_scales, bool) or not isinstance(n_scales, numbers.Integral) or n_scales < 1:
-            raise ValueError(f"n_scales must be an integer >= 1, got {n_scales!r}.")
-        if parameterisation not in PARAMETERISATIONS:
-            raise ValueError(
-                f"parameterisation must be one of {PARAMETERISATIONS}, got {parameterisation!r}."
-            )
-        _check_positive_number("init_sigma_basis", init_sigma_basis)
-        if isinstance(init_isr, bool) or not isinstance(init_isr, numbers.Real) or not math.isfinite(init_isr):
-            raise ValueError(f"init_isr must be a finite number, got {init_isr!r}.")
-        if n_scales > 1 and init_isr <= 1:
-            raise ValueError(
-                f"init_isr must be > 1 when n_scales > 1 (the scales must differ), got {init_isr!r}."
-            )
-        self.n_scales = int(n_scales)
-        self.parameterisation = parameterisation
-        self.init_sigma_basis = float(init_sigma_basis)
-        self.init_isr = float(init_isr) if n_scales > 1 else 1.0
+        self.n_scales = Integer(low=1).check(n_scales, "n_scales")
+        self.parameterisation = Options(PARAMETERISATIONS).check(parameterisation, "parameterisation")
+        self.init_sigma_basis = _POSITIVE.check(init_sigma_basis, "init_sigma_basis")
+        # More than one scale: the scales must differ, so the range exceeds 1.
+        init_isr = Real(low=1 if self.n_scales > 1 else None, closed="neither").check(init_isr, "init_isr")
+        self.init_isr = init_isr if self.n_scales > 1 else 1.0
 
+        # Saved with the state: the "isr" parameters have the same shapes for every number of
+        # scales, so only this count tells a checkpoint of another n_scales apart.
+        self.register_buffer("scale_count", torch.tensor(self.n_scales))
         initial = torch.as_tensor(
             log_uniform_scales(self.n_scales, self.init_sigma_basis, self.init_isr),
             dtype=torch.get_default_dtype(),
@@ -102,6 +86,21 @@ class InternalScales(nn.Module):
                 self.gamma = nn.Parameter(torch.tensor(gamma_from_isr(self.init_isr)).to(initial))
             elif self.n_scales > 1:
                 self.gap_roots = nn.Parameter(torch.sqrt(torch.diff(initial)))
+
+    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                              error_msgs):
+        key = prefix + "scale_count"
+        saved = state_dict.get(key)
+        if saved is not None and int(saved) != self.n_scales:
+            error_msgs.append(
+                f"{key}: the state holds n_scales={int(saved)} internal scales, but this InternalScales "
+                f"has n_scales={self.n_scales}; build the module with n_scales={int(saved)} to load it."
+            )
+            return
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
+                                      error_msgs)
+        if saved is None and key in missing_keys:
+            missing_keys.remove(key)  # a state saved before the count was: nothing to check against
 
     @property
     def trainable(self):
@@ -166,7 +165,7 @@ class InternalScales(nn.Module):
         if not values:
             raise ValueError("values must hold at least one scale, got an empty sequence.")
         for value in values:
-            _check_positive_number("values", value)
+            _POSITIVE.check(value, "values")
         if len(values) > 1 and len(set(values)) != len(values):
             raise ValueError(f"values must be distinct scales, got {values!r}.")
         isr = values[-1] / values[0] if len(values) > 1 and values[-1] > values[0] else 2.0
