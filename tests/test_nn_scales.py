@@ -3,6 +3,7 @@ import pickle
 import pytest
 import torch
 
+from skscale._scales import MIN_SCALE_STEP
 from skscale.nn import PARAMETERISATIONS, InternalScales, Table1Net
 
 
@@ -17,7 +18,15 @@ def test_every_parameterisation_starts_from_eq2(parameterisation):
 
 @pytest.mark.parametrize(
     "parameterisation, names",
-    [("fixed", set()), ("isr", {"sigma", "gamma"}), ("spacing", {"sigma", "gap_roots"}), ("direct", {"direct_scales"})],
+    [
+        ("fixed", set()),
+        ("isr", {"sigma", "gamma"}),
+        ("spacing", {"sigma", "gap_roots"}),
+        ("direct", {"direct_scales"}),
+        ("authors", {"sigma", "step_gamma"}),
+        ("ratios", {"sigma", "ratio_roots"}),
+        ("log", {"log_sigma", "log_isr_excess"}),
+    ],
 )
 def test_trainable_parameters(parameterisation, names):
     scales = InternalScales(4, parameterisation)
@@ -25,13 +34,14 @@ def test_trainable_parameters(parameterisation, names):
     assert scales.trainable == bool(names)
 
 
-def test_isr_parameterisation_is_eq5():
+def test_isr_parameterisation_is_eq5_with_its_floor():
     scales = InternalScales(3, "isr", init_sigma_basis=1.5, init_isr=5.0)
-    assert float((1 + scales.gamma**2).detach()) == pytest.approx(5.0)
+    assert float((1 + MIN_SCALE_STEP + scales.gamma**2).detach()) == pytest.approx(5.0)
     with torch.no_grad():
-        scales.gamma.fill_(-1.0)  # the sign of gamma does not matter: ISR = 1 + gamma^2
-    torch.testing.assert_close(scales(), torch.tensor([1.5, 1.5 * 2**0.5, 3.0]))
-    assert scales.isr == pytest.approx(2.0)
+        scales.gamma.fill_(-1.0)  # the sign of gamma does not matter: ISR = 1 + eps + gamma^2
+    isr = 2.0 + MIN_SCALE_STEP
+    torch.testing.assert_close(scales(), torch.tensor([1.5, 1.5 * isr**0.5, 1.5 * isr]))
+    assert scales.isr == pytest.approx(isr)
 
 
 def test_spacing_keeps_scales_increasing_whatever_the_parameters():
@@ -53,11 +63,13 @@ def test_single_scale_is_valid():
     [
         (dict(n_scales=0), "n_scales must be an integer >= 1, got 0"),
         (dict(n_scales=2.5), "n_scales must be an integer >= 1, got 2.5"),
-        (dict(parameterisation="log"), "parameterisation must be one of 'fixed', .*, got 'log'"),
+        (dict(parameterisation="eq5"), "parameterisation must be one of 'fixed', .*'log', got 'eq5'"),
         (dict(init_sigma_basis=0.0), "init_sigma_basis must be a finite number > 0, got 0.0"),
         (dict(init_sigma_basis=float("nan")), "init_sigma_basis must be a finite number > 0, got nan"),
-        (dict(init_isr=1.0), "init_isr must be a finite number > 1, got 1.0"),
-        (dict(init_isr=0.5), "init_isr must be a finite number > 1, got 0.5"),
+        (dict(init_isr=1.0), "init_isr must be a finite number > 1.0001, got 1.0"),
+        (dict(init_isr=1.00005), "init_isr must be a finite number > 1.0001, got 1.00005"),
+        (dict(parameterisation="fixed", init_isr=0.5), "init_isr must be a finite number > 1, got 0.5"),
+        (dict(parameterisation="ratios", init_isr=1.0001), r"init_isr must be a finite number > 1.0002\d*, "),
         (dict(n_scales=1, init_isr=float("inf")), "init_isr must be a finite number, got inf"),
     ],
 )
@@ -66,7 +78,7 @@ def test_invalid_arguments_name_the_argument(kwargs, match):
         InternalScales(**kwargs)
 
 
-@pytest.mark.parametrize("parameterisation", ["isr", "spacing", "direct"])
+@pytest.mark.parametrize("parameterisation", [p for p in PARAMETERISATIONS if p != "fixed"])
 def test_gradients_reach_every_scale_parameter(parameterisation):
     scales = InternalScales(3, parameterisation)
     (scales() * torch.tensor([1.0, -2.0, 3.0])).sum().backward()
@@ -99,6 +111,10 @@ def test_from_values_and_pickle():
         InternalScales.from_values([1.0, -2.0])
     with pytest.raises(ValueError, match="distinct"):
         InternalScales.from_values([2.0, 2.0])
+    fixed_unsorted = InternalScales.from_values([3.0, 1.0, 2.0])  # fixed scales may come in any order
+    torch.testing.assert_close(fixed_unsorted(), torch.tensor([3.0, 1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"strictly increasing for trainable=True .*got \[3.0, 1.0, 2.0\]"):
+        InternalScales.from_values([3.0, 1.0, 2.0], trainable=True)
 
 
 @pytest.mark.parametrize("parameterisation", PARAMETERISATIONS)
@@ -106,7 +122,8 @@ def test_state_of_another_number_of_scales_is_refused(parameterisation):
     three = InternalScales(3, parameterisation)
     four = InternalScales(4, parameterisation)
     before = four().detach().clone()
-    with pytest.raises(RuntimeError, match="n_scales=3 internal scales, but this InternalScales has n_scales=4"):
+    message = "n_scales=3 internal scales, but this InternalScales has n_scales=4"
+    with pytest.raises(RuntimeError, match=message):
         four.load_state_dict(three.state_dict())
     with pytest.raises(RuntimeError, match="n_scales=3"):
         four.load_state_dict(three.state_dict(), strict=False)
