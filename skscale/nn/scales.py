@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import torch
@@ -72,7 +71,7 @@ class InternalScales(nn.Module):
           parameters ``sigma`` and ``step_gamma``; every neighbouring pair of scales is a
           factor ``1 + eps + step_gamma**2`` apart, so ``ISR = (1 + eps + step_gamma**2) **
           (N_S - 1)``: Eq. 5 applied per step, not to the whole range. At ISR 3 with three
-          scales ``dISR / dgamma`` is 2.1 times that of ``"isr"`` (3.0 times with four).
+          scales ``dISR / dgamma`` is 2.1 times that of ``"isr"`` (2.9 times with four).
         - ``"ratios"`` (the authors' ``RATIO_SQUARED``): parameters ``sigma`` and the
           ``N_S - 1`` ``ratio_roots``; scale ``i + 1`` is scale ``i`` times
           ``1 + eps + ratio_roots[i]**2``, so the spacing need not stay log-uniform.
@@ -92,9 +91,11 @@ class InternalScales(nn.Module):
           intervals the internal scales adhere to"): every scale is a free parameter
           ``direct_scales``. It stays unconstrained, since constraining it would make it one
           of the forms above and no longer the ablation the paper measures; instead the
-          forward pass raises a ``ValueError`` as soon as an update has left the scales not
-          positive or not strictly increasing, naming the scales, rather than training on
-          (or failing later in the kernel size with) reversed or negative scales.
+          first forward pass after an update that left a scale not positive or broke the
+          order raises a ``ValueError`` naming the scales, rather than training on (or failing
+          later in the kernel size with) reversed or negative scales. The order is increasing,
+          or the order of the values given to :meth:`from_values`. The check reads the scales
+          once per change of the parameters, not once per layer.
 
         Guarantees, for every parameter value: all learned forms but ``"direct"`` keep
         ``sigma_basis > 0`` and the scales strictly increasing, neighbouring scales at least
@@ -162,6 +163,9 @@ class InternalScales(nn.Module):
             return
         if parameterisation == "direct":
             self.direct_scales = nn.Parameter(initial.clone())
+            # The positions of the scales from smallest to largest: an update must keep them so.
+            self.register_buffer("direct_order", torch.arange(self.n_scales), persistent=False)
+            self._checked_key = None
             return
         if parameterisation == "log":
             self.log_sigma = nn.Parameter(torch.log(initial[:1]))
@@ -246,18 +250,19 @@ class InternalScales(nn.Module):
         Raises
         ------
         ValueError
-            For ``"direct"``, when the scales are not positive and strictly increasing.
+            For ``"direct"``, when a scale is not positive or the scales left their order.
         """
         scales = self._scales()
-        if self.parameterisation == "direct":
-            values = scales.detach()
-            if not bool((values > 0).all() and (torch.diff(values) > 0).all()):
+        if self.parameterisation == "direct" and self._checked_key != self.state_key():
+            ordered = scales.detach()[self.direct_order]
+            if not bool((ordered > 0).all() and (torch.diff(ordered) > 0).all()):
                 raise ValueError(
-                    f"parameterisation='direct' left the internal scales {values.tolist()!r}, which are not "
-                    "positive and strictly increasing: the unconstrained ablation broke the order at the "
-                    "last update. Use a form that keeps it ('spacing', 'ratios', 'isr', 'authors' or 'log') "
-                    "or a smaller scale learning rate."
+                    f"parameterisation='direct' left the internal scales {scales.detach().tolist()!r}, which "
+                    "are not positive and strictly increasing (in the order they started in): the "
+                    "unconstrained ablation broke it at the last update. Use a form that keeps it "
+                    "('spacing', 'ratios', 'isr', 'authors' or 'log') or a smaller scale learning rate."
                 )
+            self._checked_key = self.state_key()
         return scales
 
     def _sigma_basis(self):
@@ -324,10 +329,10 @@ class InternalScales(nn.Module):
         Parameters
         ----------
         values : sequence of float
-            Positive, distinct scales, e.g. SESN's ``[1.5, 1.89, 2.38, 3.0]``; strictly
-            increasing when ``trainable``.
+            Positive, distinct scales, e.g. SESN's ``[1.5, 1.89, 2.38, 3.0]``, in any order.
         trainable : bool, default=False
-            ``False`` gives ``parameterisation="fixed"``, ``True`` gives ``"direct"``.
+            ``False`` gives ``parameterisation="fixed"``, ``True`` gives ``"direct"``, which
+            must then keep the scales positive and in the order of ``values``.
 
         Returns
         -------
@@ -341,16 +346,13 @@ class InternalScales(nn.Module):
             _POSITIVE.check(value, "values")
         if len(values) > 1 and len(set(values)) != len(values):
             raise ValueError(f"values must be distinct scales, got {values!r}.")
-        if trainable and any(later <= earlier for earlier, later in itertools.pairwise(values)):
-            raise ValueError(
-                f"values must be strictly increasing for trainable=True (parameterisation 'direct'), "
-                f"got {values!r}."
-            )
         isr = values[-1] / values[0] if len(values) > 1 and values[-1] > values[0] else 2.0
         module = cls(len(values), "direct" if trainable else "fixed", values[0], isr)
         target = module.direct_scales if trainable else module.fixed_scales
         with torch.no_grad():
             target.copy_(torch.tensor(values, dtype=target.dtype))
+        if trainable:
+            module.direct_order.copy_(torch.argsort(torch.tensor(values)))
         return module
 
     def extra_repr(self):
