@@ -2,6 +2,8 @@
 
 - Eq. 2: internal scales spaced log-uniformly, ``sigma_basis * ISR ** (i / (N_S - 1))``.
 - Eq. 5: ``ISR = 1 + gamma ** 2`` keeps a learned range above 1 without a ReLU.
+- The authors' code (learn mode 6) applies Eq. 5 to each step instead of the whole range:
+  every neighbouring pair of scales is ``1 + gamma ** 2`` apart, so ``ISR = (1 + gamma ** 2) ** (N_S - 1)``.
 - Eq. 6: the kernel that holds a basis at scale ``sigma`` spans ``2 ceil(k sigma) + 1`` pixels.
 
 Every function accepts Python numbers, NumPy arrays or torch tensors where it says so, and
@@ -14,11 +16,21 @@ import math
 
 import numpy as np
 
+#: The floor of every learned step between neighbouring scales: a ratio of at least
+#: ``1 + MIN_SCALE_STEP``, an ISR of at least ``1 + MIN_SCALE_STEP`` or an additive gap of at
+#: least ``MIN_SCALE_STEP`` pixels. It keeps learned scales strictly increasing in float32, where
+#: ``1 + gamma ** 2`` rounds to 1 for ``|gamma| < 2.4e-4``.
+MIN_SCALE_STEP = 1e-4
+
 __all__ = [
     "scale_exponents",
     "log_uniform_scales",
     "isr_from_gamma",
     "gamma_from_isr",
+    "authors_isr",
+    "authors_gamma",
+    "geometric_scales",
+    "MIN_SCALE_STEP",
     "kernel_size",
     "support_sizes",
 ]
@@ -86,6 +98,60 @@ def isr_from_gamma(gamma):
 def gamma_from_isr(isr):
     """The ``gamma >= 0`` for which ``1 + gamma ** 2 == isr`` (the inverse of Eq. 5)."""
     return math.sqrt(float(isr) - 1.0)
+
+
+def authors_isr(gamma, n_scales):
+    """The range ``(1 + gamma ** 2) ** (n_scales - 1)`` of the authors' code (learn mode 6).
+
+    Each of the ``n_scales - 1`` steps multiplies the scale by ``1 + gamma ** 2`` (Eq. 5 per
+    step), so at ``ISR = 3`` and three scales ``dISR / dgamma`` is ``sqrt(6 (sqrt(3) - 1))``,
+    about 2.1 times that of Eq. 5.
+
+    Examples
+    --------
+    >>> authors_isr(1.0, 3)
+    4.0
+    """
+    return isr_from_gamma(gamma) ** (n_scales - 1)
+
+
+def authors_gamma(isr, n_scales):
+    """The ``gamma >= 0`` with ``(1 + gamma ** 2) ** (n_scales - 1) == isr`` (inverse of :func:`authors_isr`).
+
+    Examples
+    --------
+    >>> authors_gamma(4.0, 3)
+    1.0
+    """
+    return gamma_from_isr(float(isr) ** (1.0 / (n_scales - 1)))
+
+
+def geometric_scales(sigma_basis, ratios):
+    """Scales ``sigma_basis * [1, r_1, r_1 r_2, ...]``: each scale the previous one times its ratio.
+
+    Parameters
+    ----------
+    sigma_basis : float, ndarray or torch.Tensor
+        Smallest scale (a tensor of shape ``(1,)`` or a number).
+    ratios : sequence of float, ndarray or 1-D torch.Tensor
+        The ``N_S - 1`` ratios between neighbouring scales.
+
+    Returns
+    -------
+    ndarray or torch.Tensor of shape (len(ratios) + 1,)
+        Differentiable in both arguments when ``ratios`` is a tensor.
+
+    Examples
+    --------
+    >>> geometric_scales(2.0, [2.0, 1.5]).tolist()
+    [2.0, 4.0, 6.0]
+    """
+    if hasattr(ratios, "new_ones"):  # a torch.Tensor: stay differentiable
+        import torch  # the NumPy path does not need torch
+
+        return sigma_basis * torch.cat([ratios.new_ones(1), torch.cumprod(ratios, dim=0)])
+    ratios = np.asarray(ratios, dtype=np.float64).reshape(-1)
+    return np.asarray(sigma_basis, dtype=np.float64) * np.concatenate([[1.0], np.cumprod(ratios)])
 
 
 def kernel_size(max_scale, kernel_extent=2.0):

@@ -30,10 +30,15 @@ import torch
 from numpy.polynomial import hermite_e
 
 from ._scales import kernel_size, support_sizes
+from .utils.validation import Integer, Options, Real
 
-__all__ = ["hermite_basis", "kernel_size", "support_sizes", "n_basis_functions"]
+__all__ = ["hermite_basis", "window_basis", "kernel_size", "support_sizes", "n_basis_functions"]
 
 _INDEX_SETS = ("total", "tensor")
+_MAX_ORDER = Integer(low=0)
+_INDEX_SET = Options(_INDEX_SETS)
+_SIZE = Integer(low=1, odd=True)
+_KERNEL_EXTENT = Real(low=0, closed="neither", allow_none=True)
 
 
 def _order_pairs(max_order, index_set):
@@ -52,15 +57,8 @@ def n_basis_functions(max_order=3, index_set="total"):
     >>> n_basis_functions(6, "tensor")
     49
     """
-    _check_order(max_order, index_set)
-    return len(_order_pairs(max_order, index_set))
-
-
-def _check_order(max_order, index_set):
-    if isinstance(max_order, bool) or not isinstance(max_order, (int, np.integer)) or max_order < 0:
-        raise ValueError(f"max_order must be a non-negative integer, got {max_order!r}.")
-    if index_set not in _INDEX_SETS:
-        raise ValueError(f"index_set must be one of {_INDEX_SETS}, got {index_set!r}.")
+    max_order = _MAX_ORDER.check(max_order, "max_order")
+    return len(_order_pairs(max_order, _INDEX_SET.check(index_set, "index_set")))
 
 
 @lru_cache(maxsize=64)
@@ -116,24 +114,68 @@ def hermite_basis(scales, size, max_order=3, *, index_set="total", kernel_extent
     1.0
     """
     scales = _as_scale_tensor(scales)
-    _check_order(max_order, index_set)
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1 or size % 2 == 0:
-        raise ValueError(f"size must be a positive odd integer, got {size!r}.")
+    max_order = _MAX_ORDER.check(max_order, "max_order")
+    index_set = _INDEX_SET.check(index_set, "index_set")
+    size = _SIZE.check(size, "size")
+    kernel_extent = _KERNEL_EXTENT.check(kernel_extent, "kernel_extent")
+    basis = _evaluate(scales, size, max_order, index_set)
     if kernel_extent is None:
-        return _evaluate(scales, int(size), max_order, index_set)
-
+        return basis
     sizes = support_sizes(scales, kernel_extent)
     if max(sizes) > size:
         raise ValueError(
             f"size={size} is smaller than the support {max(sizes)} that kernel_extent="
             f"{kernel_extent} needs for the largest scale; use kernel_size()."
         )
-    pieces = []
-    for index, own_size in enumerate(sizes):
-        piece = _evaluate(scales[index : index + 1], own_size, max_order, index_set)
-        pad = (size - own_size) // 2
-        pieces.append(torch.nn.functional.pad(piece, (pad, pad, pad, pad)))
-    return torch.cat(pieces, dim=1)
+    return window_basis(basis, sizes)
+
+
+def window_basis(basis, sizes):
+    """Cut every scale's functions to its own support: zero outside the centred window.
+
+    The one windowing of the basis (Eq. 6 per scale): :func:`hermite_basis` with
+    ``kernel_extent`` and the scale convolutions both use it. Inside its window a
+    function keeps its values exactly, so cropping the result to a scale's support gives
+    the basis evaluated on that support alone.
+
+    Parameters
+    ----------
+    basis : tensor of shape (F, S, size, size)
+        A basis on a centred grid, e.g. from :func:`hermite_basis`.
+    sizes : sequence of int
+        Odd support of every scale, at most ``size`` (e.g. :func:`support_sizes`).
+
+    Returns
+    -------
+    windowed : tensor of shape (F, S, size, size)
+
+    Examples
+    --------
+    >>> basis = hermite_basis([1.0, 2.0], size=9, max_order=1)
+    >>> windowed = window_basis(basis, [5, 9])
+    >>> bool(windowed[:, 0, 0].abs().sum() == 0), bool((windowed[:, 1] == basis[:, 1]).all())
+    (True, True)
+    """
+    size = basis.shape[-1]
+    if len(sizes) != basis.shape[1] or any(own > size or own % 2 == 0 for own in sizes):
+        raise ValueError(
+            f"sizes must hold one odd support of at most {size} per scale ({basis.shape[1]}), got {sizes!r}."
+        )
+    if all(own == size for own in sizes):
+        return basis
+    return basis * _window_mask(tuple(int(own) for own in sizes), size, basis.dtype, basis.device)
+
+
+@lru_cache(maxsize=256)
+def _window_mask(sizes, size, dtype, device):
+    """(S, size, size) mask, 1 where ``|offset from the centre| <= own // 2`` on both axes.
+
+    Cached per device, so that windowing on a GPU costs no host-to-device copy.
+    """
+    distance = np.abs(np.arange(size) - size // 2)
+    inside = distance[None, :] <= (np.asarray(sizes) // 2)[:, None]
+    with torch.inference_mode(False):  # usable in a later backward pass (see _device_tables)
+        return torch.as_tensor(inside[:, :, None] & inside[:, None, :], dtype=dtype, device=device)
 
 
 def _as_scale_tensor(scales):

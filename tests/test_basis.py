@@ -5,7 +5,7 @@ import pytest
 import torch
 from numpy.polynomial import hermite_e
 
-from skscale.basis import hermite_basis, kernel_size, n_basis_functions, support_sizes
+from skscale.basis import hermite_basis, kernel_size, n_basis_functions, support_sizes, window_basis
 
 
 @pytest.mark.parametrize(
@@ -95,10 +95,27 @@ def test_own_support_is_zero_padded_and_identical_inside():
     full = hermite_basis(scales, 13, 3)
     assert torch.equal(padded[:, 2], full[:, 2])
     inner = slice(4, 9)
-    torch.testing.assert_close(padded[:, 0, inner, inner], full[:, 0, inner, inner])
-    assert padded[:, 0].abs().sum() == padded[:, 0, inner, inner].abs().sum()
+    assert torch.equal(padded[:, 0, inner, inner], full[:, 0, inner, inner])
+    assert torch.equal(padded[:, 0, inner, inner], hermite_basis(scales[:1], 5, 3)[:, 0])
+    outside = padded[:, 0].clone()
+    outside[:, inner, inner] = 0
+    assert not outside.any() and full[:, 0].abs().sum() > padded[:, 0].abs().sum()
     with pytest.raises(ValueError, match="size=9"):
         hermite_basis(scales, 9, 3, kernel_extent=2.0)
+
+
+def test_window_basis_is_the_one_windowing_of_the_layers():
+    scales = torch.tensor([1.0, 2.0, 3.0], dtype=torch.float64)
+    full = hermite_basis(scales, 13, 2)
+    windowed = window_basis(full, [5, 9, 13])
+    for index, size in enumerate([5, 9, 13]):
+        window = slice((13 - size) // 2, (13 + size) // 2)
+        assert torch.equal(windowed[:, index, window, window], full[:, index, window, window])
+        assert torch.count_nonzero(windowed[:, index]) == torch.count_nonzero(full[:, index, window, window])
+    assert window_basis(full, [13, 13, 13]) is full
+    for bad in ([5, 9], [5, 9, 15], [4, 9, 13]):
+        with pytest.raises(ValueError, match=r"sizes must hold one odd support of at most 13 per scale \(3\)"):
+            window_basis(full, bad)
 
 
 def test_gradcheck_with_respect_to_scales():
@@ -109,9 +126,10 @@ def test_gradcheck_with_respect_to_scales():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(scales=[1.0], size=8), "size"),
-        (dict(scales=[1.0], size=9, max_order=-1), "max_order"),
-        (dict(scales=[1.0], size=9, index_set="full"), "index_set"),
+        (dict(scales=[1.0], size=8), "size must be an odd integer >= 1, got 8"),
+        (dict(scales=[1.0], size=9, max_order=-1), "max_order must be an integer >= 0, got -1"),
+        (dict(scales=[1.0], size=9, index_set="full"), "index_set must be one of 'total', 'tensor', got 'full'"),
+        (dict(scales=[1.0], size=9, kernel_extent=0), "kernel_extent must be a finite number > 0 or None, got 0"),
         (dict(scales=[], size=9), "scales"),
     ],
 )

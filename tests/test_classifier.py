@@ -220,7 +220,7 @@ def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
     "params, match",
     [
         (dict(architecture="resnet"), "architecture must be one of .* got 'resnet'"),
-        (dict(parameterisation="log"), "parameterisation must be one of .* got 'log'"),
+        (dict(parameterisation="eq5"), "parameterisation must be one of .* got 'eq5'"),
         (dict(n_scales=0), "n_scales must be a positive integer, got 0"),
         (dict(init_isr=1.0), "init_isr must be a finite number > 1, got 1.0"),
         (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a positive finite number, got -1.0"),

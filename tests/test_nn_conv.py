@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from skscale.basis import hermite_basis, kernel_size
 from skscale.metrics import scale_equivariance_error
 from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection
-from skscale.nn import conv as conv_module
+from skscale.nn import functional as functional_module
 
 from .conftest import smooth_noise
 
@@ -195,11 +195,11 @@ def test_modules_pickle_and_deepcopy_with_shared_scales():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(in_channels=0), "in_channels"),
-        (dict(out_channels=-1), "out_channels"),
-        (dict(kernel_extent=0.0), "kernel_extent"),
-        (dict(stride=0), "stride"),
-        (dict(max_order=-1), "max_order"),
+        (dict(in_channels=0), "in_channels must be an integer >= 1, got 0"),
+        (dict(out_channels=-1), "out_channels must be an integer >= 1, got -1"),
+        (dict(kernel_extent=0.0), "kernel_extent must be a finite number > 0, got 0.0"),
+        (dict(stride=0), "stride must be an integer >= 1, got 0"),
+        (dict(max_order=-1), "max_order must be an integer >= 0, got -1"),
         (dict(scales=torch.nn.Linear(1, 1)), "scales"),
     ],
 )
@@ -208,7 +208,7 @@ def test_invalid_layer_arguments(kwargs, match):
     arguments.update(kwargs)
     with pytest.raises(ValueError, match=match):
         ScaleConvT2H(**arguments)
-    with pytest.raises(ValueError, match="scale_size"):
+    with pytest.raises(ValueError, match="scale_size must be an integer >= 1, got 0"):
         ScaleConvH2H(1, 2, [1.0, 2.0], scale_size=0)
 
 
@@ -286,7 +286,7 @@ def test_paths_match_padded_direct_convolution_with_gradients(kind, conv_impl, p
 def test_mixed_plan_with_unsorted_scales(kind, monkeypatch):
     """Some supports direct, the others merged into one FFT call; scale order is kept."""
     # Modelled costs (direct, fft): supports of 9 and more are cheaper through the FFT.
-    monkeypatch.setattr(conv_module, "conv_cost_estimates", lambda size, *a, **k: (1.0, 0.0) if size >= 9 else (0.0, 1.0))
+    monkeypatch.setattr(functional_module, "conv_cost_estimates", lambda size, *a, **k: (1.0, 0.0) if size >= 9 else (0.0, 1.0))
     scales = InternalScales.from_values([1.0, 3.6, 1.1, 2.0], trainable=True)
     layer, x = make_layer(kind, "auto", True, 1, scales=scales)
     assert layer.kernel_sizes() == [5, 17, 7, 9]
@@ -362,7 +362,7 @@ def test_forward_reads_the_host_once_per_layer_and_copies_nothing(monkeypatch):
 def test_invalid_conv_impl_and_per_scale_support():
     with pytest.raises(ValueError, match="conv_impl must be one of .* got 'gpu'"):
         ScaleConvT2H(1, 2, [1.0, 2.0], conv_impl="gpu")
-    with pytest.raises(ValueError, match="conv_impl"):
+    with pytest.raises(ValueError, match="conv_impl must be one of .* got None"):
         ScaleConvH2H(1, 2, [1.0, 2.0], conv_impl=None)
     with pytest.raises(ValueError, match="per_scale_support must be True or False, got 1"):
         ScaleConvT2H(1, 2, [1.0, 2.0], per_scale_support=1)

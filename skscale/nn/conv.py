@@ -9,11 +9,11 @@ Speed. Every support group is correlated either directly (``F.conv2d``) or throu
 FFT (:func:`skscale.nn.functional.fft_correlate_same`), as ``conv_impl`` asks. All groups
 that go through the FFT are merged into one call (its cost hardly depends on the kernel
 size, and the input is transformed once). With ``"auto"`` the groups with the largest
-kernels take the FFT: of the plans "the ``j`` largest supports through the FFT, the
-others direct", the one with the lowest cost under the model of
-:func:`skscale.nn.functional.conv_cost_estimates` runs (deterministic for a given input
-shape and for training vs inference). ``per_scale_support=False`` instead zero-pads every scale's kernel to the largest
-support and runs one correlation for all scales (the SESN scheme), with the same result.
+kernels take the FFT, split by the one rule :func:`skscale.nn.functional.fft_split`
+(deterministic for a given input shape and for training vs inference).
+``per_scale_support=False`` instead zero-pads every scale's kernel to the largest
+support (:func:`skscale.basis.window_basis`) and runs one correlation for all scales
+(the SESN scheme), with the same result.
 A forward pass reads the current scales on the host once (for the kernel sizes); with
 fixed scales, or in eval mode without gradients, the basis is cached and nothing is read.
 """
@@ -21,22 +21,19 @@ fixed scales, or in eval mode without gradients, the basis is cached and nothing
 from __future__ import annotations
 
 import math
-import numbers
 from collections import OrderedDict
 
 import torch
 from torch import nn
 
-from ..basis import hermite_basis, n_basis_functions, support_sizes
-from .functional import CONV_IMPLS, conv_cost_estimates, correlate_same
+from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basis
+from ..utils.validation import Boolean, Integer, Options, Real
+from .functional import CONV_IMPLS, correlate_same, fft_split
 from .scales import InternalScales
 
 __all__ = ["ScaleConvT2H", "ScaleConvH2H"]
 
-
-def _check_positive_int(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+_POSITIVE = Integer(low=1)
 
 
 def _as_internal_scales(scales):
@@ -70,26 +67,16 @@ class _ScaleConv(nn.Module):
     def __init__(self, in_channels, out_channels, scales, kernel_extent, max_order, index_set,
                  stride, bias, weight_shape, conv_impl="auto", per_scale_support=True):
         super().__init__()
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("out_channels", out_channels)
-        _check_positive_int("stride", stride)
-        if conv_impl not in CONV_IMPLS:
-            raise ValueError(f"conv_impl must be one of {CONV_IMPLS}, got {conv_impl!r}.")
-        if not isinstance(per_scale_support, bool):
-            raise ValueError(f"per_scale_support must be True or False, got {per_scale_support!r}.")
-        if isinstance(kernel_extent, bool) or not isinstance(kernel_extent, numbers.Real) \
-                or not math.isfinite(kernel_extent) or kernel_extent <= 0:
-            raise ValueError(f"kernel_extent must be a positive finite number, got {kernel_extent!r}.")
-        self.in_channels = int(in_channels)
-        self.out_channels = int(out_channels)
+        self.in_channels = _POSITIVE.check(in_channels, "in_channels")
+        self.out_channels = _POSITIVE.check(out_channels, "out_channels")
+        self.stride = _POSITIVE.check(stride, "stride")
+        self.conv_impl = Options(CONV_IMPLS).check(conv_impl, "conv_impl")
+        self.per_scale_support = Boolean().check(per_scale_support, "per_scale_support")
+        self.kernel_extent = Real(low=0, closed="neither").check(kernel_extent, "kernel_extent")
         self.scales = _as_internal_scales(scales)
-        self.kernel_extent = float(kernel_extent)
         self.max_order = max_order
         self.index_set = index_set
         self.n_functions = n_basis_functions(max_order, index_set)
-        self.stride = int(stride)
-        self.conv_impl = conv_impl
-        self.per_scale_support = per_scale_support
         self.weight = nn.Parameter(torch.empty(*weight_shape, self.n_functions))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self._basis_cache = None
@@ -115,9 +102,10 @@ class _ScaleConv(nn.Module):
     def basis_groups(self):
         """Basis of every support group: list of ``(indices, basis (F, S_g, l, l))``.
 
-        ``indices`` is a tuple of scale positions. With ``per_scale_support=True`` scales
-        with equal support form one group; with ``False`` there is one group holding every
-        scale, each cut to its own support and zero-padded to the largest one.
+        ``indices`` is a tuple of scale positions. The basis is evaluated once on the
+        largest support and every scale cut to its own (:func:`~skscale.basis.window_basis`).
+        With ``per_scale_support=True`` scales with equal support form one group, a crop
+        of that basis; with ``False`` there is one group holding every scale.
 
         Fixed scales: computed once and reused. Trainable scales: rebuilt on every call
         while training (the basis must carry the graph to the scale parameters) and reused
@@ -129,23 +117,22 @@ class _ScaleConv(nn.Module):
         if cacheable and self._basis_cache is not None and self._basis_cache[0] == key:
             return self._basis_cache[1]
         scales = self.scales().to(dtype)
-        groups = OrderedDict()
         # The one host read of a forward pass: the kernel sizes (Eq. 6) are Python ints.
         sizes = support_sizes(scales, self.kernel_extent)
-        for index, size in enumerate(sizes):
-            groups.setdefault(size, []).append(index)
-        # One evaluation for all scales on the largest grid; a smaller support is the centre
-        # of that grid (same pixel centres), so every group is a view of it.
         largest = max(sizes)
-        full = hermite_basis(scales, largest, self.max_order, index_set=self.index_set)
-        result = []
-        for size, indices in groups.items():
-            indices = tuple(indices)
-            offset = (largest - size) // 2
-            window = slice(offset, offset + size)
-            result.append((indices, self._take(full, 1, indices)[..., window, window]))
-        if not self.per_scale_support and len(result) > 1:
-            result = [_merge_groups(result)]
+        full = window_basis(hermite_basis(scales, largest, self.max_order, index_set=self.index_set), sizes)
+        if self.per_scale_support:
+            groups = OrderedDict()
+            for index, size in enumerate(sizes):
+                groups.setdefault(size, []).append(index)
+            # A smaller support is the centre of the largest grid: every group is a view.
+            result = []
+            for size, indices in groups.items():
+                indices = tuple(indices)
+                window = slice((largest - size) // 2, (largest + size) // 2)
+                result.append((indices, self._take(full, 1, indices)[..., window, window]))
+        else:
+            result = [(tuple(range(len(sizes))), full)]
         if cacheable:
             result = [(indices, basis.detach()) for indices, basis in result]
             self._basis_cache = (key, result)
@@ -196,46 +183,26 @@ class _ScaleConv(nn.Module):
 
         Returns a list of ``(indices, basis, impl)``; all groups that take the FFT become
         one group (kernels zero-padded to the largest of them), which transforms the
-        input once. With ``conv_impl="auto"`` the FFT takes the groups with the largest
-        kernels: of the plans "the ``j`` largest supports through one FFT call, the others
-        direct" (``j = 0 .. n_groups``), the one with the lowest modelled cost
-        (:func:`~skscale.nn.functional.conv_cost_estimates`, on the merged shape) wins.
+        input once. With ``conv_impl="auto"`` the groups, ordered by kernel size, are split
+        by :func:`~skscale.nn.functional.fft_split`.
         """
         if self.conv_impl != "auto":
             direct = groups if self.conv_impl == "direct" else []
             fft = groups if self.conv_impl == "fft" else []
         else:
             ordered = sorted(groups, key=lambda group: group[1].shape[-1])
-            costs = [self._modelled_cost(ordered[:cut], ordered[cut:], input_shape, backward)
-                     for cut in range(len(ordered) + 1)]
-            best = min(range(len(costs)), key=lambda cut: (costs[cut], -cut))
-            direct, fft = ordered[:best], ordered[best:]
+            in_channels, out_channels, grouped = self._correlation_shape()
+            n_direct = fft_split(
+                [basis.shape[-1] for _, basis in ordered], [len(indices) for indices, _ in ordered],
+                input_shape[-2], input_shape[-1], in_channels, out_channels, grouped=grouped,
+                stride=self.stride, batch_size=input_shape[0], backward=backward,
+            )
+            direct, fft = ordered[:n_direct], ordered[n_direct:]
         plan = [(indices, basis, "direct") for indices, basis in direct]
         if fft:
             indices, basis = _merge_groups(fft) if len(fft) > 1 else fft[0]
             plan.append((indices, basis, "fft"))
         return plan
-
-    def _modelled_cost(self, direct, fft, input_shape, backward):
-        """Modelled cost of correlating ``direct`` groups directly and ``fft`` groups in one FFT call."""
-        batch, height, width = input_shape[0], input_shape[-2], input_shape[-1]
-        channels_per_scale, out_per_scale, grouped = self._correlation_shape()
-
-        def estimates(size, n_scales):
-            return conv_cost_estimates(
-                size, height, width,
-                in_channels=channels_per_scale * (n_scales if grouped else 1),
-                out_channels=out_per_scale * n_scales, groups=n_scales if grouped else 1,
-                stride=self.stride, batch_size=batch, backward=backward,
-            )
-
-        total = sum(estimates(basis.shape[-1], len(indices))[0] for indices, basis in direct)
-        if fft:
-            sizes = [basis.shape[-1] for _, basis in fft]
-            if min(sizes) <= 3:  # as select_conv_impl: tiny kernels never take the FFT
-                return math.inf
-            total += estimates(max(sizes), sum(len(indices) for indices, _ in fft))[1]
-        return total
 
     def _forward_plan(self, x):
         backward = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
@@ -420,8 +387,7 @@ class ScaleConvH2H(_ScaleConv):
     def __init__(self, in_channels, out_channels, scales, scale_size=1, kernel_extent=2.0,
                  max_order=3, *, index_set="total", stride=1, bias=True, conv_impl="auto",
                  per_scale_support=True):
-        _check_positive_int("scale_size", scale_size)
-        self.scale_size = int(scale_size)
+        self.scale_size = _POSITIVE.check(scale_size, "scale_size")
         super().__init__(in_channels, out_channels, scales, kernel_extent, max_order, index_set,
                          stride, bias, weight_shape=(out_channels, in_channels, scale_size),
                          conv_impl=conv_impl, per_scale_support=per_scale_support)

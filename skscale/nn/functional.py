@@ -16,11 +16,12 @@ backward pass follows.
 from __future__ import annotations
 
 import math
-import numbers
 from functools import lru_cache
 
 import torch
 import torch.nn.functional as F
+
+from ..utils.validation import Integer, Options
 
 __all__ = [
     "CONV_IMPLS",
@@ -28,10 +29,13 @@ __all__ = [
     "fft_correlate_same",
     "next_fast_size",
     "select_conv_impl",
+    "fft_split",
     "conv_cost_estimates",
 ]
 
 CONV_IMPLS = ("auto", "direct", "fft")
+_CONV_IMPL = Options(CONV_IMPLS)
+_POSITIVE = Integer(low=1)
 
 # Cost model of select_conv_impl (see conv_cost_estimates), in units of one multiply-add
 # of the direct convolution, for training (forward + backward) and for inference.
@@ -69,9 +73,7 @@ def next_fast_size(n):
     >>> next_fast_size(181), next_fast_size(192), next_fast_size(7)
     (192, 192, 8)
     """
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n!r}.")
-    n = int(n)
+    n = _POSITIVE.check(n, "n")
     best = 1 << max(n - 1, 0).bit_length()  # the next power of two is always a candidate
     power5 = 1
     while power5 < best:
@@ -108,11 +110,6 @@ def _image_taps(length, size, stride):
     return sum(min(i + half, length - 1) - max(i - half, 0) + 1 for i in range(0, length, stride))
 
 
-def _check_impl(name, impl):
-    if impl not in CONV_IMPLS:
-        raise ValueError(f"{name} must be one of {CONV_IMPLS}, got {impl!r}.")
-
-
 def _check_shapes(x, kernel, stride, groups):
     if x.dim() != 4 or kernel.dim() != 4:
         raise ValueError(
@@ -121,10 +118,8 @@ def _check_shapes(x, kernel, stride, groups):
     size = kernel.shape[-1]
     if kernel.shape[-2] != size or size % 2 == 0:
         raise ValueError(f"kernel must be square with an odd size, got shape {tuple(kernel.shape)}.")
-    if isinstance(stride, bool) or not isinstance(stride, numbers.Integral) or stride < 1:
-        raise ValueError(f"stride must be a positive integer, got {stride!r}.")
-    if isinstance(groups, bool) or not isinstance(groups, numbers.Integral) or groups < 1:
-        raise ValueError(f"groups must be a positive integer, got {groups!r}.")
+    _POSITIVE.check(stride, "stride")
+    _POSITIVE.check(groups, "groups")
     if x.shape[1] % groups or kernel.shape[0] % groups or kernel.shape[1] * groups != x.shape[1]:
         raise ValueError(
             f"groups={groups} does not fit x with {x.shape[1]} channels and a kernel of shape "
@@ -198,28 +193,19 @@ def select_conv_impl(kernel_size, height, width, in_channels, out_channels, *, g
                      stride=1, batch_size=1, backward=True):
     """Choose ``"direct"`` or ``"fft"`` for a "same" correlation of the given shape.
 
-    The rule behind ``conv_impl="auto"``. Deterministic: the FFT path is chosen exactly
-    when its modelled cost (:func:`conv_cost_estimates`) is below that of the direct
-    path; kernels of size 1 and 3 always go direct. With the constants fitted on a CPU,
-    training (``backward=True``) takes the FFT from kernel 15 with one input channel
-    (28 to 168 pixels; oneDNN's direct weight gradient slows down 2 to 3.5 times from
-    kernel 15 on) and from kernel 5 to 9 with tens of channels; inference keeps
+    The ``conv_impl="auto"`` rule (:func:`fft_split`) for a single correlation: the FFT
+    path is chosen exactly when its modelled cost (:func:`conv_cost_estimates`) is below
+    that of the direct path; kernels of size 1 and 3 always go direct. With the constants
+    fitted on a CPU, training (``backward=True``) takes the FFT from kernel 15 with one
+    input channel (28 to 168 pixels; oneDNN's direct weight gradient slows down 2 to 3.5
+    times from kernel 15 on) and from kernel 5 to 9 with tens of channels; inference keeps
     one-channel kernels direct up to 21 pixels on 168-pixel images and beyond 49 on
     28-pixel ones.
 
     Parameters
     ----------
-    kernel_size : int
-        Odd kernel size ``l``.
-    height, width : int
-        Input image size.
-    in_channels, out_channels : int
-        Channels of the input and of the output.
-    groups : int, default=1
-    stride : int, default=1
-    batch_size : int, default=1
-    backward : bool, default=True
-        Whether a backward pass follows (training) or not (inference).
+    kernel_size, height, width, in_channels, out_channels, groups, stride, batch_size, backward
+        As for :func:`conv_cost_estimates`.
 
     Returns
     -------
@@ -232,13 +218,67 @@ def select_conv_impl(kernel_size, height, width, in_channels, out_channels, *, g
     >>> select_conv_impl(25, 168, 168, 1, 16, batch_size=8)
     'fft'
     """
-    if kernel_size <= 3:
-        return "direct"
-    direct, fft = conv_cost_estimates(
-        kernel_size, height, width, in_channels, out_channels, groups=groups, stride=stride,
-        batch_size=batch_size, backward=backward,
-    )
-    return "fft" if fft < direct else "direct"
+    # One call of `groups` "scales", each with its own slice of the channels.
+    n_direct = fft_split([kernel_size], [groups], height, width, in_channels // groups, out_channels // groups,
+                         grouped=True, stride=stride, batch_size=batch_size, backward=backward)
+    return "direct" if n_direct else "fft"
+
+
+def fft_split(kernel_sizes, n_scales, height, width, in_channels, out_channels, *, grouped=False,
+              stride=1, batch_size=1, backward=True):
+    """The ``conv_impl="auto"`` rule: how many correlation calls go direct, the rest through one FFT.
+
+    A scale convolution runs one correlation call per group of scales with equal kernel
+    support. Ordered by kernel size, the plans "the first ``j`` calls direct, the others
+    merged into one FFT call at the largest of their kernel sizes" (``j = 0 .. n_calls``)
+    are compared under the cost model of :func:`conv_cost_estimates`; the cheapest wins,
+    ties go to the plan with more direct calls, and a plan whose FFT call holds a kernel
+    of size 1 or 3 is never chosen. Deterministic for given shapes. A single call
+    (:func:`select_conv_impl`) is the case ``n_calls = 1``.
+
+    Parameters
+    ----------
+    kernel_sizes : sequence of int
+        Odd kernel size of every call, in increasing order.
+    n_scales : sequence of int
+        Number of scales every call correlates at once.
+    height, width : int
+        Input image size.
+    in_channels, out_channels : int
+        Input channels each scale reads and output channels each scale writes.
+    grouped : bool, default=False
+        ``True``: every scale reads its own ``in_channels`` (one channel group per scale,
+        as :class:`~skscale.nn.ScaleConvH2H`); ``False``: all scales read the same input
+        (:class:`~skscale.nn.ScaleConvT2H`).
+    stride, batch_size, backward
+        As for :func:`conv_cost_estimates`.
+
+    Returns
+    -------
+    n_direct : int
+        The first ``n_direct`` calls go direct, the others through the FFT.
+
+    Examples
+    --------
+    >>> fft_split([9, 25], [1, 1], 168, 168, 1, 16, batch_size=8)
+    1
+    """
+
+    def estimates(size, n):
+        return conv_cost_estimates(
+            size, height, width, in_channels=in_channels * (n if grouped else 1), out_channels=out_channels * n,
+            groups=n if grouped else 1, stride=stride, batch_size=batch_size, backward=backward,
+        )
+
+    direct = [estimates(size, n)[0] for size, n in zip(kernel_sizes, n_scales)]
+    costs = []
+    for cut in range(len(direct) + 1):
+        cost = sum(direct[:cut])
+        if cut < len(direct):
+            # The FFT call: every remaining scale at once, on the largest kernel.
+            cost = math.inf if kernel_sizes[cut] <= 3 else cost + estimates(kernel_sizes[-1], sum(n_scales[cut:]))[1]
+        costs.append(cost)
+    return min(range(len(costs)), key=lambda cut: (costs[cut], -cut))
 
 
 def fft_correlate_same(x, kernel, stride=1, groups=1):
@@ -372,8 +412,7 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
     >>> tuple(out.shape)
     (1, 3, 8, 8)
     """
-    _check_impl("impl", impl)
-    if impl == "auto":
+    if _CONV_IMPL.check(impl, "impl") == "auto":
         backward = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
         impl = select_conv_impl(kernel.shape[-1], x.shape[-2], x.shape[-1], x.shape[1],
                                 kernel.shape[0], groups=groups, stride=stride,

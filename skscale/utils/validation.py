@@ -25,7 +25,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["Integer", "Real", "Options", "Boolean", "Pair", "AnyOf", "check_params", "validate"]
+__all__ = ["Integer", "Real", "Options", "Boolean", "Pair", "Sequence", "AnyOf", "check_params", "validate"]
 
 
 class _Constraint:
@@ -242,6 +242,31 @@ class AnyOf(_Constraint):
             if converted is not _INVALID:
                 return converted
         return _INVALID
+
+
+class Sequence(_Constraint):
+    """A non-empty sequence (not a string) whose items all satisfy ``item``; returns a tuple.
+
+    >>> Sequence(Integer(low=1)).check([32, 63], "widths")
+    (32, 63)
+    >>> str(Sequence(Integer(low=1)))
+    'a non-empty sequence, each an integer >= 1'
+    """
+
+    def __init__(self, item, *, allow_none=False):
+        self.item, self.allow_none = item, allow_none
+
+    def describe(self):
+        return f"a non-empty sequence, each {self.item}"
+
+    def _convert(self, value):
+        if isinstance(value, (str, bytes)):
+            return _INVALID
+        try:
+            items = tuple(self.item._convert(item) for item in value)
+        except TypeError:
+            return _INVALID
+        return items if items and all(item is not _INVALID for item in items) else _INVALID
 
 
 def check_params(params, constraints):
