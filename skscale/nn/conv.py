@@ -20,7 +20,6 @@ fixed scales, or in eval mode without gradients, the basis is cached and nothing
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 
 import torch
@@ -28,6 +27,7 @@ from torch import nn
 
 from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basis
 from ..utils.validation import Boolean, Integer, Options, Real
+from .blocks import check_input_shape, reset_conv_parameters
 from .functional import CONV_IMPLS, correlate_same, fft_split
 from .scales import InternalScales
 
@@ -85,11 +85,7 @@ class _ScaleConv(nn.Module):
 
     def reset_parameters(self):
         """Kaiming-uniform weights with fan-in ``C_in * [scale_size *] F`` (as ``nn.Conv2d``)."""
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight[0].numel()
-            bound = 1.0 / math.sqrt(fan_in)
-            nn.init.uniform_(self.bias, -bound, bound)
+        reset_conv_parameters(self.weight, self.bias)
 
     @property
     def n_scales(self):
@@ -315,10 +311,7 @@ class ScaleConvT2H(_ScaleConv):
         return self.in_channels, self.out_channels, False
 
     def forward(self, x):
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"ScaleConvT2H expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
-            )
+        check_input_shape(self, x, self.in_channels)
         plan = self._forward_plan(x)
         outputs, indices_per_group = [], []
         for indices, basis, impl in plan:
@@ -352,27 +345,13 @@ class ScaleConvH2H(_ScaleConv):
         ``k`` of Eq. 6.
     max_order : int, default=3
         Highest Hermite order of the basis.
-    index_set : {"total", "tensor"}, default="total"
-    stride : int, default=1
-    bias : bool, default=True
-    conv_impl : {"auto", "direct", "fft"}, default="auto"
-        How the support groups are correlated: ``"direct"`` (``F.conv2d``), ``"fft"``
-        (:func:`~skscale.nn.functional.fft_correlate_same`, same result up to float
-        error) or ``"auto"``: the groups with the largest kernels through one FFT call and
-        the others direct, split where the cost model of
-        :func:`~skscale.nn.functional.conv_cost_estimates` is lowest for the kernel sizes,
-        image size, channels and batch (and whether gradients are needed); see
-        :meth:`correlation_plan`.
-        On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
-        training (21 or more in inference), and from about 5 to 9 with tens of channels.
-    per_scale_support : bool, default=True
-        Convolve every scale with a kernel of its own support (scales of equal support
-        share one call). ``False`` zero-pads every scale's kernel to the largest support
-        and runs one correlation (the SESN scheme, kept for comparison); same outputs.
+    index_set, stride, bias, conv_impl, per_scale_support
+        As for :class:`ScaleConvT2H`.
 
     Attributes
     ----------
     weight : Parameter of shape (O, C, scale_size, F)
+        Coefficients of the ``F`` basis functions for every input scale offset.
     bias : Parameter of shape (O,) or None
 
     Examples
@@ -397,11 +376,7 @@ class ScaleConvH2H(_ScaleConv):
         return self.in_channels * self.scale_size, self.out_channels, True
 
     def forward(self, x):
-        if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] != self.n_scales:
-            raise ValueError(
-                f"ScaleConvH2H expects input of shape (B, {self.in_channels}, {self.n_scales}, H, W), "
-                f"got {tuple(x.shape)}."
-            )
+        check_input_shape(self, x, self.in_channels, self.n_scales, scale_axis=True)
         batch, channels, _, height, width = x.shape
         if self.scale_size > 1:
             x = nn.functional.pad(x, (0, 0, 0, 0, 0, self.scale_size - 1))

@@ -391,10 +391,8 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
 
     Parameters
     ----------
-    x : tensor of shape (B, C_in, H, W)
-    kernel : tensor of shape (C_out, C_in // groups, l, l), ``l`` odd
-    stride : int, default=1
-    groups : int, default=1
+    x, kernel, stride, groups
+        As for :func:`fft_correlate_same`.
     impl : {"direct", "fft", "auto"}, default="direct"
         ``"direct"``: ``F.conv2d``; ``"fft"``: :func:`fft_correlate_same`; ``"auto"``:
         whichever :func:`select_conv_impl` picks for these shapes (with
@@ -403,7 +401,8 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
 
     Returns
     -------
-    out : tensor of shape (B, C_out, ceil(H / stride), ceil(W / stride))
+    out : tensor
+        As for :func:`fft_correlate_same`: ``(B, C_out, ceil(H / stride), ceil(W / stride))``.
 
     Examples
     --------
