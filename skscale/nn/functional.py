@@ -316,8 +316,9 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
     x = x.to(compute_dtype)
     kernel = kernel.to(compute_dtype)
 
-    batch, in_channels, height, width = x.shape
-    out_channels, group_in, size, _ = kernel.shape
+    # Python ints (a recorded graph, torch.jit.trace, sees sizes as tensors): the FFT grid is static.
+    batch, in_channels, height, width = (int(n) for n in x.shape)
+    out_channels, group_in, size, _ = (int(n) for n in kernel.shape)
     half = size // 2
     fft_h, fft_w = _fft_sizes(height, width, size)
 
