@@ -233,7 +233,8 @@ class _ScaleConv(nn.Module):
     def _forward_plan(self, x):
         # A graph recorded in eval mode is for inference, whatever the grad mode while recording.
         inference = _recording() and not self.training
-        backward = not inference and torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
+        needs_grad = x.requires_grad or self.weight.requires_grad
+        backward = not inference and torch.is_grad_enabled() and needs_grad
         return self._plan(self.basis_groups(), tuple(int(n) for n in x.shape), backward)
 
     def _refresh_basis_cache(self):

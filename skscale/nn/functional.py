@@ -219,8 +219,9 @@ def select_conv_impl(kernel_size, height, width, in_channels, out_channels, *, g
     'fft'
     """
     # One call of `groups` "scales", each with its own slice of the channels.
-    n_direct = fft_split([kernel_size], [groups], height, width, in_channels // groups, out_channels // groups,
-                         grouped=True, stride=stride, batch_size=batch_size, backward=backward)
+    n_direct = fft_split([kernel_size], [groups], height, width, in_channels // groups,
+                         out_channels // groups, grouped=True, stride=stride, batch_size=batch_size,
+                         backward=backward)
     return "direct" if n_direct else "fft"
 
 
@@ -266,8 +267,9 @@ def fft_split(kernel_sizes, n_scales, height, width, in_channels, out_channels, 
 
     def estimates(size, n):
         return conv_cost_estimates(
-            size, height, width, in_channels=in_channels * (n if grouped else 1), out_channels=out_channels * n,
-            groups=n if grouped else 1, stride=stride, batch_size=batch_size, backward=backward,
+            size, height, width, in_channels=in_channels * (n if grouped else 1),
+            out_channels=out_channels * n, groups=n if grouped else 1, stride=stride,
+            batch_size=batch_size, backward=backward,
         )
 
     direct = [estimates(size, n)[0] for size, n in zip(kernel_sizes, n_scales)]
@@ -276,7 +278,8 @@ def fft_split(kernel_sizes, n_scales, height, width, in_channels, out_channels, 
         cost = sum(direct[:cut])
         if cut < len(direct):
             # The FFT call: every remaining scale at once, on the largest kernel.
-            cost = math.inf if kernel_sizes[cut] <= 3 else cost + estimates(kernel_sizes[-1], sum(n_scales[cut:]))[1]
+            fft = estimates(kernel_sizes[-1], sum(n_scales[cut:]))[1]
+            cost = math.inf if kernel_sizes[cut] <= 3 else cost + fft
         costs.append(cost)
     return min(range(len(costs)), key=lambda cut: (costs[cut], -cut))
 

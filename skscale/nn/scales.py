@@ -97,8 +97,8 @@ class InternalScales(nn.Module):
                 f"has n_scales={self.n_scales}; build the module with n_scales={int(saved)} to load it."
             )
             return
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                                      error_msgs)
+        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
+                                      unexpected_keys, error_msgs)
         if saved is None and key in missing_keys:
             missing_keys.remove(key)  # a state saved before the count was: nothing to check against
 

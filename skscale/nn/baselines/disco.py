@@ -77,7 +77,8 @@ def _increasing_scales(values, name, *, relative=False):
     ):
         start = " starting at 1" if relative else ""
         raise ValueError(
-            f"{name} must be a strictly increasing sequence of positive finite numbers{start}, got {values!r}."
+            f"{name} must be a strictly increasing sequence of positive finite numbers{start}, "
+            f"got {values!r}."
         )
     return list(checked)
 

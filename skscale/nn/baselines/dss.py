@@ -304,7 +304,8 @@ class DSSNet(nn.Module):
         self.lifting = GaussianScaleSpace(n_scales, base, zero_scale)
 
         def make_conv(channels, width):
-            return ScaleSpaceConv(channels, width, kernel_size, scale_size, base, scale_boundary=scale_boundary)
+            return ScaleSpaceConv(channels, width, kernel_size, scale_size, base,
+                                  scale_boundary=scale_boundary)
 
         self.features = mnist_blocks(in_channels, widths, make_conv, scale_axis=True)
         n_blocks = sum(isinstance(module, ScaleSpaceConv) for module in self.features)

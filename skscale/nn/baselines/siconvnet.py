@@ -149,10 +149,10 @@ class SIConvNet(nn.Module):
     def __init__(self, n_classes, in_channels=1, factors=SESN_FACTORS, kernel_size=7, mode="bilinear",
                  antialias=True, widths=(32, 63, 95), hidden=256, dropout=0.7):
         super().__init__()
-        self.features = mnist_blocks(
-            in_channels, widths,
-            lambda channels, width: SIConv2d(channels, width, kernel_size, factors, mode=mode, antialias=antialias),
-        )
+        def make_conv(channels, width):
+            return SIConv2d(channels, width, kernel_size, factors, mode=mode, antialias=antialias)
+
+        self.features = mnist_blocks(in_channels, widths, make_conv)
         self.head = mnist_head(self.features[-1].num_features, n_classes, hidden, dropout)
 
     def forward(self, x):
