@@ -156,7 +156,7 @@ def window_basis(basis, sizes):
     >>> bool(windowed[:, 0, 0].abs().sum() == 0), bool((windowed[:, 1] == basis[:, 1]).all())
     (True, True)
     """
-    size = basis.shape[-1]
+    size = int(basis.shape[-1])
     if len(sizes) != basis.shape[1] or any(own > size or own % 2 == 0 for own in sizes):
         raise ValueError(
             f"sizes must hold one odd support of at most {size} per scale ({basis.shape[1]}), got {sizes!r}."

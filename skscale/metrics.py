@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -10,7 +9,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from .utils.validation import Integer, Options, Real
+
 __all__ = ["error_per_scale", "rescale", "scale_equivariance_error"]
+
+_MODE = Options(("bicubic", "bilinear"))
 
 
 def rescale(images, factor, mode="bicubic"):
@@ -31,8 +34,8 @@ def rescale(images, factor, mode="bicubic"):
     -------
     rescaled : tensor of shape (..., round(H * factor), round(W * factor))
     """
-    if not (math.isfinite(factor) and factor > 0):
-        raise ValueError(f"factor must be a positive finite number, got {factor!r}.")
+    factor = Real(low=0, closed="neither").check(factor, "factor")
+    mode = _MODE.check(mode, "mode")
     if images.dim() not in (4, 5):
         raise ValueError(f"images must be 4-D (B, C, H, W) or 5-D (B, C, S, H, W), got {tuple(images.shape)}.")
     leading = images.shape[:-2]
@@ -87,11 +90,8 @@ def scale_equivariance_error(module, images, factor=2.0, scale_shift=0, *, crop=
     if not isinstance(images, torch.Tensor) or images.dim() != 4:
         shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
         raise ValueError(f"images must be a tensor of shape (B, C, H, W), got {shape}.")
-    if not 0 <= crop < 0.5:
-        raise ValueError(f"crop must be in [0, 0.5), got {crop!r}.")
-    if isinstance(scale_shift, bool) or int(scale_shift) != scale_shift:
-        raise ValueError(f"scale_shift must be an integer, got {scale_shift!r}.")
-    scale_shift = int(scale_shift)
+    crop = Real(0, 0.5, closed="left").check(crop, "crop")
+    scale_shift = Integer().check(scale_shift, "scale_shift")
     with torch.no_grad():
         transformed_first = module(rescale(images, factor, mode))
         transformed_last = rescale(module(images), factor, mode)
@@ -168,8 +168,6 @@ def error_per_scale(estimator, X, y, scales, bins=10):
     >>> bin_scales.tolist(), errors.tolist(), counts.tolist()
     ([1.0, 2.0, 4.0], [0.0, 0.5, 0.5], [2, 2, 2])
     """
-
-
     y = column_or_1d(y)
     scales = column_or_1d(scales).astype(np.float64)
     check_consistent_length(X, y, scales)
@@ -188,8 +186,7 @@ def error_per_scale(estimator, X, y, scales, bins=10):
         return bin_scales, np.bincount(index, weights=wrong) / counts, counts
 
     if isinstance(bins, numbers.Integral) and not isinstance(bins, bool):
-        if bins < 1:
-            raise ValueError(f"bins must be a positive int, got {bins!r}.")
+        bins = Integer(low=1).check(bins, "bins")
         low, high = scales.min(), scales.max()
         if low == high:
             return np.array([low]), np.array([wrong.mean()]), np.array([len(y)])

@@ -114,7 +114,7 @@ def test_window_basis_is_the_one_windowing_of_the_layers():
         assert torch.count_nonzero(windowed[:, index]) == torch.count_nonzero(full[:, index, window, window])
     assert window_basis(full, [13, 13, 13]) is full
     for bad in ([5, 9], [5, 9, 15], [4, 9, 13]):
-        with pytest.raises(ValueError, match=r"sizes must hold one odd support of at most 13 per scale \(3\)"):
+        with pytest.raises(ValueError, match=r"sizes must hold one odd support of at most 13 per scale \(3"):
             window_basis(full, bad)
 
 
@@ -128,8 +128,10 @@ def test_gradcheck_with_respect_to_scales():
     [
         (dict(scales=[1.0], size=8), "size must be an odd integer >= 1, got 8"),
         (dict(scales=[1.0], size=9, max_order=-1), "max_order must be an integer >= 0, got -1"),
-        (dict(scales=[1.0], size=9, index_set="full"), "index_set must be one of 'total', 'tensor', got 'full'"),
-        (dict(scales=[1.0], size=9, kernel_extent=0), "kernel_extent must be a finite number > 0 or None, got 0"),
+        (dict(scales=[1.0], size=9, index_set="full"),
+         "index_set must be one of 'total', 'tensor', got 'full'"),
+        (dict(scales=[1.0], size=9, kernel_extent=0),
+         "kernel_extent must be a finite number > 0 or None, got 0"),
         (dict(scales=[], size=9), "scales"),
     ],
 )

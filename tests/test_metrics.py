@@ -10,8 +10,10 @@ from .conftest import smooth_noise
 def test_rescale_shapes_and_scale_axis():
     assert rescale(torch.randn(2, 3, 10, 12), 2.0).shape == (2, 3, 20, 24)
     assert rescale(torch.randn(2, 3, 4, 10, 12), 0.5).shape == (2, 3, 4, 5, 6)
-    with pytest.raises(ValueError, match="factor"):
+    with pytest.raises(ValueError, match="factor must be a finite number > 0, got -1.0"):
         rescale(torch.randn(1, 1, 4, 4), -1.0)
+    with pytest.raises(ValueError, match="mode must be one of 'bicubic', 'bilinear', got 'area'"):
+        rescale(torch.randn(1, 1, 4, 4), 2.0, mode="area")
     with pytest.raises(ValueError, match="4-D"):
         rescale(torch.randn(4, 4), 2.0)
 
@@ -33,8 +35,10 @@ def test_argument_errors():
     images = smooth_noise(1, 32)
     with pytest.raises(ValueError, match="images"):
         scale_equivariance_error(layer, images[0], 2.0)
-    with pytest.raises(ValueError, match="crop"):
+    with pytest.raises(ValueError, match=r"crop must be a finite number in \[0, 0.5\), got 0.5"):
         scale_equivariance_error(layer, images, 2.0, 1, crop=0.5)
+    with pytest.raises(ValueError, match="scale_shift must be an integer, got 0.5"):
+        scale_equivariance_error(layer, images, 2.0, 0.5)
     with pytest.raises(ValueError, match="scale_shift"):
         scale_equivariance_error(layer, images, 2.0, 2)
     with pytest.raises(ValueError, match="scale_shift"):

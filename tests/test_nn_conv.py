@@ -286,7 +286,8 @@ def test_paths_match_padded_direct_convolution_with_gradients(kind, conv_impl, p
 def test_mixed_plan_with_unsorted_scales(kind, monkeypatch):
     """Some supports direct, the others merged into one FFT call; scale order is kept."""
     # Modelled costs (direct, fft): supports of 9 and more are cheaper through the FFT.
-    monkeypatch.setattr(functional_module, "conv_cost_estimates", lambda size, *a, **k: (1.0, 0.0) if size >= 9 else (0.0, 1.0))
+    monkeypatch.setattr(functional_module, "conv_cost_estimates",
+                        lambda size, *a, **k: (1.0, 0.0) if size >= 9 else (0.0, 1.0))
     scales = InternalScales.from_values([1.0, 3.6, 1.1, 2.0], trainable=True)
     layer, x = make_layer(kind, "auto", True, 1, scales=scales)
     assert layer.kernel_sizes() == [5, 17, 7, 9]

@@ -129,8 +129,7 @@ def test_state_of_another_number_of_scales_is_refused(parameterisation):
     three = InternalScales(3, parameterisation)
     four = InternalScales(4, parameterisation)
     before = four().detach().clone()
-    message = "n_scales=3 internal scales, but this InternalScales has n_scales=4"
-    with pytest.raises(RuntimeError, match=message):
+    with pytest.raises(RuntimeError, match="n_scales=3 internal scales,.*has n_scales=4"):
         four.load_state_dict(three.state_dict())
     with pytest.raises(RuntimeError, match="n_scales=3"):
         four.load_state_dict(three.state_dict(), strict=False)

@@ -16,11 +16,17 @@ support (:func:`skscale.basis.window_basis`) and runs one correlation for all sc
 (the SESN scheme), with the same result.
 A forward pass reads the current scales on the host once (for the kernel sizes); with
 fixed scales, or in eval mode without gradients, the basis is cached and nothing is read.
+
+Deployment. In eval mode the scales are fixed: ``eval()`` (and ``load_state_dict`` or a
+device move in eval mode) caches the basis, and a network recorded in eval mode by
+``torch.jit.trace``, ``torch.export.export`` or ``torch.compile`` uses it as a constant,
+with static kernel sizes and the inference plan of ``conv_impl="auto"``::
+
+    program = torch.export.export(network.eval(), (images,))
 """
 
 from __future__ import annotations
 
-import math
 from collections import OrderedDict
 
 import torch
@@ -28,6 +34,7 @@ from torch import nn
 
 from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basis
 from ..utils.validation import Boolean, Integer, Options, Real
+from .blocks import check_input_shape, reset_conv_parameters
 from .functional import CONV_IMPLS, correlate_same, fft_split
 from .scales import InternalScales
 
@@ -44,6 +51,15 @@ def _as_internal_scales(scales):
             f"scales must be an InternalScales module or a sequence of floats, got {type(scales).__name__}."
         )
     return InternalScales.from_values(scales)
+
+
+def _recording():
+    """Whether ``torch.jit.trace``, ``torch.export`` or ``torch.compile`` records the forward pass."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
+def _refresh_after_load(module, incompatible_keys):
+    module._refresh_basis_cache()
 
 
 def _merge_groups(groups):
@@ -81,15 +97,12 @@ class _ScaleConv(nn.Module):
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self._basis_cache = None
         self._index_cache = {}
+        self.register_load_state_dict_post_hook(_refresh_after_load)
         self.reset_parameters()
 
     def reset_parameters(self):
         """Kaiming-uniform weights with fan-in ``C_in * [scale_size *] F`` (as ``nn.Conv2d``)."""
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            fan_in = self.weight[0].numel()
-            bound = 1.0 / math.sqrt(fan_in)
-            nn.init.uniform_(self.bias, -bound, bound)
+        reset_conv_parameters(self.weight, self.bias)
 
     @property
     def n_scales(self):
@@ -110,7 +123,20 @@ class _ScaleConv(nn.Module):
         Fixed scales: computed once and reused. Trainable scales: rebuilt on every call
         while training (the basis must carry the graph to the scale parameters) and reused
         in eval mode under ``torch.no_grad()`` until a scale parameter changes.
+
+        In eval mode the scales are fixed: ``eval()``, ``load_state_dict`` and device or
+        dtype moves cache the basis at once, and a graph recorded in eval mode
+        (``torch.jit.trace``, ``torch.export``, ``torch.compile``) uses that cache as a
+        constant, with the kernel sizes as Python ints. A scale changed in place after
+        the last of these calls is not seen by a recording.
         """
+        if _recording() and not self.training:
+            if self._basis_cache is not None:
+                return self._basis_cache[1]
+            if torch.compiler.is_exporting():
+                raise RuntimeError(
+                    f"{type(self).__name__} has no cached basis to export; call module.eval() first."
+                )
         dtype, device = self.weight.dtype, self.weight.device
         cacheable = not self.scales.trainable or (not self.training and not torch.is_grad_enabled())
         key = (self.scales.state_key(), dtype, device, self.per_scale_support)
@@ -193,7 +219,7 @@ class _ScaleConv(nn.Module):
             ordered = sorted(groups, key=lambda group: group[1].shape[-1])
             in_channels, out_channels, grouped = self._correlation_shape()
             n_direct = fft_split(
-                [basis.shape[-1] for _, basis in ordered], [len(indices) for indices, _ in ordered],
+                [int(basis.shape[-1]) for _, basis in ordered], [len(indices) for indices, _ in ordered],
                 input_shape[-2], input_shape[-1], in_channels, out_channels, grouped=grouped,
                 stride=self.stride, batch_size=input_shape[0], backward=backward,
             )
@@ -205,13 +231,29 @@ class _ScaleConv(nn.Module):
         return plan
 
     def _forward_plan(self, x):
-        backward = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
-        return self._plan(self.basis_groups(), x.shape, backward)
+        # A graph recorded in eval mode is for inference, whatever the grad mode while recording.
+        inference = _recording() and not self.training
+        needs_grad = x.requires_grad or self.weight.requires_grad
+        backward = not inference and torch.is_grad_enabled() and needs_grad
+        return self._plan(self.basis_groups(), tuple(int(n) for n in x.shape), backward)
+
+    def _refresh_basis_cache(self):
+        """In eval mode, cache the basis of the current scales now (see :meth:`basis_groups`)."""
+        if not self.training and not _recording():
+            with torch.no_grad():
+                self.basis_groups()
+
+    def train(self, mode=True):
+        super().train(mode)
+        self._refresh_basis_cache()
+        return self
 
     def _apply(self, fn, *args, **kwargs):
         self._basis_cache = None  # dtype/device moves invalidate the caches
         self._index_cache = {}
-        return super()._apply(fn, *args, **kwargs)
+        module = super()._apply(fn, *args, **kwargs)
+        self._refresh_basis_cache()
+        return module
 
     def __getstate__(self):
         state = super().__getstate__()
@@ -315,14 +357,11 @@ class ScaleConvT2H(_ScaleConv):
         return self.in_channels, self.out_channels, False
 
     def forward(self, x):
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"ScaleConvT2H expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
-            )
+        check_input_shape(self, x, self.in_channels)
         plan = self._forward_plan(x)
         outputs, indices_per_group = [], []
         for indices, basis, impl in plan:
-            size, n_group = basis.shape[-1], basis.shape[1]
+            size, n_group = int(basis.shape[-1]), int(basis.shape[1])
             # (O, S_g, C, l, l): the same coefficients on the basis at each scale of the group.
             kernel = torch.einsum("ocf,fsyx->oscyx", self.weight, basis)
             kernel = kernel.reshape(self.out_channels * n_group, self.in_channels, size, size)
@@ -352,27 +391,13 @@ class ScaleConvH2H(_ScaleConv):
         ``k`` of Eq. 6.
     max_order : int, default=3
         Highest Hermite order of the basis.
-    index_set : {"total", "tensor"}, default="total"
-    stride : int, default=1
-    bias : bool, default=True
-    conv_impl : {"auto", "direct", "fft"}, default="auto"
-        How the support groups are correlated: ``"direct"`` (``F.conv2d``), ``"fft"``
-        (:func:`~skscale.nn.functional.fft_correlate_same`, same result up to float
-        error) or ``"auto"``: the groups with the largest kernels through one FFT call and
-        the others direct, split where the cost model of
-        :func:`~skscale.nn.functional.conv_cost_estimates` is lowest for the kernel sizes,
-        image size, channels and batch (and whether gradients are needed); see
-        :meth:`correlation_plan`.
-        On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
-        training (21 or more in inference), and from about 5 to 9 with tens of channels.
-    per_scale_support : bool, default=True
-        Convolve every scale with a kernel of its own support (scales of equal support
-        share one call). ``False`` zero-pads every scale's kernel to the largest support
-        and runs one correlation (the SESN scheme, kept for comparison); same outputs.
+    index_set, stride, bias, conv_impl, per_scale_support
+        As for :class:`ScaleConvT2H`.
 
     Attributes
     ----------
     weight : Parameter of shape (O, C, scale_size, F)
+        Coefficients of the ``F`` basis functions for every input scale offset.
     bias : Parameter of shape (O,) or None
 
     Examples
@@ -397,11 +422,7 @@ class ScaleConvH2H(_ScaleConv):
         return self.in_channels * self.scale_size, self.out_channels, True
 
     def forward(self, x):
-        if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] != self.n_scales:
-            raise ValueError(
-                f"ScaleConvH2H expects input of shape (B, {self.in_channels}, {self.n_scales}, H, W), "
-                f"got {tuple(x.shape)}."
-            )
+        check_input_shape(self, x, self.in_channels, self.n_scales, scale_axis=True)
         batch, channels, _, height, width = x.shape
         if self.scale_size > 1:
             x = nn.functional.pad(x, (0, 0, 0, 0, 0, self.scale_size - 1))
@@ -413,7 +434,7 @@ class ScaleConvH2H(_ScaleConv):
         plan = self._forward_plan(x)
         outputs, indices_per_group = [], []
         for indices, basis, impl in plan:
-            size, n_group = basis.shape[-1], basis.shape[1]
+            size, n_group = int(basis.shape[-1]), int(basis.shape[1])
             group_input = self._take(windows, 2, indices)
             group_input = group_input.permute(0, 2, 1, 5, 3, 4).reshape(
                 batch, n_group * group_channels, height, width

@@ -219,8 +219,9 @@ def select_conv_impl(kernel_size, height, width, in_channels, out_channels, *, g
     'fft'
     """
     # One call of `groups` "scales", each with its own slice of the channels.
-    n_direct = fft_split([kernel_size], [groups], height, width, in_channels // groups, out_channels // groups,
-                         grouped=True, stride=stride, batch_size=batch_size, backward=backward)
+    n_direct = fft_split([kernel_size], [groups], height, width, in_channels // groups,
+                         out_channels // groups, grouped=True, stride=stride, batch_size=batch_size,
+                         backward=backward)
     return "direct" if n_direct else "fft"
 
 
@@ -266,8 +267,9 @@ def fft_split(kernel_sizes, n_scales, height, width, in_channels, out_channels, 
 
     def estimates(size, n):
         return conv_cost_estimates(
-            size, height, width, in_channels=in_channels * (n if grouped else 1), out_channels=out_channels * n,
-            groups=n if grouped else 1, stride=stride, batch_size=batch_size, backward=backward,
+            size, height, width, in_channels=in_channels * (n if grouped else 1),
+            out_channels=out_channels * n, groups=n if grouped else 1, stride=stride,
+            batch_size=batch_size, backward=backward,
         )
 
     direct = [estimates(size, n)[0] for size, n in zip(kernel_sizes, n_scales)]
@@ -276,7 +278,8 @@ def fft_split(kernel_sizes, n_scales, height, width, in_channels, out_channels, 
         cost = sum(direct[:cut])
         if cut < len(direct):
             # The FFT call: every remaining scale at once, on the largest kernel.
-            cost = math.inf if kernel_sizes[cut] <= 3 else cost + estimates(kernel_sizes[-1], sum(n_scales[cut:]))[1]
+            fft = estimates(kernel_sizes[-1], sum(n_scales[cut:]))[1]
+            cost = math.inf if kernel_sizes[cut] <= 3 else cost + fft
         costs.append(cost)
     return min(range(len(costs)), key=lambda cut: (costs[cut], -cut))
 
@@ -316,8 +319,9 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
     x = x.to(compute_dtype)
     kernel = kernel.to(compute_dtype)
 
-    batch, in_channels, height, width = x.shape
-    out_channels, group_in, size, _ = kernel.shape
+    # Python ints (a recorded graph, torch.jit.trace, sees sizes as tensors): the FFT grid is static.
+    batch, in_channels, height, width = (int(n) for n in x.shape)
+    out_channels, group_in, size, _ = (int(n) for n in kernel.shape)
     half = size // 2
     fft_h, fft_w = _fft_sizes(height, width, size)
 
@@ -391,10 +395,8 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
 
     Parameters
     ----------
-    x : tensor of shape (B, C_in, H, W)
-    kernel : tensor of shape (C_out, C_in // groups, l, l), ``l`` odd
-    stride : int, default=1
-    groups : int, default=1
+    x, kernel, stride, groups
+        As for :func:`fft_correlate_same`.
     impl : {"direct", "fft", "auto"}, default="direct"
         ``"direct"``: ``F.conv2d``; ``"fft"``: :func:`fft_correlate_same`; ``"auto"``:
         whichever :func:`select_conv_impl` picks for these shapes (with
@@ -403,7 +405,8 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
 
     Returns
     -------
-    out : tensor of shape (B, C_out, ceil(H / stride), ceil(W / stride))
+    out : tensor
+        As for :func:`fft_correlate_same`: ``(B, C_out, ceil(H / stride), ceil(W / stride))``.
 
     Examples
     --------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .blocks import mnist_blocks
 from .conv import ScaleConvT2H
 from .heads import sesn_head
 from .pooling import ScaleProjection
@@ -98,21 +99,14 @@ class SESNNet(nn.Module):
                  max_order=6, index_set="tensor", conv_kwargs=None):
         super().__init__()
         self.scales = InternalScales(n_scales, parameterisation, init_sigma_basis, init_isr)
-        blocks = []
-        channels = in_channels
-        for width in widths:
-            blocks += [
-                ScaleConvT2H(channels, width, self.scales, kernel_extent, max_order, index_set=index_set,
-                             **(conv_kwargs or {})),
-                ScaleProjection("max"),
-                nn.ReLU(),
-                nn.MaxPool2d(2, ceil_mode=True),
-                nn.BatchNorm2d(width),
-            ]
-            channels = width
-        self.features = nn.Sequential(*blocks)
+
+        def make_conv(channels, width):
+            return ScaleConvT2H(channels, width, self.scales, kernel_extent, max_order, index_set=index_set,
+                                **(conv_kwargs or {}))
+
+        self.features = mnist_blocks(in_channels, widths, make_conv, project=True)
         self.pool = nn.AdaptiveMaxPool2d(2)
-        self.head = sesn_head(channels, n_classes, hidden, dropout)
+        self.head = sesn_head(self.features[-1].num_features, n_classes, hidden, dropout)
 
     def forward(self, x):
         return self.head(self.pool(self.features(x)))
@@ -139,19 +133,12 @@ class PlainCNN(nn.Module):
 
     def __init__(self, n_classes, in_channels=1, widths=(32, 63, 95), kernel_size=7, hidden=256, dropout=0.7):
         super().__init__()
-        blocks = []
-        channels = in_channels
-        for width in widths:
-            blocks += [
-                nn.Conv2d(channels, width, kernel_size, padding=kernel_size // 2),
-                nn.ReLU(),
-                nn.MaxPool2d(2, ceil_mode=True),
-                nn.BatchNorm2d(width),
-            ]
-            channels = width
-        self.features = nn.Sequential(*blocks)
+        self.features = mnist_blocks(
+            in_channels, widths, lambda channels, width: nn.Conv2d(channels, width, kernel_size,
+                                                                   padding=kernel_size // 2)
+        )
         self.pool = nn.AdaptiveMaxPool2d(2)
-        self.head = sesn_head(channels, n_classes, hidden, dropout)
+        self.head = sesn_head(self.features[-1].num_features, n_classes, hidden, dropout)
 
     def forward(self, x):
         return self.head(self.pool(self.features(x)))

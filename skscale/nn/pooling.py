@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from torch import nn
 
-__all__ = ["ScaleProjection"]
+from ..utils.validation import Options
 
-_MODES = ("max", "mean")
+__all__ = ["ScaleProjection"]
 
 
 class ScaleProjection(nn.Module):
@@ -28,9 +28,7 @@ class ScaleProjection(nn.Module):
 
     def __init__(self, mode="max"):
         super().__init__()
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
-        self.mode = mode
+        self.mode = Options(("max", "mean")).check(mode, "mode")
 
     def forward(self, x):
         if x.dim() != 5:

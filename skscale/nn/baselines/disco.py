@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import numbers
 import os
 import tempfile
 from pathlib import Path
@@ -38,17 +37,14 @@ import torch.nn.functional as F
 from sklearn.datasets import get_data_home
 from torch import nn
 
-from ...basis import hermite_basis
-from ..pooling import ScaleProjection
 from ..._scales import log_uniform_scales
+from ...basis import hermite_basis
+from ...utils.validation import Integer, Real, Sequence
+from ..blocks import check_input_shape, reset_conv_parameters
+from ..heads import mnist_head
+from ..pooling import ScaleProjection
 from ..registry import register_architecture
 from ..scales import InternalScales
-from ._common import (
-    check_odd_size,
-    check_positive_int,
-    check_widths,
-    mnist_head,
-)
 
 __all__ = [
     "DISCO_SCALES",
@@ -61,30 +57,35 @@ __all__ = [
     "load_disco_basis",
 ]
 
-#: The scales of DISCO's MNIST-Scale model (Table 6 of Basting et al.):
-#: ``1.8 * 2 ** (i / 3)`` for ``i = 0 .. 3``.
-DISCO_SCALES = tuple(1.8 * 2 ** (i / 3) for i in range(4))
+#: The scales of DISCO's MNIST-Scale model (Table 6 of Basting et al.): Eq. 2 with
+#: ``sigma_basis = 1.8``, ``ISR = 2`` and four scales, ``1.8 * 2 ** (i / 3)``.
+DISCO_SCALES = tuple(log_uniform_scales(4, 1.8, 2.0).tolist())
 
 # Bump when the optimisation changes, so that stale cached bases are not reused.
 _CACHE_VERSION = 1
 _INTEGER_TOLERANCE = 1e-6
+_POSITIVE_INT = Integer(low=1)
+_ODD_SIZE = Integer(low=1, odd=True)
+_SCALES = Sequence(Real(low=0, closed="neither"))
+
+
+def _increasing_scales(values, name, *, relative=False):
+    """Positive, strictly increasing scales (``relative``: starting at 1) as a list of floats."""
+    checked = _SCALES.check(values, name) if _SCALES.is_valid(values) else None
+    if checked is None or any(b <= a for a, b in zip(checked, checked[1:])) or (
+        relative and abs(checked[0] - 1.0) > _INTEGER_TOLERANCE
+    ):
+        start = " starting at 1" if relative else ""
+        raise ValueError(
+            f"{name} must be a strictly increasing sequence of positive finite numbers{start}, "
+            f"got {values!r}."
+        )
+    return list(checked)
 
 
 def _check_relative_scales(relative_scales):
-    try:
-        values = [float(r) for r in relative_scales]
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"relative_scales must be a sequence of numbers, got {relative_scales!r}."
-        ) from None
-    if not values or abs(values[0] - 1.0) > _INTEGER_TOLERANCE or not all(
-        math.isfinite(r) for r in values
-    ) or any(b <= a for a, b in zip(values, values[1:])):
-        raise ValueError(
-            f"relative_scales must start at 1 and increase strictly, got {relative_scales!r}."
-        )
     # Rounded, so that the optimisation and the cache key see the same numbers.
-    return [round(r, 6) for r in values]
+    return [round(r, 6) for r in _increasing_scales(relative_scales, "relative_scales", relative=True)]
 
 
 def _is_integer(ratio):
@@ -116,9 +117,8 @@ def disco_kernel_layout(relative_scales, effective_size=7, margin=1):
     [(7, 1, True), (11, 1, False), (13, 1, False), (7, 2, True)]
     """
     relative_scales = _check_relative_scales(relative_scales)
-    effective_size = check_odd_size("effective_size", effective_size)
-    if isinstance(margin, bool) or not isinstance(margin, numbers.Integral) or margin < 0:
-        raise ValueError(f"margin must be a non-negative integer, got {margin!r}.")
+    effective_size = _ODD_SIZE.check(effective_size, "effective_size")
+    margin = Integer(low=0).check(margin, "margin")
     layout = []
     for ratio in relative_scales:
         if _is_integer(ratio):
@@ -194,10 +194,8 @@ def optimise_disco_basis(relative_scales, effective_size=7, *, margin=1, n_image
 
     Parameters
     ----------
-    relative_scales : sequence of float
-        Scales divided by the smallest one (starts at 1, increasing).
-    effective_size : int, default=7
-    margin : int, default=1
+    relative_scales, effective_size, margin
+        As for :func:`disco_kernel_layout`.
     n_images : int, default=8
     image_size : int, optional
         Side of the noise images; by default the smallest multiple of 8 (at least 64)
@@ -220,12 +218,11 @@ def optimise_disco_basis(relative_scales, effective_size=7, *, margin=1, n_image
     """
     relative_scales = _check_relative_scales(relative_scales)
     layout = disco_kernel_layout(relative_scales, effective_size, margin)
-    n_images = check_positive_int("n_images", n_images)
+    n_images = _POSITIVE_INT.check(n_images, "n_images")
     if image_size is None:
         image_size = _default_image_size(relative_scales, layout)
-    image_size = check_positive_int("image_size", image_size)
-    if isinstance(ridge, bool) or not isinstance(ridge, numbers.Real) or not ridge >= 0:
-        raise ValueError(f"ridge must be a non-negative number, got {ridge!r}.")
+    image_size = _POSITIVE_INT.check(image_size, "image_size")
+    ridge = Real(low=0).check(ridge, "ridge")
     unknown = [index for index, (_, _, is_integer) in enumerate(layout) if not is_integer]
     if not unknown:
         return [None] * len(layout)
@@ -349,18 +346,6 @@ def load_disco_basis(relative_scales, effective_size=7, *, margin=1, data_home=N
     return proxy
 
 
-def _check_scales(scales):
-    try:
-        values = [float(s) for s in torch.as_tensor(scales, dtype=torch.float64).reshape(-1)]
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"scales must be a sequence of positive numbers, got {scales!r}.") from None
-    if not values or not all(math.isfinite(s) and s > 0 for s in values) or any(
-        b <= a for a, b in zip(values, values[1:])
-    ):
-        raise ValueError(f"scales must be positive and strictly increasing, got {scales!r}.")
-    return values
-
-
 class DiscoBasis(nn.Module):
     """DISCO basis at a fixed set of scales (Sosnovik et al., 2021).
 
@@ -402,8 +387,10 @@ class DiscoBasis(nn.Module):
 
     def __init__(self, scales=DISCO_SCALES, effective_size=7, *, margin=1, data_home=None):
         super().__init__()
-        values = _check_scales(scales)
-        self.effective_size = check_odd_size("effective_size", effective_size)
+        if hasattr(scales, "tolist"):  # arrays and tensors
+            scales = torch.as_tensor(scales).reshape(-1).tolist()
+        values = _increasing_scales(scales, "scales")
+        self.effective_size = _ODD_SIZE.check(effective_size, "effective_size")
         self.margin = margin
         relative = [value / values[0] for value in values]
         self.layout = disco_kernel_layout(relative, self.effective_size, margin)
@@ -451,19 +438,17 @@ def _as_disco_basis(basis):
 class _DiscoConv(nn.Module):
     def __init__(self, in_channels, out_channels, basis, stride, bias, weight_shape):
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.out_channels = check_positive_int("out_channels", out_channels)
+        self.in_channels = _POSITIVE_INT.check(in_channels, "in_channels")
+        self.out_channels = _POSITIVE_INT.check(out_channels, "out_channels")
         self.basis = _as_disco_basis(basis)
-        self.stride = check_positive_int("stride", stride)
+        self.stride = _POSITIVE_INT.check(stride, "stride")
         self.weight = nn.Parameter(torch.empty(*weight_shape, self.basis.n_functions))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
 
     def reset_parameters(self):
         """Kaiming-uniform weights with fan-in ``C [* scale_size] * F``; zero bias (as DISCO)."""
-        nn.init.kaiming_uniform_(self.weight.view(self.out_channels, -1), a=math.sqrt(5))
-        if self.bias is not None:
-            nn.init.zeros_(self.bias)
+        reset_conv_parameters(self.weight, self.bias, zero_bias=True)
 
     @property
     def n_scales(self):
@@ -515,10 +500,7 @@ class DiscoConvT2H(_DiscoConv):
         super().__init__(in_channels, out_channels, basis, stride, bias, (out_channels, in_channels))
 
     def forward(self, x):
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"DiscoConvT2H expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
-            )
+        check_input_shape(self, x, self.in_channels)
         outputs = []
         for basis, dilation in self.basis.kernels():
             kernel = torch.einsum("ocf,fyx->ocyx", self.weight, basis.to(self.weight.dtype))
@@ -535,17 +517,17 @@ class DiscoConvH2H(_DiscoConv):
 
     Parameters
     ----------
-    in_channels, out_channels : int
+    in_channels, out_channels, stride, bias
+        As for :class:`DiscoConvT2H`.
     basis : DiscoBasis or sequence of float
         Must hold as many scales as the input's scale axis.
     scale_size : int, default=1
-    stride : int, default=1
-    bias : bool, default=True
+        Number of neighbouring input scales each output scale reads.
 
     Attributes
     ----------
-    weight : Parameter of shape (O, C, scale_size, F)
-    bias : Parameter of shape (O,) or None
+    weight, bias
+        As for :class:`DiscoConvT2H`, with ``weight`` of shape (O, C, scale_size, F).
 
     Examples
     --------
@@ -556,15 +538,11 @@ class DiscoConvH2H(_DiscoConv):
     """
 
     def __init__(self, in_channels, out_channels, basis, scale_size=1, *, stride=1, bias=True):
-        self.scale_size = check_positive_int("scale_size", scale_size)
+        self.scale_size = _POSITIVE_INT.check(scale_size, "scale_size")
         super().__init__(in_channels, out_channels, basis, stride, bias, (out_channels, in_channels, scale_size))
 
     def forward(self, x):
-        if x.dim() != 5 or x.shape[1] != self.in_channels or x.shape[2] != self.n_scales:
-            raise ValueError(
-                f"DiscoConvH2H expects input of shape (B, {self.in_channels}, {self.n_scales}, H, W), "
-                f"got {tuple(x.shape)}."
-            )
+        check_input_shape(self, x, self.in_channels, self.n_scales, scale_axis=True)
         batch, channels, n_scales, height, width = x.shape
         outputs = []
         for scale, (basis, dilation) in enumerate(self.basis.kernels()):
@@ -618,8 +596,8 @@ class DISCONet(nn.Module):
     def __init__(self, n_classes, in_channels=1, scales=DISCO_SCALES, effective_size=7, margin=1,
                  data_home=None, scale_size=1, upsample=1, widths=(32, 63, 95), hidden=256, dropout=0.7):
         super().__init__()
-        widths = check_widths(widths)
-        upsample = check_positive_int("upsample", upsample)
+        widths = Sequence(_POSITIVE_INT).check(widths, "widths")
+        upsample = _POSITIVE_INT.check(upsample, "upsample")
         self.basis = DiscoBasis(scales, effective_size, margin=margin, data_home=data_home)
         self.upsample = nn.Upsample(scale_factor=upsample) if upsample > 1 else nn.Identity()
         layers = []

@@ -36,25 +36,18 @@ import torch.nn.functional as F
 from scipy.special import ive
 from torch import nn
 
+from ...utils.validation import Integer, Options, Real
+from ..blocks import check_input_shape, mnist_blocks, reset_conv_parameters
+from ..heads import mnist_head
 from ..pooling import ScaleProjection
 from ..registry import register_architecture
-from ._common import (
-    check_odd_size,
-    check_positive_int,
-    check_positive_number,
-    check_widths,
-    mnist_head,
-)
 
 __all__ = ["GaussianScaleSpace", "ScaleSpaceConv", "DSSNet", "discrete_gaussian"]
 
-_SCALE_BOUNDARIES = ("zeros", "valid")
-
-
-def _check_base(base):
-    if isinstance(base, bool) or not isinstance(base, (int, np.integer)) or base < 2:
-        raise ValueError(f"base must be an integer >= 2 (dilations must be integers), got {base!r}.")
-    return int(base)
+_POSITIVE_INT = Integer(low=1)
+_POSITIVE = Real(low=0, closed="neither")
+_BASE = Integer(low=2)  # dilations base**s must be integers
+_TOLERANCE = Real(0, 1, closed="neither")
 
 
 def discrete_gaussian(t, tolerance=1e-6):
@@ -85,10 +78,8 @@ def discrete_gaussian(t, tolerance=1e-6):
     >>> round(float((np.arange(-half, half + 1) ** 2 * kernel).sum()), 4)  # variance t
     1.0
     """
-    t = check_positive_number("t", t)
-    tolerance = check_positive_number("tolerance", tolerance)
-    if tolerance >= 1:
-        raise ValueError(f"tolerance must be in (0, 1), got {tolerance!r}.")
+    t = _POSITIVE.check(t, "t")
+    tolerance = _TOLERANCE.check(tolerance, "tolerance")
     half = max(1, math.ceil(3 * math.sqrt(t)))
     while 1.0 - (ive(0, t) + 2 * ive(np.arange(1, half + 1), t).sum()) > tolerance:
         half += max(1, half // 4)
@@ -132,10 +123,10 @@ class GaussianScaleSpace(nn.Module):
 
     def __init__(self, n_scales=3, base=2, zero_scale=0.5, tolerance=1e-6):
         super().__init__()
-        self.n_scales = check_positive_int("n_scales", n_scales)
-        self.base = _check_base(base)
-        self.zero_scale = check_positive_number("zero_scale", zero_scale)
-        self.tolerance = check_positive_number("tolerance", tolerance)
+        self.n_scales = _POSITIVE_INT.check(n_scales, "n_scales")
+        self.base = _BASE.check(base, "base")
+        self.zero_scale = _POSITIVE.check(zero_scale, "zero_scale")
+        self.tolerance = _TOLERANCE.check(tolerance, "tolerance")
         self.t = [self.zero_scale**2 * (self.base ** (2 * k) - 1) for k in range(1, self.n_scales)]
         kernels = [discrete_gaussian(t, self.tolerance) for t in self.t]
         half = max((len(k) // 2 for k in kernels), default=0)
@@ -147,8 +138,7 @@ class GaussianScaleSpace(nn.Module):
         self.register_buffer("kernels", torch.as_tensor(table, dtype=torch.get_default_dtype()))
 
     def forward(self, x):
-        if x.dim() != 4:
-            raise ValueError(f"GaussianScaleSpace expects input of shape (B, C, H, W), got {tuple(x.shape)}.")
+        check_input_shape(self, x)
         if self.n_scales == 1:
             return x.unsqueeze(2)
         batch, channels, height, width = x.shape
@@ -217,15 +207,13 @@ class ScaleSpaceConv(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size=7, scale_size=1, base=2, *,
                  scale_boundary="zeros", stride=1, bias=True):
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.out_channels = check_positive_int("out_channels", out_channels)
-        self.kernel_size = check_odd_size("kernel_size", kernel_size)
-        self.scale_size = check_positive_int("scale_size", scale_size)
-        self.base = _check_base(base)
-        if scale_boundary not in _SCALE_BOUNDARIES:
-            raise ValueError(f"scale_boundary must be one of {_SCALE_BOUNDARIES}, got {scale_boundary!r}.")
-        self.scale_boundary = scale_boundary
-        self.stride = check_positive_int("stride", stride)
+        self.in_channels = _POSITIVE_INT.check(in_channels, "in_channels")
+        self.out_channels = _POSITIVE_INT.check(out_channels, "out_channels")
+        self.kernel_size = Integer(low=1, odd=True).check(kernel_size, "kernel_size")
+        self.scale_size = _POSITIVE_INT.check(scale_size, "scale_size")
+        self.base = _BASE.check(base, "base")
+        self.scale_boundary = Options(("zeros", "valid")).check(scale_boundary, "scale_boundary")
+        self.stride = _POSITIVE_INT.check(stride, "stride")
         self.weight = nn.Parameter(
             torch.empty(out_channels, in_channels, scale_size, kernel_size, kernel_size)
         )
@@ -234,20 +222,14 @@ class ScaleSpaceConv(nn.Module):
 
     def reset_parameters(self):
         """Kaiming-uniform weights, as ``nn.Conv2d`` with fan-in ``C * scale_size * k * k``."""
-        nn.init.kaiming_uniform_(self.weight.view(self.out_channels, -1), a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.weight[0].numel())
-            nn.init.uniform_(self.bias, -bound, bound)
+        reset_conv_parameters(self.weight, self.bias)
 
     def n_output_scales(self, n_scales):
         """Number of output levels for ``n_scales`` input levels."""
         return n_scales if self.scale_boundary == "zeros" else n_scales - self.scale_size + 1
 
     def forward(self, x):
-        if x.dim() != 5 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"ScaleSpaceConv expects input of shape (B, {self.in_channels}, S, H, W), got {tuple(x.shape)}."
-            )
+        check_input_shape(self, x, self.in_channels, scale_axis=True)
         batch, channels, n_scales, height, width = x.shape
         n_out = self.n_output_scales(n_scales)
         if n_out < 1:
@@ -319,26 +301,21 @@ class DSSNet(nn.Module):
     def __init__(self, n_classes, in_channels=1, n_scales=3, zero_scale=0.5, base=2, kernel_size=7,
                  scale_size=1, scale_boundary="zeros", widths=(32, 63, 95), hidden=256, dropout=0.7):
         super().__init__()
-        widths = check_widths(widths)
         self.lifting = GaussianScaleSpace(n_scales, base, zero_scale)
-        if scale_boundary == "valid" and n_scales - len(widths) * (scale_size - 1) < 1:
+
+        def make_conv(channels, width):
+            return ScaleSpaceConv(channels, width, kernel_size, scale_size, base,
+                                  scale_boundary=scale_boundary)
+
+        self.features = mnist_blocks(in_channels, widths, make_conv, scale_axis=True)
+        n_blocks = sum(isinstance(module, ScaleSpaceConv) for module in self.features)
+        if scale_boundary == "valid" and n_scales - n_blocks * (scale_size - 1) < 1:
             raise ValueError(
-                f"n_scales={n_scales} is too small for {len(widths)} blocks with scale_size={scale_size} "
+                f"n_scales={n_scales} is too small for {n_blocks} blocks with scale_size={scale_size} "
                 "and scale_boundary='valid'."
             )
-        blocks = []
-        channels = in_channels
-        for width in widths:
-            blocks += [
-                ScaleSpaceConv(channels, width, kernel_size, scale_size, base, scale_boundary=scale_boundary),
-                nn.ReLU(),
-                nn.MaxPool3d((1, 2, 2), ceil_mode=True),
-                nn.BatchNorm3d(width),
-            ]
-            channels = width
-        self.features = nn.Sequential(*blocks)
         self.projection = ScaleProjection("max")
-        self.head = mnist_head(channels, n_classes, hidden, dropout)
+        self.head = mnist_head(self.features[-1].num_features, n_classes, hidden, dropout)
 
     def forward(self, x):
         return self.head(self.projection(self.features(self.lifting(x))))

@@ -13,15 +13,14 @@ the range the factors cover.
 
 from __future__ import annotations
 
-import math
-import numbers
-
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...utils.validation import Integer, Options, Real, Sequence
+from ..blocks import check_input_shape, mnist_blocks, reset_conv_parameters
+from ..heads import mnist_head
 from ..registry import register_architecture
-from ._common import check_odd_size, check_positive_int, check_widths, mnist_head
 
 __all__ = ["SIConv2d", "SIConvNet", "SESN_FACTORS"]
 
@@ -29,19 +28,6 @@ __all__ = ["SIConv2d", "SIConvNet", "SESN_FACTORS"]
 #: (about ``1.5 ** k`` for ``k = -3 .. 3``).
 SESN_FACTORS = (0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33)
 
-_MODES = ("bilinear", "bicubic", "nearest")
-
-
-def _check_factors(factors):
-    try:
-        factors = tuple(factors)
-    except TypeError:
-        factors = None
-    if not factors or not all(
-        isinstance(f, numbers.Real) and not isinstance(f, bool) and math.isfinite(f) and f > 0 for f in factors
-    ):
-        raise ValueError(f"factors must be a non-empty sequence of positive finite numbers, got {factors!r}.")
-    return tuple(float(f) for f in factors)
 
 
 class SIConv2d(nn.Module):
@@ -89,13 +75,11 @@ class SIConv2d(nn.Module):
     def __init__(self, in_channels, out_channels, kernel_size=7, factors=SESN_FACTORS, *, mode="bilinear",
                  antialias=True, bias=True):
         super().__init__()
-        self.in_channels = check_positive_int("in_channels", in_channels)
-        self.out_channels = check_positive_int("out_channels", out_channels)
-        self.kernel_size = check_odd_size("kernel_size", kernel_size)
-        self.factors = _check_factors(factors)
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}.")
-        self.mode = mode
+        self.in_channels = Integer(low=1).check(in_channels, "in_channels")
+        self.out_channels = Integer(low=1).check(out_channels, "out_channels")
+        self.kernel_size = Integer(low=1, odd=True).check(kernel_size, "kernel_size")
+        self.factors = Sequence(Real(low=0, closed="neither")).check(factors, "factors")
+        self.mode = Options(("bilinear", "bicubic", "nearest")).check(mode, "mode")
         self.antialias = bool(antialias)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
@@ -103,10 +87,7 @@ class SIConv2d(nn.Module):
 
     def reset_parameters(self):
         """The initialisation of ``nn.Conv2d`` (Kaiming-uniform)."""
-        nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-        if self.bias is not None:
-            bound = 1.0 / math.sqrt(self.weight[0].numel())
-            nn.init.uniform_(self.bias, -bound, bound)
+        reset_conv_parameters(self.weight, self.bias)
 
     def _resize(self, x, size):
         if tuple(x.shape[-2:]) == size:
@@ -118,10 +99,7 @@ class SIConv2d(nn.Module):
                              antialias=self.antialias and shrinking)
 
     def forward(self, x):
-        if x.dim() != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(
-                f"SIConv2d expects input of shape (B, {self.in_channels}, H, W), got {tuple(x.shape)}."
-            )
+        check_input_shape(self, x, self.in_channels)
         height, width = x.shape[-2:]
         padding = self.kernel_size // 2
         response = None
@@ -171,19 +149,11 @@ class SIConvNet(nn.Module):
     def __init__(self, n_classes, in_channels=1, factors=SESN_FACTORS, kernel_size=7, mode="bilinear",
                  antialias=True, widths=(32, 63, 95), hidden=256, dropout=0.7):
         super().__init__()
-        widths = check_widths(widths)
-        blocks = []
-        channels = in_channels
-        for width in widths:
-            blocks += [
-                SIConv2d(channels, width, kernel_size, factors, mode=mode, antialias=antialias),
-                nn.ReLU(),
-                nn.MaxPool2d(2, ceil_mode=True),
-                nn.BatchNorm2d(width),
-            ]
-            channels = width
-        self.features = nn.Sequential(*blocks)
-        self.head = mnist_head(channels, n_classes, hidden, dropout)
+        def make_conv(channels, width):
+            return SIConv2d(channels, width, kernel_size, factors, mode=mode, antialias=antialias)
+
+        self.features = mnist_blocks(in_channels, widths, make_conv)
+        self.head = mnist_head(self.features[-1].num_features, n_classes, hidden, dropout)
 
     def forward(self, x):
         return self.head(self.features(x))

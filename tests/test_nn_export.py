@@ -1,0 +1,83 @@
+"""Networks of scale convolutions recorded in eval mode: torch.jit.trace, torch.export, torch.compile."""
+
+import pickle
+import warnings
+
+import pytest
+import torch
+
+from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, Table1Net
+
+
+def small_network(seed=0):
+    torch.manual_seed(seed)
+    scales = InternalScales(3, "isr", init_sigma_basis=1.0, init_isr=6.0)  # kernels 5, 11, 25
+    return torch.nn.Sequential(
+        ScaleConvT2H(1, 4, scales), torch.nn.ReLU(),
+        ScaleConvH2H(4, 3, scales, scale_size=2, conv_impl="fft"),
+        ScaleProjection("max"),
+    ).eval()
+
+
+def record(kind, module, x):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # trace's notes on Python ints taken from sizes
+        if kind == "trace":
+            return torch.jit.trace(module, x)
+        if kind == "export":
+            return torch.export.export(module, (x,)).module()
+        compiled = torch.compile(module)
+        compiled(x)
+        return compiled
+
+
+def eager(module, x):
+    with torch.no_grad():
+        return module(x)
+
+
+@pytest.mark.parametrize("kind", ["trace", "export", "compile"])
+def test_table1_network_records_with_the_same_outputs(kind):
+    torch.manual_seed(0)
+    net = Table1Net(10, n_scales=3, n_filters=4, init_sigma_basis=1.5, init_isr=4.0).eval()
+    x = torch.randn(3, 1, 28, 28)
+    recorded = record(kind, net, x)
+    torch.testing.assert_close(eager(recorded, x), eager(net, x), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["trace", "export"])
+def test_lifting_and_scale_to_scale_layers_record_with_the_same_outputs(kind):
+    net = small_network()
+    x = torch.randn(2, 1, 40, 40)
+    plans = [layer.correlation_plan(x.shape, backward=False) for layer in (net[0], net[2])]
+    impls = {impl for plan in plans for _, _, impl in plan}
+    assert impls == {"direct", "fft"}  # both paths are recorded
+    torch.testing.assert_close(eager(record(kind, net, x), x), eager(net, x), rtol=1e-5, atol=1e-6)
+
+
+def test_recording_follows_a_state_loaded_after_eval():
+    net, other = small_network(0), small_network(1)
+    with torch.no_grad():
+        other[0].scales.sigma.fill_(1.3)  # other scales, other kernel sizes
+    other.eval()
+    x = torch.randn(2, 1, 32, 32)
+    net.load_state_dict(other.state_dict())
+    exported = record("export", net, x)
+    torch.testing.assert_close(eager(exported, x), eager(other, x), rtol=1e-5, atol=1e-6)
+    assert net[0].kernel_sizes() == other[0].kernel_sizes() != small_network(0)[0].kernel_sizes()
+
+
+def test_export_without_a_cached_basis_asks_for_eval():
+    net = pickle.loads(pickle.dumps(small_network()))  # caches are not pickled
+    x = torch.randn(1, 1, 24, 24)
+    with pytest.raises(RuntimeError, match=r"no cached basis to export; call module.eval\(\) first"):
+        torch.export.export(net, (x,))
+    net.eval()
+    torch.testing.assert_close(eager(record("export", net, x), x), eager(net, x), rtol=1e-5, atol=1e-6)
+
+
+def test_training_mode_still_rebuilds_the_basis_with_gradients():
+    net = small_network().train()
+    x = torch.randn(1, 1, 24, 24)
+    net(x).sum().backward()
+    assert net[0].scales.sigma.grad is not None and net[0].scales.gamma.grad is not None
