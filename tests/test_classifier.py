@@ -27,6 +27,7 @@ SMALL = dict(n_scales=2, n_filters=4, init_sigma_basis=0.5, init_isr=2.0, max_ep
         "check_no_attributes_set_in_init": (
             "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_"
         ),
+
     },
 )
 def test_scikit_learn_estimator_checks(estimator, check):
@@ -208,9 +209,8 @@ def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
         cv=2,
         n_jobs=2,
     ).fit(data.X_train, data.y_train)
-    assert set(search.best_params_) == {"classifier__parameterisation", "classifier__init_isr"}
     assert len(search.cv_results_["params"]) == 4
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert (search.cv_results_["mean_test_score"] > 0.3).all()  # every candidate learns (chance: 0.1)
     best = search.best_estimator_.named_steps["classifier"]
     assert best.scales_.shape == (3,)
     assert search.score(data.X_test, data.y_test) > 0.5  # ten classes: chance is 0.1
@@ -221,14 +221,14 @@ def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
     [
         (dict(architecture="resnet"), "architecture must be one of .* got 'resnet'"),
         (dict(parameterisation="log"), "parameterisation must be one of .* got 'log'"),
-        (dict(n_scales=0), "n_scales must be a positive integer, got 0"),
+        (dict(n_scales=0), "n_scales must be an integer >= 1, got 0"),
         (dict(init_isr=1.0), "init_isr must be a finite number > 1, got 1.0"),
-        (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a positive finite number, got -1.0"),
-        (dict(kernel_extent=float("nan")), "kernel_extent must be a positive finite number, got nan"),
-        (dict(lr=0), "lr must be a positive finite number, got 0"),
-        (dict(scale_lr=-0.1), "scale_lr must be None or a non-negative finite number, got -0.1"),
-        (dict(scale_warmup_epochs=-1), "scale_warmup_epochs must be a non-negative integer, got -1"),
-        (dict(validation_fraction=1.5), r"validation_fraction must be in the open interval \(0, 1\), got 1.5"),
+        (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a finite number > 0, got -1.0"),
+        (dict(kernel_extent=float("nan")), "kernel_extent must be a finite number > 0, got nan"),
+        (dict(lr=0), "lr must be a finite number > 0, got 0"),
+        (dict(scale_lr=-0.1), r"scale_lr must be a finite number >= 0 or None, got -0.1"),
+        (dict(scale_warmup_epochs=-1), "scale_warmup_epochs must be an integer >= 0, got -1"),
+        (dict(validation_fraction=1.5), r"validation_fraction must be a finite number in \(0, 1\), got 1.5"),
         (dict(image_shape=(8,)), r"image_shape must be \(height, width\)"),
         (dict(image_shape=(4, 4)), r"X has 64 features per row, but image_shape=\(4, 4\) needs 16"),
     ],
@@ -273,7 +273,7 @@ def test_partial_fit_continues_training():
     clf.partial_fit(X, y)
     clf.partial_fit(X, y)
     assert len(clf.history) == 2
-    with pytest.raises(ValueError, match="labels not seen"):
+    with pytest.raises(ValueError, match=r"labels that are not among the classes \[0, 1\]: \[5, 6\]"):
         clf.partial_fit(X, y + 5)
 
 
@@ -282,9 +282,8 @@ def test_mnist_architectures_have_the_stated_parameter_count(architecture, expec
     X, y = blobs_images(n=20, size=28)
     clf = ScaleEquivariantClassifier(architecture=architecture, n_scales=4, init_sigma_basis=1.5,
                                      init_isr=2.0, max_epochs=1, random_state=0)
-    clf.fit(np.tile(X, (1, 1, 1)), np.arange(20) % 10)
+    clf.fit(X, np.arange(20) % 10)
     assert count_parameters(clf.module_) == expected
-    assert abs(expected - 495_000) / 495_000 < 0.02
     if architecture == "cnn":
         assert clf.scales_ is None and clf.isr_ is None
     else:
