@@ -732,7 +732,8 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         limit = self.inference_batch_size(tuple(images.shape[1:]))
         if len(images) <= limit:
             return super().evaluation_step(batch, training)
-        outputs = [super().evaluation_step((piece, None), training) for piece in images.split(limit)]
+        step = super().evaluation_step
+        outputs = [step((piece, None), training) for piece in images.split(limit)]
         if isinstance(outputs[0], tuple):
             return tuple(torch.cat(parts) for parts in zip(*outputs))
         return torch.cat(outputs)
@@ -801,7 +802,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
             yield
             return
         self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        devices = [torch.cuda.current_device()] if str(self.device).startswith("cuda") else []
+        devices = [torch.cuda.current_device()] if torch.cuda.is_available() and str(self.device).startswith("cuda") else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self._seed_)
             yield

@@ -312,3 +312,112 @@ def test_unknown_module_argument_names_itself():
     X, y = blobs_images(n=20)
     with pytest.raises(ValueError, match=r"module__bogus is not an argument of Table1Net.*max_order"):
         ScaleEquivariantClassifier(**SMALL, module__bogus=1).fit(X, y)
+
+
+class TinyNet(torch.nn.Module):
+    """A user's network: a builder like the registered ones (n_classes, in_channels, ...)."""
+
+    def __init__(self, n_classes, in_channels=1, hidden=3, init_isr=None):
+        super().__init__()
+        self.init_isr = init_isr
+        self.body = torch.nn.Sequential(torch.nn.Conv2d(in_channels, hidden, 3, padding=1), torch.nn.ReLU(),
+                                        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.head = torch.nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def test_module_class_gets_classes_channels_and_module_arguments():
+    X, y = blobs_images(n=20)
+    clf = ScaleEquivariantClassifier(**SMALL, module=TinyNet, module__hidden=5).fit(X, np.array(["a", "b"])[y])
+    assert isinstance(clf.module_, TinyNet)
+    assert clf.module_.head.out_features == 2 and clf.module_.head.in_features == 5
+    assert clf.module_.init_isr == 2.0  # named in its signature, so the classifier's value reaches it
+    assert clf.scales_ is None and clf.isr_ is None
+    assert set(clf.predict(X)) <= {"a", "b"}
+
+
+def test_module_instance_is_used_as_given():
+    X, y = blobs_images(n=20)
+    instance = TinyNet(2, hidden=4)
+    clf = ScaleEquivariantClassifier(**SMALL, module=instance).fit(X, y)
+    assert clf.module_ is instance
+    rebuilt = ScaleEquivariantClassifier(**SMALL, module=TinyNet(2), module__hidden=6).fit(X, y)
+    assert rebuilt.module_.head.in_features == 6
+
+
+@pytest.mark.parametrize("module", ["table1", 3])
+def test_module_that_is_not_a_network_is_refused(module):
+    X, y = blobs_images(n=10)
+    with pytest.raises(ValueError, match=f"module must be None, a torch.nn.Module class or instance.*got {module!r}"):
+        ScaleEquivariantClassifier(**SMALL, module=module).fit(X, y)
+
+
+def test_huge_initial_isr_is_refused_before_allocating():
+    X, y = blobs_images(n=10, size=16)
+    clf = ScaleEquivariantClassifier(init_isr=1e6, max_epochs=1)
+    with pytest.raises(ValueError, match=r"8000001 x 8000001 pixels .*init_isr=1000000.0.* GiB, more than"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "module_")
+
+
+def test_kernels_dwarfing_the_images_warn_only_for_networks_with_internal_scales():
+    X = np.random.RandomState(0).rand(20, 4)
+    y = np.arange(20) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LargeKernelWarning)
+        ScaleEquivariantClassifier(max_epochs=1, module=TinyNet).fit(X, y)
+
+
+@pytest.mark.parametrize("shape", [(6, 0, 5), (6, 5, 0), (6, 1, 0, 4)])
+def test_empty_images_are_refused_naming_x(shape):
+    with pytest.raises(ValueError, match=r"X of shape .* holds empty images"):
+        ScaleEquivariantClassifier(**SMALL).fit(np.zeros(shape), np.arange(6) % 2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_cuda_device_without_cuda_is_a_clear_error():
+    X, y = blobs_images(n=10)
+    with pytest.raises(ValueError, match=r"device='cuda' asks for a GPU, but CUDA is not available"):
+        ScaleEquivariantClassifier(**SMALL, device="cuda").fit(X, y)
+    with pytest.raises(ValueError, match=r"device must name a torch device.*got 'gpu0'"):
+        ScaleEquivariantClassifier(**SMALL, device="gpu0").fit(X, y)
+
+
+def test_save_params_load_params_round_trip(tmp_path):
+    X, y = blobs_images(n=20)
+    labels = np.array(["large", "small"])[y]
+    trained = ScaleEquivariantClassifier(**SMALL).fit(X, labels)
+    trained.save_params(f_params=tmp_path / "params.pt")
+    with pytest.raises(ValueError, match=r"needs image_shape and classes.*image_shape=None"):
+        ScaleEquivariantClassifier(**SMALL).initialize()
+    fresh = ScaleEquivariantClassifier(**SMALL, image_shape=(12, 12), classes=["large", "small"]).initialize()
+    np.testing.assert_allclose(fresh.scales_, [0.5, 1.0], rtol=1e-6)
+    fresh.load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_array_equal(fresh.scales_, trained.scales_)
+    assert fresh.isr_ == trained.isr_ and fresh.sigma_basis_ == trained.sigma_basis_
+    assert not np.allclose(fresh.scales_, [0.5, 1.0])
+    np.testing.assert_array_equal(fresh.predict_proba(X), trained.predict_proba(X))
+    np.testing.assert_array_equal(fresh.predict(X), trained.predict(X))
+
+
+def test_prediction_batches_stay_within_working_memory():
+    rng = np.random.RandomState(0)
+    small, large = rng.rand(8, 12, 12).astype(np.float32), rng.rand(8, 96, 96).astype(np.float32)
+    y = np.arange(8) % 2
+    params = {**SMALL, "max_epochs": 1, "module__conv_kwargs": {"conv_impl": "direct"}}
+    calls = []
+    for X in (small, large):
+        clf = ScaleEquivariantClassifier(**params).fit(X, y)
+        unbounded = clf.predict_proba(X)
+        limit = clf.set_params(working_memory=1.0).inference_batch_size()  # runs (and caches) the probe
+        batch_sizes = []
+        hook = clf.module_.register_forward_pre_hook(lambda module, inputs: batch_sizes.append(len(inputs[0])))
+        bounded = clf.predict_proba(X)
+        hook.remove()
+        np.testing.assert_allclose(bounded, unbounded, rtol=1e-5, atol=1e-7)
+        calls.append((limit, batch_sizes))
+    (small_limit, small_batches), (large_limit, large_batches) = calls
+    assert small_batches == [8] and small_limit >= 8
+    assert 1 <= large_limit < 8 and max(large_batches) == large_limit and sum(large_batches) == 8
