@@ -421,3 +421,62 @@ def test_prediction_batches_stay_within_working_memory():
     (small_limit, small_batches), (large_limit, large_batches) = calls
     assert small_batches == [8] and small_limit >= 8
     assert 1 <= large_limit < 8 and max(large_batches) == large_limit and sum(large_batches) == 8
+
+
+class PairsDataset(torch.utils.data.Dataset):
+    """(image, label) pairs, with or without a ``targets`` attribute."""
+
+    def __init__(self, images, labels, with_targets=True):
+        self.images, self.labels = torch.from_numpy(images), labels
+        if with_targets:
+            self.targets = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        return self.images[index], self.labels[index]
+
+
+def test_fit_on_a_dataset_equals_fit_on_arrays():
+    X, y = blobs_images(n=30)
+    labels = np.array(["large", "small"])[y]
+    from_arrays = ScaleEquivariantClassifier(**SMALL).fit(X, labels)
+    from_dataset = ScaleEquivariantClassifier(**SMALL).fit(PairsDataset(X, labels))
+    np.testing.assert_array_equal(from_dataset.classes_, ["large", "small"])
+    assert from_dataset.input_shape_ == (1, 12, 12) and from_dataset.n_features_in_ == 144
+    np.testing.assert_array_equal(from_dataset.predict_proba(X), from_arrays.predict_proba(X))
+    dataset = PairsDataset(X, labels)
+    np.testing.assert_array_equal(from_dataset.predict(dataset), from_arrays.predict(X))
+    assert from_dataset.score(dataset) == from_arrays.score(X, labels)
+
+
+def test_dataset_without_targets_needs_classes():
+    X, y = blobs_images(n=20)
+    unlabelled = PairsDataset(X, y + 5, with_targets=False)
+    with pytest.raises(ValueError, match=r"PairsDataset without a 'targets' attribute.*pass classes="):
+        ScaleEquivariantClassifier(**SMALL).fit(unlabelled)
+    clf = ScaleEquivariantClassifier(**SMALL, classes=[5, 6]).fit(unlabelled)
+    assert set(clf.predict(unlabelled)) <= {5, 6}
+    assert clf.score(unlabelled) == clf.score(X, y + 5)  # labels read sample by sample
+    with pytest.raises(ValueError, match=r"sample 0 of the dataset has label 7, which is not one of the classes"):
+        ScaleEquivariantClassifier(**SMALL, classes=[5, 6]).fit(PairsDataset(X, y + 7, with_targets=False))
+    with pytest.raises(ValueError, match="y must be None when X is a Dataset"):
+        clf.fit(unlabelled, y)
+    with pytest.raises(ValueError, match=r"sample 0 of the dataset is an image of shape \(1, 8, 8\)"):
+        clf.predict(PairsDataset(X[:, :8, :8].copy(), y))
+
+
+def test_dynamic_scale_mnist_streams_through_workers():
+    from skscale.datasets import DynamicScaleMNIST, load_mnist
+
+    mnist = load_mnist(source="bundled")
+    chosen = np.random.RandomState(0).choice(len(mnist.target), 80, replace=False)
+    images, labels = mnist.data[chosen], mnist.target[chosen]
+    train = DynamicScaleMNIST(images, labels, canvas_size=28, scale_range=(1.0, 1.3))
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}, iterator_train__num_workers=1).fit(train)
+    np.testing.assert_array_equal(clf.classes_, np.unique(labels))
+    X, y, _ = train.to_arrays()
+    assert clf.input_shape_ == (1, 28, 28)
+    assert clf.score(train) == clf.score(X, y)
+    assert len(clf.history) == 2 and len(clf.history[:, "isr"]) == 2
