@@ -206,8 +206,9 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         Learning rate of the scale parameters (the paper schedules them apart from the
         weights); defaults to ``lr``.
     scale_warmup_epochs : int, default=0
-        Linear warm-up of the scale learning rate from 0 over this many epochs
-        (:class:`skscale.callbacks.ScaleLRWarmup`).
+        Linear warm-up of the scale learning rate from 0 over this many epochs, step by
+        step (:class:`skscale.callbacks.ScaleLRWarmup`): a multiplier on the rate, which
+        a skorch ``LRScheduler`` in ``callbacks`` keeps scheduling.
     scale_augmentation : (float, float), optional
         ``(low, high)``: every training batch is rescaled about the image centre, each
         image by its own factor drawn log-uniformly from ``[low, high]`` and redrawn in
@@ -679,8 +680,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         # The per-epoch list of scales stays in the history but out of the printed table.
         dict(callbacks)["print_log"].set_params(keys_ignored=["scales", "scale_lr"])
         callbacks.append(("scale_trajectory", ScaleTrajectory()))
-        scale_lr = self.lr if self.scale_lr is None else self.scale_lr
-        callbacks.append(("scale_lr_warmup", ScaleLRWarmup(scale_lr, self.scale_warmup_epochs)))
+        callbacks.append(("scale_lr_warmup", ScaleLRWarmup(self.scale_warmup_epochs)))
         if self.early_stopping is True or self.early_stopping is np.True_:
             stopping = EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
                                      sink=lambda *args: None)
