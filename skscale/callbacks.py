@@ -45,7 +45,9 @@ def scale_history(history, key="isr"):
             ) from None
     values = np.asarray(source, dtype=np.float64)
     if values.ndim != 1 or values.size == 0:
-        raise ValueError(f"each history must hold one {key} value per epoch, got an array of shape {values.shape}.")
+        raise ValueError(
+            f"each history must hold one {key} value per epoch, got an array of shape {values.shape}."
+        )
     return values
 
 

@@ -75,7 +75,9 @@ class _ImageDataset(torch.utils.data.Dataset):
 
     def __init__(self, dataset, classes=None, shape=None):
         self.dataset = dataset
-        self.index = None if classes is None else {label: i for i, label in enumerate(np.asarray(classes).tolist())}
+        self.index = (
+            None if classes is None else {label: i for i, label in enumerate(np.asarray(classes).tolist())}
+        )
         self.shape = shape
 
     def __len__(self):
@@ -376,7 +378,9 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
 
     # ------------------------------------------------------------------ validation
     def _check_params(self):
-        check_params({name: getattr(self, name) for name in self._parameter_constraints}, self._parameter_constraints)
+        check_params(
+            {name: getattr(self, name) for name in self._parameter_constraints}, self._parameter_constraints
+        )
         module = self.module
         if not (module is None or isinstance(module, torch.nn.Module) or callable(module)):
             raise ValueError(
@@ -393,7 +397,9 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         try:
             parsed = torch.device(device)
         except (RuntimeError, TypeError):
-            raise ValueError(f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}.") from None
+            raise ValueError(
+                f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}."
+            ) from None
         if parsed.type == "cuda":
             if not torch.cuda.is_available():
                 raise ValueError(
@@ -402,10 +408,13 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
                 )
             if parsed.index is not None and parsed.index >= torch.cuda.device_count():
                 raise ValueError(
-                    f"device={device!r} names GPU {parsed.index}, but only {torch.cuda.device_count()} are visible."
+                    f"device={device!r} names GPU {parsed.index}, but only "
+                    f"{torch.cuda.device_count()} are visible."
                 )
         elif parsed.type == "mps" and not torch.backends.mps.is_available():
-            raise ValueError(f"device={device!r} asks for Apple's MPS, which is not available; use device='cpu'.")
+            raise ValueError(
+                f"device={device!r} asks for Apple's MPS, which is not available; use device='cpu'."
+            )
 
     def _image_shape_tuple(self):
         """``image_shape`` as ``(channels, height, width)``, or None."""
@@ -452,7 +461,8 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
             )
         if min(images.shape[1:]) == 0:
             raise ValueError(
-                f"X of shape {X.shape} holds empty images (channels, height, width) = {tuple(images.shape[1:])}; "
+                f"X of shape {X.shape} holds empty images (channels, height, width) = "
+                f"{tuple(images.shape[1:])}; "
                 "every image needs at least one channel, row and column."
             )
         if expected is not None and tuple(images.shape[1:]) != expected:
@@ -486,19 +496,24 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
                 targets = _dataset_targets(X)
                 if targets is None:
                     raise ValueError(
-                        f"X is a {type(X).__name__} without a 'targets' attribute, so its classes are unknown "
+                        f"X is a {type(X).__name__} without a 'targets' attribute, so its classes are "
+                        "unknown "
                         "before training; pass classes=[...] (all labels it yields)."
                     )
                 self.classes_inferred_ = np.unique(targets)
         if len(self.classes_) < 2:
-            raise ValueError(f"y must hold at least two classes, got {len(self.classes_)} class: "
-                             f"{self.classes_.tolist()!r}.")
+            raise ValueError(
+                f"y must hold at least two classes, got {len(self.classes_)} class: "
+                f"{self.classes_.tolist()!r}."
+            )
 
     def _validate_training_data(self, X, y, reset, classes=None):
         """Images and labels for skorch; with ``reset`` the input shape and classes are learned."""
         if is_dataset(X):
             if y is not None:
-                raise ValueError(f"y must be None when X is a Dataset (the dataset yields the labels), got {y!r}.")
+                raise ValueError(
+                    f"y must be None when X is a Dataset (the dataset yields the labels), got {y!r}."
+                )
             if len(X) == 0:
                 raise ValueError("X is an empty Dataset; it must yield at least one (image, label) pair.")
             first = _ImageDataset(X)[0][0]
@@ -613,10 +628,16 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
             n_filters=self.n_filters,
         )
         module = build_module(
-            builder, n_classes=len(self.classes_), in_channels=self.input_shape_[0], defaults=defaults, **arguments
+            builder,
+            n_classes=len(self.classes_),
+            in_channels=self.input_shape_[0],
+            defaults=defaults,
+            **arguments,
         )
         if not isinstance(module, torch.nn.Module):
-            raise ValueError(f"module must build a torch.nn.Module, but {builder!r} returned {type(module).__name__}.")
+            raise ValueError(
+                f"module must build a torch.nn.Module, but {builder!r} returned {type(module).__name__}."
+            )
         self._check_kernels(module)
         self.module_ = module
         return self
@@ -647,8 +668,9 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         if available is not None and needed > available:
             raise ValueError(
                 f"The largest initial kernel spans {largest} x {largest} pixels (Eq. 6 with init_sigma_basis="
-                f"{self.init_sigma_basis!r}, init_isr={self.init_isr!r}, kernel_extent={self.kernel_extent!r}) "
-                f"on {height} x {width} images: one batch of {self.batch_size} needs at least {_gib(needed)}, "
+                f"{self.init_sigma_basis!r}, init_isr={self.init_isr!r}, "
+                f"kernel_extent={self.kernel_extent!r}) on {height} x {width} images: one batch of "
+                f"{self.batch_size} needs at least {_gib(needed)}, "
                 f"more than the {_gib(available)} of device {str(self.device)!r}. Lower init_isr, "
                 "init_sigma_basis or kernel_extent (or batch_size)."
             )
@@ -682,8 +704,9 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         callbacks.append(("scale_trajectory", ScaleTrajectory()))
         callbacks.append(("scale_lr_warmup", ScaleLRWarmup(self.scale_warmup_epochs)))
         if self.early_stopping is True or self.early_stopping is np.True_:
-            stopping = EarlyStopping(monitor="valid_loss", patience=self.n_iter_no_change, load_best=True,
-                                     sink=lambda *args: None)
+            stopping = EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True, sink=lambda *args: None
+            )
             callbacks.append(("early_stopping", stopping))
         if isinstance(self.verbose, numbers.Real) and self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
@@ -695,7 +718,8 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         classes = getattr(self, "classes_", None)
         for _, callback in self.callbacks_:
             if isinstance(callback, EpochScoring) and (
-                callback.target_extractor is to_numpy or isinstance(callback.target_extractor, _LabelsFromIndices)
+                callback.target_extractor is to_numpy
+                or isinstance(callback.target_extractor, _LabelsFromIndices)
             ):
                 callback.target_extractor = _LabelsFromIndices(classes)
         return self
@@ -754,7 +778,9 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         """
         check_is_fitted(self)
         shape = self.input_shape_ if image_shape is None else tuple(image_shape)
-        budget = self.working_memory if self.working_memory is not None else sklearn.get_config()["working_memory"]
+        budget = (
+            self.working_memory if self.working_memory is not None else sklearn.get_config()["working_memory"]
+        )
         return max(1, int(budget * 2**20 // self._bytes_per_image(shape)))
 
     def _bytes_per_image(self, shape):
@@ -802,14 +828,20 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
             yield
             return
         self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        devices = [torch.cuda.current_device()] if torch.cuda.is_available() and str(self.device).startswith("cuda") else []
+        devices = (
+            [torch.cuda.current_device()]
+            if torch.cuda.is_available() and str(self.device).startswith("cuda")
+            else []
+        )
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self._seed_)
             yield
 
     def _internal_scales(self):
         if not getattr(self, "initialized_", False) or not hasattr(self, "module_"):
-            raise AttributeError(f"{type(self).__name__} has no internal scales before it is initialized or fitted.")
+            raise AttributeError(
+                f"{type(self).__name__} has no internal scales before it is initialized or fitted."
+            )
         found = find_internal_scales(self.module_)
         return found[0] if found else None
 

@@ -41,8 +41,17 @@ def test_factors_are_log_uniform_and_reproducible():
     assert not np.array_equal(factors, later)
 
 
-SMALL = dict(n_scales=2, n_filters=4, init_sigma_basis=0.5, init_isr=2.0, max_epochs=3, lr=0.05,
-             batch_size=16, random_state=0, iterator_train__shuffle=False)
+SMALL = dict(
+    n_scales=2,
+    n_filters=4,
+    init_sigma_basis=0.5,
+    init_isr=2.0,
+    max_epochs=3,
+    lr=0.05,
+    batch_size=16,
+    random_state=0,
+    iterator_train__shuffle=False,
+)
 
 
 def data(n=16, size=12):
@@ -82,7 +91,9 @@ def test_augmentation_is_reproducible_with_random_state_and_changes_the_model():
 
 def test_augmentation_in_grid_search():
     X, y = data(n=24)
-    search = GridSearchCV(ScaleEquivariantClassifier(**SMALL), {"scale_augmentation": [None, (0.7, 1.4)]}, cv=2)
+    search = GridSearchCV(
+        ScaleEquivariantClassifier(**SMALL), {"scale_augmentation": [None, (0.7, 1.4)]}, cv=2
+    )
     search.fit(X, y)
     assert [params["scale_augmentation"] for params in search.cv_results_["params"]] == [None, (0.7, 1.4)]
     direct = ScaleEquivariantClassifier(**SMALL, **search.best_params_).fit(X, y)

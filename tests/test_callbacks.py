@@ -6,8 +6,16 @@ from skorch.callbacks import LRScheduler
 from skscale import ScaleEquivariantClassifier
 from skscale.callbacks import scale_history
 
-SMALL = dict(n_scales=2, n_filters=4, init_sigma_basis=0.5, init_isr=2.0, max_epochs=4, lr=0.05,
-             batch_size=8, random_state=0)
+SMALL = dict(
+    n_scales=2,
+    n_filters=4,
+    init_sigma_basis=0.5,
+    init_isr=2.0,
+    max_epochs=4,
+    lr=0.05,
+    batch_size=8,
+    random_state=0,
+)
 
 
 def data(n=16, size=10):
@@ -33,8 +41,9 @@ def test_a_users_lr_scheduler_changes_the_scale_rate():
     clf = ScaleEquivariantClassifier(**SMALL, scale_lr=0.1, callbacks=[("halve", halve)]).fit(X, y)
     assert clf.history[:, "scale_lr"] == pytest.approx([0.1, 0.05, 0.025, 0.0125])
     assert scale_group(clf)["lr"] == pytest.approx(0.1 * 0.5**4)
-    warmed = ScaleEquivariantClassifier(**SMALL, scale_lr=0.1, scale_warmup_epochs=2,
-                                        callbacks=[("halve", halve)]).fit(X, y)
+    warmed = ScaleEquivariantClassifier(
+        **SMALL, scale_lr=0.1, scale_warmup_epochs=2, callbacks=[("halve", halve)]
+    ).fit(X, y)
     assert warmed.history[:, "scale_lr"] == pytest.approx([0.025, 0.075 * 0.5, 0.025, 0.0125])
 
 

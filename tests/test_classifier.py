@@ -17,8 +17,16 @@ from skscale.classifier import LargeKernelWarning
 from skscale.datasets import make_mnist_scale
 from skscale.nn import count_parameters
 
-SMALL = dict(n_scales=2, n_filters=4, init_sigma_basis=0.5, init_isr=2.0, max_epochs=6, lr=0.05,
-             batch_size=32, random_state=0)
+SMALL = dict(
+    n_scales=2,
+    n_filters=4,
+    init_sigma_basis=0.5,
+    init_isr=2.0,
+    max_epochs=6,
+    lr=0.05,
+    batch_size=32,
+    random_state=0,
+)
 
 
 @parametrize_with_checks(
@@ -27,7 +35,6 @@ SMALL = dict(n_scales=2, n_filters=4, init_sigma_basis=0.5, init_isr=2.0, max_ep
         "check_no_attributes_set_in_init": (
             "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_"
         ),
-
     },
 )
 def test_scikit_learn_estimator_checks(estimator, check):
@@ -56,8 +63,9 @@ def scaled_digits():
 
 def test_fit_predict_score_and_fitted_attributes():
     X, y = blobs_images()
-    clf = ScaleEquivariantClassifier(n_filters=4, init_sigma_basis=1.0, init_isr=2.0, max_epochs=8,
-                                     lr=0.05, random_state=0).fit(X, y)
+    clf = ScaleEquivariantClassifier(
+        n_filters=4, init_sigma_basis=1.0, init_isr=2.0, max_epochs=8, lr=0.05, random_state=0
+    ).fit(X, y)
     assert clf.score(X, y) > 0.9
     assert clf.n_features_in_ == 144 and clf.input_shape_ == (1, 12, 12)
     np.testing.assert_array_equal(clf.classes_, [0, 1])
@@ -143,7 +151,9 @@ def test_fixed_scales_stay_exactly_and_learned_ones_move_and_stay_valid():
 
 def test_scale_learning_rate_and_warm_up():
     X, y = blobs_images(n=20)
-    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 4}, scale_lr=0.1, scale_warmup_epochs=2).fit(X, y)
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 4}, scale_lr=0.1, scale_warmup_epochs=2).fit(
+        X, y
+    )
     assert clf.history[:, "scale_lr"] == pytest.approx([0.0, 0.05, 0.1, 0.1])
     groups = {group.get("name"): group for group in clf.optimizer_.param_groups}
     assert groups["internal_scales"]["lr"] == pytest.approx(0.1)
@@ -157,13 +167,15 @@ def test_scale_learning_rate_and_warm_up():
 def test_early_stopping_uses_a_seeded_stratified_split():
     X, _ = blobs_images(n=60)
     y = np.random.RandomState(0).randint(0, 2, size=60)  # random labels: validation loss soon rises
-    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2,
-                                     validation_fraction=0.2).fit(X, y)
+    clf = ScaleEquivariantClassifier(
+        **{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2, validation_fraction=0.2
+    ).fit(X, y)
     history = clf.history
     assert "valid_loss" in history[-1]
     assert len(history) < 30  # stopped early
-    again = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2,
-                                       validation_fraction=0.2).fit(X, y)
+    again = ScaleEquivariantClassifier(
+        **{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2, validation_fraction=0.2
+    ).fit(X, y)
     assert history[:, "valid_loss"] == again.history[:, "valid_loss"]
     assert "valid_loss" not in ScaleEquivariantClassifier(**SMALL).fit(X, y).history[-1]
 
@@ -198,11 +210,17 @@ def test_pickle_joblib_and_clone_round_trips():
 
 def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
     data = scaled_digits
-    pipeline = Pipeline([
-        ("scale", FunctionTransformer(lambda X: X / X.max())),
-        ("classifier", ScaleEquivariantClassifier(n_filters=8, init_sigma_basis=1.0, max_epochs=8, lr=0.01,
-                                                  random_state=0)),
-    ])
+    pipeline = Pipeline(
+        [
+            ("scale", FunctionTransformer(lambda X: X / X.max())),
+            (
+                "classifier",
+                ScaleEquivariantClassifier(
+                    n_filters=8, init_sigma_basis=1.0, max_epochs=8, lr=0.01, random_state=0
+                ),
+            ),
+        ]
+    )
     search = GridSearchCV(
         pipeline,
         {"classifier__parameterisation": ["fixed", "isr"], "classifier__init_isr": [1.5, 3.0]},
@@ -261,7 +279,9 @@ def test_invalid_data_errors():
     with pytest.raises(ValueError, match="5-D|2-D"):
         clf.fit(X[:, None, None], y)
     clf.fit(X, y)
-    with pytest.raises(ValueError, match="X has 100 features, but ScaleEquivariantClassifier is expecting 144"):
+    with pytest.raises(
+        ValueError, match="X has 100 features, but ScaleEquivariantClassifier is expecting 144"
+    ):
         clf.predict(X[:, :10, :10])
     with pytest.raises(ValueError, match="image_shape"):
         ScaleEquivariantClassifier(**SMALL, image_shape=(6, 6)).fit(X, y)
@@ -280,8 +300,14 @@ def test_partial_fit_continues_training():
 @pytest.mark.parametrize("architecture, expected", [("sesn", 494_551), ("cnn", 494_549)])
 def test_mnist_architectures_have_the_stated_parameter_count(architecture, expected):
     X, y = blobs_images(n=20, size=28)
-    clf = ScaleEquivariantClassifier(architecture=architecture, n_scales=4, init_sigma_basis=1.5,
-                                     init_isr=2.0, max_epochs=1, random_state=0)
+    clf = ScaleEquivariantClassifier(
+        architecture=architecture,
+        n_scales=4,
+        init_sigma_basis=1.5,
+        init_isr=2.0,
+        max_epochs=1,
+        random_state=0,
+    )
     clf.fit(X, np.arange(20) % 10)
     assert count_parameters(clf.module_) == expected
     if architecture == "cnn":
@@ -296,15 +322,20 @@ def test_module_arguments_are_routed_to_the_architecture():
     assert clf.module_.conv.stride == 2
 
 
-@pytest.mark.parametrize("architecture, argument, read", [
-    ("table1", {"module__max_order": 4}, lambda m: m.conv.weight.shape[-1] == 15),
-    ("table1", {"module__pooled_size": 2}, lambda m: m.classifier.in_features == 4 * 2 * 2),
-    ("sesn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
-    ("cnn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
-])
+@pytest.mark.parametrize(
+    "architecture, argument, read",
+    [
+        ("table1", {"module__max_order": 4}, lambda m: m.conv.weight.shape[-1] == 15),
+        ("table1", {"module__pooled_size": 2}, lambda m: m.classifier.in_features == 4 * 2 * 2),
+        ("sesn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
+        ("cnn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
+    ],
+)
 def test_no_module_argument_is_dropped(architecture, argument, read):
     X, y = blobs_images(n=20)
-    clf = ScaleEquivariantClassifier(**{**SMALL, "architecture": architecture, "max_epochs": 1}, **argument).fit(X, y)
+    clf = ScaleEquivariantClassifier(
+        **{**SMALL, "architecture": architecture, "max_epochs": 1}, **argument
+    ).fit(X, y)
     assert read(clf.module_)
 
 
@@ -320,8 +351,12 @@ class TinyNet(torch.nn.Module):
     def __init__(self, n_classes, in_channels=1, hidden=3, init_isr=None):
         super().__init__()
         self.init_isr = init_isr
-        self.body = torch.nn.Sequential(torch.nn.Conv2d(in_channels, hidden, 3, padding=1), torch.nn.ReLU(),
-                                        torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten())
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(in_channels, hidden, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+        )
         self.head = torch.nn.Linear(hidden, n_classes)
 
     def forward(self, x):
@@ -330,7 +365,9 @@ class TinyNet(torch.nn.Module):
 
 def test_module_class_gets_classes_channels_and_module_arguments():
     X, y = blobs_images(n=20)
-    clf = ScaleEquivariantClassifier(**SMALL, module=TinyNet, module__hidden=5).fit(X, np.array(["a", "b"])[y])
+    clf = ScaleEquivariantClassifier(**SMALL, module=TinyNet, module__hidden=5).fit(
+        X, np.array(["a", "b"])[y]
+    )
     assert isinstance(clf.module_, TinyNet)
     assert clf.module_.head.out_features == 2 and clf.module_.head.in_features == 5
     assert clf.module_.init_isr == 2.0  # named in its signature, so the classifier's value reaches it
@@ -350,7 +387,9 @@ def test_module_instance_is_used_as_given():
 @pytest.mark.parametrize("module", ["table1", 3])
 def test_module_that_is_not_a_network_is_refused(module):
     X, y = blobs_images(n=10)
-    with pytest.raises(ValueError, match=f"module must be None, a torch.nn.Module class or instance.*got {module!r}"):
+    with pytest.raises(
+        ValueError, match=f"module must be None, a torch.nn.Module class or instance.*got {module!r}"
+    ):
         ScaleEquivariantClassifier(**SMALL, module=module).fit(X, y)
 
 
@@ -413,7 +452,9 @@ def test_prediction_batches_stay_within_working_memory():
         unbounded = clf.predict_proba(X)
         limit = clf.set_params(working_memory=1.0).inference_batch_size()  # runs (and caches) the probe
         batch_sizes = []
-        hook = clf.module_.register_forward_pre_hook(lambda module, inputs: batch_sizes.append(len(inputs[0])))
+        hook = clf.module_.register_forward_pre_hook(
+            lambda module, inputs: batch_sizes.append(len(inputs[0]))
+        )
         bounded = clf.predict_proba(X)
         hook.remove()
         np.testing.assert_allclose(bounded, unbounded, rtol=1e-5, atol=1e-7)
@@ -459,7 +500,9 @@ def test_dataset_without_targets_needs_classes():
     clf = ScaleEquivariantClassifier(**SMALL, classes=[5, 6]).fit(unlabelled)
     assert set(clf.predict(unlabelled)) <= {5, 6}
     assert clf.score(unlabelled) == clf.score(X, y + 5)  # labels read sample by sample
-    with pytest.raises(ValueError, match=r"sample 0 of the dataset has label 7, which is not one of the classes"):
+    with pytest.raises(
+        ValueError, match=r"sample 0 of the dataset has label 7, which is not one of the classes"
+    ):
         ScaleEquivariantClassifier(**SMALL, classes=[5, 6]).fit(PairsDataset(X, y + 7, with_targets=False))
     with pytest.raises(ValueError, match="y must be None when X is a Dataset"):
         clf.fit(unlabelled, y)
