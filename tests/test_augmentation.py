@@ -1,3 +1,5 @@
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -87,6 +89,7 @@ def test_augmentation_is_reproducible_with_random_state_and_changes_the_model():
     np.testing.assert_array_equal(first.scales_, second.scales_)
     assert not np.array_equal(first.predict_proba(X), plain.predict_proba(X))
     np.testing.assert_array_equal(clone(first).fit(X, y).predict_proba(X), first.predict_proba(X))
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(first)).predict_proba(X), first.predict_proba(X))
 
 
 def test_augmentation_in_grid_search():

@@ -523,3 +523,15 @@ def test_dynamic_scale_mnist_streams_through_workers():
     assert clf.input_shape_ == (1, 28, 28)
     assert clf.score(train) == clf.score(X, y)
     assert len(clf.history) == 2 and len(clf.history[:, "isr"]) == 2
+
+
+def test_warm_start_continues_training_with_the_first_classes():
+    X, y = blobs_images(n=20)
+    labels = np.array(["a", "b"])[y]
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}, warm_start=True).fit(X, labels)
+    first_module = clf.module_
+    clf.fit(X[labels == "a"], labels[labels == "a"])  # one class now: still the two of the first fit
+    assert clf.module_ is first_module and len(clf.history) == 4
+    np.testing.assert_array_equal(clf.classes_, ["a", "b"])
+    cold = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}).fit(X, labels)
+    assert len(cold.fit(X, labels).history) == 2
