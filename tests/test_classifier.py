@@ -17,8 +17,16 @@ from skscale.classifier import LargeKernelWarning
 from skscale.datasets import make_mnist_scale
 from skscale.nn import count_parameters
 
-SMALL = dict(n_scales=2, n_filters=4, init_sigma_basis=0.5, init_isr=2.0, max_epochs=6, lr=0.05,
-             batch_size=32, random_state=0)
+SMALL = dict(
+    n_scales=2,
+    n_filters=4,
+    init_sigma_basis=0.5,
+    init_isr=2.0,
+    max_epochs=6,
+    lr=0.05,
+    batch_size=32,
+    random_state=0,
+)
 
 
 @parametrize_with_checks(
@@ -55,8 +63,9 @@ def scaled_digits():
 
 def test_fit_predict_score_and_fitted_attributes():
     X, y = blobs_images()
-    clf = ScaleEquivariantClassifier(n_filters=4, init_sigma_basis=1.0, init_isr=2.0, max_epochs=8,
-                                     lr=0.05, random_state=0).fit(X, y)
+    clf = ScaleEquivariantClassifier(
+        n_filters=4, init_sigma_basis=1.0, init_isr=2.0, max_epochs=8, lr=0.05, random_state=0
+    ).fit(X, y)
     assert clf.score(X, y) > 0.9
     assert clf.n_features_in_ == 144 and clf.input_shape_ == (1, 12, 12)
     np.testing.assert_array_equal(clf.classes_, [0, 1])
@@ -142,7 +151,9 @@ def test_fixed_scales_stay_exactly_and_learned_ones_move_and_stay_valid():
 
 def test_scale_learning_rate_and_warm_up():
     X, y = blobs_images(n=20)
-    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 4}, scale_lr=0.1, scale_warmup_epochs=2).fit(X, y)
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 4}, scale_lr=0.1, scale_warmup_epochs=2).fit(
+        X, y
+    )
     assert clf.history[:, "scale_lr"] == pytest.approx([0.0, 0.05, 0.1, 0.1])
     groups = {group.get("name"): group for group in clf.optimizer_.param_groups}
     assert groups["internal_scales"]["lr"] == pytest.approx(0.1)
@@ -156,13 +167,15 @@ def test_scale_learning_rate_and_warm_up():
 def test_early_stopping_uses_a_seeded_stratified_split():
     X, _ = blobs_images(n=60)
     y = np.random.RandomState(0).randint(0, 2, size=60)  # random labels: validation loss soon rises
-    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2,
-                                     validation_fraction=0.2).fit(X, y)
+    clf = ScaleEquivariantClassifier(
+        **{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2, validation_fraction=0.2
+    ).fit(X, y)
     history = clf.history
     assert "valid_loss" in history[-1]
     assert len(history) < 30  # stopped early
-    again = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2,
-                                       validation_fraction=0.2).fit(X, y)
+    again = ScaleEquivariantClassifier(
+        **{**SMALL, "max_epochs": 30}, early_stopping=True, n_iter_no_change=2, validation_fraction=0.2
+    ).fit(X, y)
     assert history[:, "valid_loss"] == again.history[:, "valid_loss"]
     assert "valid_loss" not in ScaleEquivariantClassifier(**SMALL).fit(X, y).history[-1]
 
@@ -197,20 +210,25 @@ def test_pickle_joblib_and_clone_round_trips():
 
 def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
     data = scaled_digits
-    pipeline = Pipeline([
-        ("scale", FunctionTransformer(lambda X: X / X.max())),
-        ("classifier", ScaleEquivariantClassifier(n_filters=8, init_sigma_basis=1.0, max_epochs=8, lr=0.01,
-                                                  random_state=0)),
-    ])
+    pipeline = Pipeline(
+        [
+            ("scale", FunctionTransformer(lambda X: X / X.max())),
+            (
+                "classifier",
+                ScaleEquivariantClassifier(
+                    n_filters=8, init_sigma_basis=1.0, max_epochs=8, lr=0.01, random_state=0
+                ),
+            ),
+        ]
+    )
     search = GridSearchCV(
         pipeline,
         {"classifier__parameterisation": ["fixed", "isr"], "classifier__init_isr": [1.5, 3.0]},
         cv=2,
         n_jobs=2,
     ).fit(data.X_train, data.y_train)
-    assert set(search.best_params_) == {"classifier__parameterisation", "classifier__init_isr"}
     assert len(search.cv_results_["params"]) == 4
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    assert (search.cv_results_["mean_test_score"] > 0.3).all()  # every candidate learns (chance: 0.1)
     best = search.best_estimator_.named_steps["classifier"]
     assert best.scales_.shape == (3,)
     assert search.score(data.X_test, data.y_test) > 0.5  # ten classes: chance is 0.1
@@ -221,14 +239,14 @@ def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
     [
         (dict(architecture="resnet"), "architecture must be one of .* got 'resnet'"),
         (dict(parameterisation="eq5"), "parameterisation must be one of .* got 'eq5'"),
-        (dict(n_scales=0), "n_scales must be a positive integer, got 0"),
+        (dict(n_scales=0), "n_scales must be an integer >= 1, got 0"),
         (dict(init_isr=1.0), "init_isr must be a finite number > 1, got 1.0"),
-        (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a positive finite number, got -1.0"),
-        (dict(kernel_extent=float("nan")), "kernel_extent must be a positive finite number, got nan"),
-        (dict(lr=0), "lr must be a positive finite number, got 0"),
-        (dict(scale_lr=-0.1), "scale_lr must be None or a non-negative finite number, got -0.1"),
-        (dict(scale_warmup_epochs=-1), "scale_warmup_epochs must be a non-negative integer, got -1"),
-        (dict(validation_fraction=1.5), r"validation_fraction must be in the open interval \(0, 1\), got 1.5"),
+        (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a finite number > 0, got -1.0"),
+        (dict(kernel_extent=float("nan")), "kernel_extent must be a finite number > 0, got nan"),
+        (dict(lr=0), "lr must be a finite number > 0, got 0"),
+        (dict(scale_lr=-0.1), r"scale_lr must be a finite number >= 0 or None, got -0.1"),
+        (dict(scale_warmup_epochs=-1), "scale_warmup_epochs must be an integer >= 0, got -1"),
+        (dict(validation_fraction=1.5), r"validation_fraction must be a finite number in \(0, 1\), got 1.5"),
         (dict(image_shape=(8,)), r"image_shape must be \(height, width\)"),
         (dict(image_shape=(4, 4)), r"X has 64 features per row, but image_shape=\(4, 4\) needs 16"),
     ],
@@ -261,7 +279,9 @@ def test_invalid_data_errors():
     with pytest.raises(ValueError, match="5-D|2-D"):
         clf.fit(X[:, None, None], y)
     clf.fit(X, y)
-    with pytest.raises(ValueError, match="X has 100 features, but ScaleEquivariantClassifier is expecting 144"):
+    with pytest.raises(
+        ValueError, match="X has 100 features, but ScaleEquivariantClassifier is expecting 144"
+    ):
         clf.predict(X[:, :10, :10])
     with pytest.raises(ValueError, match="image_shape"):
         ScaleEquivariantClassifier(**SMALL, image_shape=(6, 6)).fit(X, y)
@@ -273,18 +293,23 @@ def test_partial_fit_continues_training():
     clf.partial_fit(X, y)
     clf.partial_fit(X, y)
     assert len(clf.history) == 2
-    with pytest.raises(ValueError, match="labels not seen"):
+    with pytest.raises(ValueError, match=r"labels that are not among the classes \[0, 1\]: \[5, 6\]"):
         clf.partial_fit(X, y + 5)
 
 
 @pytest.mark.parametrize("architecture, expected", [("sesn", 494_551), ("cnn", 494_549)])
 def test_mnist_architectures_have_the_stated_parameter_count(architecture, expected):
     X, y = blobs_images(n=20, size=28)
-    clf = ScaleEquivariantClassifier(architecture=architecture, n_scales=4, init_sigma_basis=1.5,
-                                     init_isr=2.0, max_epochs=1, random_state=0)
-    clf.fit(np.tile(X, (1, 1, 1)), np.arange(20) % 10)
+    clf = ScaleEquivariantClassifier(
+        architecture=architecture,
+        n_scales=4,
+        init_sigma_basis=1.5,
+        init_isr=2.0,
+        max_epochs=1,
+        random_state=0,
+    )
+    clf.fit(X, np.arange(20) % 10)
     assert count_parameters(clf.module_) == expected
-    assert abs(expected - 495_000) / 495_000 < 0.02
     if architecture == "cnn":
         assert clf.scales_ is None and clf.isr_ is None
     else:
@@ -297,15 +322,20 @@ def test_module_arguments_are_routed_to_the_architecture():
     assert clf.module_.conv.stride == 2
 
 
-@pytest.mark.parametrize("architecture, argument, read", [
-    ("table1", {"module__max_order": 4}, lambda m: m.conv.weight.shape[-1] == 15),
-    ("table1", {"module__pooled_size": 2}, lambda m: m.classifier.in_features == 4 * 2 * 2),
-    ("sesn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
-    ("cnn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
-])
+@pytest.mark.parametrize(
+    "architecture, argument, read",
+    [
+        ("table1", {"module__max_order": 4}, lambda m: m.conv.weight.shape[-1] == 15),
+        ("table1", {"module__pooled_size": 2}, lambda m: m.classifier.in_features == 4 * 2 * 2),
+        ("sesn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
+        ("cnn", {"module__hidden": 32}, lambda m: m.head[1].out_features == 32),
+    ],
+)
 def test_no_module_argument_is_dropped(architecture, argument, read):
     X, y = blobs_images(n=20)
-    clf = ScaleEquivariantClassifier(**{**SMALL, "architecture": architecture, "max_epochs": 1}, **argument).fit(X, y)
+    clf = ScaleEquivariantClassifier(
+        **{**SMALL, "architecture": architecture, "max_epochs": 1}, **argument
+    ).fit(X, y)
     assert read(clf.module_)
 
 
@@ -313,3 +343,195 @@ def test_unknown_module_argument_names_itself():
     X, y = blobs_images(n=20)
     with pytest.raises(ValueError, match=r"module__bogus is not an argument of Table1Net.*max_order"):
         ScaleEquivariantClassifier(**SMALL, module__bogus=1).fit(X, y)
+
+
+class TinyNet(torch.nn.Module):
+    """A user's network: a builder like the registered ones (n_classes, in_channels, ...)."""
+
+    def __init__(self, n_classes, in_channels=1, hidden=3, init_isr=None):
+        super().__init__()
+        self.init_isr = init_isr
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(in_channels, hidden, 3, padding=1),
+            torch.nn.ReLU(),
+            torch.nn.AdaptiveAvgPool2d(1),
+            torch.nn.Flatten(),
+        )
+        self.head = torch.nn.Linear(hidden, n_classes)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+def test_module_class_gets_classes_channels_and_module_arguments():
+    X, y = blobs_images(n=20)
+    clf = ScaleEquivariantClassifier(**SMALL, module=TinyNet, module__hidden=5).fit(
+        X, np.array(["a", "b"])[y]
+    )
+    assert isinstance(clf.module_, TinyNet)
+    assert clf.module_.head.out_features == 2 and clf.module_.head.in_features == 5
+    assert clf.module_.init_isr == 2.0  # named in its signature, so the classifier's value reaches it
+    assert clf.scales_ is None and clf.isr_ is None
+    assert set(clf.predict(X)) <= {"a", "b"}
+
+
+def test_module_instance_is_used_as_given():
+    X, y = blobs_images(n=20)
+    instance = TinyNet(2, hidden=4)
+    clf = ScaleEquivariantClassifier(**SMALL, module=instance).fit(X, y)
+    assert clf.module_ is instance
+    rebuilt = ScaleEquivariantClassifier(**SMALL, module=TinyNet(2), module__hidden=6).fit(X, y)
+    assert rebuilt.module_.head.in_features == 6
+
+
+@pytest.mark.parametrize("module", ["table1", 3])
+def test_module_that_is_not_a_network_is_refused(module):
+    X, y = blobs_images(n=10)
+    with pytest.raises(
+        ValueError, match=f"module must be None, a torch.nn.Module class or instance.*got {module!r}"
+    ):
+        ScaleEquivariantClassifier(**SMALL, module=module).fit(X, y)
+
+
+def test_huge_initial_isr_is_refused_before_allocating():
+    X, y = blobs_images(n=10, size=16)
+    clf = ScaleEquivariantClassifier(init_isr=1e6, max_epochs=1)
+    with pytest.raises(ValueError, match=r"8000001 x 8000001 pixels .*init_isr=1000000.0.* GiB, more than"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "module_")
+
+
+def test_kernels_dwarfing_the_images_warn_only_for_networks_with_internal_scales():
+    X = np.random.RandomState(0).rand(20, 4)
+    y = np.arange(20) % 2
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LargeKernelWarning)
+        ScaleEquivariantClassifier(max_epochs=1, module=TinyNet).fit(X, y)
+
+
+@pytest.mark.parametrize("shape", [(6, 0, 5), (6, 5, 0), (6, 1, 0, 4)])
+def test_empty_images_are_refused_naming_x(shape):
+    with pytest.raises(ValueError, match=r"X of shape .* holds empty images"):
+        ScaleEquivariantClassifier(**SMALL).fit(np.zeros(shape), np.arange(6) % 2)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a torch without CUDA")
+def test_cuda_device_without_cuda_is_a_clear_error():
+    X, y = blobs_images(n=10)
+    with pytest.raises(ValueError, match=r"device='cuda' asks for a GPU, but CUDA is not available"):
+        ScaleEquivariantClassifier(**SMALL, device="cuda").fit(X, y)
+    with pytest.raises(ValueError, match=r"device must name a torch device.*got 'gpu0'"):
+        ScaleEquivariantClassifier(**SMALL, device="gpu0").fit(X, y)
+
+
+def test_save_params_load_params_round_trip(tmp_path):
+    X, y = blobs_images(n=20)
+    labels = np.array(["large", "small"])[y]
+    trained = ScaleEquivariantClassifier(**SMALL).fit(X, labels)
+    trained.save_params(f_params=tmp_path / "params.pt")
+    with pytest.raises(ValueError, match=r"needs image_shape and classes.*image_shape=None"):
+        ScaleEquivariantClassifier(**SMALL).initialize()
+    fresh = ScaleEquivariantClassifier(**SMALL, image_shape=(12, 12), classes=["large", "small"]).initialize()
+    np.testing.assert_allclose(fresh.scales_, [0.5, 1.0], rtol=1e-6)
+    fresh.load_params(f_params=tmp_path / "params.pt")
+    np.testing.assert_array_equal(fresh.scales_, trained.scales_)
+    assert fresh.isr_ == trained.isr_ and fresh.sigma_basis_ == trained.sigma_basis_
+    assert not np.allclose(fresh.scales_, [0.5, 1.0])
+    np.testing.assert_array_equal(fresh.predict_proba(X), trained.predict_proba(X))
+    np.testing.assert_array_equal(fresh.predict(X), trained.predict(X))
+
+
+def test_prediction_batches_stay_within_working_memory():
+    rng = np.random.RandomState(0)
+    small, large = rng.rand(8, 12, 12).astype(np.float32), rng.rand(8, 96, 96).astype(np.float32)
+    y = np.arange(8) % 2
+    params = {**SMALL, "max_epochs": 1, "module__conv_kwargs": {"conv_impl": "direct"}}
+    calls = []
+    for X in (small, large):
+        clf = ScaleEquivariantClassifier(**params).fit(X, y)
+        unbounded = clf.predict_proba(X)
+        limit = clf.set_params(working_memory=1.0).inference_batch_size()  # runs (and caches) the probe
+        batch_sizes = []
+        hook = clf.module_.register_forward_pre_hook(
+            lambda module, inputs: batch_sizes.append(len(inputs[0]))
+        )
+        bounded = clf.predict_proba(X)
+        hook.remove()
+        np.testing.assert_allclose(bounded, unbounded, rtol=1e-5, atol=1e-7)
+        calls.append((limit, batch_sizes))
+    (small_limit, small_batches), (large_limit, large_batches) = calls
+    assert small_batches == [8] and small_limit >= 8
+    assert 1 <= large_limit < 8 and max(large_batches) == large_limit and sum(large_batches) == 8
+
+
+class PairsDataset(torch.utils.data.Dataset):
+    """(image, label) pairs, with or without a ``targets`` attribute."""
+
+    def __init__(self, images, labels, with_targets=True):
+        self.images, self.labels = torch.from_numpy(images), labels
+        if with_targets:
+            self.targets = labels
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, index):
+        return self.images[index], self.labels[index]
+
+
+def test_fit_on_a_dataset_equals_fit_on_arrays():
+    X, y = blobs_images(n=30)
+    labels = np.array(["large", "small"])[y]
+    from_arrays = ScaleEquivariantClassifier(**SMALL).fit(X, labels)
+    from_dataset = ScaleEquivariantClassifier(**SMALL).fit(PairsDataset(X, labels))
+    np.testing.assert_array_equal(from_dataset.classes_, ["large", "small"])
+    assert from_dataset.input_shape_ == (1, 12, 12) and from_dataset.n_features_in_ == 144
+    np.testing.assert_array_equal(from_dataset.predict_proba(X), from_arrays.predict_proba(X))
+    dataset = PairsDataset(X, labels)
+    np.testing.assert_array_equal(from_dataset.predict(dataset), from_arrays.predict(X))
+    assert from_dataset.score(dataset) == from_arrays.score(X, labels)
+
+
+def test_dataset_without_targets_needs_classes():
+    X, y = blobs_images(n=20)
+    unlabelled = PairsDataset(X, y + 5, with_targets=False)
+    with pytest.raises(ValueError, match=r"PairsDataset without a 'targets' attribute.*pass classes="):
+        ScaleEquivariantClassifier(**SMALL).fit(unlabelled)
+    clf = ScaleEquivariantClassifier(**SMALL, classes=[5, 6]).fit(unlabelled)
+    assert set(clf.predict(unlabelled)) <= {5, 6}
+    assert clf.score(unlabelled) == clf.score(X, y + 5)  # labels read sample by sample
+    with pytest.raises(
+        ValueError, match=r"sample 0 of the dataset has label 7, which is not one of the classes"
+    ):
+        ScaleEquivariantClassifier(**SMALL, classes=[5, 6]).fit(PairsDataset(X, y + 7, with_targets=False))
+    with pytest.raises(ValueError, match="y must be None when X is a Dataset"):
+        clf.fit(unlabelled, y)
+    with pytest.raises(ValueError, match=r"sample 0 of the dataset is an image of shape \(1, 8, 8\)"):
+        clf.predict(PairsDataset(X[:, :8, :8].copy(), y))
+
+
+def test_dynamic_scale_mnist_streams_through_workers():
+    from skscale.datasets import DynamicScaleMNIST, load_mnist
+
+    mnist = load_mnist(source="bundled")
+    chosen = np.random.RandomState(0).choice(len(mnist.target), 80, replace=False)
+    images, labels = mnist.data[chosen], mnist.target[chosen]
+    train = DynamicScaleMNIST(images, labels, canvas_size=28, scale_range=(1.0, 1.3))
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}, iterator_train__num_workers=1).fit(train)
+    np.testing.assert_array_equal(clf.classes_, np.unique(labels))
+    X, y, _ = train.to_arrays()
+    assert clf.input_shape_ == (1, 28, 28)
+    assert clf.score(train) == clf.score(X, y)
+    assert len(clf.history) == 2 and len(clf.history[:, "isr"]) == 2
+
+
+def test_warm_start_continues_training_with_the_first_classes():
+    X, y = blobs_images(n=20)
+    labels = np.array(["a", "b"])[y]
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}, warm_start=True).fit(X, labels)
+    first_module = clf.module_
+    clf.fit(X[labels == "a"], labels[labels == "a"])  # one class now: still the two of the first fit
+    assert clf.module_ is first_module and len(clf.history) == 4
+    np.testing.assert_array_equal(clf.classes_, ["a", "b"])
+    cold = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}).fit(X, labels)
+    assert len(cold.fit(X, labels).history) == 2

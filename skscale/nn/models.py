@@ -37,7 +37,7 @@ class Table1Net(nn.Module):
     n_classes : int
     in_channels : int, default=1
     n_scales : int, default=3
-    parameterisation : {"fixed", "isr", "spacing", "direct"}, default="isr"
+    parameterisation : {"isr", "authors", "log", "ratios", "spacing", "direct", "fixed"}, default="isr"
     init_sigma_basis : float, default=2.0
     init_isr : float, default=3.0
     kernel_extent : float, default=2.0

@@ -1,0 +1,78 @@
+"""On-the-fly scale augmentation of image batches (the paper's "+" setting).
+
+Every training batch is rescaled about the image centre, each image by its own factor
+drawn log-uniformly from ``[low, high]``; new factors are drawn for every batch, so every
+epoch sees the images at new scales. ``ScaleEquivariantClassifier(scale_augmentation=(low,
+high))`` applies it in its training step only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+__all__ = ["augmentation_generator", "log_uniform_factors", "rescale_batch"]
+
+
+def augmentation_generator(seed, epochs_done=0):
+    """A NumPy generator for the factors of one training call.
+
+    Parameters
+    ----------
+    seed : int or None
+        The estimator's seed (None: fresh entropy, not reproducible).
+    epochs_done : int, default=0
+        Epochs trained before this call, so that ``partial_fit`` continues with new draws.
+
+    Returns
+    -------
+    numpy.random.Generator
+    """
+    if seed is None:
+        return np.random.default_rng()
+    return np.random.default_rng(np.random.SeedSequence([int(seed), int(epochs_done)]))
+
+
+def log_uniform_factors(n, low, high, rng):
+    """``n`` factors with ``log(factor)`` uniform on ``[log(low), log(high)]``.
+
+    Examples
+    --------
+    >>> factors = log_uniform_factors(1000, 0.5, 2.0, np.random.default_rng(0))
+    >>> bool(factors.min() >= 0.5 and factors.max() <= 2.0)
+    True
+    """
+    return np.exp(rng.uniform(np.log(low), np.log(high), size=n))
+
+
+def rescale_batch(images, factors):
+    """Rescale every image of a batch about its centre by its own factor, keeping its size.
+
+    A factor ``f > 1`` magnifies (the border is cropped), ``f < 1`` shrinks (the border
+    is filled by repeating the edge pixels, which keeps the background of normalised
+    images). Bilinear interpolation, ``align_corners=False``: ``f = 1`` returns the input.
+
+    Parameters
+    ----------
+    images : torch.Tensor of shape (B, C, H, W)
+    factors : array-like of shape (B,)
+
+    Returns
+    -------
+    torch.Tensor of shape (B, C, H, W)
+
+    Examples
+    --------
+    >>> x = torch.rand(2, 1, 8, 8)
+    >>> bool(torch.allclose(rescale_batch(x, [1.0, 1.0]), x, atol=1e-6))
+    True
+    """
+    factors = torch.as_tensor(np.asarray(factors, dtype=np.float64), dtype=images.dtype, device=images.device)
+    # affine_grid maps output coordinates to input coordinates: an output offset p from
+    # the centre reads the input at offset p / factor.
+    theta = images.new_zeros((len(images), 2, 3))
+    theta[:, 0, 0] = 1.0 / factors
+    theta[:, 1, 1] = 1.0 / factors
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
