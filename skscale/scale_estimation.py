@@ -7,7 +7,7 @@ Laplacian ``sigma**2 * Laplacian(G_sigma * I)`` summed over the image, divided b
 curve by ``log2(s)`` along the ``log2(sigma)`` axis and leaves its shape unchanged, and a
 contrast change only adds a constant to its logarithm. The relative scale of an image is
 therefore the shift that best aligns its log signature with a template (the mean aligned
-signature of its class, refined a few times): a one-dimensional registration that uses
+signature, refined a few times): a one-dimensional registration that uses
 every scale at once instead of the single peak of a naive blob detector.
 """
 
@@ -41,7 +41,8 @@ def _as_gray_images(X, image_shape):
     if X.ndim == 2:
         if image_shape is None:
             raise ValueError(
-                f"image_shape must be given for 2-D X of shape {X.shape} (rows are flattened images), got None."
+                f"image_shape must be given for 2-D X of shape {X.shape} (rows are flattened "
+                "images), got None."
             )
         shape = tuple(image_shape) if np.ndim(image_shape) == 1 else ()
         if len(shape) not in (2, 3) or not all(Integer(low=1).is_valid(v) for v in shape):
@@ -60,7 +61,9 @@ def _as_gray_images(X, image_shape):
         return X
     if X.ndim == 4:
         return X.mean(axis=1)
-    raise ValueError(f"X must be 2-D, 3-D (n, height, width) or 4-D (n, channels, height, width), got {X.shape}.")
+    raise ValueError(
+        f"X must be 2-D, 3-D (n, height, width) or 4-D (n, channels, height, width), got {X.shape}."
+    )
 
 
 def _subtract_background(images, size):
@@ -71,7 +74,8 @@ def _subtract_background(images, size):
     for i, image in enumerate(images):
         background = ndimage.median_filter(image[::step, ::step], size=max(3, size // step), mode="reflect")
         if step > 1:
-            background = ndimage.zoom(background, step, order=1, mode="nearest")[: image.shape[0], : image.shape[1]]
+            background = ndimage.zoom(background, step, order=1, mode="nearest")
+            background = background[: image.shape[0], : image.shape[1]]
         out[i] = image - ndimage.gaussian_filter(background, size / 4.0, mode="reflect")
     return out
 
@@ -178,12 +182,12 @@ def estimate_scales(X, y=None, *, image_shape=None, background_size=None, correc
     Each image's *scale signature* (the energy of the scale-normalised Laplacian of
     Gaussian, summed over the image, on a log grid of 8 ``sigma`` per octave) is
     shifted along the ``log2(sigma)`` axis by the logarithm of the object's scale. The
-    signatures are aligned with a template (the mean aligned signature, per class when
-    ``y`` is given) by least squares on their logarithms, which ignores contrast and
-    uses every scale at once. Before that, a median filter of ``background_size`` pixels
-    is subtracted (smooth backgrounds and offsets) and, at each ``sigma``, the median
-    response over the image is removed from every pixel's (pixel noise and what is left
-    of the background). Position does not matter: the energy is summed over the image.
+    signatures are aligned with a template (their mean aligned signature) by least
+    squares on their logarithms, which ignores contrast and uses every scale at once.
+    Before that, a median filter of ``background_size`` pixels is subtracted (smooth
+    backgrounds and offsets) and, at each ``sigma``, the median response over the image
+    is removed from every pixel's (pixel noise and what is left of the background).
+    Position does not matter: the energy is summed over the image.
 
     The slope of the estimate is then calibrated on copies of up to 256 of the images
     magnified and shrunk by a known ``2**0.5`` (so the estimates are in octaves of true
@@ -198,9 +202,9 @@ or (n_samples, n_features)
         Images, as :class:`ScaleEquivariantClassifier` accepts them; channels are averaged.
         2-D input needs ``image_shape``.
     y : array-like of shape (n_samples,), default=None
-        Class labels of any type. When given, each class is aligned to its own template
-        and its median log-scale is set to 0, which removes the size differences between
-        classes (a "1" is narrower than a "0").
+        Class labels of any type. When given, the median log-scale of each class is set
+        to 0 (and the spread is corrected per class), which removes the size differences
+        between classes (a "1" is narrower than a "0").
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(height, width, channels)`` of the flattened rows of a
         2-D ``X`` (channels last), as in the classifier.
@@ -217,7 +221,8 @@ or (n_samples, n_features)
     -------
     scales : ndarray of shape (n_samples,)
         Positive relative scales (only ratios matter), the median scale being 1 (1 per
-        class when ``y`` is given). Images without an object (blank or constant) get ``NaN`` and a ``UserWarning`` names them; drop them with
+        class when ``y`` is given). Images without an object (blank or constant) get
+        ``NaN`` and a ``UserWarning`` names them; drop them with
         ``scales[np.isfinite(scales)]`` before fitting :class:`ToleranceModel`.
 
     See Also
@@ -226,6 +231,10 @@ or (n_samples, n_features)
 
     Notes
     -----
+    Limits: filled objects wider than about half of ``background_size`` are taken for
+    background (pass a larger ``background_size``, or 1 when the background is flat),
+    and an image of pure noise is not recognised as empty.
+
     Measured on MNIST digits rescaled log-uniformly and placed at random positions on a
     64-pixel canvas over a smooth random background with pixel noise:
     ``benchmarks/results/scale_estimation-cpu.md``.
@@ -275,23 +284,21 @@ or (n_samples, n_features)
         )
 
     groups = np.zeros(n_samples, dtype=np.int64) if y is None else np.unique(y, return_inverse=True)[1]
+    # One template for all images: per-class templates from few images are noisier
+    # (measured); the classes' size differences are removed afterwards by their medians.
     shifts = np.full(n_samples, np.nan)
-    templates = {}
-    for group in np.unique(groups[has_object]):
-        members = np.flatnonzero((groups == group) & has_object)
-        shifts[members], templates[group] = _align(curves[members], max_shift)
+    valid = np.flatnonzero(has_object)
+    if len(valid):
+        shifts[valid], template = _align(curves[valid], max_shift)
 
     log2_scales = shifts / _SCALES_PER_OCTAVE
-    valid = np.flatnonzero(has_object)
     if len(valid) >= 2:
         chosen = valid[np.linspace(0, len(valid) - 1, min(_N_CALIBRATION, len(valid))).round().astype(int)]
         moved = {}
         for sign in (1.0, -1.0):
             copies = _rescaled(images[chosen], 2.0 ** (sign * _CALIBRATION_OCTAVES))
             copy_curves, _ = _signatures(prepared(copies), sigmas)
-            moved[sign] = np.array(
-                [_best_shifts(c[None], templates[g], max_shift)[0] for c, g in zip(copy_curves, groups[chosen])]
-            )
+            moved[sign] = _best_shifts(copy_curves, template, max_shift)
         steps = (moved[1.0] - moved[-1.0]) / _SCALES_PER_OCTAVE
         slope = np.median(steps) / (2.0 * _CALIBRATION_OCTAVES)
         if np.isfinite(slope) and slope > 0.1:

@@ -52,7 +52,8 @@ def test_deterministic_and_layouts_agree(sigmas):
     first = estimate_scales(images)
     np.testing.assert_array_equal(first, estimate_scales(images))
     np.testing.assert_allclose(estimate_scales(images[:, None]), first)
-    np.testing.assert_allclose(estimate_scales(images.reshape(len(images), -1), image_shape=(SIDE, SIDE)), first)
+    flat = images.reshape(len(images), -1)
+    np.testing.assert_allclose(estimate_scales(flat, image_shape=(SIDE, SIDE)), first)
     rgb = np.repeat(images[..., None], 3, axis=3).reshape(len(images), -1)
     np.testing.assert_allclose(estimate_scales(rgb, image_shape=(SIDE, SIDE, 3)), first)
 
