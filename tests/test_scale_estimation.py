@@ -1,0 +1,113 @@
+"""Tests of skscale.estimate_scales."""
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from skscale import estimate_scales
+
+SIDE = 32
+
+
+def blobs(sigma, centres=None, *, offset=0.0, contrast=1.0, noise=0.02, seed=0):
+    """Gaussian blobs of the given sigmas on a noisy SIDE x SIDE canvas."""
+    rng = np.random.default_rng(seed)
+    sigma = np.asarray(sigma, dtype=float)
+    if centres is None:
+        centres = np.zeros((len(sigma), 2))
+    grid = np.arange(SIDE) - (SIDE - 1) / 2
+    dy = grid[None, :, None] - centres[:, 0, None, None]
+    dx = grid[None, None, :] - centres[:, 1, None, None]
+    images = contrast * np.exp(-(dy**2 + dx**2) / (2 * sigma[:, None, None] ** 2))
+    return images + offset + noise * rng.standard_normal(images.shape)
+
+
+@pytest.fixture(scope="module")
+def sigmas():
+    return 2.0 ** np.random.default_rng(1).uniform(0.5, 2.0, size=24)
+
+
+def test_rank_correlation_with_the_true_sigmas(sigmas):
+    scales = estimate_scales(blobs(sigmas), background_size=1)
+    assert scales.shape == sigmas.shape
+    assert np.all(scales > 0)
+    assert stats.spearmanr(scales, sigmas)[0] > 0.9
+    # Only ratios matter, but they must follow the true ratios (not be compressed to 1).
+    slope = np.polyfit(np.log2(sigmas), np.log2(scales), 1)[0]
+    assert 0.6 < slope < 1.5
+
+
+def test_invariant_to_contrast_offset_and_position(sigmas):
+    reference = estimate_scales(blobs(sigmas), background_size=1)
+    centres = np.random.default_rng(2).uniform(-5, 5, size=(len(sigmas), 2))
+    changed = estimate_scales(blobs(sigmas, centres, offset=3.0, contrast=0.4, seed=0), background_size=1)
+    assert stats.spearmanr(changed, reference)[0] > 0.9
+    np.testing.assert_allclose(np.log2(changed), np.log2(reference), atol=0.35)
+
+
+def test_deterministic_and_layouts_agree(sigmas):
+    images = blobs(sigmas)
+    first = estimate_scales(images)
+    np.testing.assert_array_equal(first, estimate_scales(images))
+    np.testing.assert_allclose(estimate_scales(images[:, None]), first)
+    flat = images.reshape(len(images), -1)
+    np.testing.assert_allclose(estimate_scales(flat, image_shape=(SIDE, SIDE)), first)
+    rgb = np.repeat(images[..., None], 3, axis=3).reshape(len(images), -1)
+    np.testing.assert_allclose(estimate_scales(rgb, image_shape=(SIDE, SIDE, 3)), first)
+
+
+@pytest.mark.parametrize("labels", [np.array(["small", "large"] * 12), np.arange(24) % 2])
+def test_labels_of_any_type_normalise_each_class(sigmas, labels):
+    # Class "large" is twice as large; per-class normalisation removes that difference.
+    boosted = np.where(labels == labels[1], 2 * sigmas, sigmas)
+    scales = estimate_scales(blobs(boosted), labels, background_size=1)
+    for label in np.unique(labels):
+        members = labels == label
+        assert np.median(np.log2(scales[members])) == pytest.approx(0.0, abs=1e-9)
+        assert stats.spearmanr(scales[members], boosted[members])[0] > 0.8
+    unlabelled = estimate_scales(blobs(boosted), background_size=1)
+    assert np.median(unlabelled[labels == labels[1]]) > 1.5 * np.median(unlabelled[labels == labels[0]])
+
+
+def test_blank_and_constant_images_are_left_out_with_a_warning(sigmas):
+    images = np.concatenate([blobs(sigmas[:6]), np.zeros((1, SIDE, SIDE)), np.full((1, SIDE, SIDE), 0.7)])
+    with pytest.warns(UserWarning, match=r"2 of 8 images hold no object.*images 6, 7"):
+        scales = estimate_scales(images, background_size=1)
+    assert np.isnan(scales[6:]).all()
+    assert np.isfinite(scales[:6]).all() and np.all(scales[:6] > 0)
+
+
+def test_one_image():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        scales = estimate_scales(blobs([2.0]))
+    np.testing.assert_array_equal(scales, [1.0])
+    with pytest.warns(UserWarning, match="1 of 1 images"):
+        assert np.isnan(estimate_scales(np.zeros((1, 8, 8)))).all()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"X": np.zeros((0, 8, 8))}, r"0 sample\(s\)"),
+        ({"X": np.zeros((2, 64))}, "image_shape must be given"),
+        ({"X": np.zeros((2, 64)), "image_shape": (8, 9)}, r"image_shape=\(8, 9\) needs 72"),
+        ({"X": np.zeros((2, 64)), "image_shape": (8, 8, 1, 1)}, "image_shape must be"),
+        ({"X": np.zeros((2, 8, 8)), "y": [0, 1, 2]}, "y must have one label per image"),
+        ({"X": np.zeros((2, 8, 8)), "background_size": 0}, "background_size must be an integer >= 1, got 0"),
+        ({"X": np.zeros((2, 8, 8)), "correct_spread": "yes"}, "correct_spread must be True or False"),
+        ({"X": np.zeros((2, 2, 2, 2, 2))}, "X must be 2-D"),
+    ],
+)
+def test_invalid_arguments_are_named(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        estimate_scales(**kwargs)
+
+
+def test_fits_the_tolerance_model(sigmas):
+    from skscale import ToleranceModel
+
+    model = ToleranceModel(n_scales=3).fit(estimate_scales(blobs(sigmas), background_size=1))
+    assert 1.0 < model.isr_ < 8.0
