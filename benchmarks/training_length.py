@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from benchmarks import harness
+from benchmarks import harness, stats
 
 NAME = "training_length"
 LENGTH_FACTORS = (1, 2, 3)
@@ -51,7 +51,7 @@ def fit_one(base, factor, seed, variant, device):
             device,
             sigma_basis=harness.INIT_SIGMA_BASIS,
             isr=harness.INIT_ISR,
-            parameterisation="isr",
+            parameterisation=profile.form,
         )
         history = [harness.INIT_ISR] + harness.isr_history(clf)
     else:
@@ -67,6 +67,7 @@ def fit_one(base, factor, seed, variant, device):
         history = []
     error = harness.error_rate(clf, data["X_test"], data["y_test"])
     return {
+        "val_error": harness.best_epoch(clf)[1],
         "epochs": profile.max_epochs,
         "seed": seed,
         "variant": variant,
@@ -118,10 +119,12 @@ def summary(results):
     for epochs, by_variant in results.items():
         learned = by_variant[LEARNED]
         fixed = {key: [r["error"] for r in records] for key, records in by_variant.items() if key != LEARNED}
-        best = min(fixed, key=lambda key: np.mean(fixed[key]))
-        best_mean, best_std = float(np.mean(fixed[best])), float(np.std(fixed[best]))
+        validation = {
+            key: [r["val_error"] for r in records] for key, records in by_variant.items() if key != LEARNED
+        }
+        best = min(validation, key=lambda key: np.mean(validation[key]))  # chosen on validation
         learned_errors = [r["error"] for r in learned]
-        gap = float(np.mean(learned_errors)) - best_mean
+        gap, se, n = stats.paired_difference(learned_errors, fixed[best])
         rows.append(
             [
                 epochs,
@@ -133,12 +136,11 @@ def summary(results):
                 f"{gap:+.2f}",
             ]
         )
-        verdict = "within" if harness.within_one_std(gap, best_std) else "outside"
+        verdict = "within" if stats.within_k_se(gap, se) else "not within"
         findings.append(
             f"{epochs} epochs: learned ISR {np.mean([r['isr'] for r in learned]):.2f}, "
-            f"learned - best fixed (ISR {best}) = {gap:+.2f} points; one std of the best fixed is "
-            f"{best_std:.2f}, of the learned {np.std(learned_errors):.2f} ({verdict} one std of the "
-            "best fixed)"
+            f"learned - best fixed (ISR {best}, chosen on validation) = {gap:+.2f} points, paired SE "
+            f"{se:.2f} over {n} seed(s) ({verdict} one paired SE)"
         )
     return rows, findings
 
@@ -153,7 +155,7 @@ def figure(results, fixed_keys):
         left.errorbar(
             epochs,
             np.mean(errors, axis=1),
-            yerr=np.std(errors, axis=1),
+            yerr=[np.nan_to_num(stats.sample_std(e)) for e in errors],
             color=color,
             marker="o",
             capsize=3,
@@ -164,12 +166,12 @@ def figure(results, fixed_keys):
     left.errorbar(
         epochs,
         np.mean(errors, axis=1),
-        yerr=np.std(errors, axis=1),
+        yerr=[np.nan_to_num(stats.sample_std(e)) for e in errors],
         color="crimson",
         marker="s",
         capsize=3,
         linewidth=2,
-        label="learned (init ISR 3)",
+        label=f"learned (init ISR {harness.INIT_ISR:g})",
     )
     left.set(xlabel="training epochs", ylabel="test error %", xticks=epochs, title="Test error (mean ± std)")
     left.legend(fontsize=8)
@@ -188,7 +190,7 @@ def figure(results, fixed_keys):
 def main(argv=None):
     import joblib
 
-    parser = harness.make_parser(__doc__.splitlines()[0])
+    parser = harness.make_parser(__doc__.splitlines()[0], learned=True)
     parser.add_argument(
         "--n-jobs",
         type=harness.positive_int,
@@ -200,7 +202,11 @@ def main(argv=None):
     n_jobs = args.n_jobs or (joblib.cpu_count() if args.device == "cpu" else 1)
     low, high = profile.distributions[-1]
     report = harness.Report(
-        NAME, f"Learned vs fixed ISR on [{low:g}, {high:g}] by training length", args, profile
+        NAME,
+        f"Learned ({profile.form}) vs fixed ISR on [{low:g}, {high:g}] by training length",
+        args,
+        profile,
+        variant=profile.form,
     )
     results = run(profile, args.device, n_jobs)
     rows, findings = summary(results)
