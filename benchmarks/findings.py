@@ -129,7 +129,11 @@ def target(learn, init):
         )
     rows = paired_errors(learn)
     measured = len(rows) >= N_DISTRIBUTIONS and all(math.isfinite(se) for _, _, se, _ in rows.values())
-    worse = [key for key, (_, gap, se, _) in rows.items() if not (gap <= se + 1e-9)]
+    worse = [
+        key
+        for key, (_, gap, se, _) in rows.items()
+        if math.isfinite(se) and not stats.within_k_se(gap, se) and gap > 0
+    ]
     if not measured:
         checks["error"] = (
             None if not worse else False,

@@ -313,6 +313,17 @@ def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
     assert list(single) == ["8"]
     text = (tmp_path / "learn_isr-smoke-authors.md").read_text()
     assert "computed by this run" in text and "(one distribution: no trend to read)" in text
+    # The findings of issue 17 from these results and Table 3's: one seed and one init
+    # distribution establish nothing, and the text says so.
+    from benchmarks import findings, init
+
+    init.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
+    text, numbers = findings.main(["--profile", "smoke", "--forms", "authors", "--output-dir", str(tmp_path)])
+    target = numbers["authors"]["target"]
+    assert target["width"] is None and target["error"] is None
+    assert numbers["authors"]["overall"] == ("not met" if target["starts"] is False else "not established")
+    assert "one seed: no standard error, no claim" in text and "within one paired SE" not in text
+    assert (tmp_path / "findings-smoke.md").exists()
 
 
 def test_kernel_extent_ablation_end_to_end(tmp_path):
