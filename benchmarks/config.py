@@ -383,27 +383,29 @@ PROFILES = {
     ),
     # The paper's code path shrunk by two: 14-pixel digits on an 84-pixel canvas (scale 8
     # fits: 8 * 14 * 20/28 = 80), so that the smallest start, sigma_basis = 2 paper units,
-    # is 1 pixel (a smaller digit would put the internal scales below a pixel, where the
-    # 25 Hermite functions no longer span a rank-25 basis); the schedule divided by ten
-    # (6 epochs, decays at 2 and 4, one warm-up epoch: the classifier counts whole
-    # epochs); three realisations, 1,500 training / 500 validation / 2,000 test digits
-    # (binomial SE of a 3 % error: 0.38 points); four of the authors' seven fixed ISRs.
-    # Sized for <= 30 min per script on two cores: a fit of 1,500 digits x 6 epochs at 84
-    # pixels takes about 50 s (the committed 60-pixel runs took 47 s per 12,000
-    # image-epochs, x1.6 for the larger canvas and kernels), and isr_sweep and init are
-    # 36 fits each. Speed and memory are measured at the full sizes.
+    # is 1 pixel (with 10-pixel digits sigma_basis = 1 was a 0.36-pixel scale, a 5 x 5
+    # support of rank 17 of 25); the schedule divided by ten (6 epochs, decays at 2 and 4,
+    # one warm-up epoch: the classifier counts whole epochs); three realisations; 1,000
+    # training / 300 validation / 2,000 test digits (binomial SE of a 3 % error: 0.38
+    # points) at batch 16, 375 steps (the 12-epoch, 1,500-image runs of issue 17 moved the
+    # ISR in 288 steps); four of the authors' seven fixed ISRs. Sized for <= 30 min per
+    # script with --n-jobs 2 on two cores: measured on this 84-pixel canvas, a training
+    # image-epoch costs about 2.7 + 0.24 l ms (l: kernel side of the largest scale,
+    # 2 ceil(4 sigma) + 1), i.e. 8.7 ms from (1 px, ISR 3) and 26 ms from (2 px, ISR 6);
+    # init (36 fits) needs about 56 core-minutes, isr_sweep (36) about 50, parameterisation
+    # (27) about 30, learn_isr (9) about 10. Speed and memory are measured at full size.
     "cpu": Profile(
         name="cpu",
         digit_size=14,
         canvas_size=84,
-        n_train=1500,
-        n_val=500,
+        n_train=1000,
+        n_val=300,
         n_test=2000,
         n_grid_digits=100,
         grid_per_octave=2,
         grid_octaves=(0.0, 3.5),
         max_epochs=6,
-        batch_size=32,
+        batch_size=16,
         lr=1e-2,
         lr_step=2,
         kernel_extent=4.0,

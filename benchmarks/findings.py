@@ -103,11 +103,11 @@ def target(learn, init):
             f"sigma_basis {sigma:g}: ISR {np.mean(low['isr']):.2f} from {low['start'][1]:g} and "
             f"{np.mean(high['isr']):.2f} from {high['start'][1]:g}, a factor {factor:.2f}"
         )
-    checks["starts"] = (
-        all(holds),
+    sentence = (
         f"final ISRs on [1, {wide}] from the lowest and highest starts within a factor {START_FACTOR:g}: "
-        f"{'yes' if all(holds) else 'no'} ({'; '.join(parts)})",
+        f"{'yes' if all(holds) else 'no'} ({'; '.join(parts)})"
     )
+    checks["starts"] = (all(holds), sentence)
     narrow = _narrowest(init)
     if narrow == wide:
         checks["width"] = (
@@ -122,11 +122,11 @@ def target(learn, init):
                 factor = float(np.mean(record["isr"]) / np.mean(other["isr"]))
                 holds.append(factor >= WIDTH_FACTOR)
                 parts.append(f"start ({sigma:g}, {record['start'][1]:g}): x{factor:.2f}")
-        checks["width"] = (
-            all(holds),
+        sentence = (
             f"ISR learned on [1, {wide}] at least {WIDTH_FACTOR:g} x the one on [1, {narrow}] from every "
-            f"start: {'yes' if all(holds) else 'no'} ({', '.join(parts)})",
+            f"start: {'yes' if all(holds) else 'no'} ({', '.join(parts)})"
         )
+        checks["width"] = (all(holds), sentence)
     rows = paired_errors(learn)
     measured = len(rows) >= N_DISTRIBUTIONS and all(math.isfinite(se) for _, _, se, _ in rows.values())
     worse = [

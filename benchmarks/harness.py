@@ -79,6 +79,14 @@ def make_parser(description, training=True, learned=False):
             help="train N times the profile's epochs, the learning-rate decays stretched alike (default: 1)",
         )
         parser.add_argument(
+            "--n-jobs",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="worker processes for the independent fits, one torch thread each (default: 1; "
+            "training_length: every core on the CPU)",
+        )
+        parser.add_argument(
             "--distributions",
             type=upper_bound,
             nargs="+",
@@ -337,20 +345,42 @@ def isr_history(clf):
     return scale_history(clf, "isr").tolist()
 
 
-def last_dynamic_split(profile, seed):
-    """:func:`dynamic_split` of the last (widest) distribution of ``profile``, cached.
+def last_dynamic_split(profile, seed, scale_range=None, *, grid=False):
+    """:func:`dynamic_split` of ``scale_range`` (default: the last, widest distribution of
+    ``profile``), cached.
 
     A process keeps the last realisation it rendered, so that worker processes fitting
     several networks on one realisation render it once.
     """
-    key = (repr(profile), seed)
+    scale_range = tuple(profile.distributions[-1] if scale_range is None else scale_range)
+    key = (repr(profile), seed, scale_range, grid)
     if key not in _LAST_SPLIT:
         _LAST_SPLIT.clear()
-        _LAST_SPLIT[key] = dynamic_split(profile, profile.distributions[-1], seed)
+        _LAST_SPLIT[key] = dynamic_split(profile, scale_range, seed, grid=grid)
     return _LAST_SPLIT[key]
 
 
 _LAST_SPLIT = {}
+
+
+def run_fits(function, tasks, n_jobs=1):
+    """``[function(*task) for task in tasks]``, in order, on ``n_jobs`` worker processes.
+
+    With ``n_jobs > 1`` the calls run on joblib's loky backend with one torch thread per
+    worker (:func:`skscale.model_selection.search_backend`); every fit is seeded, so the
+    results are those of one process. ``function`` must be importable (a module-level
+    function of a benchmark module).
+    """
+    tasks = list(tasks)
+    if n_jobs == 1:
+        return [function(*task) for task in tasks]
+    import joblib
+
+    from skscale.model_selection import search_backend
+
+    with search_backend("loky", n_jobs=n_jobs, torch_threads=1) as backend:
+        log(f"{len(tasks)} fits on {backend.description}")
+        return joblib.Parallel(verbose=10)(joblib.delayed(function)(*task) for task in tasks)
 
 
 # ---------------------------------------------------------------------------- shared experiments
@@ -366,8 +396,9 @@ def recommended_isr(scales):
     return float(ToleranceModel(n_scales=3).fit(scales).isr_[0])
 
 
-def run_sweep(profile, device="cpu"):
-    """Train every (distribution, fixed ISR, seed) of the sweep (paper Figs. 3 and 4).
+def run_sweep(profile, device="cpu", n_jobs=1):
+    """Train every (distribution, fixed ISR, seed) of the sweep (paper Figs. 3 and 4), the
+    fits spread over ``n_jobs`` processes (:func:`run_fits`).
 
     Returns
     -------
@@ -378,8 +409,13 @@ def run_sweep(profile, device="cpu"):
         ``grid_errors[isr_index][seed_index][scale_index]`` (percent), ``recommended_isr``
         (per seed), ``n_test`` and the ``isr_grid``.
     """
-    from skscale.metrics import error_per_scale
-
+    tasks = [
+        (profile, (low, high), seed, isr, device)
+        for low, high in profile.distributions
+        for seed in profile.seeds
+        for isr in profile.isr_grid
+    ]
+    records = iter(run_fits(fit_fixed, tasks, n_jobs))
     results = {}
     for low, high in profile.distributions:
         entry = {
@@ -393,32 +429,39 @@ def run_sweep(profile, device="cpu"):
             "grid_errors": [[] for _ in profile.isr_grid],
         }
         for seed in profile.seeds:
-            data = dynamic_split(profile, (low, high), seed, grid=True)
-            entry["recommended_isr"].append(recommended_isr(data["s_train"]))
             for index, isr in enumerate(profile.isr_grid):
-                clf = fit_table1(
-                    data,
-                    profile,
-                    seed,
-                    device,
-                    sigma_basis=SWEEP_SIGMA_BASIS,
-                    isr=isr,
-                    parameterisation="fixed",
-                )
-                error = error_rate(clf, data["X_test"], data["y_test"])
-                scales, per_scale, _ = error_per_scale(
-                    clf, data["X_grid"], data["y_grid"], data["s_grid"], bins="unique"
-                )
-                entry["errors"][index].append(error)
-                entry["val_errors"][index].append(best_epoch(clf)[1])
-                entry["grid_errors"][index].append((100 * per_scale).tolist())
-                entry["grid_scales"] = scales.tolist()
+                record = next(records)
+                if index == 0:
+                    entry["recommended_isr"].append(record["recommended_isr"])
+                entry["errors"][index].append(record["error"])
+                entry["val_errors"][index].append(record["val_error"])
+                entry["grid_errors"][index].append(record["grid_errors"])
+                entry["grid_scales"] = record["grid_scales"]
                 log(
                     f"[{low:g}, {high:g}] seed {seed} ISR {isr:.3g}: validation error "
-                    f"{entry['val_errors'][index][-1]:.2f} %, test error {error:.2f} %"
+                    f"{record['val_error']:.2f} %, test error {record['error']:.2f} %"
                 )
         results[f"{high:g}"] = entry
     return results
+
+
+def fit_fixed(profile, scale_range, seed, isr, device="cpu"):
+    """One fit of the sweep: fixed scales (sigma_basis :data:`SWEEP_SIGMA_BASIS`, ``isr``)
+    on one realisation, with its test, validation and per-scale (grid) errors."""
+    from skscale.metrics import error_per_scale
+
+    data = last_dynamic_split(profile, seed, scale_range, grid=True)
+    clf = fit_table1(
+        data, profile, seed, device, sigma_basis=SWEEP_SIGMA_BASIS, isr=isr, parameterisation="fixed"
+    )
+    scales, per_scale, _ = error_per_scale(clf, data["X_grid"], data["y_grid"], data["s_grid"], bins="unique")
+    return {
+        "error": error_rate(clf, data["X_test"], data["y_test"]),
+        "val_error": best_epoch(clf)[1],
+        "grid_scales": scales.tolist(),
+        "grid_errors": (100 * per_scale).tolist(),
+        "recommended_isr": recommended_isr(data["s_train"]),
+    }
 
 
 @dataclasses.dataclass(frozen=True)
@@ -589,8 +632,10 @@ class Report:
         ]
         if "training" in self.profile_sections:
             lines += [
-                "Differences from the authors' protocol that the `paper` profile keeps "
-                "(`benchmarks.config.PAPER_DIFFERENCES`):",
+                (
+                    "Differences from the authors' protocol that the `paper` profile keeps "
+                    "(`benchmarks.config.PAPER_DIFFERENCES`):"
+                ),
                 "",
                 paper_differences_text(),
                 "",

@@ -36,46 +36,48 @@ PAPER_TABLE3_WIDEST = {
 }
 
 
-def run(profile, device):
-    """Every (distribution, seed, start) fit; ``{high: {"sigma,isr": record}}`` with per-seed lists."""
+def fit_start(profile, scale_range, seed, start, device="cpu"):
+    """One fit of Table 3: learn the scales with ``profile.form`` from ``start`` on one realisation."""
+    data = harness.last_dynamic_split(profile, seed, scale_range)
+    sigma_basis, isr = start
+    clf = harness.fit_table1(
+        data, profile, seed, device, sigma_basis=sigma_basis, isr=isr, parameterisation=profile.form
+    )
+    record = {key: [] for key in ("sigma_basis", "isr", "errors", "val_errors", "best_epoch", "isr_history")}
+    harness.record_learned(record, clf, profile, data, initial_isr=isr)
+    return {key: values[0] for key, values in record.items()}
+
+
+def run(profile, device, n_jobs=1):
+    """Every (distribution, seed, start) fit, spread over ``n_jobs`` processes.
+
+    Returns ``{high: {"sigma,isr": record}}``, each record with per-seed lists.
+    """
+    starts = [(s, i) for s in profile.init_sigma_grid for i in profile.init_isr_grid]
+    tasks = [
+        (profile, (low, high), seed, start, device)
+        for low, high in profile.distributions
+        for seed in profile.seeds
+        for start in starts
+    ]
+    fits = iter(harness.run_fits(fit_start, tasks, n_jobs))
     results = {}
     for low, high in profile.distributions:
-        entry = {}
+        entry = {
+            f"{s:g},{i:g}": {"form": profile.form, "start": [s, i], "seeds": [], "n_test": profile.n_test}
+            for s, i in starts
+        }
         for seed in profile.seeds:
-            data = harness.dynamic_split(profile, (low, high), seed)
-            for sigma_basis in profile.init_sigma_grid:
-                for isr in profile.init_isr_grid:
-                    clf = harness.fit_table1(
-                        data,
-                        profile,
-                        seed,
-                        device,
-                        sigma_basis=sigma_basis,
-                        isr=isr,
-                        parameterisation=profile.form,
-                    )
-                    record = entry.setdefault(
-                        f"{sigma_basis:g},{isr:g}",
-                        {
-                            "form": profile.form,
-                            "start": [sigma_basis, isr],
-                            "seeds": [],
-                            "n_test": profile.n_test,
-                            "sigma_basis": [],
-                            "isr": [],
-                            "errors": [],
-                            "val_errors": [],
-                            "best_epoch": [],
-                            "isr_history": [],
-                        },
-                    )
-                    record["seeds"].append(seed)
-                    harness.record_learned(record, clf, profile, data, initial_isr=isr)
-                    harness.log(
-                        f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
-                        f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, "
-                        f"error {record['errors'][-1]:.2f} %"
-                    )
+            for sigma_basis, isr in starts:
+                fit = next(fits)
+                record = entry[f"{sigma_basis:g},{isr:g}"]
+                record["seeds"].append(seed)
+                for key, value in fit.items():
+                    record.setdefault(key, []).append(value)
+                harness.log(
+                    f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
+                    f"{fit['sigma_basis']:.3f}, ISR {fit['isr']:.3f}, error {fit['errors']:.2f} %"
+                )
         results[f"{high:g}"] = entry
     return results
 
@@ -92,7 +94,7 @@ def main(argv=None):
         profile,
         variant=profile.form,
     )
-    results = run(profile, args.device)
+    results = run(profile, args.device, args.n_jobs or 1)
     blocks = []
     for key, entry in results.items():
         rows = []

@@ -109,7 +109,7 @@ def figure(results):
 def main(argv=None):
     args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
     report = harness.Report(NAME, "Fixed-ISR sweep (paper Fig. 3 and Fig. 4)", args, profile)
-    results = harness.run_sweep(profile, args.device)
+    results = harness.run_sweep(profile, args.device, args.n_jobs or 1)
     report.raw = results
     sweep, best = summary_tables(results)
     report.add(

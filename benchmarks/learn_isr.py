@@ -56,7 +56,7 @@ def sweep_results(profile, args):
             harness.log(f"using the fixed-ISR sweep of {path}")
             return stored["results"], f"read from `{path.name}`"
         harness.log(f"{path} was produced with another profile; running the sweep here")
-    return harness.run_sweep(profile, args.device), "computed by this run"
+    return harness.run_sweep(profile, args.device, args.n_jobs or 1), "computed by this run"
 
 
 def isr_sweep_json(args, profile):

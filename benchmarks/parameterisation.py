@@ -38,33 +38,42 @@ PAPER_ERRORS = {
 }
 
 
-def run(profile, device):
+def fit_form(profile, scale_range, seed, form, device="cpu"):
+    """One fit of Table 4: learn the scales as ``form`` from the common start on one realisation."""
+    data = harness.last_dynamic_split(profile, seed, scale_range)
+    clf = harness.fit_table1(
+        data, profile, seed, device, sigma_basis=INIT_SIGMA_BASIS, isr=INIT_ISR, parameterisation=form
+    )
+    return {
+        "scales": (np.sort(clf.scales_) / profile.shrink).tolist(),
+        "errors": harness.error_rate(clf, data["X_test"], data["y_test"]),
+        "val_errors": harness.best_epoch(clf)[1],
+    }
+
+
+def run(profile, device, n_jobs=1):
+    """Every (distribution, seed, form) fit, spread over ``n_jobs`` processes."""
+    roles = forms(profile)
+    tasks = [
+        (profile, (low, high), seed, name, device)
+        for low, high in profile.distributions
+        for seed in profile.seeds
+        for name in roles.values()
+    ]
+    fits = iter(harness.run_fits(fit_form, tasks, n_jobs))
     results = {}
     for low, high in profile.distributions:
-        entry = {
-            role: {"form": name, "seeds": [], "scales": [], "errors": [], "val_errors": []}
-            for role, name in forms(profile).items()
-        }
+        entry = {role: {"form": name, "seeds": []} for role, name in roles.items()}
         for seed in profile.seeds:
-            data = harness.dynamic_split(profile, (low, high), seed)
-            for role, name in forms(profile).items():
-                clf = harness.fit_table1(
-                    data,
-                    profile,
-                    seed,
-                    device,
-                    sigma_basis=INIT_SIGMA_BASIS,
-                    isr=INIT_ISR,
-                    parameterisation=name,
-                )
+            for role, name in roles.items():
+                fit = next(fits)
                 record = entry[role]
                 record["seeds"].append(seed)
-                record["scales"].append((np.sort(clf.scales_) / profile.shrink).tolist())
-                record["errors"].append(harness.error_rate(clf, data["X_test"], data["y_test"]))
-                record["val_errors"].append(harness.best_epoch(clf)[1])
+                for key, value in fit.items():
+                    record.setdefault(key, []).append(value)
                 harness.log(
                     f"[{low:g}, {high:g}] seed {seed} {name}: scales "
-                    f"{np.round(record['scales'][-1], 3).tolist()}, error {record['errors'][-1]:.2f} %"
+                    f"{np.round(fit['scales'], 3).tolist()}, error {fit['errors']:.2f} %"
                 )
         results[f"{high:g}"] = entry
     return results
@@ -73,7 +82,7 @@ def run(profile, device):
 def main(argv=None):
     args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0], learned=True), argv)
     report = harness.Report(NAME, "Parameterisation of the learnable scales (paper Table 4)", args, profile)
-    results = run(profile, args.device)
+    results = run(profile, args.device, args.n_jobs or 1)
     rows = []
     for key, entry in results.items():
         for role in ROLES:

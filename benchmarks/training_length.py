@@ -191,13 +191,6 @@ def main(argv=None):
     import joblib
 
     parser = harness.make_parser(__doc__.splitlines()[0], learned=True)
-    parser.add_argument(
-        "--n-jobs",
-        type=harness.positive_int,
-        default=None,
-        metavar="N",
-        help="worker processes for the fits (default: every core on the CPU, 1 on a GPU)",
-    )
     args, profile = harness.setup(parser, argv)
     n_jobs = args.n_jobs or (joblib.cpu_count() if args.device == "cpu" else 1)
     low, high = profile.distributions[-1]

@@ -697,3 +697,17 @@ def test_lr_schedule_decays_the_weights_and_the_scales_apart():
     # Fixed scales: one group; nothing to schedule: no callback.
     assert len(harness.lr_schedule(20, 0.1, (20,), 0.75, learned=False).kwargs["lr_lambda"]) == 1
     assert harness.lr_schedule(None, 0.1, (), 0.75, learned=True) is None
+
+
+@pytest.mark.slow
+def test_init_and_sweep_workers_train_what_this_process_trains(tmp_path):
+    """``--n-jobs 2`` (two loky processes, about 40 s to start on 2 busy cores) gives the
+    numbers of one process, in the same order."""
+    from benchmarks import init
+
+    argv = ["--profile", "smoke", "--distributions", "8", "--output-dir"]
+    serial = init.main([*argv, str(tmp_path / "a")])
+    parallel = init.main([*argv, str(tmp_path / "b"), "--n-jobs", "2"])
+    assert serial == parallel
+    smoke = config.PROFILES["smoke"]
+    assert harness.run_sweep(smoke, "cpu", 1) == harness.run_sweep(smoke, "cpu", 2)
