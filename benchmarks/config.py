@@ -421,7 +421,7 @@ PROFILES = {
         isr_grid=AUTHORS_ISR_GRID[::2],
         init_sigma_grid=(2.0, 4.0),
         mnist_scale=dict(
-            n_train=500,
+            n_train=400,
             n_val=0,
             n_test=1000,
             max_epochs=4,
@@ -519,7 +519,7 @@ PAPER_DIFFERENCES = (
     (
         "Fig. 4 on 1,000 test digits",
         "The authors evaluate all test digits at every grid scale. The grid set is rendered "
-        "into memory: 50,000 digits x 36 scales x 168^2 float32 is 200 GB; 1,000 digits are 4 GB.",
+        "into memory: 50,000 digits x 35 scales x 168^2 float32 is 198 GB; 1,000 digits are 4 GB.",
     ),
     (
         "MNIST-Scale: no x2 upsampling, no vector SESN, SESN basis",
