@@ -1,15 +1,15 @@
 """Learned vs fixed ISR on the widest distribution as training grows (not in the paper).
 
-On the cpu profile ``learn_isr`` finds the learned ISR within one standard deviation of
-the best fixed ISR on [1, 2.83] and [1, 4.76] but not on [1, 8]. This script asks whether
-that gap is a training-budget effect: it trains the Table-1 network on the last (widest)
-distribution of the profile for 1, 2 and 3 times the profile's epochs
-(:meth:`benchmarks.config.Profile.stretched`: the weights' decays are stretched alike), once
-learning sigma_basis and the ISR (from 2 and 3, as ``learn_isr``) and once for every
-fixed ISR of the profile's grid from 3 up (on [1, 8] the lower ones are 2 to 4 points
-behind in ``isr_sweep``). Every other setting is the profile's. The shortest length is
-the profile itself, so its row repeats the numbers of ``isr_sweep`` and ``learn_isr``
-(same data, seeds and settings).
+This script asks whether a gap between the learned and the best fixed ISR on the widest
+distribution is a training-budget effect: it trains the Table-1 network on the last
+(widest) distribution of the profile for 1, 2 and 3 times the profile's epochs
+(:meth:`benchmarks.config.Profile.stretched`: the weights' and the scales' decays are
+stretched alike), once learning the scales with the profile's form (``--form``; from 2
+and 3, as ``learn_isr``) and once for every fixed ISR of the profile's grid from 3 up.
+The best fixed ISR is chosen on validation error; the learned-minus-best-fixed test error
+is paired by seed, with its standard error. Every other setting is the profile's. The
+shortest length is the profile itself, so its row repeats the numbers of ``isr_sweep`` and
+``learn_isr`` (same data, seeds and settings).
 
 The fits are independent and run on ``--n-jobs`` worker processes with one torch thread
 each (default: every core on the CPU, one process on a GPU).
