@@ -123,6 +123,26 @@ def _as_gray_images(X, image_shape):
     )
 
 
+def _class_offsets(log_scales, groups):
+    """Each image's class offset (median log-scale of its class), shrunk for its noise.
+
+    A class median from few images is noisy; subtracting it as it is would add that noise
+    to every member. The offsets are shrunk towards their median by the share of their
+    variance that the noise of a median (``pi / 2`` times the class variance over its
+    size) does not explain, as in empirical-Bayes estimation of group means.
+    """
+    classes = np.unique(groups)
+    medians = np.array([np.median(log_scales[groups == c]) for c in classes])
+    noise = np.array(
+        [np.pi / 2.0 * (1.4826 * np.median(np.abs(log_scales[groups == c] - m))) ** 2 / np.sum(groups == c)
+         for c, m in zip(classes, medians)]
+    )
+    offsets = medians - np.median(medians)
+    between = np.var(offsets)
+    shrink = max(0.0, 1.0 - noise.mean() / between) if between > 0 else 0.0
+    return shrink * offsets[np.searchsorted(classes, groups)]
+
+
 def _uniform_quantiles(log_scales, clip):
     """Ranks of ``log_scales`` mapped onto an even grid with their winsorised variance."""
     centre = np.median(log_scales)
@@ -150,9 +170,11 @@ def estimate_scales(X, y=None, *, image_shape=None, background_size=7, correct_s
     bridged) with the largest mass is the object: clutter and noise elsewhere in the
     image do not count, and the estimate does not depend on position or contrast.
 
-    With ``y``, the median log-scale of each class is set to 0: digits, cells or parts
+    With ``y``, the median log-scale of each class is subtracted (digits, cells or parts
     of different classes differ in shape and size, and only the scale within a class is
-    wanted. With ``correct_spread``, the log-scales are finally mapped, rank for rank,
+    wanted), shrunk towards the median of all classes by the share of its variance that
+    the noise of a class median does not explain: with few images per class, the class
+    medians are noisy and a full subtraction would add that noise to every image. With ``correct_spread``, the log-scales are finally mapped, rank for rank,
     onto an even (log-uniform) grid whose variance is that of the log-scales winsorised
     at 3 robust standard deviations: :class:`ToleranceModel` with its default
     log-uniform density reads only the smallest and the largest scale, and a few
@@ -166,9 +188,9 @@ or (n_samples, n_features)
         Objects are brighter than their background (invert dark objects). 2-D input
         needs ``image_shape``.
     y : array-like of shape (n_samples,), default=None
-        Class labels of any type. When given, the median log-scale of each class is set
-        to 0, which removes the size differences between classes (a "1" is narrower
-        than a "0").
+        Class labels of any type. When given, the median log-scale of each class is
+        (shrunk and) subtracted, which removes the size differences between classes (a
+        "1" is narrower than a "0").
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(height, width, channels)`` of the flattened rows of a
         2-D ``X`` (channels last), as in the classifier.
@@ -184,8 +206,7 @@ or (n_samples, n_features)
     Returns
     -------
     scales : ndarray of shape (n_samples,)
-        Positive relative scales (only ratios matter), the median scale being 1 (1 per
-        class when ``y`` is given, before ``correct_spread``). Images without an object
+        Positive relative scales (only ratios matter), the median scale being 1. Images without an object
         (blank or constant) get ``NaN`` and a ``UserWarning`` names them; drop them with
         ``scales[np.isfinite(scales)]`` before fitting :class:`ToleranceModel`.
 
@@ -241,10 +262,10 @@ or (n_samples, n_features)
             stacklevel=2,
         )
     valid = np.flatnonzero(np.isfinite(log2_scales))
-    groups = np.zeros(n_samples, dtype=np.int64) if y is None else np.unique(y, return_inverse=True)[1]
-    for group in np.unique(groups[valid]):
-        members = valid[groups[valid] == group]
-        log2_scales[members] -= np.median(log2_scales[members])
+    if y is not None and len(valid):
+        log2_scales[valid] -= _class_offsets(log2_scales[valid], np.unique(y, return_inverse=True)[1][valid])
+    if len(valid):
+        log2_scales[valid] -= np.median(log2_scales[valid])
     if correct_spread and len(valid) >= 2:
         log2_scales[valid] = _uniform_quantiles(log2_scales[valid], clip=3.0)
     return 2.0**log2_scales
