@@ -20,13 +20,13 @@ from .utils.validation import Boolean, Integer
 
 __all__ = ["estimate_scales"]
 
-_SMOOTH = 1.0
+_SMOOTH = 0.85
 # Foreground: smoothed residual above this many noise standard deviations and above this
 # share of the image's largest residual (the latter makes the threshold contrast-invariant).
 _NOISE_THRESHOLD = 3.0
 _PEAK_FRACTION = 0.2
 # Pixels of foreground joined into one object across gaps (broken strokes).
-_JOIN = 2
+_JOIN = 1
 _CHUNK = 64
 
 
@@ -51,6 +51,10 @@ def _gyration_radii(images, background_size):
     # Components never connect across images of a chunk.
     structure = np.zeros((3, 3, 3), dtype=bool)
     structure[1] = ndimage.generate_binary_structure(2, 2)
+    # Standard deviation of white noise of unit variance after the (discrete) smoothing.
+    impulse = np.zeros((9, 9))
+    impulse[4, 4] = 1.0
+    gain = np.sqrt(np.sum(ndimage.gaussian_filter(impulse, _SMOOTH) ** 2))
     for start in range(0, n_images, _CHUNK):
         chunk = images[start : start + _CHUNK]
         n_chunk = len(chunk)
@@ -63,8 +67,7 @@ def _gyration_radii(images, background_size):
         else:
             background = np.median(smooth.reshape(n_chunk, -1), axis=1)[:, None, None]
         residual = smooth - background
-        # White noise of variance v has variance v / (4 pi s^2) after a Gaussian of sigma s.
-        noise = _noise_std(chunk) / (2.0 * np.sqrt(np.pi) * _SMOOTH)
+        noise = _noise_std(chunk) * gain
         peak = residual.reshape(n_chunk, -1).max(axis=1)
         threshold = np.maximum(_NOISE_THRESHOLD * noise, _PEAK_FRACTION * peak)[:, None, None]
         mass = np.clip(residual - threshold, 0.0, None)
@@ -162,11 +165,11 @@ def estimate_scales(X, y=None, *, image_shape=None, background_size=7, correct_s
 
     The scale of an image is the radius of gyration of its object's mass, which is
     proportional to the object's size for a fixed shape. The image is smoothed by a
-    Gaussian of 1 pixel, its background (a grey opening with a disk of
+    Gaussian of 0.85 pixel, its background (a grey opening with a disk of
     ``background_size`` pixels: the lower envelope, which follows smooth backgrounds and
     offsets but not thin bright structures) is subtracted, and what stands above both 3
     noise standard deviations (estimated per image) and a fifth of the image's largest
-    residual is the foreground mass. The connected part of it (gaps of up to 2 pixels
+    residual is the foreground mass. The connected part of it (one-pixel gaps
     bridged) with the largest mass is the object: clutter and noise elsewhere in the
     image do not count, and the estimate does not depend on position or contrast.
 
