@@ -31,6 +31,7 @@ _CHUNK = 64
 
 
 def _disk(diameter):
+    """Boolean disk footprint of ``diameter`` pixels."""
     radius = (diameter - 1) / 2.0
     grid = np.arange(diameter) - radius
     return grid[:, None] ** 2 + grid[None, :] ** 2 <= radius**2 + 1e-9
@@ -63,7 +64,9 @@ def _gyration_radii(images, background_size):
             # A grey opening keeps the lower envelope: structures narrower than the disk go.
             footprint = _disk(background_size)[None]
             background = ndimage.grey_opening(smooth, footprint=footprint, mode="reflect")
-            background = ndimage.gaussian_filter(background, background_size / 4.0, axes=(1, 2), mode="reflect")
+            background = ndimage.gaussian_filter(
+                background, background_size / 4.0, axes=(1, 2), mode="reflect"
+            )
         else:
             background = np.median(smooth.reshape(n_chunk, -1), axis=1)[:, None, None]
         residual = smooth - background
@@ -77,8 +80,8 @@ def _gyration_radii(images, background_size):
             continue
         index = np.arange(1, n_labels + 1)
         totals = ndimage.sum_labels(mass, labels, index)
-        owner = ndimage.maximum(np.arange(n_chunk)[:, None, None] * np.ones_like(labels), labels, index)
-        owner = owner.astype(np.int64)
+        # Image of each component: where its label first occurs (labels count up image by image).
+        owner = np.unique(labels, return_index=True)[1][1:] // (height * width)
         # The object is the component of each image with the largest mass.
         best = np.full(n_chunk, -1)
         best_total = np.zeros(n_chunk)
@@ -135,11 +138,11 @@ def _class_offsets(log_scales, groups):
     size) does not explain, as in empirical-Bayes estimation of group means.
     """
     classes = np.unique(groups)
-    medians = np.array([np.median(log_scales[groups == c]) for c in classes])
-    noise = np.array(
-        [np.pi / 2.0 * (1.4826 * np.median(np.abs(log_scales[groups == c] - m))) ** 2 / np.sum(groups == c)
-         for c, m in zip(classes, medians)]
-    )
+    members = [log_scales[groups == c] for c in classes]
+    medians = np.array([np.median(m) for m in members])
+    spreads = np.array([1.4826 * np.median(np.abs(m - np.median(m))) for m in members])
+    sizes = np.array([len(m) for m in members])
+    noise = np.pi / 2.0 * spreads**2 / sizes
     offsets = medians - np.median(medians)
     between = np.var(offsets)
     shrink = max(0.0, 1.0 - noise.mean() / between) if between > 0 else 0.0
@@ -177,8 +180,10 @@ def estimate_scales(X, y=None, *, image_shape=None, background_size=7, correct_s
     of different classes differ in shape and size, and only the scale within a class is
     wanted), shrunk towards the median of all classes by the share of its variance that
     the noise of a class median does not explain: with few images per class, the class
-    medians are noisy and a full subtraction would add that noise to every image. With ``correct_spread``, the log-scales are finally mapped, rank for rank,
-    onto an even (log-uniform) grid whose variance is that of the log-scales winsorised
+    medians are noisy and a full subtraction would add that noise to every image.
+
+    With ``correct_spread``, the log-scales are finally mapped, rank for rank, onto an
+    even (log-uniform) grid whose variance is that of the log-scales winsorised
     at 3 robust standard deviations: :class:`ToleranceModel` with its default
     log-uniform density reads only the smallest and the largest scale, and a few
     outlying estimates would otherwise widen that range and inflate the recommended ISR.
