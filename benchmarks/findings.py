@@ -63,7 +63,10 @@ def spread_across_starts(init):
 
 
 def paired_errors(learn):
-    """Per distribution: ``(best fixed ISR, mean difference, SE, n)`` of learned - best fixed, paired by seed."""
+    """Per distribution: ``(best fixed ISR, mean difference, SE, n)`` of learned - best fixed.
+
+    The differences are paired by seed.
+    """
     rows = {}
     for key, entry in learn["learned"].items():
         sweep = learn["sweep"][key]
@@ -216,7 +219,8 @@ def table4_lines(parameterisation):
                 continue
             gap, se, _ = stats.paired_difference(record["errors"], reference["errors"])
             parts.append(
-                f"{record['form']} - {reference['form']} = {gap:+.2f} (paired SE {se:.2f}, {relation(gap, se).split(' than')[0]})"
+                f"{record['form']} - {reference['form']} = {gap:+.2f} "
+                f"(paired SE {se:.2f}, {relation(gap, se).split(' than')[0]})"
             )
         lines.append(f"- Table 4, [1, {key}]: " + "; ".join(parts))
     return lines

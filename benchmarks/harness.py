@@ -527,8 +527,9 @@ def run_learning(profile, device, *, start=None):
             )
             record_learned(entry, clf, profile, data, initial_isr=isr)
             log(
-                f"[{low:g}, {high:g}] {profile.form} seed {seed}: sigma_basis {entry['sigma_basis'][-1]:.3f}, "
-                f"ISR {clf.isr_:.3f} (epoch {entry['best_epoch'][-1]}), test error {entry['errors'][-1]:.2f} %"
+                f"[{low:g}, {high:g}] {profile.form} seed {seed}: "
+                f"sigma_basis {entry['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f} "
+                f"(epoch {entry['best_epoch'][-1]}), test error {entry['errors'][-1]:.2f} %"
             )
         results[f"{high:g}"] = entry
     return results

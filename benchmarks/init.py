@@ -131,7 +131,8 @@ def main(argv=None):
         )
     report.add(
         "Learned scales and test error by initialisation (Table 3)",
-        f"Form {profile.form!r}; sigma_basis in paper units; mean ± sample std over {len(profile.seeds)} realisation(s); the last three "
+        f"Form {profile.form!r}; sigma_basis in paper units; mean ± sample std over "
+        f"{len(profile.seeds)} realisation(s); the last three "
         "columns are the paper's numbers.\n\n" + "\n\n".join(blocks),
     )
     report.raw = results

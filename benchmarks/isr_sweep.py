@@ -4,8 +4,8 @@ For each log-uniform data scale distribution ([1, 2.83], [1, 4.76], [1, 8]) the 
 network is trained with fixed internal scales ``sigma_basis = 2`` (paper units) and
 every ISR of the profile's grid (the authors' 1.68-6.73); every fit restores its
 best-validation checkpoint, the best fixed ISR is the one with the lowest mean
-validation error, and the test error is averaged over the realisations. The ISR recommended by :class:`skscale.ToleranceModel`
-(tau = 0.459, fitted on the training scales) is marked on each curve.
+validation error, and the test error is averaged over the realisations. The ISR recommended
+by :class:`skscale.ToleranceModel` (tau = 0.459, fitted on the training scales) is marked on each curve.
 
     python -m benchmarks.isr_sweep --profile cpu
     python -m benchmarks.isr_sweep --profile paper --device cuda

@@ -96,8 +96,8 @@ def main(argv=None):
     report.add(
         "Learned internal scales and test error (Table 4)",
         f"All start from the internal scales {', '.join(f'{v:.2f}' for v in init)} (paper units; the paper "
-        f"writes [2.0, 3.46, 6.0]); scales sorted, in paper units; test error of each fit's best-validation checkpoint; "
-        "mean ± sample std over {len(profile.seeds)} "
+        f"writes [2.0, 3.46, 6.0]); scales sorted, in paper units; test error of each fit's "
+        f"best-validation checkpoint; mean ± sample std over {len(profile.seeds)} "
         "realisation(s). Last column: the paper's numbers.\n\n"
         + harness.markdown_table(
             [

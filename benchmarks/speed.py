@@ -381,7 +381,7 @@ def inference_throughput(config, device):
             ).fit(X_fit, y_fit)
             conv = next(m for m in clf.module_.modules() if isinstance(m, ScaleConvT2H))
             plans[impl] = conv.correlation_plan((32, 1, size, size), backward=False)
-            steps[impl] = lambda clf=clf: clf.predict(X)
+            steps[impl] = lambda clf=clf, X=X: clf.predict(X)
         medians = interleaved_medians(steps, device, 1, config.predict_repeats)
         plan = " / ".join(f"{kernel} {impl}" for _, kernel, impl in plans["auto"])
         rows.append(
@@ -481,7 +481,7 @@ def conv_flops(config, device, peak):
             ).to(device)
             sizes = layer.kernel_sizes()
 
-            def step(layer=layer):
+            def step(layer=layer, x=x):
                 layer(x).square().mean().backward()
 
             steps[variant] = step

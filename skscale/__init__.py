@@ -8,5 +8,4 @@ from .classifier import ScaleEquivariantClassifier
 from .scale_estimation import estimate_scales
 from .tolerance import ToleranceModel
 
-
 __all__ = ["ScaleEquivariantClassifier", "ToleranceModel", "estimate_scales", "__version__"]

@@ -37,7 +37,9 @@ def rescale(images, factor, mode="bicubic"):
     factor = Real(low=0, closed="neither").check(factor, "factor")
     mode = _MODE.check(mode, "mode")
     if images.dim() not in (4, 5):
-        raise ValueError(f"images must be 4-D (B, C, H, W) or 5-D (B, C, S, H, W), got {tuple(images.shape)}.")
+        raise ValueError(
+            f"images must be 4-D (B, C, H, W) or 5-D (B, C, S, H, W), got {tuple(images.shape)}."
+        )
     leading = images.shape[:-2]
     flat = images.reshape(leading[0], -1, *images.shape[-2:])
     size = (round(images.shape[-2] * factor), round(images.shape[-1] * factor))
@@ -103,7 +105,9 @@ def scale_equivariance_error(module, images, factor=2.0, scale_shift=0, *, crop=
     if transformed_first.dim() == 5:
         n_scales = transformed_first.shape[2]
         if abs(scale_shift) >= n_scales:
-            raise ValueError(f"|scale_shift| must be smaller than the {n_scales} output scales, got {scale_shift}.")
+            raise ValueError(
+                f"|scale_shift| must be smaller than the {n_scales} output scales, got {scale_shift}."
+            )
         if scale_shift >= 0:
             transformed_first = transformed_first[:, :, scale_shift:]
             transformed_last = transformed_last[:, :, : n_scales - scale_shift]
@@ -194,7 +198,9 @@ def error_per_scale(estimator, X, y, scales, bins=10):
     else:
         edges = np.asarray(bins, dtype=np.float64)
         if edges.ndim != 1 or len(edges) < 2 or not np.all(np.diff(edges) > 0) or not (edges > 0).all():
-            raise ValueError(f"bins as edges must be a 1-D increasing array of >= 2 positive values, got {bins!r}.")
+            raise ValueError(
+                f"bins as edges must be a 1-D increasing array of >= 2 positive values, got {bins!r}."
+            )
     n_bins = len(edges) - 1
     index = np.searchsorted(edges, scales, side="right") - 1
     index[scales == edges[-1]] = n_bins - 1  # the last bin is closed on the right

@@ -289,8 +289,7 @@ class ProgressReporter:
     (2, True)
     """
 
-    def __init__(self, channel, total, *, n_workers=1, describe=None, stream=None, interval=0.5,
-                 prefix=""):
+    def __init__(self, channel, total, *, n_workers=1, describe=None, stream=None, interval=0.5, prefix=""):
         self.channel = channel
         self.total = _POSITIVE.check(total, "total")
         self.n_workers = _POSITIVE.check(n_workers, "n_workers")
@@ -340,11 +339,12 @@ class ProgressReporter:
         elapsed = self.elapsed
         left = _time_left(elapsed, done, self.total, self.n_workers)
         width = len(str(self.total))
-        counter = (f"[{done:>{width}}/{self.total}  elapsed {format_duration(elapsed)}  "
-                   f"left ~{format_duration(left)}]")
+        counter = (
+            f"[{done:>{width}}/{self.total}  elapsed {format_duration(elapsed)}  "
+            f"left ~{format_duration(left)}]"
+        )
         stream = self.stream if self.stream is not None else sys.stdout
         print(f"{self.prefix}{counter} {self.describe(record)}", file=stream, flush=True)
-
 
 
 # --------------------------------------------------------------------------- scoring
@@ -410,6 +410,7 @@ def _recorded(classifier, key):
         return scale_history(classifier, key).tolist()
     except ValueError:  # a network without internal scales records no scale columns
         return []
+
 
 # --------------------------------------------------------------------------- backends
 @dataclasses.dataclass(frozen=True, repr=False)
@@ -621,5 +622,6 @@ def _dask_backend(n_jobs, scheduler, torch_threads):
         )
         channel = DaskProgressChannel(client=client)
         with joblib.parallel_config(backend="dask"):
-            yield SearchBackend("dask", n_workers, torch_threads, channel, client=client,
-                                description=description)
+            yield SearchBackend(
+                "dask", n_workers, torch_threads, channel, client=client, description=description
+            )

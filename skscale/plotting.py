@@ -34,8 +34,14 @@ def _safe_log2(scales):
 def _dashed_verticals(ax, positions, *, colour, label, gid):
     """Dashed vertical lines at ``positions`` sharing one legend entry."""
     for index, position in enumerate(positions):
-        ax.axvline(position, color=colour, linestyle="--", linewidth=1.0,
-                   label=label if index == 0 else "_nolegend_", gid=gid)
+        ax.axvline(
+            position,
+            color=colour,
+            linestyle="--",
+            linewidth=1.0,
+            label=label if index == 0 else "_nolegend_",
+            gid=gid,
+        )
 
 
 def plot_tolerance(
@@ -127,8 +133,15 @@ def plot_tolerance(
         components = model.tolerance_pdf(log2_scales, group=group, components=True)
         for i in range(components.shape[1]):
             label = "tolerance per internal scale" if i == 0 else "_nolegend_"
-            ax.plot(log2_scales, components[:, i], color="C0", linestyle=":", linewidth=1.0, label=label,
-                    gid="tolerance_component")
+            ax.plot(
+                log2_scales,
+                components[:, i],
+                color="C0",
+                linestyle=":",
+                linewidth=1.0,
+                label=label,
+                gid="tolerance_component",
+            )
     mixture = model.tolerance_pdf(log2_scales, group=group)
     ax.plot(log2_scales, mixture, color="C0", label="tolerance model", gid="tolerance_model")
     _dashed_verticals(ax, internal_scales, colour="C0", label="internal scales", gid="internal_scale")

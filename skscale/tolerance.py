@@ -119,8 +119,7 @@ def _log_data_density(points, log2_min, log2_max, tail_std, log2_samples, bandwi
     else:
         log_bounds = _kde_log_pdf(bounds, log2_samples, bandwidth)
         inside_mass = np.mean(
-            ndtr((log2_max - log2_samples) / bandwidth)
-            - ndtr((log2_min - log2_samples) / bandwidth)
+            ndtr((log2_max - log2_samples) / bandwidth) - ndtr((log2_min - log2_samples) / bandwidth)
         )
     tail_mass = tail_std * math.sqrt(0.5 * math.pi) * np.exp(log_bounds).sum()
     log_norm = math.log(inside_mass + tail_mass)
@@ -143,9 +142,8 @@ def _log_components(points, log2_reference, log2_isr, tau, n_scales):
     ``points`` has shape (..., n_points) and the scale parameters shape (...),
     so several groups are evaluated at once. The centres are Eq. 2 in log2.
     """
-    centres = (
-        np.asarray(log2_reference)[..., None]
-        + np.asarray(log2_isr)[..., None] * scale_exponents(n_scales)
+    centres = np.asarray(log2_reference)[..., None] + np.asarray(log2_isr)[..., None] * scale_exponents(
+        n_scales
     )
     z = (points[..., None, :] - centres[..., :, None]) / tau
     log_comp = -0.5 * z * z - math.log(tau) - _LOG_SQRT_2PI - math.log(n_scales)
@@ -523,10 +521,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         else:
             self._log2_samples = self._bandwidths = [None] * n_groups
         log_p = np.stack(
-            [
-                self._group_log_data_density(grids[index], index, log2_range)
-                for index in range(n_groups)
-            ]
+            [self._group_log_data_density(grids[index], index, log2_range) for index in range(n_groups)]
         )
         log_p -= logsumexp(log_p, axis=1, keepdims=True)
 
@@ -546,9 +541,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         self.tau_ = float(tau)
         self.reference_scale_ = reference_scale
         self.isr_ = isr
-        self.internal_scales_ = log_uniform_scales(
-            params["n_scales"], reference_scale[:, None], isr[:, None]
-        )
+        self.internal_scales_ = log_uniform_scales(params["n_scales"], reference_scale[:, None], isr[:, None])
         self.data_range_ = np.exp2(log2_range)
         self.groups_ = groups
         self.kl_ = kl
@@ -587,10 +580,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
             )
         matches = np.flatnonzero(self.groups_ == group)
         if matches.size == 0:
-            raise ValueError(
-                f"group must be one of groups_={self.groups_.tolist()!r}; "
-                f"got group={group!r}."
-            )
+            raise ValueError(f"group must be one of groups_={self.groups_.tolist()!r}; got group={group!r}.")
         return int(matches[0])
 
     def _log2_parameters(self, group):
@@ -815,9 +805,7 @@ def _optimise(grids, log_p, log2_range, min_tau, params):
     free_reference = params["reference_scale"] is None
     free_isr = params["isr"] is None and n_scales > 1
     free_tau = params["tau"] is None
-    fixed_log2_reference = np.full(
-        n_groups, 0.0 if free_reference else math.log2(params["reference_scale"])
-    )
+    fixed_log2_reference = np.full(n_groups, 0.0 if free_reference else math.log2(params["reference_scale"]))
     fixed_log2_isr = np.full(n_groups, 0.0 if params["isr"] is None else math.log2(params["isr"]))
 
     def kl_and_gradient(log2_reference, log2_isr, tau):
@@ -888,6 +876,7 @@ def _optimise(grids, log_p, log2_range, min_tau, params):
         warnings.warn(
             f"ToleranceModel did not converge: {best.message}. Increase max_iter or tol.",
             ConvergenceWarning,
+            stacklevel=4,
         )
     log2_reference, log2_isr, tau = unpack(best.x)
     kl = kl_and_gradient(log2_reference, log2_isr, tau)[0]

@@ -25,8 +25,8 @@ from skscale.nn.baselines import (
     ScaleSpaceConv,
     SIConv2d,
     SIConvNet,
-    discrete_gaussian,
     disco_kernel_layout,
+    discrete_gaussian,
     load_disco_basis,
     optimise_disco_basis,
 )
@@ -96,8 +96,9 @@ def test_scale_space_conv_dilates_by_base_to_the_level_and_truncates():
         expected = layer.bias.view(1, -1, 1, 1).expand(2, 3, 20, 20).clone()
         for offset in range(2):
             if level + offset < 3:  # past the top level: truncated (zeros)
-                expected += F.conv2d(x[:, :, level + offset], layer.weight[:, :, offset],
-                                     padding=dilation, dilation=dilation)
+                expected += F.conv2d(
+                    x[:, :, level + offset], layer.weight[:, :, offset], padding=dilation, dilation=dilation
+                )
         torch.testing.assert_close(out[:, :, level], expected)
     valid = ScaleSpaceConv(2, 3, kernel_size=3, scale_size=2, scale_boundary="valid").double()
     valid.load_state_dict(layer.state_dict())
@@ -124,8 +125,9 @@ def test_dss_layers_are_equivariant_to_dyadic_rescaling():
     upscaled = scale_equivariance_error(trunk, images, factor=2.0, scale_shift=1)
     downscaled = scale_equivariance_error(trunk, images, factor=0.5, scale_shift=-1)
     unmatched = scale_equivariance_error(trunk, images, factor=2.0, scale_shift=0)
-    plain = torch.nn.Sequential(torch.nn.Conv2d(1, 6, 7, padding=3), torch.nn.ReLU(),
-                                torch.nn.Conv2d(6, 6, 5, padding=2))
+    plain = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 6, 7, padding=3), torch.nn.ReLU(), torch.nn.Conv2d(6, 6, 5, padding=2)
+    )
     control = scale_equivariance_error(plain, images, factor=2.0)
     assert upscaled < 0.08  # measured 0.04-0.05 (zero_scale=0.5; 0.02 for 0.25)
     assert downscaled < 0.2  # measured 0.10-0.14: the metric's resampling differs from DSS's blur
@@ -168,8 +170,12 @@ def test_siconv_is_approximately_invariant_over_its_factor_range():
 
 # --------------------------------------------------------------------------- DISCO
 def test_disco_layout_dilates_integer_ratios_and_sizes_the_others():
-    assert disco_kernel_layout([1.0, 1.26, 1.59, 2.0]) == [(7, 1, True), (11, 1, False), (13, 1, False),
-                                                            (7, 2, True)]
+    assert disco_kernel_layout([1.0, 1.26, 1.59, 2.0]) == [
+        (7, 1, True),
+        (11, 1, False),
+        (13, 1, False),
+        (7, 2, True),
+    ]
     assert disco_kernel_layout([1.0, 3.0], effective_size=5, margin=0) == [(5, 1, True), (5, 3, True)]
     for bad in ([1.5, 2.0], [1.0, 1.0], [1.0, float("nan")]):
         with pytest.raises(ValueError, match="relative_scales"):
@@ -205,7 +211,9 @@ def rounded_impulses(layout, relative_scales, effective_size):
         kernels = np.zeros((effective_size**2, size, size))
         for index in range(effective_size**2):
             row, col = divmod(index, effective_size)
-            kernels[index, size // 2 + round(ratio * (row - half)), size // 2 + round(ratio * (col - half))] = 1.0
+            kernels[
+                index, size // 2 + round(ratio * (row - half)), size // 2 + round(ratio * (col - half))
+            ] = 1.0
         proxy.append(kernels)
     return proxy
 
@@ -219,8 +227,9 @@ def test_disco_optimisation_beats_rounded_dilation_and_is_deterministic():
     images = smooth_noise(4, 64, sigma=1.5)
     ratio = relative[1]
     optimised = scale_equivariance_error(proxy_module(layout, proxy, 5), images, ratio, scale_shift=1)
-    naive = scale_equivariance_error(proxy_module(layout, rounded_impulses(layout, relative, 5), 5), images,
-                                     ratio, scale_shift=1)
+    naive = scale_equivariance_error(
+        proxy_module(layout, rounded_impulses(layout, relative, 5), 5), images, ratio, scale_shift=1
+    )
     assert optimised < 0.05 and naive > 4 * optimised  # measured 0.02 against 0.2
     again = optimise_disco_basis(relative, effective_size=5)
     for first, second in zip(proxy[1:3], again[1:3]):
@@ -303,8 +312,14 @@ def test_networks_have_the_stated_parameter_count(tmp_path):
 
 def test_builders_route_hyper_parameters(tmp_path):
     assert {"dss", "siconvnet", "disco"} <= set(ARCHITECTURES)
-    shared = dict(n_scales=3, parameterisation="isr", init_sigma_basis=1.5, init_isr=2.0, kernel_extent=2.0,
-                  n_filters=16)
+    shared = dict(
+        n_scales=3,
+        parameterisation="isr",
+        init_sigma_basis=1.5,
+        init_isr=2.0,
+        kernel_extent=2.0,
+        n_filters=16,
+    )
     kwargs = dict(n_classes=4, in_channels=2)
     dss = build_module("dss", **kwargs, defaults={**shared, "n_scales": 2}, zero_scale=0.25)
     assert dss.lifting.n_scales == 2 and dss.lifting.zero_scale == 0.25
@@ -328,8 +343,9 @@ def fitted(scaled_digits, tmp_path_factory):
     }
     models = {}
     for architecture, params in settings.items():
-        clf = ScaleEquivariantClassifier(architecture=architecture, max_epochs=3, batch_size=8, lr=3e-3,
-                                         random_state=0, **params)
+        clf = ScaleEquivariantClassifier(
+            architecture=architecture, max_epochs=3, batch_size=8, lr=3e-3, random_state=0, **params
+        )
         models[architecture] = clf.fit(scaled_digits.X_train, scaled_digits.y_train)
     return models
 
@@ -360,8 +376,16 @@ def test_grid_search_compares_the_baselines(scaled_digits, monkeypatch, tmp_path
     monkeypatch.setenv("SCIKIT_LEARN_DATA", str(tmp_path))  # DISCO's cache goes here
     tiny = dict(module__widths=(4, 8, 8), module__hidden=16, module__dropout=0.0)
     search = GridSearchCV(
-        ScaleEquivariantClassifier(n_scales=3, init_sigma_basis=1.5, init_isr=2.0, max_epochs=2, batch_size=16,
-                                   lr=1e-2, random_state=0, **tiny),
+        ScaleEquivariantClassifier(
+            n_scales=3,
+            init_sigma_basis=1.5,
+            init_isr=2.0,
+            max_epochs=2,
+            batch_size=16,
+            lr=1e-2,
+            random_state=0,
+            **tiny,
+        ),
         {"architecture": ["dss", "siconvnet", "disco"]},
         cv=2,
     ).fit(scaled_digits.X_train[:120], scaled_digits.y_train[:120])
@@ -379,15 +403,19 @@ def test_grid_search_compares_the_baselines(scaled_digits, monkeypatch, tmp_path
         (lambda: DISCONet(10, scales=[1.0, 2.0], upsample=0), "upsample must be an integer >= 1, got 0"),
         (lambda: GaussianScaleSpace(base=1), "base must be an integer >= 2, got 1"),
         (lambda: GaussianScaleSpace(zero_scale=0.0), "zero_scale must be a finite number > 0, got 0.0"),
-        (lambda: discrete_gaussian(1.0, tolerance=1.0),
-         r"tolerance must be a finite number in \(0, 1\), got 1.0"),
+        (
+            lambda: discrete_gaussian(1.0, tolerance=1.0),
+            r"tolerance must be a finite number in \(0, 1\), got 1.0",
+        ),
         (lambda: ScaleSpaceConv(1, 2, kernel_size=4), "kernel_size must be an odd integer >= 1, got 4"),
         (lambda: ScaleSpaceConv(1, 2, scale_boundary="same"), "scale_boundary must be one of .*, got 'same'"),
         (lambda: SIConv2d(0, 2), "in_channels must be an integer >= 1, got 0"),
         (lambda: disco_kernel_layout([1.0, 2.0], margin=-1), "margin must be an integer >= 0, got -1"),
         (lambda: optimise_disco_basis([1.0, 1.5], ridge=-1.0), "ridge must be a finite number >= 0, got -1"),
-        (lambda: DiscoConvH2H(1, 2, DiscoBasis([1.0, 2.0], effective_size=3), scale_size=0),
-         "scale_size must be an integer >= 1, got 0"),
+        (
+            lambda: DiscoConvH2H(1, 2, DiscoBasis([1.0, 2.0], effective_size=3), scale_size=0),
+            "scale_size must be an integer >= 1, got 0",
+        ),
     ],
 )
 def test_baseline_arguments_are_named_with_their_value(build, match):

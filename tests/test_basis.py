@@ -9,7 +9,8 @@ from skscale.basis import hermite_basis, kernel_size, n_basis_functions, support
 
 
 @pytest.mark.parametrize(
-    "max_scale, extent, expected", [(2.0, 2.0, 9), (6.0, 2.0, 25), (1.5, 2.0, 7), (2.1, 1.0, 7), (0.2, 2.0, 3)]
+    "max_scale, extent, expected",
+    [(2.0, 2.0, 9), (6.0, 2.0, 25), (1.5, 2.0, 7), (2.1, 1.0, 7), (0.2, 2.0, 3)],
 )
 def test_kernel_size_follows_eq6(max_scale, extent, expected):
     assert kernel_size(max_scale, extent) == expected
@@ -27,7 +28,9 @@ def test_kernel_size_rejects_bad_scale(bad):
         kernel_size(1.0, bad)
 
 
-@pytest.mark.parametrize("max_order, index_set, count", [(0, "total", 1), (3, "total", 10), (6, "tensor", 49)])
+@pytest.mark.parametrize(
+    "max_order, index_set, count", [(0, "total", 1), (3, "total", 10), (6, "tensor", 49)]
+)
 def test_shapes_and_counts(max_order, index_set, count):
     basis = hermite_basis([1.0, 1.5, 2.0], 11, max_order, index_set=index_set)
     assert basis.shape == (count, 3, 11, 11)
@@ -128,10 +131,14 @@ def test_gradcheck_with_respect_to_scales():
     [
         (dict(scales=[1.0], size=8), "size must be an odd integer >= 1, got 8"),
         (dict(scales=[1.0], size=9, max_order=-1), "max_order must be an integer >= 0, got -1"),
-        (dict(scales=[1.0], size=9, index_set="full"),
-         "index_set must be one of 'total', 'tensor', got 'full'"),
-        (dict(scales=[1.0], size=9, kernel_extent=0),
-         "kernel_extent must be a finite number > 0 or None, got 0"),
+        (
+            dict(scales=[1.0], size=9, index_set="full"),
+            "index_set must be one of 'total', 'tensor', got 'full'",
+        ),
+        (
+            dict(scales=[1.0], size=9, kernel_extent=0),
+            "kernel_extent must be a finite number > 0 or None, got 0",
+        ),
         (dict(scales=[], size=9), "scales"),
     ],
 )

@@ -526,7 +526,7 @@ def test_memory_script_end_to_end(tmp_path):
     results = memory.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
     settings = config.PROFILES["smoke"].memory
     assert set(results) == set(memory.MODES)
-    for mode, by_size in results.items():
+    for by_size in results.values():
         assert list(by_size) == [str(size) for size in settings.image_sizes]
         for entry in by_size.values():
             small, large = entry["points"]

@@ -38,8 +38,9 @@ def blobs_images(n=48, size=12, seed=0):
 
 def tiny_search(channel):
     """A small search whose configurations score differently; refit on accuracy."""
-    classifier = ScaleEquivariantClassifier(n_filters=4, init_sigma_basis=0.7, max_epochs=3,
-                                            batch_size=16, random_state=0)
+    classifier = ScaleEquivariantClassifier(
+        n_filters=4, init_sigma_basis=0.7, max_epochs=3, batch_size=16, random_state=0
+    )
     return GridSearchCV(
         classifier,
         {"parameterisation": ["fixed", "isr"], "lr": [1e-4, 0.05]},
@@ -61,12 +62,12 @@ def test_format_duration():
 @pytest.mark.parametrize(
     "elapsed, done, total, n_workers, expected",
     [
-        (10.0, 1, 4, 1, 30.0),   # one worker: elapsed per fit times fits left
+        (10.0, 1, 4, 1, 30.0),  # one worker: elapsed per fit times fits left
         (10.0, 1, 18, 2, 85.0),  # two running at once: 17 fits left are 8.5 waves of 10 s
         (10.0, 2, 18, 2, 80.0),
         (20.0, 3, 18, 2, 75.0),  # the 3rd fit ends the 2nd wave
         (30.0, 4, 4, 2, 0.0),
-        (5.0, 1, 2, 8, 2.5),     # more workers than fits: both run at once, half a wave left
+        (5.0, 1, 2, 8, 2.5),  # more workers than fits: both run at once, half a wave left
     ],
 )
 def test_time_left_counts_waves_of_parallel_fits(elapsed, done, total, n_workers, expected):
@@ -118,8 +119,15 @@ def test_progress_reporter_rejects_bad_arguments(tmp_path, kwargs, match):
 def test_progress_reporter_prints_one_line_per_fit(tmp_path):
     channel = FileProgressChannel(tmp_path / "progress.jsonl")
     out = io.StringIO()
-    with ProgressReporter(channel, total=3, n_workers=2, describe=lambda r: f"fit {r['fit']}",
-                          stream=out, interval=0.05, prefix="  ") as progress:
+    with ProgressReporter(
+        channel,
+        total=3,
+        n_workers=2,
+        describe=lambda r: f"fit {r['fit']}",
+        stream=out,
+        interval=0.05,
+        prefix="  ",
+    ) as progress:
         for fit in range(3):
             channel.post({"fit": fit})
     lines = out.getvalue().splitlines()
@@ -206,8 +214,10 @@ def test_dask_local_cluster_matches_the_default_backend():
 
 
 def test_importing_the_module_does_not_import_dask():
-    code = ("import sys, skscale.model_selection, skscale.demo; "
-            "print(sorted({'dask', 'distributed'} & set(sys.modules)))")
+    code = (
+        "import sys, skscale.model_selection, skscale.demo; "
+        "print(sorted({'dask', 'distributed'} & set(sys.modules)))"
+    )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "[]"
@@ -237,8 +247,9 @@ def fitted_classifier(max_epochs=2):
     X = rng.rand(24, 10, 10).astype(np.float32)
     y = np.arange(24) % 2
     X[y == 1, 3:7, 3:7] += 1.0
-    classifier = ScaleEquivariantClassifier(n_filters=2, init_sigma_basis=0.7, init_isr=2.0,
-                                            max_epochs=max_epochs, lr=0.05, random_state=0)
+    classifier = ScaleEquivariantClassifier(
+        n_filters=2, init_sigma_basis=0.7, init_isr=2.0, max_epochs=max_epochs, lr=0.05, random_state=0
+    )
     return classifier.fit(X, y), X, y
 
 

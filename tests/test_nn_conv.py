@@ -286,8 +286,11 @@ def test_paths_match_padded_direct_convolution_with_gradients(kind, conv_impl, p
 def test_mixed_plan_with_unsorted_scales(kind, monkeypatch):
     """Some supports direct, the others merged into one FFT call; scale order is kept."""
     # Modelled costs (direct, fft): supports of 9 and more are cheaper through the FFT.
-    monkeypatch.setattr(functional_module, "conv_cost_estimates",
-                        lambda size, *a, **k: (1.0, 0.0) if size >= 9 else (0.0, 1.0))
+    monkeypatch.setattr(
+        functional_module,
+        "conv_cost_estimates",
+        lambda size, *a, **k: (1.0, 0.0) if size >= 9 else (0.0, 1.0),
+    )
     scales = InternalScales.from_values([1.0, 3.6, 1.1, 2.0], trainable=True)
     layer, x = make_layer(kind, "auto", True, 1, scales=scales)
     assert layer.kernel_sizes() == [5, 17, 7, 9]
@@ -324,7 +327,9 @@ def test_correlation_plan_auto_is_deterministic():
     assert plans[0][0] == ((0,), 9, "direct") and plans[0][-1][2] == "fft"
     assert 2 in plans[0][-1][0]
     assert ScaleConvT2H(1, 16, scales, conv_impl="direct").correlation_plan((8, 1, 168, 168)) == [
-        ((0,), 9, "direct"), ((1,), 15, "direct"), ((2,), 25, "direct")
+        ((0,), 9, "direct"),
+        ((1,), 15, "direct"),
+        ((2,), 25, "direct"),
     ]
     assert ScaleConvT2H(1, 16, scales, per_scale_support=False, conv_impl="direct").correlation_plan(
         (8, 1, 168, 168)
@@ -334,7 +339,9 @@ def test_correlation_plan_auto_is_deterministic():
 def test_forward_reads_the_host_once_per_layer_and_copies_nothing(monkeypatch):
     """Only support_sizes' .tolist() crosses to the host; no host-to-device tensor is made."""
     scales = InternalScales.from_values([1.0, 2.5, 1.2], trainable=True)  # unsorted: index path
-    net = torch.nn.Sequential(ScaleConvT2H(1, 2, scales, conv_impl="fft"), ScaleConvH2H(2, 2, scales, scale_size=2))
+    net = torch.nn.Sequential(
+        ScaleConvT2H(1, 2, scales, conv_impl="fft"), ScaleConvH2H(2, 2, scales, scale_size=2)
+    )
     x = torch.randn(2, 1, 12, 12)
     net(x).sum().backward()  # warm-up fills the index caches
 
@@ -344,6 +351,7 @@ def test_forward_reads_the_host_once_per_layer_and_copies_nothing(monkeypatch):
         def wrapper(*args, **kwargs):
             calls[name] += 1
             return original(*args, **kwargs)
+
         return wrapper
 
     monkeypatch.setattr(torch.Tensor, "tolist", counting("tolist", torch.Tensor.tolist))

@@ -13,7 +13,8 @@ def small_network(seed=0):
     torch.manual_seed(seed)
     scales = InternalScales(3, "isr", init_sigma_basis=1.0, init_isr=6.0)  # kernels 5, 11, 25
     return torch.nn.Sequential(
-        ScaleConvT2H(1, 4, scales), torch.nn.ReLU(),
+        ScaleConvT2H(1, 4, scales),
+        torch.nn.ReLU(),
         ScaleConvH2H(4, 3, scales, scale_size=2, conv_impl="fft"),
         ScaleProjection("max"),
     ).eval()

@@ -171,8 +171,16 @@ def test_fft_split_is_the_cheapest_cut_of_the_modelled_costs(backward, grouped):
     sizes, n_scales, image, c_in, c_out, batch = [3, 9, 17, 33], [1, 2, 1, 1], 64, 8, 16, 4
 
     def costs(size, n):
-        return conv_cost_estimates(size, image, image, c_in * (n if grouped else 1), c_out * n,
-                                   groups=n if grouped else 1, batch_size=batch, backward=backward)
+        return conv_cost_estimates(
+            size,
+            image,
+            image,
+            c_in * (n if grouped else 1),
+            c_out * n,
+            groups=n if grouped else 1,
+            batch_size=batch,
+            backward=backward,
+        )
 
     expected = []
     for cut in range(len(sizes) + 1):
@@ -180,11 +188,13 @@ def test_fft_split_is_the_cheapest_cut_of_the_modelled_costs(backward, grouped):
         fft = costs(sizes[-1], sum(n_scales[cut:]))[1] if cut < len(sizes) else 0.0
         expected.append(math.inf if cut < len(sizes) and sizes[cut] <= 3 else direct + fft)
     best = min(range(len(expected)), key=lambda cut: (expected[cut], -cut))
-    got = fft_split(sizes, n_scales, image, image, c_in, c_out, grouped=grouped, batch_size=batch,
-                    backward=backward)
+    got = fft_split(
+        sizes, n_scales, image, image, c_in, c_out, grouped=grouped, batch_size=batch, backward=backward
+    )
     assert got == best and 0 < got < len(sizes)  # a mixed plan: 3 direct, 33 through the FFT
     # A single correlation is the one-call case of the same rule.
     for size in (3, 9, 33):
         n_direct = fft_split([size], [4], image, image, c_in, c_out, grouped=True, batch_size=batch)
-        assert select_conv_impl(size, image, image, 4 * c_in, 4 * c_out, groups=4,
-                                batch_size=batch) == ("direct" if n_direct else "fft")
+        assert select_conv_impl(size, image, image, 4 * c_in, 4 * c_out, groups=4, batch_size=batch) == (
+            "direct" if n_direct else "fft"
+        )

@@ -49,9 +49,7 @@ def test_draws_every_part_of_the_figure(n_scales, tmp_path):
     np.testing.assert_allclose(internal, np.log2(model.internal_scales_[0]))
     np.testing.assert_allclose(x_positions(ax, "data_boundary"), [0.0, 3.0])
     (mixture,) = [line for line in ax.lines if line.get_gid() == "tolerance_model"]
-    np.testing.assert_allclose(
-        mixture.get_ydata(), model.tolerance_pdf(mixture.get_xdata())
-    )
+    np.testing.assert_allclose(mixture.get_ydata(), model.tolerance_pdf(mixture.get_xdata()))
     assert ax.get_xlabel() == "log2(scale) [octaves]"
     labels = ax.get_legend_handles_labels()[1]
     assert labels == [

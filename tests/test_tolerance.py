@@ -42,9 +42,7 @@ def paper_fit():
 # ------------------------------------------------------------------- fitting
 
 
-@pytest.mark.parametrize(
-    "reference_scale, isr, tau", [(1.5, 4.0, 0.3), (0.5, 2.5, 0.25)]
-)
+@pytest.mark.parametrize("reference_scale, isr, tau", [(1.5, 4.0, 0.3), (0.5, 2.5, 0.25)])
 def test_recovers_parameters_of_its_own_mixture(reference_scale, isr, tau):
     X = mixture_scales(reference_scale, isr, tau, 3, n_samples=4000, seed=0)
     bandwidth = 0.05
@@ -182,9 +180,7 @@ def test_analytic_gradient_matches_finite_differences():
         return _kl_and_gradient(*split(params), grids, log_p, 3)[0].sum()
 
     params = np.array([0.1, 0.5, 1.2, 2.0, 0.4])
-    _, grad_reference, grad_isr, grad_tau = _kl_and_gradient(
-        *split(params), grids, log_p, 3
-    )
+    _, grad_reference, grad_isr, grad_tau = _kl_and_gradient(*split(params), grids, log_p, 3)
     analytic = np.concatenate([grad_reference, grad_isr, [grad_tau.sum()]])
     np.testing.assert_allclose(analytic, approx_fprime(params, kl, 1e-7), atol=1e-5)
 
@@ -196,9 +192,7 @@ def test_data_density_loguniform_with_half_normal_tails():
     model = ToleranceModel(tail_std=0.4).fit(loguniform_scales(0.0, 2.0))
     inside = 1.0 / (2.0 + 2.0 * 0.4 * math.sqrt(math.pi / 2.0))
     density = model.data_density([0.0, 1.0, 2.0, 2.4, -0.8])
-    np.testing.assert_allclose(
-        density, inside * np.array([1, 1, 1, math.exp(-0.5), math.exp(-2.0)])
-    )
+    np.testing.assert_allclose(density, inside * np.array([1, 1, 1, math.exp(-0.5), math.exp(-2.0)]))
     grid = np.linspace(-6.0, 8.0, 20001)
     assert trapezoid(model.data_density(grid), grid) == pytest.approx(1.0, abs=1e-6)
 
@@ -227,9 +221,7 @@ def test_tolerance_pdf_components_and_score_samples_agree():
     # score_samples is the density of the scale factor itself.
     scales = 2.0**grid
     log_density = model.score_samples(scales)
-    np.testing.assert_allclose(
-        log_density, np.log(mixture) - np.log(scales * math.log(2.0))
-    )
+    np.testing.assert_allclose(log_density, np.log(mixture) - np.log(scales * math.log(2.0)))
     assert trapezoid(np.exp(log_density), scales) == pytest.approx(1.0, abs=1e-4)
     assert model.score(scales[:50]) == pytest.approx(log_density[:50].mean())
 
@@ -264,13 +256,9 @@ def test_group_keyword_selects_a_distribution(paper_fit):
     np.testing.assert_allclose(
         model.data_density([0.0], group="wide"), model.data_density([0.0], group="wide")
     )
-    assert model.data_density([2.5], group="narrow")[0] < model.data_density(
-        [2.5], group="wide"
-    )[0]
+    assert model.data_density([2.5], group="narrow")[0] < model.data_density([2.5], group="wide")[0]
     drawn, _ = model.sample(2000, group="wide")
-    assert np.median(np.log2(drawn)) == pytest.approx(
-        np.log2(model.internal_scales_[wide, 1]), abs=0.15
-    )
+    assert np.median(np.log2(drawn)) == pytest.approx(np.log2(model.internal_scales_[wide, 1]), abs=0.15)
     with pytest.raises(ValueError, match="group must be given"):
         model.predict([1.0])
     with pytest.raises(ValueError, match="group must be one of"):
@@ -437,8 +425,10 @@ def fitted_state(model):
 def assert_same_state(actual, expected, rtol=0.0):
     assert actual.keys() == expected.keys()
     for name, value in expected.items():
-        if value is None or isinstance(value, (bool, str)) or (
-            isinstance(value, np.ndarray) and value.dtype.kind in "OU"
+        if (
+            value is None
+            or isinstance(value, (bool, str))
+            or (isinstance(value, np.ndarray) and value.dtype.kind in "OU")
         ):
             np.testing.assert_array_equal(actual[name], value, err_msg=name)
         else:

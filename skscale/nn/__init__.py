@@ -12,14 +12,21 @@ Usable on their own in any ``torch.nn`` network:
 (4, 8, 28, 28)
 """
 
-from .conv import ScaleConvH2H, ScaleConvT2H
 from .baselines import (
-    DISCONet, DiscoBasis, DiscoConvH2H, DiscoConvT2H, DSSNet, GaussianScaleSpace, ScaleSpaceConv,
-    SIConv2d, SIConvNet,
+    DiscoBasis,
+    DiscoConvH2H,
+    DiscoConvT2H,
+    DISCONet,
+    DSSNet,
+    GaussianScaleSpace,
+    ScaleSpaceConv,
+    SIConv2d,
+    SIConvNet,
 )
+from .conv import ScaleConvH2H, ScaleConvT2H
 from .models import PlainCNN, SESNNet, Table1Net
-from .registry import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .pooling import ScaleProjection
+from .registry import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .scales import PARAMETERISATIONS, InternalScales, find_internal_scales
 
 __all__ = [
@@ -33,6 +40,9 @@ __all__ = [
     "build_module",
     "count_parameters",
     "register_architecture",
+    "Table1Net",
+    "SESNNet",
+    "PlainCNN",
     "GaussianScaleSpace",
     "ScaleSpaceConv",
     "DSSNet",

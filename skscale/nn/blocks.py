@@ -82,8 +82,11 @@ def check_input_shape(layer, x, channels=None, scales=None, *, scale_axis=False)
     expected = ["B", "C" if channels is None else channels, "H", "W"]
     if scale_axis:
         expected.insert(2, "S" if scales is None else scales)
-    if (x.dim() != len(expected) or (channels is not None and x.shape[1] != channels)
-            or (scale_axis and scales is not None and x.shape[2] != scales)):
+    if (
+        x.dim() != len(expected)
+        or (channels is not None and x.shape[1] != channels)
+        or (scale_axis and scales is not None and x.shape[2] != scales)
+    ):
         raise ValueError(
             f"{type(layer).__name__} expects input of shape ({', '.join(map(str, expected))}), "
             f"got {tuple(x.shape)}."

@@ -80,8 +80,20 @@ def _merge_groups(groups):
 class _ScaleConv(nn.Module):
     """Shared machinery: scale handling, basis cache, support groups."""
 
-    def __init__(self, in_channels, out_channels, scales, kernel_extent, max_order, index_set,
-                 stride, bias, weight_shape, conv_impl="auto", per_scale_support=True):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        scales,
+        kernel_extent,
+        max_order,
+        index_set,
+        stride,
+        bias,
+        weight_shape,
+        conv_impl="auto",
+        per_scale_support=True,
+    ):
         super().__init__()
         self.in_channels = _POSITIVE.check(in_channels, "in_channels")
         self.out_channels = _POSITIVE.check(out_channels, "out_channels")
@@ -219,9 +231,16 @@ class _ScaleConv(nn.Module):
             ordered = sorted(groups, key=lambda group: group[1].shape[-1])
             in_channels, out_channels, grouped = self._correlation_shape()
             n_direct = fft_split(
-                [int(basis.shape[-1]) for _, basis in ordered], [len(indices) for indices, _ in ordered],
-                input_shape[-2], input_shape[-1], in_channels, out_channels, grouped=grouped,
-                stride=self.stride, batch_size=input_shape[0], backward=backward,
+                [int(basis.shape[-1]) for _, basis in ordered],
+                [len(indices) for indices, _ in ordered],
+                input_shape[-2],
+                input_shape[-1],
+                in_channels,
+                out_channels,
+                grouped=grouped,
+                stride=self.stride,
+                batch_size=input_shape[0],
+                backward=backward,
             )
             direct, fft = ordered[:n_direct], ordered[n_direct:]
         plan = [(indices, basis, "direct") for indices, basis in direct]
@@ -346,11 +365,33 @@ class ScaleConvT2H(_ScaleConv):
     (2, 8, 3, 32, 32)
     """
 
-    def __init__(self, in_channels, out_channels, scales, kernel_extent=2.0, max_order=3, *,
-                 index_set="total", stride=1, bias=True, conv_impl="auto", per_scale_support=True):
-        super().__init__(in_channels, out_channels, scales, kernel_extent, max_order, index_set,
-                         stride, bias, weight_shape=(out_channels, in_channels),
-                         conv_impl=conv_impl, per_scale_support=per_scale_support)
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        scales,
+        kernel_extent=2.0,
+        max_order=3,
+        *,
+        index_set="total",
+        stride=1,
+        bias=True,
+        conv_impl="auto",
+        per_scale_support=True,
+    ):
+        super().__init__(
+            in_channels,
+            out_channels,
+            scales,
+            kernel_extent,
+            max_order,
+            index_set,
+            stride,
+            bias,
+            weight_shape=(out_channels, in_channels),
+            conv_impl=conv_impl,
+            per_scale_support=per_scale_support,
+        )
 
     def _correlation_shape(self):
         # Every scale reads the whole input; the scales of a group stack their outputs.
@@ -409,13 +450,35 @@ class ScaleConvH2H(_ScaleConv):
     (2, 6, 3, 20, 20)
     """
 
-    def __init__(self, in_channels, out_channels, scales, scale_size=1, kernel_extent=2.0,
-                 max_order=3, *, index_set="total", stride=1, bias=True, conv_impl="auto",
-                 per_scale_support=True):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        scales,
+        scale_size=1,
+        kernel_extent=2.0,
+        max_order=3,
+        *,
+        index_set="total",
+        stride=1,
+        bias=True,
+        conv_impl="auto",
+        per_scale_support=True,
+    ):
         self.scale_size = _POSITIVE.check(scale_size, "scale_size")
-        super().__init__(in_channels, out_channels, scales, kernel_extent, max_order, index_set,
-                         stride, bias, weight_shape=(out_channels, in_channels, scale_size),
-                         conv_impl=conv_impl, per_scale_support=per_scale_support)
+        super().__init__(
+            in_channels,
+            out_channels,
+            scales,
+            kernel_extent,
+            max_order,
+            index_set,
+            stride,
+            bias,
+            weight_shape=(out_channels, in_channels, scale_size),
+            conv_impl=conv_impl,
+            per_scale_support=per_scale_support,
+        )
 
     def _correlation_shape(self):
         # Every scale reads its own window of scale_size input scales: one conv group each.

@@ -112,9 +112,7 @@ def _image_taps(length, size, stride):
 
 def _check_shapes(x, kernel, stride, groups):
     if x.dim() != 4 or kernel.dim() != 4:
-        raise ValueError(
-            f"x and kernel must be 4-D, got shapes {tuple(x.shape)} and {tuple(kernel.shape)}."
-        )
+        raise ValueError(f"x and kernel must be 4-D, got shapes {tuple(x.shape)} and {tuple(kernel.shape)}.")
     size = kernel.shape[-1]
     if kernel.shape[-2] != size or size % 2 == 0:
         raise ValueError(f"kernel must be square with an odd size, got shape {tuple(kernel.shape)}.")
@@ -127,8 +125,9 @@ def _check_shapes(x, kernel, stride, groups):
         )
 
 
-def conv_cost_estimates(kernel_size, height, width, in_channels, out_channels, *, groups=1,
-                        stride=1, batch_size=1, backward=True):
+def conv_cost_estimates(
+    kernel_size, height, width, in_channels, out_channels, *, groups=1, stride=1, batch_size=1, backward=True
+):
     """Modelled cost of the direct and of the FFT correlation, in direct multiply-adds.
 
     The model behind :func:`select_conv_impl`:
@@ -189,8 +188,9 @@ def conv_cost_estimates(kernel_size, height, width, in_channels, out_channels, *
     return float(direct), float(fft)
 
 
-def select_conv_impl(kernel_size, height, width, in_channels, out_channels, *, groups=1,
-                     stride=1, batch_size=1, backward=True):
+def select_conv_impl(
+    kernel_size, height, width, in_channels, out_channels, *, groups=1, stride=1, batch_size=1, backward=True
+):
     """Choose ``"direct"`` or ``"fft"`` for a "same" correlation of the given shape.
 
     The ``conv_impl="auto"`` rule (:func:`fft_split`) for a single correlation: the FFT
@@ -219,14 +219,34 @@ def select_conv_impl(kernel_size, height, width, in_channels, out_channels, *, g
     'fft'
     """
     # One call of `groups` "scales", each with its own slice of the channels.
-    n_direct = fft_split([kernel_size], [groups], height, width, in_channels // groups,
-                         out_channels // groups, grouped=True, stride=stride, batch_size=batch_size,
-                         backward=backward)
+    n_direct = fft_split(
+        [kernel_size],
+        [groups],
+        height,
+        width,
+        in_channels // groups,
+        out_channels // groups,
+        grouped=True,
+        stride=stride,
+        batch_size=batch_size,
+        backward=backward,
+    )
     return "direct" if n_direct else "fft"
 
 
-def fft_split(kernel_sizes, n_scales, height, width, in_channels, out_channels, *, grouped=False,
-              stride=1, batch_size=1, backward=True):
+def fft_split(
+    kernel_sizes,
+    n_scales,
+    height,
+    width,
+    in_channels,
+    out_channels,
+    *,
+    grouped=False,
+    stride=1,
+    batch_size=1,
+    backward=True,
+):
     """The ``conv_impl="auto"`` rule: how many correlation calls go direct, the rest through one FFT.
 
     A scale convolution runs one correlation call per group of scales with equal kernel
@@ -267,9 +287,15 @@ def fft_split(kernel_sizes, n_scales, height, width, in_channels, out_channels, 
 
     def estimates(size, n):
         return conv_cost_estimates(
-            size, height, width, in_channels=in_channels * (n if grouped else 1),
-            out_channels=out_channels * n, groups=n if grouped else 1, stride=stride,
-            batch_size=batch_size, backward=backward,
+            size,
+            height,
+            width,
+            in_channels=in_channels * (n if grouped else 1),
+            out_channels=out_channels * n,
+            groups=n if grouped else 1,
+            stride=stride,
+            batch_size=batch_size,
+            backward=backward,
         )
 
     direct = [estimates(size, n)[0] for size, n in zip(kernel_sizes, n_scales)]
@@ -343,7 +369,9 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
         # Per group and frequency, a (B, C_in/g) @ (C_in/g, C_out/g) complex matrix product.
         # The kernel spectra are laid out (g, F, C_out/g, C_in/g) by one 2-D transpose and
         # used transposed: cheaper than a 4-D permutation.
-        kernel_matrices = spectrum_k.reshape(groups, group_out * group_in, n_freq).transpose(1, 2).contiguous()
+        kernel_matrices = (
+            spectrum_k.reshape(groups, group_out * group_in, n_freq).transpose(1, 2).contiguous()
+        )
         kernel_matrices = kernel_matrices.view(groups, n_freq, group_out, group_in).transpose(-1, -2)
         product = torch.matmul(spectrum_x.permute(1, 3, 0, 2).contiguous(), kernel_matrices)
         product = product.permute(2, 0, 3, 1)
@@ -417,9 +445,17 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
     """
     if _CONV_IMPL.check(impl, "impl") == "auto":
         backward = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
-        impl = select_conv_impl(kernel.shape[-1], x.shape[-2], x.shape[-1], x.shape[1],
-                                kernel.shape[0], groups=groups, stride=stride,
-                                batch_size=x.shape[0], backward=backward)
+        impl = select_conv_impl(
+            kernel.shape[-1],
+            x.shape[-2],
+            x.shape[-1],
+            x.shape[1],
+            kernel.shape[0],
+            groups=groups,
+            stride=stride,
+            batch_size=x.shape[0],
+            backward=backward,
+        )
     if impl == "fft":
         return fft_correlate_same(x, kernel, stride=stride, groups=groups)
     return F.conv2d(x, kernel, stride=stride, padding=kernel.shape[-1] // 2, groups=groups)

@@ -48,12 +48,25 @@ class Table1Net(nn.Module):
         Extra keyword arguments of :class:`~skscale.nn.ScaleConvT2H`.
     """
 
-    def __init__(self, n_classes, in_channels=1, n_scales=3, parameterisation="isr", init_sigma_basis=2.0,
-                 init_isr=3.0, kernel_extent=2.0, n_filters=16, max_order=3, pooled_size=4, conv_kwargs=None):
+    def __init__(
+        self,
+        n_classes,
+        in_channels=1,
+        n_scales=3,
+        parameterisation="isr",
+        init_sigma_basis=2.0,
+        init_isr=3.0,
+        kernel_extent=2.0,
+        n_filters=16,
+        max_order=3,
+        pooled_size=4,
+        conv_kwargs=None,
+    ):
         super().__init__()
         self.scales = InternalScales(n_scales, parameterisation, init_sigma_basis, init_isr)
-        self.conv = ScaleConvT2H(in_channels, n_filters, self.scales, kernel_extent, max_order,
-                                 **(conv_kwargs or {}))
+        self.conv = ScaleConvT2H(
+            in_channels, n_filters, self.scales, kernel_extent, max_order, **(conv_kwargs or {})
+        )
         self.projection = ScaleProjection("max")
         self.norm = nn.BatchNorm2d(n_filters)
         self.pool = nn.AdaptiveMaxPool2d(pooled_size)
@@ -94,15 +107,35 @@ class SESNNet(nn.Module):
         Extra keyword arguments of every :class:`~skscale.nn.ScaleConvT2H`.
     """
 
-    def __init__(self, n_classes, in_channels=1, n_scales=4, parameterisation="isr", init_sigma_basis=1.5,
-                 init_isr=2.0, kernel_extent=2.0, widths=(32, 63, 95), hidden=256, dropout=0.7,
-                 max_order=6, index_set="tensor", conv_kwargs=None):
+    def __init__(
+        self,
+        n_classes,
+        in_channels=1,
+        n_scales=4,
+        parameterisation="isr",
+        init_sigma_basis=1.5,
+        init_isr=2.0,
+        kernel_extent=2.0,
+        widths=(32, 63, 95),
+        hidden=256,
+        dropout=0.7,
+        max_order=6,
+        index_set="tensor",
+        conv_kwargs=None,
+    ):
         super().__init__()
         self.scales = InternalScales(n_scales, parameterisation, init_sigma_basis, init_isr)
 
         def make_conv(channels, width):
-            return ScaleConvT2H(channels, width, self.scales, kernel_extent, max_order, index_set=index_set,
-                                **(conv_kwargs or {}))
+            return ScaleConvT2H(
+                channels,
+                width,
+                self.scales,
+                kernel_extent,
+                max_order,
+                index_set=index_set,
+                **(conv_kwargs or {}),
+            )
 
         self.features = mnist_blocks(in_channels, widths, make_conv, project=True)
         self.pool = nn.AdaptiveMaxPool2d(2)
@@ -134,8 +167,9 @@ class PlainCNN(nn.Module):
     def __init__(self, n_classes, in_channels=1, widths=(32, 63, 95), kernel_size=7, hidden=256, dropout=0.7):
         super().__init__()
         self.features = mnist_blocks(
-            in_channels, widths, lambda channels, width: nn.Conv2d(channels, width, kernel_size,
-                                                                   padding=kernel_size // 2)
+            in_channels,
+            widths,
+            lambda channels, width: nn.Conv2d(channels, width, kernel_size, padding=kernel_size // 2),
         )
         self.pool = nn.AdaptiveMaxPool2d(2)
         self.head = sesn_head(self.features[-1].num_features, n_classes, hidden, dropout)

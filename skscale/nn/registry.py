@@ -114,7 +114,8 @@ def build_module(architecture, *, n_classes, in_channels, defaults=None, **argum
         builder = architecture
     else:
         raise ValueError(
-            f"architecture must be a registered name ({sorted(ARCHITECTURES)}) or a callable, got {architecture!r}."
+            f"architecture must be a registered name ({sorted(ARCHITECTURES)}) or a callable, "
+            f"got {architecture!r}."
         )
     accepted = builder_arguments(builder)
     if accepted is not None:

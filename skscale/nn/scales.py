@@ -199,8 +199,9 @@ class InternalScales(nn.Module):
             return (1 + MIN_SCALE_STEP / self.init_sigma_basis) ** steps
         return 1
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         key = prefix + "scale_count"
         saved = state_dict.get(key)
         if saved is not None and int(saved) != self.n_scales:

@@ -4,6 +4,13 @@ from ._show_versions import machine_line, show_versions, system_info, versions_l
 from .validation import Integer, Options, Real, check_params, validate
 
 __all__ = [
-    "Integer", "Options", "Real", "check_params", "machine_line", "show_versions", "system_info",
-    "validate", "versions_line",
+    "Integer",
+    "Options",
+    "Real",
+    "check_params",
+    "machine_line",
+    "show_versions",
+    "system_info",
+    "validate",
+    "versions_line",
 ]

@@ -57,11 +57,16 @@ def _git_commit():
     try:
         commit = subprocess.run(
             ["git", "-C", str(package_dir), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, timeout=10, check=True,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
         dirty = subprocess.run(
             ["git", "-C", str(package_dir), "status", "--porcelain", "--", "."],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return os.environ.get("SKSCALE_COMMIT", "not a git checkout")

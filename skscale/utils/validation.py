@@ -284,7 +284,11 @@ def check_params(params, constraints):
     dict
         The converted values of the constrained arguments.
     """
-    return {name: constraint.check(params[name], name) for name, constraint in constraints.items() if name in params}
+    return {
+        name: constraint.check(params[name], name)
+        for name, constraint in constraints.items()
+        if name in params
+    }
 
 
 def validate(value, name, constraint):

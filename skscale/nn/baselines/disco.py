@@ -72,8 +72,10 @@ _SCALES = Sequence(Real(low=0, closed="neither"))
 def _increasing_scales(values, name, *, relative=False):
     """Positive, strictly increasing scales (``relative``: starting at 1) as a list of floats."""
     checked = _SCALES.check(values, name) if _SCALES.is_valid(values) else None
-    if checked is None or any(b <= a for a, b in zip(checked, checked[1:])) or (
-        relative and abs(checked[0] - 1.0) > _INTEGER_TOLERANCE
+    if (
+        checked is None
+        or any(b <= a for a, b in zip(checked, checked[1:]))
+        or (relative and abs(checked[0] - 1.0) > _INTEGER_TOLERANCE)
     ):
         start = " starting at 1" if relative else ""
         raise ValueError(
@@ -133,7 +135,9 @@ def _shrink(images, ratio):
     # Antialiased bicubic: DISCO's code shrinks without antialiasing, which leaves the
     # optimum dominated by aliasing for ratios >= ~1.7 (normalised error 0.17 instead
     # of 0.03 for relative scales [1, 1.73, 3]).
-    return F.interpolate(images, scale_factor=1.0 / ratio, mode="bicubic", align_corners=False, antialias=True)
+    return F.interpolate(
+        images, scale_factor=1.0 / ratio, mode="bicubic", align_corners=False, antialias=True
+    )
 
 
 def _taps(images, size, dilation, crop):
@@ -172,8 +176,9 @@ def _default_image_size(relative_scales, layout):
     return 8 * math.ceil(needed / 8)
 
 
-def optimise_disco_basis(relative_scales, effective_size=7, *, margin=1, n_images=8, image_size=None,
-                         ridge=1e-6, random_state=0):
+def optimise_disco_basis(
+    relative_scales, effective_size=7, *, margin=1, n_images=8, image_size=None, ridge=1e-6, random_state=0
+):
     """Optimise DISCO's proxy basis at the non-integer scales (closed-form least squares).
 
     The proxy basis at scale 1 is the ``F = effective_size**2`` unit impulses of the
@@ -320,15 +325,21 @@ def load_disco_basis(relative_scales, effective_size=7, *, margin=1, data_home=N
     settings.update(optimise_kwargs)
     if settings["image_size"] is None:
         settings["image_size"] = _default_image_size(relative_scales, layout)
-    key = dict(relative_scales=relative_scales, effective_size=int(effective_size), margin=int(margin),
-               version=_CACHE_VERSION, **{name: float(v) if name == "ridge" else int(v)
-                                          for name, v in settings.items()})
+    key = dict(
+        relative_scales=relative_scales,
+        effective_size=int(effective_size),
+        margin=int(margin),
+        version=_CACHE_VERSION,
+        **{name: float(v) if name == "ridge" else int(v) for name, v in settings.items()},
+    )
     path = _cache_path(data_home, key)
     if path.exists():
         try:
             with np.load(path, allow_pickle=False) as stored:
                 if json.loads(str(stored["key"])) == key:
-                    return [stored[f"scale_{s}"] if f"scale_{s}" in stored else None for s in range(len(layout))]
+                    return [
+                        stored[f"scale_{s}"] if f"scale_{s}" in stored else None for s in range(len(layout))
+                    ]
         except (OSError, ValueError, KeyError):
             pass  # unreadable or foreign file: recompute and replace it
     proxy = optimise_disco_basis(relative_scales, effective_size, margin=margin, **settings)
@@ -399,8 +410,9 @@ class DiscoBasis(nn.Module):
         proxy = load_disco_basis(relative, self.effective_size, margin=margin, data_home=data_home)
 
         size = self.effective_size
-        hermite = hermite_basis(torch.tensor([values[0]], dtype=torch.float64), size, size - 1,
-                                index_set="tensor")[:, 0]
+        hermite = hermite_basis(
+            torch.tensor([values[0]], dtype=torch.float64), size, size - 1, index_set="tensor"
+        )[:, 0]
         hermite = hermite.reshape(self.n_functions, self.n_functions)
         hermite = hermite / torch.linalg.vector_norm(hermite, dim=1, keepdim=True)
         dtype = torch.get_default_dtype()
@@ -418,13 +430,12 @@ class DiscoBasis(nn.Module):
 
     def kernels(self):
         """``[(basis (F, size, size), dilation) for every scale]``."""
-        return [(getattr(self, f"basis_{index}"), dilation) for index, (_, dilation, _) in enumerate(self.layout)]
+        return [
+            (getattr(self, f"basis_{index}"), dilation) for index, (_, dilation, _) in enumerate(self.layout)
+        ]
 
     def extra_repr(self):
-        return (
-            f"effective_size={self.effective_size}, n_functions={self.n_functions}, "
-            f"layout={self.layout}"
-        )
+        return f"effective_size={self.effective_size}, n_functions={self.n_functions}, layout={self.layout}"
 
 
 def _as_disco_basis(basis):
@@ -539,7 +550,9 @@ class DiscoConvH2H(_DiscoConv):
 
     def __init__(self, in_channels, out_channels, basis, scale_size=1, *, stride=1, bias=True):
         self.scale_size = _POSITIVE_INT.check(scale_size, "scale_size")
-        super().__init__(in_channels, out_channels, basis, stride, bias, (out_channels, in_channels, scale_size))
+        super().__init__(
+            in_channels, out_channels, basis, stride, bias, (out_channels, in_channels, scale_size)
+        )
 
     def forward(self, x):
         check_input_shape(self, x, self.in_channels, self.n_scales, scale_axis=True)
@@ -599,9 +612,24 @@ class DISCONet(nn.Module):
         The scales of Eq. 2 when ``scales`` is not given (the classifier's hyper-parameters).
     """
 
-    def __init__(self, n_classes, in_channels=1, scales=None, effective_size=7, margin=1,
-                 data_home=None, scale_size=1, upsample=1, widths=(32, 63, 95), hidden=256, dropout=0.7,
-                 *, n_scales=4, init_sigma_basis=1.8, init_isr=2.0):
+    def __init__(
+        self,
+        n_classes,
+        in_channels=1,
+        scales=None,
+        effective_size=7,
+        margin=1,
+        data_home=None,
+        scale_size=1,
+        upsample=1,
+        widths=(32, 63, 95),
+        hidden=256,
+        dropout=0.7,
+        *,
+        n_scales=4,
+        init_sigma_basis=1.8,
+        init_isr=2.0,
+    ):
         super().__init__()
         if scales is None:
             scales = log_uniform_scales(n_scales, init_sigma_basis, init_isr).tolist()

@@ -204,8 +204,18 @@ class ScaleSpaceConv(nn.Module):
     (2, 4, 2, 20, 20)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=7, scale_size=1, base=2, *,
-                 scale_boundary="zeros", stride=1, bias=True):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size=7,
+        scale_size=1,
+        base=2,
+        *,
+        scale_boundary="zeros",
+        stride=1,
+        bias=True,
+    ):
         super().__init__()
         self.in_channels = _POSITIVE_INT.check(in_channels, "in_channels")
         self.out_channels = _POSITIVE_INT.check(out_channels, "out_channels")
@@ -247,7 +257,9 @@ class ScaleSpaceConv(nn.Module):
             )
             dilation = self.base**level
             outputs.append(
-                F.conv2d(levels, kernel, self.bias, stride=self.stride, padding=dilation * half, dilation=dilation)
+                F.conv2d(
+                    levels, kernel, self.bias, stride=self.stride, padding=dilation * half, dilation=dilation
+                )
             )
         return torch.stack(outputs, dim=2)
 
@@ -298,14 +310,27 @@ class DSSNet(nn.Module):
     dropout : float, default=0.7
     """
 
-    def __init__(self, n_classes, in_channels=1, n_scales=3, zero_scale=0.5, base=2, kernel_size=7,
-                 scale_size=1, scale_boundary="zeros", widths=(32, 63, 95), hidden=256, dropout=0.7):
+    def __init__(
+        self,
+        n_classes,
+        in_channels=1,
+        n_scales=3,
+        zero_scale=0.5,
+        base=2,
+        kernel_size=7,
+        scale_size=1,
+        scale_boundary="zeros",
+        widths=(32, 63, 95),
+        hidden=256,
+        dropout=0.7,
+    ):
         super().__init__()
         self.lifting = GaussianScaleSpace(n_scales, base, zero_scale)
 
         def make_conv(channels, width):
-            return ScaleSpaceConv(channels, width, kernel_size, scale_size, base,
-                                  scale_boundary=scale_boundary)
+            return ScaleSpaceConv(
+                channels, width, kernel_size, scale_size, base, scale_boundary=scale_boundary
+            )
 
         self.features = mnist_blocks(in_channels, widths, make_conv, scale_axis=True)
         n_blocks = sum(isinstance(module, ScaleSpaceConv) for module in self.features)

@@ -29,7 +29,6 @@ __all__ = ["SIConv2d", "SIConvNet", "SESN_FACTORS"]
 SESN_FACTORS = (0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33)
 
 
-
 class SIConv2d(nn.Module):
     """Locally scale-invariant convolution (Kanazawa et al., 2014): (B, C, H, W) -> (B, O, H, W).
 
@@ -72,8 +71,17 @@ class SIConv2d(nn.Module):
     (2, 4, 28, 28)
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size=7, factors=SESN_FACTORS, *, mode="bilinear",
-                 antialias=True, bias=True):
+    def __init__(
+        self,
+        in_channels,
+        out_channels,
+        kernel_size=7,
+        factors=SESN_FACTORS,
+        *,
+        mode="bilinear",
+        antialias=True,
+        bias=True,
+    ):
         super().__init__()
         self.in_channels = Integer(low=1).check(in_channels, "in_channels")
         self.out_channels = Integer(low=1).check(out_channels, "out_channels")
@@ -95,8 +103,9 @@ class SIConv2d(nn.Module):
         shrinking = size[0] < x.shape[-2] or size[1] < x.shape[-1]
         if self.mode == "nearest":
             return F.interpolate(x, size=size, mode="nearest")
-        return F.interpolate(x, size=size, mode=self.mode, align_corners=False,
-                             antialias=self.antialias and shrinking)
+        return F.interpolate(
+            x, size=size, mode=self.mode, align_corners=False, antialias=self.antialias and shrinking
+        )
 
     def forward(self, x):
         check_input_shape(self, x, self.in_channels)
@@ -112,8 +121,9 @@ class SIConv2d(nn.Module):
 
     def extra_repr(self):
         return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, factors={self.factors}, "
-            f"mode={self.mode!r}, antialias={self.antialias}, bias={self.bias is not None}"
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"factors={self.factors}, mode={self.mode!r}, antialias={self.antialias}, "
+            f"bias={self.bias is not None}"
         )
 
 
@@ -146,9 +156,20 @@ class SIConvNet(nn.Module):
     dropout : float, default=0.7
     """
 
-    def __init__(self, n_classes, in_channels=1, factors=SESN_FACTORS, kernel_size=7, mode="bilinear",
-                 antialias=True, widths=(32, 63, 95), hidden=256, dropout=0.7):
+    def __init__(
+        self,
+        n_classes,
+        in_channels=1,
+        factors=SESN_FACTORS,
+        kernel_size=7,
+        mode="bilinear",
+        antialias=True,
+        widths=(32, 63, 95),
+        hidden=256,
+        dropout=0.7,
+    ):
         super().__init__()
+
         def make_conv(channels, width):
             return SIConv2d(channels, width, kernel_size, factors, mode=mode, antialias=antialias)
 
