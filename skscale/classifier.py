@@ -715,7 +715,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
                 f"init_isr='auto': the estimated scales of the {len(scales)} training images do not spread "
                 f"(estimation noise explains all of their variance); starting from ISR {_AUTO_ISR_FLOOR}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
             self.tolerance_, self.init_isr_ = None, _AUTO_ISR_FLOOR
             return

@@ -600,9 +600,10 @@ def test_auto_init_isr_reads_what_estimate_scales_returns(monkeypatch):
     assert clf.tolerance_.isr_[0] < 1.25 and clf.init_isr_ == 1.25
     # No spread at all: a warning, the floor, and no tolerance model.
     monkeypatch.setattr("skscale.classifier.estimate_scales", lambda images, labels: np.ones(len(images)))
-    with pytest.warns(UserWarning, match="estimated scales of the 30 training images do not spread"):
+    with pytest.warns(UserWarning, match="estimated scales of the 30 training images do not spread") as record:
         clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
     assert clf.init_isr_ == 1.25 and clf.tolerance_ is None
+    assert record[0].filename == __file__  # the warning points at the user's fit
 
 
 def test_auto_init_isr_reads_at_most_500_evenly_spaced_images(monkeypatch):
