@@ -12,15 +12,9 @@ import pytest
 from benchmarks import scale_estimation
 
 
-@pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    output = tmp_path_factory.mktemp("results")
+def test_smoke_profile_writes_the_report_and_its_numbers(tmp_path):
+    output = tmp_path
     raw = scale_estimation.main(["--profile", "smoke", "--output-dir", str(output)])
-    return raw, output
-
-
-def test_smoke_profile_writes_the_report_and_its_numbers(smoke_run):
-    raw, output = smoke_run
     settings = scale_estimation.SETTINGS["smoke"]
     text = (output / "scale_estimation-smoke.md").read_text()
     assert "- command: `python -m benchmarks.scale_estimation --profile smoke" in text
