@@ -21,11 +21,12 @@ def test_smoke_profile_writes_the_report_and_its_numbers(tmp_path):
     stored = json.loads((output / "scale_estimation-smoke.json").read_text())["results"]
     assert stored["settings"]["isr_grid"] == list(settings.isr_grid)
 
-    # Part 1: one row per (range, background) of the smoke profile's two ranges.
+    # Part 1: one row per (range, background) of the smoke profile's two ranges, then MNIST-Scale.
     rows = raw["estimation"]
-    assert [(row["range"][1], row["background"]) for row in rows] == [
-        (high, background) for high in (2.83, 8.0) for background in scale_estimation.BACKGROUNDS
-    ]
+    assert [(row["data"], row["background"]) for row in rows] == [
+        (f"[1, {high:g}]", background) for high in (2.83, 8.0) for background in scale_estimation.BACKGROUNDS
+    ] + [("MNIST-Scale", "clean")]
+    assert 0.3 <= rows[-1]["range"][0] < rows[-1]["range"][1] <= 1.0
     for row in rows:
         assert -1.0 <= row["spearman"] <= 1.0 and row["isr_true"] > 1.0 and row["isr_estimated"] > 1.0
         assert row["isr_error"] == pytest.approx(row["isr_estimated"] / row["isr_true"] - 1.0)
@@ -35,6 +36,7 @@ def test_smoke_profile_writes_the_report_and_its_numbers(tmp_path):
     spearman = [row["spearman"] for row in rows]
     assert f"Spearman ranges from {min(spearman):.2f} to {max(spearman):.2f}" in text
 
+    assert "; target: within 20%, " in text
     # Part 2: the grid against init_isr="auto", per seed, with the fits each needed.
     (key, entries), = raw["classifier"].items()
     assert key == "4.76" and [entry["seed"] for entry in entries] == [0]
@@ -70,9 +72,12 @@ def test_findings_say_within_or_outside_two_standard_errors():
 
     close = scale_estimation.classifier_findings({"8": [entry(0, 5.0, 4.0), entry(1, 4.0, 5.0)]})
     assert "is +0.00 ± 1.00 points over 2 seeds, within two standard errors of zero." in close
-    assert "The estimated ISR averaged 3.00, against 2.50 from the true training scales (+20%)." in close
+    assert ("The estimated ISR averaged 3.00, against 2.50 from the true training scales "
+            "(+20%; target: within 20%, met).") in close
     apart = scale_estimation.classifier_findings({"8": [entry(0, 9.0, 4.0), entry(1, 9.5, 4.0)]})
     assert "is +5.25 ± 0.25 points over 2 seeds, outside two standard errors of zero." in apart
+    wide = scale_estimation.classifier_findings({"8": [{**entry(0, 5.0, 4.0), "auto_isr": 4.0}]})
+    assert "(+60%; target: within 20%, not met)." in wide and "on 1 seed (no standard error" in wide
 
 
 def test_canvases_are_clean_or_cluttered():
@@ -90,4 +95,5 @@ def test_canvases_are_clean_or_cluttered():
 def test_only_the_smoke_and_cpu_profiles(capsys):
     with pytest.raises(SystemExit):
         scale_estimation.main(["--profile", "paper"])
-    assert re.search(r"--profile 'paper': this benchmark has the profiles smoke, cpu", capsys.readouterr().err)
+    error = capsys.readouterr().err
+    assert re.search(r"--profile 'paper': this benchmark has the profiles smoke, cpu", error)
