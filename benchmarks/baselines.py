@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from benchmarks import harness
+from benchmarks import harness, stats
 
 NAME = "baselines"
 # SESN's internal scales on MNIST-Scale: 1.5 * 2 ** (i / 3), i = 0..3.
@@ -86,12 +86,20 @@ def mnist_scale(settings, seed, augment):
 def fit(architecture, parameterisation, data, settings, seed, device):
     from skscale import ScaleEquivariantClassifier
 
-    callbacks = [("lr_step", harness.step_decay(settings["lr_step"]))] if settings.get("lr_step") else None
+    schedule = harness.lr_schedule(
+        settings["lr_step"],
+        0.1,
+        settings["scale_lr_milestones"],
+        settings["scale_lr_gamma"],
+        learned=parameterisation != "fixed",
+    )
+    callbacks = None if schedule is None else [("lr_schedule", schedule)]
     scales = {**SESN_SCALES, **SCALE_OVERRIDES.get(architecture, {})}
     clf = ScaleEquivariantClassifier(
         architecture=architecture,
         parameterisation=parameterisation,
         **scales,
+        kernel_extent=settings["kernel_extent"],
         max_epochs=settings["max_epochs"],
         batch_size=settings["batch_size"],
         lr=settings["lr"],
@@ -210,7 +218,7 @@ def main(argv=None):
     positions = np.arange(len(results))
     for offset, key, label in ((-0.18, "plain", "MNIST-Scale"), (0.18, "augmented", "MNIST-Scale+")):
         means = [np.mean(entry["errors"][key]) for entry in results.values()]
-        stds = [np.std(entry["errors"][key]) for entry in results.values()]
+        stds = [np.nan_to_num(stats.sample_std(entry["errors"][key])) for entry in results.values()]
         ax.bar(positions + offset, means, width=0.36, yerr=stds, capsize=3, label=label)
     ax.set_xticks(positions, list(results), rotation=30, ha="right")
     ax.set(ylabel="test error (%)", title="Table 5: MNIST-Scale")

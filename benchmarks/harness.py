@@ -21,7 +21,16 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.config import PAPER_DIGIT_SIZE, PROFILES, RESULTS_DIR
+from benchmarks import stats
+from benchmarks.config import (
+    LEARN_START,
+    PAPER_DIGIT_SIZE,
+    PROFILES,
+    RESULTS_DIR,
+    SWEEP_SIGMA_BASIS,
+    paper_differences_text,
+)
+from skscale.nn.scales import PARAMETERISATIONS
 from skscale.utils import Integer, Real, machine_line, system_info, versions_line
 
 # argparse types; the errors name the option and the value.
@@ -30,7 +39,11 @@ upper_bound = Real(low=1, closed="neither").argparse_type(float)
 
 
 # ---------------------------------------------------------------------------- arguments
-def make_parser(description, training=True):
+# The parameterisations a script can learn the scales with (``--form``).
+LEARNED_FORMS = tuple(name for name in PARAMETERISATIONS if name != "fixed")
+
+
+def make_parser(description, training=True, learned=False):
     """Argument parser shared by every script.
 
     ``--profile`` picks a :class:`~benchmarks.config.Profile` and ``--output-dir`` receives
@@ -38,6 +51,8 @@ def make_parser(description, training=True):
     overrides the profile's realisations, ``--epoch-factor`` its training length
     (:meth:`Profile.stretched`) and ``--distributions`` its data scale distributions, and
     ``--device`` is passed to the classifier; without it the script runs on the CPU.
+    With ``learned`` (the scripts that learn scales), ``--form`` picks the learned
+    parameterisation (default: the profile's ``form``).
     """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument(
@@ -64,6 +79,14 @@ def make_parser(description, training=True):
             help="train N times the profile's epochs, the learning-rate decays stretched alike (default: 1)",
         )
         parser.add_argument(
+            "--n-jobs",
+            type=positive_int,
+            default=None,
+            metavar="N",
+            help="worker processes for the independent fits, one torch thread each (default: 1; "
+            "training_length: every core on the CPU)",
+        )
+        parser.add_argument(
             "--distributions",
             type=upper_bound,
             nargs="+",
@@ -71,6 +94,13 @@ def make_parser(description, training=True):
             metavar="HIGH",
             help="upper bounds of the log-uniform [1, HIGH] data scale distributions (default: "
             "the profile's)",
+        )
+    if learned:
+        parser.add_argument(
+            "--form",
+            choices=LEARNED_FORMS,
+            default=None,
+            help="learned parameterisation of the internal scales (default: the profile's form)",
         )
     parser.add_argument(
         "--output-dir",
@@ -104,6 +134,8 @@ def setup(parser, argv=None, sections=("training",)):
         profile = dataclasses.replace(
             profile, distributions=tuple((1.0, high) for high in args.distributions)
         )
+    if getattr(args, "form", None) is not None:
+        profile = dataclasses.replace(profile, form=args.form)
     if "device" not in vars(args):
         args.device = "cpu"
     if args.device is None:
@@ -136,30 +168,32 @@ def dynamic_split(profile, scale_range, seed, *, grid=False):
     """One realisation of Dynamic Scale MNIST for ``profile``, as arrays.
 
     :func:`skscale.datasets.make_dynamic_split` with the profile's sizes: the digits are
-    split (by ``seed``) into disjoint training and test pools; training
-    digits get scales drawn log-uniformly from ``scale_range`` (at least 1), test digits
-    scales drawn from the same distribution. With ``grid=True`` the first
-    ``n_grid_digits`` test digits are also rendered at every scale of
-    ``scale_grid(0, log2(high), grid_per_octave)``. Test data is normalised with the
-    training statistics.
+    split (by ``seed``) into disjoint training and test pools; the training pool of
+    ``n_train + n_val`` digits gets scales drawn log-uniformly from ``scale_range`` (at
+    least 1), and its last ``n_val`` digits are held out for validation; test digits get
+    scales from the same distribution. With ``grid=True`` the first ``n_grid_digits``
+    test digits are also rendered at every scale of ``scale_grid(*grid_octaves,
+    grid_per_octave)`` (``grid_octaves`` None: from 2^0 to the upper bound). Every set is
+    normalised with the statistics of the training pool.
 
     Returns
     -------
     data : dict
-        ``X_train, y_train, s_train, X_test, y_test, s_test`` and, with ``grid``,
-        ``X_grid, y_grid, s_grid`` (images of shape (n, 1, canvas, canvas)).
+        ``X_train, y_train, s_train, X_val, y_val, s_val, X_test, y_test, s_test`` and,
+        with ``grid``, ``X_grid, y_grid, s_grid`` (images of shape (n, 1, canvas, canvas)).
     """
     from skscale.datasets import make_dynamic_split, scale_grid
 
     images, labels, _ = load_digits(profile.digit_size)
+    octaves = profile.grid_octaves or (0.0, float(np.log2(scale_range[1])))
     split = make_dynamic_split(
         images,
         labels,
-        n_train=profile.n_train,
+        n_train=profile.n_train + profile.n_val,
         n_test=profile.n_test,
         scale_range=scale_range,
         canvas_size=profile.canvas_size,
-        grid=scale_grid(0.0, float(np.log2(scale_range[1])), profile.grid_per_octave) if grid else None,
+        grid=scale_grid(*octaves, profile.grid_per_octave) if grid else None,
         n_grid=profile.n_grid_digits if grid else None,
         random_state=seed,
     )
@@ -171,6 +205,9 @@ def dynamic_split(profile, scale_range, seed, *, grid=False):
             split[f"y_{name}"],
             split[f"scales_{name}"],
         )
+    for key in ("X", "y", "s"):
+        pool = data[f"{key}_train"]
+        data[f"{key}_train"], data[f"{key}_val"] = pool[: profile.n_train], pool[profile.n_train :]
     return data
 
 
@@ -186,14 +223,31 @@ def fit_table1(
     max_epochs=None,
     **params,
 ):
-    """Train the paper's Table-1 network on ``data["X_train"]``.
+    """Train the paper's Table-1 network on ``data["X_train"]`` as the authors do.
 
-    ``sigma_basis`` is in the paper's units and is multiplied by ``profile.shrink``.
+    ``sigma_basis`` is in the paper's units and is multiplied by ``profile.shrink``. The
+    fit validates on ``data["X_val"]`` after every epoch and ends with the weights (and
+    scales) of its best validation epoch (:func:`checkpoint`); the learning rates follow
+    :func:`lr_schedule`.
     """
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
     from skscale import ScaleEquivariantClassifier
 
-    if profile.lr_step:
-        params.setdefault("callbacks", [("lr_step", step_decay(profile.lr_step))])
+    epochs = profile.max_epochs if max_epochs is None else max_epochs
+    callbacks = [("checkpoint", checkpoint(profile.checkpoint_monitor, epochs))]
+    schedule = lr_schedule(
+        profile.lr_step,
+        profile.lr_gamma,
+        profile.scale_lr_milestones,
+        profile.scale_lr_gamma,
+        learned=parameterisation != "fixed",
+    )
+    if schedule is not None:
+        callbacks.append(("lr_schedule", schedule))
+    params.setdefault("callbacks", callbacks)
+    valid = Dataset(np.asarray(data["X_val"], dtype=np.float32), np.asarray(data["y_val"], dtype=np.int64))
     clf = ScaleEquivariantClassifier(
         architecture="table1",
         n_scales=3,
@@ -203,16 +257,72 @@ def fit_table1(
         kernel_extent=profile.kernel_extent,
         module__max_order=profile.max_order,
         module__conv_kwargs={"index_set": profile.index_set},
-        max_epochs=profile.max_epochs if max_epochs is None else max_epochs,
+        max_epochs=epochs,
         batch_size=profile.batch_size,
         lr=profile.lr,
         scale_lr=profile.scale_lr,
         scale_warmup_epochs=profile.scale_warmup_epochs,
+        train_split=predefined_split(valid),
         device=device,
         random_state=seed,
         **params,
     )
     return clf.fit(data["X_train"], data["y_train"])
+
+
+def checkpoint(monitor, max_epochs):
+    """skorch ``EarlyStopping`` that never stops but restores the best ``monitor`` epoch.
+
+    ``monitor`` is ``"valid_acc"`` (higher is better) or ``"valid_loss"``; at the end of
+    training the module (weights and internal scales) is reloaded from the best epoch.
+    """
+    from skorch.callbacks import EarlyStopping
+
+    return EarlyStopping(
+        monitor=monitor,
+        lower_is_better=monitor != "valid_acc",
+        patience=max_epochs + 1,
+        threshold=0.0,
+        threshold_mode="abs",
+        load_best=True,
+        sink=lambda *args, **kwargs: None,
+    )
+
+
+def best_epoch(clf):
+    """``(epoch, validation error %)`` of the checkpoint a :func:`fit_table1` fit restored."""
+    stopping = dict(clf.callbacks_)["checkpoint"]
+    epoch = int(stopping.best_epoch_)
+    row = next(r for r in clf.history if r["epoch"] == epoch)
+    return epoch, 100.0 * (1.0 - float(row["valid_acc"]))
+
+
+def _step_factor(epoch, step, gamma):
+    return gamma ** (epoch // step) if step else 1.0
+
+
+def _milestone_factor(epoch, milestones, gamma):
+    return gamma ** sum(epoch >= m for m in milestones)
+
+
+def lr_schedule(lr_step, lr_gamma, scale_milestones, scale_gamma, *, learned):
+    """skorch ``LRScheduler`` of the authors' two schedules, or None when both are constant.
+
+    The weights' rate is multiplied by ``lr_gamma`` every ``lr_step`` epochs; with
+    ``learned`` (the classifier then has a second parameter group, the scales) the scale
+    rate is multiplied by ``scale_gamma`` at each epoch of ``scale_milestones``. The
+    classifier's per-step scale warm-up multiplies on top.
+    """
+    from functools import partial
+
+    from skorch.callbacks import LRScheduler
+    from torch.optim.lr_scheduler import LambdaLR
+
+    weights = partial(_step_factor, step=lr_step, gamma=lr_gamma)
+    scales = partial(_milestone_factor, milestones=tuple(scale_milestones), gamma=scale_gamma)
+    if not lr_step and not (learned and scale_milestones):
+        return None
+    return LRScheduler(policy=LambdaLR, lr_lambda=[weights, scales] if learned else [weights])
 
 
 def step_decay(step_size):
@@ -235,27 +345,48 @@ def isr_history(clf):
     return scale_history(clf, "isr").tolist()
 
 
-def last_dynamic_split(profile, seed):
-    """:func:`dynamic_split` of the last (widest) distribution of ``profile``, cached.
+def last_dynamic_split(profile, seed, scale_range=None, *, grid=False):
+    """:func:`dynamic_split` of ``scale_range`` (default: the last, widest distribution of
+    ``profile``), cached.
 
     A process keeps the last realisation it rendered, so that worker processes fitting
     several networks on one realisation render it once.
     """
-    key = (repr(profile), seed)
+    scale_range = tuple(profile.distributions[-1] if scale_range is None else scale_range)
+    key = (repr(profile), seed, scale_range, grid)
     if key not in _LAST_SPLIT:
         _LAST_SPLIT.clear()
-        _LAST_SPLIT[key] = dynamic_split(profile, profile.distributions[-1], seed)
+        _LAST_SPLIT[key] = dynamic_split(profile, scale_range, seed, grid=grid)
     return _LAST_SPLIT[key]
 
 
 _LAST_SPLIT = {}
 
 
+def run_fits(function, tasks, n_jobs=1):
+    """``[function(*task) for task in tasks]``, in order, on ``n_jobs`` worker processes.
+
+    With ``n_jobs > 1`` the calls run on joblib's loky backend with one torch thread per
+    worker (:func:`skscale.model_selection.search_backend`); every fit is seeded, so the
+    results are those of one process. ``function`` must be importable (a module-level
+    function of a benchmark module).
+    """
+    tasks = list(tasks)
+    if n_jobs == 1:
+        return [function(*task) for task in tasks]
+    import joblib
+
+    from skscale.model_selection import search_backend
+
+    with search_backend("loky", n_jobs=n_jobs, torch_threads=1) as backend:
+        log(f"{len(tasks)} fits on {backend.description}")
+        return joblib.Parallel(verbose=10)(joblib.delayed(function)(*task) for task in tasks)
+
+
 # ---------------------------------------------------------------------------- shared experiments
 # The fixed-ISR sweep (Fig. 3) and the learning of sigma_basis and the ISR (Table 2) are
 # read by several scripts (isr_sweep, learn_isr, kernel_extent, training_length).
-SWEEP_SIGMA_BASIS = 2.0
-INIT_SIGMA_BASIS, INIT_ISR = 2.0, 3.0
+INIT_SIGMA_BASIS, INIT_ISR = LEARN_START
 
 
 def recommended_isr(scales):
@@ -265,106 +396,165 @@ def recommended_isr(scales):
     return float(ToleranceModel(n_scales=3).fit(scales).isr_[0])
 
 
-def run_sweep(profile, device="cpu"):
-    """Train every (distribution, fixed ISR, seed) of the sweep (paper Figs. 3 and 4).
+def run_sweep(profile, device="cpu", n_jobs=1):
+    """Train every (distribution, fixed ISR, seed) of the sweep (paper Figs. 3 and 4), the
+    fits spread over ``n_jobs`` processes (:func:`run_fits`).
 
     Returns
     -------
     results : dict
-        Keyed by ``f"{high:g}"`` of each distribution: ``errors[isr_index][seed_index]``
-        (percent), ``grid_scales``, ``grid_errors[isr_index][seed_index][scale_index]``
-        (percent), ``recommended_isr`` (per seed) and the ``isr_grid``.
+        Keyed by ``f"{high:g}"`` of each distribution: ``seeds``,
+        ``errors[isr_index][seed_index]`` (test, percent), ``val_errors`` (validation error
+        of the restored checkpoint, same layout), ``grid_scales``,
+        ``grid_errors[isr_index][seed_index][scale_index]`` (percent), ``recommended_isr``
+        (per seed), ``n_test`` and the ``isr_grid``.
     """
-    from skscale.metrics import error_per_scale
-
+    tasks = [
+        (profile, (low, high), seed, isr, device)
+        for low, high in profile.distributions
+        for seed in profile.seeds
+        for isr in profile.isr_grid
+    ]
+    records = iter(run_fits(fit_fixed, tasks, n_jobs))
     results = {}
     for low, high in profile.distributions:
         entry = {
             "range": [low, high],
             "isr_grid": list(profile.isr_grid),
+            "seeds": list(profile.seeds),
+            "n_test": profile.n_test,
             "recommended_isr": [],
             "errors": [[] for _ in profile.isr_grid],
+            "val_errors": [[] for _ in profile.isr_grid],
             "grid_errors": [[] for _ in profile.isr_grid],
         }
         for seed in profile.seeds:
-            data = dynamic_split(profile, (low, high), seed, grid=True)
-            entry["recommended_isr"].append(recommended_isr(data["s_train"]))
             for index, isr in enumerate(profile.isr_grid):
-                clf = fit_table1(
-                    data,
-                    profile,
-                    seed,
-                    device,
-                    sigma_basis=SWEEP_SIGMA_BASIS,
-                    isr=isr,
-                    parameterisation="fixed",
+                record = next(records)
+                if index == 0:
+                    entry["recommended_isr"].append(record["recommended_isr"])
+                entry["errors"][index].append(record["error"])
+                entry["val_errors"][index].append(record["val_error"])
+                entry["grid_errors"][index].append(record["grid_errors"])
+                entry["grid_scales"] = record["grid_scales"]
+                log(
+                    f"[{low:g}, {high:g}] seed {seed} ISR {isr:.3g}: validation error "
+                    f"{record['val_error']:.2f} %, test error {record['error']:.2f} %"
                 )
-                error = error_rate(clf, data["X_test"], data["y_test"])
-                scales, per_scale, _ = error_per_scale(
-                    clf, data["X_grid"], data["y_grid"], data["s_grid"], bins="unique"
-                )
-                entry["errors"][index].append(error)
-                entry["grid_errors"][index].append((100 * per_scale).tolist())
-                entry["grid_scales"] = scales.tolist()
-                log(f"[{low:g}, {high:g}] seed {seed} ISR {isr:.3g}: test error {error:.2f} %")
         results[f"{high:g}"] = entry
     return results
 
 
+def fit_fixed(profile, scale_range, seed, isr, device="cpu"):
+    """One fit of the sweep: fixed scales (sigma_basis :data:`SWEEP_SIGMA_BASIS`, ``isr``)
+    on one realisation, with its test, validation and per-scale (grid) errors."""
+    from skscale.metrics import error_per_scale
+
+    data = last_dynamic_split(profile, seed, scale_range, grid=True)
+    clf = fit_table1(
+        data, profile, seed, device, sigma_basis=SWEEP_SIGMA_BASIS, isr=isr, parameterisation="fixed"
+    )
+    scales, per_scale, _ = error_per_scale(clf, data["X_grid"], data["y_grid"], data["s_grid"], bins="unique")
+    return {
+        "error": error_rate(clf, data["X_test"], data["y_test"]),
+        "val_error": best_epoch(clf)[1],
+        "grid_scales": scales.tolist(),
+        "grid_errors": (100 * per_scale).tolist(),
+        "recommended_isr": recommended_isr(data["s_train"]),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class BestFixed:
+    """The fixed ISR with the lowest mean validation error, and its test errors."""
+
+    isr: float
+    index: int
+    val_error: float
+    errors: tuple
+
+    @property
+    def mean(self):
+        return float(np.mean(self.errors))
+
+    @property
+    def sd(self):
+        return stats.sample_std(self.errors)
+
+
 def best_fixed(entry):
-    """``(isr, mean error, std error)`` of the fixed ISR with the lowest mean test error."""
-    means = [np.mean(errors) for errors in entry["errors"]]
+    """The fixed ISR of a :func:`run_sweep` entry chosen on VALIDATION error, never on test.
+
+    Returns a :class:`BestFixed` whose ``errors`` are its per-seed test errors.
+    """
+    means = [np.mean(errors) for errors in entry["val_errors"]]
     best = int(np.argmin(means))
-    return entry["isr_grid"][best], float(means[best]), float(np.std(entry["errors"][best]))
+    return BestFixed(entry["isr_grid"][best], best, float(means[best]), tuple(entry["errors"][best]))
 
 
-def run_learning(profile, device):
-    """Learn sigma_basis and the ISR (from :data:`INIT_SIGMA_BASIS`, :data:`INIT_ISR`) on
-    every distribution and seed of ``profile`` (paper Table 2 and Fig. 6).
+def run_learning(profile, device, *, start=None):
+    """Learn the internal scales with ``profile.form`` from ``start`` (``(sigma_basis, ISR)``,
+    paper units; default :data:`~benchmarks.config.LEARN_START`) on every distribution and
+    seed of ``profile`` (paper Table 2 and Fig. 6).
 
     Returns
     -------
     results : dict
-        Keyed by ``f"{high:g}"``: per-seed lists ``sigma_basis`` (paper units), ``isr``,
-        ``errors`` (percent) and ``isr_history`` (the initial ISR, then one per epoch).
+        Keyed by ``f"{high:g}"``: ``form``, ``seeds``, ``n_test`` and per-seed lists
+        ``sigma_basis`` (paper units), ``isr``, ``errors`` (test, percent), ``val_errors``,
+        ``best_epoch`` (the restored checkpoint) and ``isr_history`` (the initial ISR, then
+        one per epoch).
     """
+    sigma_basis, isr = LEARN_START if start is None else start
     results = {}
     for low, high in profile.distributions:
-        entry = {"sigma_basis": [], "isr": [], "errors": [], "isr_history": []}
+        entry = {
+            "form": profile.form,
+            "start": [sigma_basis, isr],
+            "seeds": list(profile.seeds),
+            "n_test": profile.n_test,
+            "sigma_basis": [],
+            "isr": [],
+            "errors": [],
+            "val_errors": [],
+            "best_epoch": [],
+            "isr_history": [],
+        }
         for seed in profile.seeds:
             data = dynamic_split(profile, (low, high), seed)
             clf = fit_table1(
-                data,
-                profile,
-                seed,
-                device,
-                sigma_basis=INIT_SIGMA_BASIS,
-                isr=INIT_ISR,
-                parameterisation="isr",
+                data, profile, seed, device, sigma_basis=sigma_basis, isr=isr, parameterisation=profile.form
             )
-            entry["sigma_basis"].append(clf.sigma_basis_ / profile.shrink)
-            entry["isr"].append(clf.isr_)
-            entry["errors"].append(error_rate(clf, data["X_test"], data["y_test"]))
-            entry["isr_history"].append([INIT_ISR] + isr_history(clf))
+            record_learned(entry, clf, profile, data, initial_isr=isr)
             log(
-                f"[{low:g}, {high:g}] seed {seed}: sigma_basis {entry['sigma_basis'][-1]:.3f}, "
-                f"ISR {clf.isr_:.3f}, test error {entry['errors'][-1]:.2f} %"
+                f"[{low:g}, {high:g}] {profile.form} seed {seed}: sigma_basis {entry['sigma_basis'][-1]:.3f}, "
+                f"ISR {clf.isr_:.3f} (epoch {entry['best_epoch'][-1]}), test error {entry['errors'][-1]:.2f} %"
             )
         results[f"{high:g}"] = entry
     return results
+
+
+def record_learned(entry, clf, profile, data, initial_isr):
+    """Append a learned fit's scales (paper units), errors, checkpoint epoch and ISR history."""
+    epoch, val_error = best_epoch(clf)
+    entry["sigma_basis"].append(float(clf.sigma_basis_) / profile.shrink)
+    entry["isr"].append(float(clf.isr_))
+    entry["errors"].append(error_rate(clf, data["X_test"], data["y_test"]))
+    entry["val_errors"].append(val_error)
+    entry["best_epoch"].append(epoch)
+    entry["isr_history"].append([initial_isr] + isr_history(clf))
 
 
 def within_one_std(gap, std):
     """Whether an error gap is at most one standard deviation (percent values, so exact
     decimals such as 8.20 - 8.05 = 0.15 must not fail on floating-point rounding)."""
-    return abs(gap) <= std + 1e-9
+    return stats.within_k_se(gap, std, 1.0)
 
 
 # ---------------------------------------------------------------------------- formatting
 def mean_std(values, digits=2):
-    """``"mean ± std"`` of ``values`` (population std; a single value gets ``± 0``)."""
-    values = np.asarray(values, dtype=np.float64)
-    return f"{values.mean():.{digits}f} ± {values.std():.{digits}f}"
+    """``"mean ± sd"`` of ``values`` with the sample std (ddof=1; a single value gets ``± –``)."""
+    return stats.mean_sd(values, digits)
 
 
 def markdown_table(header, rows):
@@ -391,10 +581,13 @@ class Report:
     profile_sections : tuple of str, default=("training",)
         The parts of the profile the script reads (see :meth:`Profile.describe`); they go
         into the markdown and the JSON.
+    variant : str, optional
+        Appended to the file names (``<name>-<profile>-<variant>``), e.g. the learned form.
     """
 
-    def __init__(self, name, title, args, profile, profile_sections=("training",)):
+    def __init__(self, name, title, args, profile, profile_sections=("training",), variant=None):
         self.name, self.title, self.args, self.profile = name, title, args, profile
+        self.variant = variant
         self.profile_sections = tuple(profile_sections)
         self.sections = []
         self.raw = {}
@@ -406,7 +599,8 @@ class Report:
         self.sections.append((heading, text))
 
     def paths(self):
-        stem = Path(self.args.output_dir) / f"{self.name}-{self.profile.name}"
+        suffix = f"-{self.variant}" if self.variant else ""
+        stem = Path(self.args.output_dir) / f"{self.name}-{self.profile.name}{suffix}"
         return stem.with_suffix(".md"), stem.with_suffix(".png"), stem.with_suffix(".json")
 
     def write(self, figure=None):
@@ -436,6 +630,16 @@ class Report:
             "```",
             "",
         ]
+        if "training" in self.profile_sections:
+            lines += [
+                (
+                    "Differences from the authors' protocol that the `paper` profile keeps "
+                    "(`benchmarks.config.PAPER_DIFFERENCES`):"
+                ),
+                "",
+                paper_differences_text(),
+                "",
+            ]
         markdown.write_text("\n".join(lines))
         raw.write_text(
             json.dumps(

@@ -1,12 +1,14 @@
-"""Initialisation of the learnable scales: sigma_basis in {1, 2, 4} x ISR in {1.5, 3, 6} (paper Table 3).
+"""Initialisation of the learnable scales: the profile's sigma_basis x ISR starts (paper Table 3).
 
-The Table-1 network learns sigma_basis and the ISR (Eq. 5) from nine initialisations.
-The ``paper`` profile runs the three log-uniform data scale distributions of the paper;
-the ``cpu`` profile runs the widest one, [1, 8], where the paper finds the
-initialisation matters most (the other two are the exact same code: pass
-``--distributions 2.83 4.76 8``).
+The Table-1 network learns its internal scales (``--form``) from every start of the
+profile's ``init_sigma_grid`` x ``init_isr_grid`` (paper: {1, 2, 4} x {1.5, 3, 6}; cpu:
+{2, 4} x {1.5, 3, 6} paper units, i.e. 1 and 2 pixels of its half-size digits). The
+``paper`` profile runs the three log-uniform data scale distributions of the paper; the
+``cpu`` profile runs the narrowest and the widest, [1, 2.83] and [1, 8] (the target of
+issue 17 compares them; pass ``--distributions 2.83 4.76 8`` for all three). Results go to
+``init-<profile>-<form>.*``.
 
-    python -m benchmarks.init --profile cpu
+    python -m benchmarks.init --profile cpu --form authors
     python -m benchmarks.init --profile paper --device cuda
 """
 
@@ -20,8 +22,6 @@ from benchmarks import harness
 from benchmarks.config import DISTRIBUTIONS
 
 NAME = "init"
-INIT_SIGMA_BASIS = (1.0, 2.0, 4.0)
-INIT_ISR = (1.5, 3.0, 6.0)
 # The paper's Table 3 for [1, 8]: (learned sigma_basis, learned ISR, test error %).
 PAPER_TABLE3_WIDEST = {
     (1.0, 1.5): ("1.450 ± 0.130", "3.767 ± 0.171", "3.087 ± 0.173"),
@@ -36,39 +36,65 @@ PAPER_TABLE3_WIDEST = {
 }
 
 
-def run(profile, device):
+def fit_start(profile, scale_range, seed, start, device="cpu"):
+    """One fit of Table 3: learn the scales with ``profile.form`` from ``start`` on one realisation."""
+    data = harness.last_dynamic_split(profile, seed, scale_range)
+    sigma_basis, isr = start
+    clf = harness.fit_table1(
+        data, profile, seed, device, sigma_basis=sigma_basis, isr=isr, parameterisation=profile.form
+    )
+    record = {key: [] for key in ("sigma_basis", "isr", "errors", "val_errors", "best_epoch", "isr_history")}
+    harness.record_learned(record, clf, profile, data, initial_isr=isr)
+    return {key: values[0] for key, values in record.items()}
+
+
+def run(profile, device, n_jobs=1):
+    """Every (distribution, seed, start) fit, spread over ``n_jobs`` processes.
+
+    Returns ``{high: {"sigma,isr": record}}``, each record with per-seed lists.
+    """
+    starts = [(s, i) for s in profile.init_sigma_grid for i in profile.init_isr_grid]
+    tasks = [
+        (profile, (low, high), seed, start, device)
+        for low, high in profile.distributions
+        for seed in profile.seeds
+        for start in starts
+    ]
+    fits = iter(harness.run_fits(fit_start, tasks, n_jobs))
     results = {}
     for low, high in profile.distributions:
-        entry = {}
+        entry = {
+            f"{s:g},{i:g}": {"form": profile.form, "start": [s, i], "seeds": [], "n_test": profile.n_test}
+            for s, i in starts
+        }
         for seed in profile.seeds:
-            data = harness.dynamic_split(profile, (low, high), seed)
-            for sigma_basis in INIT_SIGMA_BASIS:
-                for isr in INIT_ISR:
-                    clf = harness.fit_table1(
-                        data, profile, seed, device, sigma_basis=sigma_basis, isr=isr, parameterisation="isr"
-                    )
-                    record = entry.setdefault(
-                        f"{sigma_basis:g},{isr:g}", {"sigma_basis": [], "isr": [], "errors": []}
-                    )
-                    record["sigma_basis"].append(clf.sigma_basis_ / profile.shrink)
-                    record["isr"].append(clf.isr_)
-                    record["errors"].append(harness.error_rate(clf, data["X_test"], data["y_test"]))
-                    harness.log(
-                        f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
-                        f"{record['sigma_basis'][-1]:.3f}, ISR {clf.isr_:.3f}, "
-                        f"error {record['errors'][-1]:.2f} %"
-                    )
+            for sigma_basis, isr in starts:
+                fit = next(fits)
+                record = entry[f"{sigma_basis:g},{isr:g}"]
+                record["seeds"].append(seed)
+                for key, value in fit.items():
+                    record.setdefault(key, []).append(value)
+                harness.log(
+                    f"[{low:g}, {high:g}] seed {seed} init ({sigma_basis:g}, {isr:g}): sigma_basis "
+                    f"{fit['sigma_basis']:.3f}, ISR {fit['isr']:.3f}, error {fit['errors']:.2f} %"
+                )
         results[f"{high:g}"] = entry
     return results
 
 
 def main(argv=None):
-    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0], learned=True), argv)
     if args.distributions is None and profile.name == "cpu":
-        profile = dataclasses.replace(profile, distributions=((1.0, 8.0),))
+        profile = dataclasses.replace(profile, distributions=(DISTRIBUTIONS[0], DISTRIBUTIONS[-1]))
         print(f"  init.py: distributions = {profile.distributions}   (paper: {DISTRIBUTIONS})", flush=True)
-    report = harness.Report(NAME, "Initialisation of the learnable scales (paper Table 3)", args, profile)
-    results = run(profile, args.device)
+    report = harness.Report(
+        NAME,
+        f"Initialisation of the learnable scales, form {profile.form!r} (paper Table 3)",
+        args,
+        profile,
+        variant=profile.form,
+    )
+    results = run(profile, args.device, args.n_jobs or 1)
     blocks = []
     for key, entry in results.items():
         rows = []
@@ -105,7 +131,7 @@ def main(argv=None):
         )
     report.add(
         "Learned scales and test error by initialisation (Table 3)",
-        f"sigma_basis in paper units; mean ± std over {len(profile.seeds)} realisation(s); the last three "
+        f"Form {profile.form!r}; sigma_basis in paper units; mean ± sample std over {len(profile.seeds)} realisation(s); the last three "
         "columns are the paper's numbers.\n\n" + "\n\n".join(blocks),
     )
     report.raw = results
@@ -132,8 +158,8 @@ def main(argv=None):
         ax.set(
             xlabel="sigma_basis (paper units)", ylabel="ISR", title=f"[1, {key}]: init (x) -> learned (dots)"
         )
-        harness.log_axis(ax, INIT_SIGMA_BASIS)
-        harness.log_axis(ax, INIT_ISR, axis="y")
+        harness.log_axis(ax, profile.init_sigma_grid)
+        harness.log_axis(ax, profile.init_isr_grid, axis="y")
     fig.tight_layout()
     report.write(fig)
     return results

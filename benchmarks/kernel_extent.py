@@ -27,8 +27,14 @@ EXTENTS = (2.0, 4.0)
 
 
 def main(argv=None):
-    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
-    report = harness.Report(NAME, "Kernel extent k and learned scales (ablation)", args, profile)
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0], learned=True), argv)
+    report = harness.Report(
+        NAME,
+        f"Kernel extent k and learned scales, form {profile.form!r} (ablation)",
+        args,
+        profile,
+        variant=profile.form,
+    )
     results = {}
     for extent in EXTENTS:
         harness.log(f"kernel extent k = {extent:g}")

@@ -1,15 +1,15 @@
 """Learned vs fixed ISR on the widest distribution as training grows (not in the paper).
 
-On the cpu profile ``learn_isr`` finds the learned ISR within one standard deviation of
-the best fixed ISR on [1, 2.83] and [1, 4.76] but not on [1, 8]. This script asks whether
-that gap is a training-budget effect: it trains the Table-1 network on the last (widest)
-distribution of the profile for 1, 2 and 3 times the profile's epochs
-(:meth:`benchmarks.config.Profile.stretched`: the weights' decays are stretched alike), once
-learning sigma_basis and the ISR (from 2 and 3, as ``learn_isr``) and once for every
-fixed ISR of the profile's grid from 3 up (on [1, 8] the lower ones are 2 to 4 points
-behind in ``isr_sweep``). Every other setting is the profile's. The shortest length is
-the profile itself, so its row repeats the numbers of ``isr_sweep`` and ``learn_isr``
-(same data, seeds and settings).
+This script asks whether a gap between the learned and the best fixed ISR on the widest
+distribution is a training-budget effect: it trains the Table-1 network on the last
+(widest) distribution of the profile for 1, 2 and 3 times the profile's epochs
+(:meth:`benchmarks.config.Profile.stretched`: the weights' and the scales' decays are
+stretched alike), once learning the scales with the profile's form (``--form``; from 2
+and 3, as ``learn_isr``) and once for every fixed ISR of the profile's grid from 3 up.
+The best fixed ISR is chosen on validation error; the learned-minus-best-fixed test error
+is paired by seed, with its standard error. Every other setting is the profile's. The
+shortest length is the profile itself, so its row repeats the numbers of ``isr_sweep`` and
+``learn_isr`` (same data, seeds and settings).
 
 The fits are independent and run on ``--n-jobs`` worker processes with one torch thread
 each (default: every core on the CPU, one process on a GPU).
@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from benchmarks import harness
+from benchmarks import harness, stats
 
 NAME = "training_length"
 LENGTH_FACTORS = (1, 2, 3)
@@ -51,7 +51,7 @@ def fit_one(base, factor, seed, variant, device):
             device,
             sigma_basis=harness.INIT_SIGMA_BASIS,
             isr=harness.INIT_ISR,
-            parameterisation="isr",
+            parameterisation=profile.form,
         )
         history = [harness.INIT_ISR] + harness.isr_history(clf)
     else:
@@ -67,6 +67,7 @@ def fit_one(base, factor, seed, variant, device):
         history = []
     error = harness.error_rate(clf, data["X_test"], data["y_test"])
     return {
+        "val_error": harness.best_epoch(clf)[1],
         "epochs": profile.max_epochs,
         "seed": seed,
         "variant": variant,
@@ -118,10 +119,12 @@ def summary(results):
     for epochs, by_variant in results.items():
         learned = by_variant[LEARNED]
         fixed = {key: [r["error"] for r in records] for key, records in by_variant.items() if key != LEARNED}
-        best = min(fixed, key=lambda key: np.mean(fixed[key]))
-        best_mean, best_std = float(np.mean(fixed[best])), float(np.std(fixed[best]))
+        validation = {
+            key: [r["val_error"] for r in records] for key, records in by_variant.items() if key != LEARNED
+        }
+        best = min(validation, key=lambda key: np.mean(validation[key]))  # chosen on validation
         learned_errors = [r["error"] for r in learned]
-        gap = float(np.mean(learned_errors)) - best_mean
+        gap, se, n = stats.paired_difference(learned_errors, fixed[best])
         rows.append(
             [
                 epochs,
@@ -133,12 +136,11 @@ def summary(results):
                 f"{gap:+.2f}",
             ]
         )
-        verdict = "within" if harness.within_one_std(gap, best_std) else "outside"
+        verdict = "within" if stats.within_k_se(gap, se) else "not within"
         findings.append(
             f"{epochs} epochs: learned ISR {np.mean([r['isr'] for r in learned]):.2f}, "
-            f"learned - best fixed (ISR {best}) = {gap:+.2f} points; one std of the best fixed is "
-            f"{best_std:.2f}, of the learned {np.std(learned_errors):.2f} ({verdict} one std of the "
-            "best fixed)"
+            f"learned - best fixed (ISR {best}, chosen on validation) = {gap:+.2f} points, paired SE "
+            f"{se:.2f} over {n} seed(s) ({verdict} one paired SE)"
         )
     return rows, findings
 
@@ -153,7 +155,7 @@ def figure(results, fixed_keys):
         left.errorbar(
             epochs,
             np.mean(errors, axis=1),
-            yerr=np.std(errors, axis=1),
+            yerr=[np.nan_to_num(stats.sample_std(e)) for e in errors],
             color=color,
             marker="o",
             capsize=3,
@@ -164,12 +166,12 @@ def figure(results, fixed_keys):
     left.errorbar(
         epochs,
         np.mean(errors, axis=1),
-        yerr=np.std(errors, axis=1),
+        yerr=[np.nan_to_num(stats.sample_std(e)) for e in errors],
         color="crimson",
         marker="s",
         capsize=3,
         linewidth=2,
-        label="learned (init ISR 3)",
+        label=f"learned (init ISR {harness.INIT_ISR:g})",
     )
     left.set(xlabel="training epochs", ylabel="test error %", xticks=epochs, title="Test error (mean ± std)")
     left.legend(fontsize=8)
@@ -188,19 +190,16 @@ def figure(results, fixed_keys):
 def main(argv=None):
     import joblib
 
-    parser = harness.make_parser(__doc__.splitlines()[0])
-    parser.add_argument(
-        "--n-jobs",
-        type=harness.positive_int,
-        default=None,
-        metavar="N",
-        help="worker processes for the fits (default: every core on the CPU, 1 on a GPU)",
-    )
+    parser = harness.make_parser(__doc__.splitlines()[0], learned=True)
     args, profile = harness.setup(parser, argv)
     n_jobs = args.n_jobs or (joblib.cpu_count() if args.device == "cpu" else 1)
     low, high = profile.distributions[-1]
     report = harness.Report(
-        NAME, f"Learned vs fixed ISR on [{low:g}, {high:g}] by training length", args, profile
+        NAME,
+        f"Learned ({profile.form}) vs fixed ISR on [{low:g}, {high:g}] by training length",
+        args,
+        profile,
+        variant=profile.form,
     )
     results = run(profile, args.device, n_jobs)
     rows, findings = summary(results)

@@ -3,10 +3,10 @@
 >>> from skscale import ScaleEquivariantClassifier, ToleranceModel
 """
 
+from ._version import __version__
 from .classifier import ScaleEquivariantClassifier
 from .scale_estimation import estimate_scales
 from .tolerance import ToleranceModel
 
-__version__ = "0.1.0.dev0"
 
 __all__ = ["ScaleEquivariantClassifier", "ToleranceModel", "estimate_scales", "__version__"]

@@ -24,7 +24,7 @@ from benchmarks import config, harness
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
-SHARED_MODULES = {"__init__", "config", "harness"}
+SHARED_MODULES = {"__init__", "config", "harness", "stats"}
 SCRIPTS = sorted(path.stem for path in BENCHMARKS.glob("*.py") if path.stem not in SHARED_MODULES)
 
 
@@ -150,13 +150,14 @@ def test_epoch_factor_and_distributions_options(tmp_path, capsys):
     ]
     _, profile = harness.setup(harness.make_parser("test"), argv)
     cpu = config.PROFILES["cpu"]
-    assert (profile.max_epochs, profile.lr_step) == (12, 9)
+    assert (profile.max_epochs, profile.lr_step, profile.scale_lr_milestones) == (18, 6, (6, 12))
     assert (profile.mnist_scale["max_epochs"], profile.mnist_scale["lr_step"]) == (12, None)
     assert profile.distributions == ((1.0, 2.83), (1.0, 8.0))
     assert (profile.n_train, profile.seeds, profile.scale_warmup_epochs) == (cpu.n_train, cpu.seeds, 1)
-    assert "max_epochs = 12   (paper: 60)" in capsys.readouterr().out
+    assert "max_epochs = 18   (paper: 60)" in capsys.readouterr().out
     paper = config.PROFILES["paper"].stretched(2)
     assert (paper.max_epochs, paper.lr_step, paper.mnist_scale["lr_step"]) == (120, 40, 40)
+    assert paper.scale_lr_milestones == (40, 80) and paper.mnist_scale["scale_lr_milestones"] == (40, 80)
     for bad in (
         ["--epoch-factor", "0"],
         ["--epoch-factor", "two"],
@@ -172,9 +173,20 @@ def test_paper_profile_is_the_papers_protocol():
     paper = config.PROFILES["paper"]
     assert (paper.digit_size, paper.canvas_size, paper.n_train, paper.n_test) == (28, 168, 10000, 50000)
     assert paper.shrink == 1.0 and len(paper.seeds) == 3
-    assert paper.isr_grid[0] == 1.5 and paper.isr_grid[-1] == 7.65
+    # The authors' seven fixed ISRs (their command), 2^(3/4 + i/3).
+    assert paper.isr_grid == (1.68, 2.12, 2.67, 3.36, 4.24, 5.34, 6.73)
     assert paper.distributions == ((1.0, 2.83), (1.0, 4.76), (1.0, 8.0))
     assert paper.mnist_scale["n_train"] == 10000 and len(paper.mnist_scale["seeds"]) == 6
+    # 5,000 validation digits, best-validation checkpoint; Fig. 4 from 2^0 to 2^3.5.
+    assert paper.n_val == 5000 and paper.checkpoint_monitor == "valid_acc"
+    assert paper.grid_octaves == (0.0, 3.5) and paper.grid_per_octave == 10
+    # Their learn mode 6 and multiplicative spacing; Table 3's nine starts.
+    assert (paper.form, paper.spacing_form) == ("authors", "ratios")
+    assert (paper.init_sigma_grid, paper.init_isr_grid) == ((1.0, 2.0, 4.0), (1.5, 3.0, 6.0))
+    # MNIST-Scale: k = 4, scale rate 0.005 after 10 warm-up epochs, x0.1 decays.
+    ms = paper.mnist_scale
+    assert (ms["kernel_extent"], ms["scale_lr"], ms["scale_warmup_epochs"]) == (4.0, 5e-3, 10)
+    assert (ms["lr_step"], ms["scale_lr_milestones"], ms["scale_lr_gamma"]) == (20, (20, 40), 0.1)
 
 
 def test_paper_profile_trains_like_the_authors_commands():
@@ -183,6 +195,8 @@ def test_paper_profile_trains_like_the_authors_commands():
     paper = config.PROFILES["paper"]
     assert (paper.lr, paper.batch_size, paper.max_epochs, paper.lr_step) == (1e-2, 128, 60, 20)
     assert paper.scale_warmup_epochs == 5 and paper.kernel_extent == 4.0
+    # The scale rate: x0.75 at epochs 20 and 40 (the weights': x0.1 every 20 epochs).
+    assert (paper.scale_lr_milestones, paper.scale_lr_gamma, paper.lr_gamma) == ((20, 40), 0.75, 0.1)
     from skscale.basis import n_basis_functions
 
     assert n_basis_functions(paper.max_order, paper.index_set) == 25
@@ -204,8 +218,8 @@ def test_fit_table1_applies_the_profile_basis_extent_and_decay():
 def test_cpu_profile_describes_its_shrinkage():
     cpu = config.PROFILES["cpu"]
     lines = "\n".join(cpu.describe())
-    assert "canvas_size = 60   (paper: 168)" in lines
-    assert "shrunk by 0.357" in lines
+    assert "canvas_size = 84   (paper: 168)" in lines
+    assert "shrunk by 0.5" in lines
     # The shrunk canvas still holds the largest data scale (digits fill 20/28 of their image).
     assert cpu.canvas_size >= 8.0 * cpu.digit_size * 20 / 28
 
@@ -224,7 +238,9 @@ def test_dynamic_split_shapes_and_disjoint_pools():
 
 
 def test_mean_std_and_table():
-    assert harness.mean_std([1.0, 3.0]) == "2.00 ± 1.00"
+    # The sample std (ddof=1), never the population std of two values; one value has none.
+    assert harness.mean_std([1.0, 3.0]) == "2.00 ± 1.41"
+    assert harness.mean_std([2.0]) == "2.00 ± –"
     table = harness.markdown_table(["a", "b"], [[1, 2]])
     assert table.splitlines() == ["| a | b |", "|---|---|", "| 1 | 2 |"]
 
@@ -254,6 +270,7 @@ def test_report_writes_markdown_figure_and_json(tmp_path):
         "- wall time: ",
         "profile: smoke",
         "![demo](demo-smoke.png)",
+        *(f"**{what}**" for what, _ in config.PAPER_DIFFERENCES),
     ):
         assert needle in text, needle
     assert (tmp_path / "demo-smoke.png").stat().st_size > 0
@@ -281,18 +298,32 @@ def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
     assert all(0 <= e <= 100 for errors in entry["errors"] for e in errors)
     learned = learn_isr.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
     assert learned["8"]["isr"][0] > 1.0 and len(learned["8"]["isr_history"][0]) == 2  # init + one epoch
-    text = (tmp_path / "learn_isr-smoke.md").read_text()
+    text = (tmp_path / "learn_isr-smoke-authors.md").read_text()  # the smoke profile's form
     assert "read from `isr_sweep-smoke.json`" in text  # reused, not re-run
+    assert learned["8"]["form"] == "authors" and len(learned["8"]["val_errors"]) == 1
+    # One seed: the paired difference has no standard error, and the text claims nothing.
+    assert "one seed: no standard error, no claim" in text and "within one" not in text
     means = [np.mean(learned[key]["isr"]) for key in ("2.83", "8")]
     sentence = f"learned ISR by distribution: {means[0]:.3f}, {means[1]:.3f} ({learn_isr.isr_trend(means)})"
     assert sentence in text
     assert ("grows with the width" in text) == (means[1] > means[0])
-    assert (tmp_path / "learn_isr-smoke.png").exists()
+    assert (tmp_path / "learn_isr-smoke-authors.png").exists()
     # One distribution: the sweep of two is not reused, and no trend is claimed.
     single = learn_isr.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
     assert list(single) == ["8"]
-    text = (tmp_path / "learn_isr-smoke.md").read_text()
+    text = (tmp_path / "learn_isr-smoke-authors.md").read_text()
     assert "computed by this run" in text and "(one distribution: no trend to read)" in text
+    # The findings of issue 17 from these results and Table 3's: one seed and one init
+    # distribution establish nothing, and the text says so.
+    from benchmarks import findings, init
+
+    init.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
+    text, numbers = findings.main(["--profile", "smoke", "--forms", "authors", "--output-dir", str(tmp_path)])
+    target = numbers["authors"]["target"]
+    assert target["width"] is None and target["error"] is None
+    assert numbers["authors"]["overall"] == ("not met" if target["starts"] is False else "not established")
+    assert "one seed: no standard error, no claim" in text and "within one paired SE" not in text
+    assert (tmp_path / "findings-smoke.md").exists()
 
 
 def test_kernel_extent_ablation_end_to_end(tmp_path):
@@ -301,16 +332,23 @@ def test_kernel_extent_ablation_end_to_end(tmp_path):
     results = kernel_extent.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
     assert set(results) == {"2", "4"}
     assert set(results["4"]) == {"2.83", "8"} and results["4"]["8"]["isr"][0] > 1.0
-    text = (tmp_path / "kernel_extent-smoke.md").read_text()
+    text = (tmp_path / "kernel_extent-smoke-authors.md").read_text()
     assert "| 2 | [1, 8] |" in text and "| 4 | [1, 2.83] |" in text
 
 
 def test_init_script_runs_the_distributions_it_is_given(tmp_path):
     from benchmarks import init
 
-    results = init.main(["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)])
-    assert list(results) == ["8"] and len(results["8"]) == 9  # sigma_basis {1, 2, 4} x ISR {1.5, 3, 6}
-    assert "[1, 2.83]" not in (tmp_path / "init-smoke.md").read_text()
+    results = init.main(
+        ["--profile", "smoke", "--distributions", "8", "--form", "log", "--output-dir", str(tmp_path)]
+    )
+    assert list(results) == ["8"] and len(results["8"]) == 6  # sigma_basis {2, 4} x ISR {1.5, 3, 6}
+    assert {tuple(r["start"]) for r in results["8"].values()} == {
+        (s, i) for s in (2.0, 4.0) for i in (1.5, 3.0, 6.0)
+    }
+    assert all(r["form"] == "log" for r in results["8"].values())
+    text = (tmp_path / "init-smoke-log.md").read_text()
+    assert "[1, 2.83]" not in text and "form 'log'" in text
 
 
 def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path):
@@ -318,8 +356,8 @@ def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path
 
     cpu = config.PROFILES["cpu"]
     longest = cpu.stretched(3)
-    assert (longest.max_epochs, longest.lr_step, longest.n_train) == (12, 9, cpu.n_train)
-    assert training_length.fixed_isrs(cpu) == (3.387, 5.091, 7.65)
+    assert (longest.max_epochs, longest.lr_step, longest.n_train) == (18, 6, cpu.n_train)
+    assert training_length.fixed_isrs(cpu) == (4.24, 6.73)
 
     serial = training_length.main(
         ["--profile", "smoke", "--n-jobs", "1", "--output-dir", str(tmp_path / "a")]
@@ -331,7 +369,7 @@ def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path
     learned = harness.run_learning(dataclasses.replace(smoke, distributions=smoke.distributions[-1:]), "cpu")
     assert serial["1"]["learned"][0]["isr"] == learned["8"]["isr"][0]
     assert serial["1"]["learned"][0]["error"] == learned["8"]["errors"][0]
-    text = (tmp_path / "a" / "training_length-smoke.md").read_text()
+    text = (tmp_path / "a" / "training_length-smoke-authors.md").read_text()
     assert "| 3 | " in text and "learned - best fixed" in text and "1 worker process(es)" in text
     with pytest.raises(SystemExit):
         training_length.main(["--profile", "smoke", "--n-jobs", "0", "--output-dir", str(tmp_path / "c")])
@@ -348,7 +386,7 @@ def test_training_length_workers_train_what_this_process_trains(tmp_path):
     parallel = training_length.main(
         ["--profile", "smoke", "--n-jobs", "2", "--output-dir", str(tmp_path / "b")]
     )
-    assert "2 worker process(es)" in (tmp_path / "b" / "training_length-smoke.md").read_text()
+    assert "2 worker process(es)" in (tmp_path / "b" / "training_length-smoke-authors.md").read_text()
     for epochs in serial:
         for variant in serial[epochs]:
             for one, other in zip(serial[epochs][variant], parallel[epochs][variant], strict=True):
@@ -387,12 +425,17 @@ def test_parameterisation_script_end_to_end(tmp_path):
         ["--profile", "smoke", "--distributions", "8", "--output-dir", str(tmp_path)]
     )
     assert list(results) == ["8"] and set(results["8"]) == {"direct", "spacing", "isr"}
+    # The smoke profile's forms: the authors' multiplicative spacing and learn mode 6.
+    assert [results["8"][role]["form"] for role in parameterisation.ROLES] == ["direct", "ratios", "authors"]
     text = (tmp_path / "parameterisation-smoke.md").read_text()
     for name, label in parameterisation.LABELS.items():
         scales = np.array(results["8"][name]["scales"])
         assert scales.shape == (1, 3) and np.all(np.diff(scales) > 0)
         errors = results["8"][name]["errors"]
-        row = f"| [1, 8] | {label} | " + " | ".join(harness.mean_std(scales[:, i], 3) for i in range(3))
+        form = results["8"][name]["form"]
+        row = f"| [1, 8] | {label} ({form}) | " + " | ".join(
+            harness.mean_std(scales[:, i], 3) for i in range(3)
+        )
         assert row + f" | {harness.mean_std(errors)} |" in text
     assert (
         json.loads((tmp_path / "parameterisation-smoke.json").read_text())["results"]["8"]["isr"]["errors"]
@@ -549,3 +592,122 @@ def test_memory_per_image_grows_with_the_image_at_the_cpu_sizes(tmp_path):
         values = [by_size[size]["per_image_mib"] for size in sizes]
         assert all(b > a for a, b in zip(values, values[1:])), values
     assert train[sizes[-1]]["per_image_mib"] > predict[sizes[-1]]["per_image_mib"]
+
+
+# ---------------------------------------------------------------------------- issue 17: protocol
+def test_every_start_of_every_script_is_at_least_one_pixel():
+    # Below a pixel the 25 Hermite functions no longer span a rank-25 basis: the cpu
+    # profile of 10-pixel digits made sigma_basis = 1 a 0.36-pixel scale.
+    for profile in config.PROFILES.values():
+        starts = profile.internal_scale_starts()
+        assert set(starts) >= {"isr_sweep", "learn_isr", "init", "parameterisation", "training_length"}
+        assert min(min(values) for values in starts.values()) >= 1.0, (profile.name, starts)
+    too_small = dataclasses.replace(config.PROFILES["cpu"], digit_size=10)
+    assert min(too_small.internal_scale_starts()["init"]) < 1.0
+    # The scripts start where the profile says.
+    from benchmarks import parameterisation
+
+    assert harness.SWEEP_SIGMA_BASIS == config.SWEEP_SIGMA_BASIS
+    assert (harness.INIT_SIGMA_BASIS, harness.INIT_ISR) == config.LEARN_START
+    assert (parameterisation.INIT_SIGMA_BASIS, parameterisation.INIT_ISR) == config.LEARN_START
+
+
+def test_cpu_profile_is_the_paper_code_path_shrunk():
+    cpu, paper = config.PROFILES["cpu"], config.PROFILES["paper"]
+    assert len(cpu.seeds) >= 3 and cpu.n_val > 0
+    for name in (
+        "form",
+        "spacing_form",
+        "checkpoint_monitor",
+        "kernel_extent",
+        "max_order",
+        "index_set",
+        "lr",
+        "lr_gamma",
+        "scale_lr",
+        "scale_lr_gamma",
+        "grid_octaves",
+        "distributions",
+        "init_isr_grid",
+    ):
+        assert getattr(cpu, name) == getattr(paper, name), name
+    # The schedule divided by ten; the fixed ISRs a subset of the authors'.
+    assert cpu.lr_step * 10 == paper.lr_step and tuple(10 * m for m in cpu.scale_lr_milestones) == (20, 40)
+    assert set(cpu.isr_grid) <= set(paper.isr_grid) and len(cpu.isr_grid) >= 4
+
+
+def test_form_option_picks_the_learned_parameterisation(tmp_path, capsys):
+    parser = harness.make_parser("t", learned=True)
+    _, profile = harness.setup(parser, ["--profile", "smoke", "--form", "log", "--output-dir", str(tmp_path)])
+    assert profile.form == "log" and "form = 'log'" in capsys.readouterr().out
+    assert set(harness.LEARNED_FORMS) >= {"isr", "authors", "log"} and "fixed" not in harness.LEARNED_FORMS
+    with pytest.raises(SystemExit):
+        harness.make_parser("t", learned=True).parse_args(["--form", "fixed"])
+    assert "--form" not in harness.make_parser("t").format_help()
+
+
+def test_fit_restores_its_best_validation_checkpoint():
+    profile = dataclasses.replace(config.PROFILES["smoke"], max_epochs=4, n_train=40, lr=3e-2)
+    data = harness.dynamic_split(profile, (1.0, 2.83), 0)
+    assert len(data["X_val"]) == profile.n_val and len(data["X_train"]) == profile.n_train
+    clf = harness.fit_table1(data, profile, 0, sigma_basis=2.0, isr=3.0, parameterisation="authors")
+    accuracies = clf.history[:, "valid_acc"]
+    epoch, val_error = harness.best_epoch(clf)
+    # This run's best epoch is not its last, so the restore is visible.
+    assert epoch == 1 + int(np.argmax(accuracies)) and epoch < len(accuracies)
+    assert val_error == pytest.approx(100 * (1 - max(accuracies)))
+    assert harness.error_rate(clf, data["X_val"], data["y_val"]) == pytest.approx(val_error)
+    assert clf.isr_ == pytest.approx(clf.history[epoch - 1, "isr"])
+    assert clf.isr_ != pytest.approx(clf.history[-1, "isr"])
+
+
+def test_best_fixed_is_chosen_on_validation_never_on_test():
+    entry = {
+        "isr_grid": [1.68, 2.67, 4.24],
+        "errors": [[5.0, 5.2], [6.0, 6.4], [4.0, 4.1]],  # test: 4.24 would win
+        "val_errors": [[7.0, 7.1], [3.0, 3.2], [8.0, 8.0]],  # validation: 2.67 wins
+    }
+    best = harness.best_fixed(entry)
+    assert (best.isr, best.index, best.errors) == (2.67, 1, (6.0, 6.4))
+    assert best.val_error == pytest.approx(3.1) and best.mean == pytest.approx(6.2)
+    assert best.sd == pytest.approx(np.std([6.0, 6.4], ddof=1))
+    entry["val_errors"][2] = [1.0, 1.0]
+    assert harness.best_fixed(entry).isr == 4.24
+
+
+def test_lr_schedule_decays_the_weights_and_the_scales_apart():
+    import torch
+
+    paper = config.PROFILES["paper"]
+    weights, scales = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([{"params": [weights]}, {"params": [scales]}], lr=1e-2)
+    callback = harness.lr_schedule(
+        paper.lr_step, paper.lr_gamma, paper.scale_lr_milestones, paper.scale_lr_gamma, learned=True
+    )
+    assert callback.policy is torch.optim.lr_scheduler.LambdaLR and callback.step_every == "epoch"
+    scheduler = callback.policy(optimizer, **callback.kwargs)
+    rates = {}
+    for epoch in range(60):
+        rates[epoch] = [group["lr"] for group in optimizer.param_groups]
+        optimizer.step()
+        scheduler.step()
+    assert rates[19] == pytest.approx([1e-2, 1e-2])
+    assert rates[20] == pytest.approx([1e-3, 7.5e-3])
+    assert rates[40] == pytest.approx([1e-4, 1e-2 * 0.75**2])
+    # Fixed scales: one group; nothing to schedule: no callback.
+    assert len(harness.lr_schedule(20, 0.1, (20,), 0.75, learned=False).kwargs["lr_lambda"]) == 1
+    assert harness.lr_schedule(None, 0.1, (), 0.75, learned=True) is None
+
+
+@pytest.mark.slow
+def test_init_and_sweep_workers_train_what_this_process_trains(tmp_path):
+    """``--n-jobs 2`` (two loky processes, about 40 s to start on 2 busy cores) gives the
+    numbers of one process, in the same order."""
+    from benchmarks import init
+
+    argv = ["--profile", "smoke", "--distributions", "8", "--output-dir"]
+    serial = init.main([*argv, str(tmp_path / "a")])
+    parallel = init.main([*argv, str(tmp_path / "b"), "--n-jobs", "2"])
+    assert serial == parallel
+    smoke = config.PROFILES["smoke"]
+    assert harness.run_sweep(smoke, "cpu", 1) == harness.run_sweep(smoke, "cpu", 2)

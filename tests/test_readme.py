@@ -32,4 +32,6 @@ def test_readme_python_blocks_run_in_order(capsys):
     assert "ISR = 4.29" in out
     assert "tau = 0.452 {'[1, 2.83]': 2.88, '[1, 4.76]': 4.31, '[1, 8]': 6.33}" in out
     assert "torch.Size([2, 16, 32, 32])" in out
+    assert "rank correlation with the true scales: 0.95" in out
+    assert "ISR from the images: 3.49, from the true scales: 3.24" in out
     assert namespace["clf"].init_isr == namespace["tolerance"].isr_[0]

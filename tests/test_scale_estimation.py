@@ -62,13 +62,27 @@ def test_deterministic_and_layouts_agree(sigmas):
 def test_labels_of_any_type_normalise_each_class(sigmas, labels):
     # Class "large" is twice as large; per-class normalisation removes that difference.
     boosted = np.where(labels == labels[1], 2 * sigmas, sigmas)
-    scales = estimate_scales(blobs(boosted), labels, background_size=1)
+    scales = estimate_scales(blobs(boosted), labels, background_size=1, correct_spread=False)
+    medians = [np.median(np.log2(scales[labels == label])) for label in np.unique(labels)]
+    assert abs(medians[0] - medians[1]) < 0.15
     for label in np.unique(labels):
         members = labels == label
-        assert np.median(np.log2(scales[members])) == pytest.approx(0.0, abs=1e-9)
         assert stats.spearmanr(scales[members], boosted[members])[0] > 0.8
     unlabelled = estimate_scales(blobs(boosted), background_size=1)
     assert np.median(unlabelled[labels == labels[1]]) > 1.5 * np.median(unlabelled[labels == labels[0]])
+
+
+def test_noisy_class_medians_are_shrunk():
+    # Two classes of the same size distribution: their medians differ only by noise,
+    # which must not be subtracted from the scales (the labels then change little).
+    rng = np.random.default_rng(3)
+    sigma = 2.0 ** rng.uniform(0.5, 2.0, size=60)
+    labels = np.arange(60) % 20
+    images = blobs(sigma, noise=0.05)
+    with_labels = estimate_scales(images, labels, background_size=1)
+    without = estimate_scales(images, background_size=1)
+    assert stats.spearmanr(with_labels, sigma)[0] > stats.spearmanr(without, sigma)[0] - 0.03
+    assert np.max(np.abs(np.log2(with_labels) - np.log2(without))) < 0.2
 
 
 def test_blank_and_constant_images_are_left_out_with_a_warning(sigmas):
@@ -111,3 +125,42 @@ def test_fits_the_tolerance_model(sigmas):
 
     model = ToleranceModel(n_scales=3).fit(estimate_scales(blobs(sigmas), background_size=1))
     assert 1.0 < model.isr_ < 8.0
+
+
+def test_slope_on_blobs_is_one(sigmas):
+    # The radius of gyration is proportional to size: log-estimates follow log-sigmas 1:1.
+    raw = estimate_scales(blobs(sigmas), background_size=1, correct_spread=False)
+    slope = np.polyfit(np.log2(sigmas), np.log2(raw), 1)[0]
+    assert 0.8 < slope < 1.25
+
+
+def test_clutter_elsewhere_and_a_smooth_background_are_ignored():
+    # Rings (thin bright structures) of known radius, a dimmer small spot elsewhere and a
+    # smooth slanted background: the default grey opening keeps only the ring.
+    rng = np.random.default_rng(4)
+    side = 64
+    radius = 2.0 ** rng.uniform(2.0, 3.5, size=20)
+    grid = np.arange(side) - 20.0
+    distance = np.hypot(grid[:, None], grid[None, :])
+    rings = np.exp(-((distance[None] - radius[:, None, None]) ** 2) / 2.0)
+    spot = 0.5 * np.exp(-((grid[:, None] - 30) ** 2 + (grid[None, :] - 30) ** 2) / 2.0)
+    slope = np.linspace(0.0, 2.0, side)[None, :]
+    images = rings + spot + slope + 0.05 * rng.standard_normal(rings.shape)
+    raw = estimate_scales(images, correct_spread=False)
+    assert stats.spearmanr(raw, radius)[0] > 0.95
+    np.testing.assert_allclose(np.polyfit(np.log2(radius), np.log2(raw), 1)[0], 1.0, atol=0.15)
+
+
+def test_spread_correction_keeps_ranks_and_ignores_an_outlier(sigmas):
+    images = blobs(sigmas)
+    # A huge object (8 times the largest sigma) among the others.
+    outlier = blobs([16.0], noise=0.0)
+    both = np.concatenate([images, outlier])
+    raw = estimate_scales(both, background_size=1, correct_spread=False)
+    corrected = estimate_scales(both, background_size=1)
+    np.testing.assert_array_equal(stats.rankdata(corrected), stats.rankdata(raw))
+    # The range no longer stretches to the outlier: close to the range without it.
+    without = np.log2(estimate_scales(images, background_size=1, correct_spread=False))
+    corrected_range = np.ptp(np.log2(corrected))
+    assert corrected_range < np.ptp(np.log2(raw)) - 0.5
+    assert abs(corrected_range - np.ptp(without)) < 0.4

@@ -87,7 +87,7 @@ def system_info():
     """
     import torch
 
-    from .. import __version__
+    from .._version import __version__
 
     if torch.cuda.is_available():
         names = ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))

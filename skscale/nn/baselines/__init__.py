@@ -24,7 +24,6 @@ from .disco import (
     DiscoConvH2H,
     DiscoConvT2H,
     DISCONet,
-    build_disco,
     disco_kernel_layout,
     load_disco_basis,
     optimise_disco_basis,

@@ -557,6 +557,7 @@ class DiscoConvH2H(_DiscoConv):
         return super().extra_repr() + f", scale_size={self.scale_size}"
 
 
+@register_architecture("disco")
 class DISCONet(nn.Module):
     """DISCO network for MNIST-sized images (Sosnovik et al., 2021).
 
@@ -578,8 +579,11 @@ class DISCONet(nn.Module):
     ----------
     n_classes : int
     in_channels : int, default=1
-    scales : sequence of float, default=DISCO_SCALES
-        DISCO uses ``1.8 * 2 ** (i / 3)``, ``i = 0 .. 3`` on MNIST-Scale.
+    scales : sequence of float, optional
+        The fixed scales. By default ``init_sigma_basis * init_isr ** (i / (n_scales - 1))``
+        (Eq. 2), which with the defaults below is DISCO's :data:`DISCO_SCALES`
+        (``1.8 * 2 ** (i / 3)``, ``i = 0 .. 3`` on MNIST-Scale). DISCO's scales are never
+        learned, so a classifier's ``parameterisation`` and ``kernel_extent`` do not apply.
     effective_size : int, default=7
     margin : int, default=1
     data_home : str or path-like, optional
@@ -591,11 +595,16 @@ class DISCONet(nn.Module):
     widths : tuple of int, default=(32, 63, 95)
     hidden : int, default=256
     dropout : float, default=0.7
+    n_scales, init_sigma_basis, init_isr : int, float, float, default=4, 1.8, 2.0
+        The scales of Eq. 2 when ``scales`` is not given (the classifier's hyper-parameters).
     """
 
-    def __init__(self, n_classes, in_channels=1, scales=DISCO_SCALES, effective_size=7, margin=1,
-                 data_home=None, scale_size=1, upsample=1, widths=(32, 63, 95), hidden=256, dropout=0.7):
+    def __init__(self, n_classes, in_channels=1, scales=None, effective_size=7, margin=1,
+                 data_home=None, scale_size=1, upsample=1, widths=(32, 63, 95), hidden=256, dropout=0.7,
+                 *, n_scales=4, init_sigma_basis=1.8, init_isr=2.0):
         super().__init__()
+        if scales is None:
+            scales = log_uniform_scales(n_scales, init_sigma_basis, init_isr).tolist()
         widths = Sequence(_POSITIVE_INT).check(widths, "widths")
         upsample = _POSITIVE_INT.check(upsample, "upsample")
         self.basis = DiscoBasis(scales, effective_size, margin=margin, data_home=data_home)
@@ -616,20 +625,3 @@ class DISCONet(nn.Module):
 
     def forward(self, x):
         return self.head(self.features(self.upsample(x)))
-
-
-@register_architecture("disco")
-def build_disco(n_classes, in_channels=1, n_scales=4, init_sigma_basis=1.8, init_isr=2.0, *, scales=None,
-                effective_size=7, margin=1, data_home=None, scale_size=1, upsample=1, widths=(32, 63, 95),
-                hidden=256, dropout=0.7):
-    """Builder of ``architecture="disco"``: a :class:`DISCONet` at the classifier's scales.
-
-    The fixed scales are ``init_sigma_basis * init_isr ** (i / (n_scales - 1))`` (Eq. 2)
-    unless ``scales`` gives them; DISCO's scales are never learned, so the classifier's
-    ``parameterisation`` and ``kernel_extent`` do not apply. The defaults give
-    :data:`DISCO_SCALES`. Other arguments are those of :class:`DISCONet`.
-    """
-    if scales is None:
-        scales = log_uniform_scales(n_scales, init_sigma_basis, init_isr).tolist()
-    return DISCONet(n_classes, in_channels, scales, effective_size, margin, data_home, scale_size, upsample,
-                    widths, hidden, dropout)

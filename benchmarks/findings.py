@@ -1,0 +1,272 @@
+"""Findings of issue 17, written from the results JSON by code (no sentence claims more than its numbers).
+
+Reads, for each learned form, ``learn_isr-<profile>-<form>.json`` (Table 2 and Fig. 6:
+the learned scales from one start on every distribution, and the fixed-ISR sweep) and
+``init-<profile>-<form>.json`` (Table 3: the learned scales from every start), and
+``parameterisation-<profile>.json`` (Table 4) when present. For every form it writes:
+
+- the spread of the final ISR across starts and across distributions, each as the ratio
+  of the largest to the smallest mean final ISR;
+- learned minus best-fixed test error per distribution, paired by seed, with its
+  standard error (the best fixed ISR chosen on validation error);
+- whether the target of issue 17 holds: (1) on [1, 8] the final ISRs from the starts
+  ISR 1.5 and 6 (every sigma_basis start) within a factor 1.4 of each other; (2) from
+  either start, the ISR learned on [1, 8] at least 1.5 x the one learned on the narrowest
+  distribution; (3) on all three distributions the learned error not worse than the best
+  fixed by more than one paired standard error.
+
+    python -m benchmarks.findings --profile cpu --forms isr authors log
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks import harness, stats
+
+NAME = "findings"
+# The target of issue 17.
+START_FACTOR = 1.4
+WIDTH_FACTOR = 1.5
+N_DISTRIBUTIONS = 3
+
+
+def ratio(values):
+    """Largest over smallest of positive ``values`` (1 for one value)."""
+    values = np.asarray(values, dtype=np.float64)
+    return float(values.max() / values.min())
+
+
+def _widest(keys):
+    return max(keys, key=float)
+
+
+def _narrowest(keys):
+    return min(keys, key=float)
+
+
+def spread_across_distributions(learn):
+    """``(ratio, {distribution: mean final ISR})`` of a learn_isr result (one start)."""
+    means = {key: float(np.mean(entry["isr"])) for key, entry in learn["learned"].items()}
+    return ratio(list(means.values())), means
+
+
+def spread_across_starts(init):
+    """``(ratio, {start: mean final ISR})`` over every start of an init result, on its widest distribution."""
+    key = _widest(init)
+    means = {start: float(np.mean(record["isr"])) for start, record in init[key].items()}
+    return ratio(list(means.values())), means
+
+
+def paired_errors(learn):
+    """Per distribution: ``(best fixed ISR, mean difference, SE, n)`` of learned - best fixed, paired by seed."""
+    rows = {}
+    for key, entry in learn["learned"].items():
+        sweep = learn["sweep"][key]
+        if list(entry["seeds"]) != list(sweep["seeds"]):
+            raise ValueError(
+                f"[1, {key}]: the learned and fixed runs must share their seeds, got {entry['seeds']} and "
+                f"{sweep['seeds']}."
+            )
+        best = harness.best_fixed(sweep)
+        rows[key] = (best.isr, *stats.paired_difference(entry["errors"], best.errors))
+    return rows
+
+
+def _start_pairs(init):
+    """``{sigma_basis: (record from the smallest ISR start, from the largest)}`` on each distribution."""
+    pairs = {}
+    for key, records in init.items():
+        by_sigma = {}
+        for record in records.values():
+            sigma, isr = record["start"]
+            by_sigma.setdefault(sigma, {})[isr] = record
+        pairs[key] = {sigma: (starts[min(starts)], starts[max(starts)]) for sigma, starts in by_sigma.items()}
+    return pairs
+
+
+def target(learn, init):
+    """The three conditions of issue 17's target, each ``(holds, sentence)``; ``holds`` is
+    None where the results do not measure the condition."""
+    checks = {}
+    pairs = _start_pairs(init)
+    wide = _widest(init)
+    parts, holds = [], []
+    for sigma, (low, high) in sorted(pairs[wide].items()):
+        factor = ratio([np.mean(low["isr"]), np.mean(high["isr"])])
+        holds.append(factor <= START_FACTOR)
+        parts.append(
+            f"sigma_basis {sigma:g}: ISR {np.mean(low['isr']):.2f} from {low['start'][1]:g} and "
+            f"{np.mean(high['isr']):.2f} from {high['start'][1]:g}, a factor {factor:.2f}"
+        )
+    sentence = (
+        f"final ISRs on [1, {wide}] from the lowest and highest starts within a factor {START_FACTOR:g}: "
+        f"{'yes' if all(holds) else 'no'} ({'; '.join(parts)})"
+    )
+    checks["starts"] = (all(holds), sentence)
+    narrow = _narrowest(init)
+    if narrow == wide:
+        checks["width"] = (
+            None,
+            f"ISR on [1, {wide}] vs the narrowest distribution: not measured (init ran one distribution)",
+        )
+    else:
+        parts, holds = [], []
+        for sigma, (low, high) in sorted(pairs[wide].items()):
+            for index, record in enumerate((low, high)):
+                other = pairs[narrow][sigma][index]
+                factor = float(np.mean(record["isr"]) / np.mean(other["isr"]))
+                holds.append(factor >= WIDTH_FACTOR)
+                parts.append(f"start ({sigma:g}, {record['start'][1]:g}): x{factor:.2f}")
+        sentence = (
+            f"ISR learned on [1, {wide}] at least {WIDTH_FACTOR:g} x the one on [1, {narrow}] from every "
+            f"start: {'yes' if all(holds) else 'no'} ({', '.join(parts)})"
+        )
+        checks["width"] = (all(holds), sentence)
+    rows = paired_errors(learn)
+    measured = len(rows) >= N_DISTRIBUTIONS and all(math.isfinite(se) for _, _, se, _ in rows.values())
+    worse = [
+        key
+        for key, (_, gap, se, _) in rows.items()
+        if math.isfinite(se) and not stats.within_k_se(gap, se) and gap > 0
+    ]
+    if not measured:
+        checks["error"] = (
+            None if not worse else False,
+            f"learned error not worse than the best fixed by more than one paired SE on all "
+            f"{N_DISTRIBUTIONS} distributions: not established ({len(rows)} distribution(s), SE needs two "
+            "or more seeds)" + (f"; worse on {', '.join(f'[1, {k}]' for k in worse)}" if worse else ""),
+        )
+    else:
+        checks["error"] = (
+            not worse,
+            f"learned error not worse than the best fixed by more than one paired SE on all "
+            f"{len(rows)} distributions: {'yes' if not worse else 'no'}"
+            + (f" (worse on {', '.join(f'[1, {k}]' for k in worse)})" if worse else ""),
+        )
+    return checks
+
+
+def relation(gap, se):
+    """How a paired difference compares with its SE, in words."""
+    if not math.isfinite(se):
+        return "one seed: no standard error, no claim"
+    if stats.within_k_se(gap, se):
+        return "within one paired SE"
+    return f"{'worse' if gap > 0 else 'better'} than the best fixed by more than one paired SE"
+
+
+def form_findings(form, learn, init):
+    """Markdown bullets of one form's findings and the numbers behind them."""
+    across_distributions, by_distribution = spread_across_distributions(learn)
+    across_starts, by_start = spread_across_starts(init)
+    rows = paired_errors(learn)
+    checks = target(learn, init)
+    verdicts = [holds for holds, _ in checks.values()]
+    if all(v is True for v in verdicts):
+        overall = "met"
+    elif any(v is False for v in verdicts):
+        overall = "not met"
+    else:
+        overall = "not established"
+    lines = [
+        f"**{form}**: target {overall}.",
+        "- final ISR across distributions (one start): "
+        + ", ".join(f"[1, {k}] {v:.2f}" for k, v in by_distribution.items())
+        + f", a spread of x{across_distributions:.2f}",
+        f"- final ISR across starts on [1, {_widest(init)}]: "
+        + ", ".join(f"({s}) {v:.2f}" for s, v in by_start.items())
+        + f", a spread of x{across_starts:.2f}; "
+        + (
+            "the start moves the final ISR more than the data distribution does"
+            if across_starts > across_distributions
+            else "the data distribution moves the final ISR at least as much as the start does"
+        ),
+    ]
+    for key, (isr, gap, se, n) in rows.items():
+        lines.append(
+            f"- [1, {key}]: learned - best fixed (ISR {isr:.3g}, chosen on validation) = {gap:+.2f} points, "
+            f"paired SE {se:.2f} over {n} seed(s): {relation(gap, se)}"
+        )
+    lines += [f"- target: {sentence}" for _, sentence in checks.values()]
+    numbers = {
+        "spread_across_distributions": across_distributions,
+        "spread_across_starts": across_starts,
+        "isr_by_distribution": by_distribution,
+        "isr_by_start": by_start,
+        "paired": {key: dict(zip(("best_isr", "difference", "se", "n"), row)) for key, row in rows.items()},
+        "target": {name: holds for name, (holds, _) in checks.items()},
+        "overall": overall,
+    }
+    return lines, numbers
+
+
+def table4_lines(parameterisation):
+    """Per distribution: each Table-4 row's error minus the ISR form's, paired by seed, with its SE."""
+    lines = []
+    for key, entry in parameterisation.items():
+        reference = entry["isr"]
+        parts = []
+        for role, record in entry.items():
+            if role == "isr":
+                continue
+            gap, se, _ = stats.paired_difference(record["errors"], reference["errors"])
+            parts.append(
+                f"{record['form']} - {reference['form']} = {gap:+.2f} (paired SE {se:.2f}, {relation(gap, se).split(' than')[0]})"
+            )
+        lines.append(f"- Table 4, [1, {key}]: " + "; ".join(parts))
+    return lines
+
+
+def findings(results_dir, profile_name, forms):
+    """Markdown and numbers of every form whose learn_isr and init results are in ``results_dir``."""
+    results_dir = Path(results_dir)
+    blocks, numbers, missing = [], {}, []
+    for form in forms:
+        paths = [results_dir / f"{name}-{profile_name}-{form}.json" for name in ("learn_isr", "init")]
+        absent = [path.name for path in paths if not path.exists()]
+        if absent:
+            missing += absent
+            continue
+        learn, init = (json.loads(path.read_text())["results"] for path in paths)
+        lines, numbers[form] = form_findings(form, learn, init)
+        blocks.append("\n".join(lines))
+    table4 = results_dir / f"parameterisation-{profile_name}.json"
+    if table4.exists():
+        blocks.append("\n".join(table4_lines(json.loads(table4.read_text())["results"])))
+    if missing:
+        blocks.append("Not run (no results): " + ", ".join(missing))
+    return "\n\n".join(blocks), numbers
+
+
+def main(argv=None):
+    parser = harness.make_parser(__doc__.splitlines()[0], training=False)
+    parser.add_argument(
+        "--forms",
+        nargs="+",
+        choices=harness.LEARNED_FORMS,
+        default=["isr", "authors", "log"],
+        help="learned forms to report (default: isr authors log)",
+    )
+    parser.add_argument(
+        "--results-dir",
+        type=Path,
+        default=None,
+        help="where the learn_isr and init results are (default: --output-dir)",
+    )
+    args, profile = harness.setup(parser, argv)
+    text, numbers = findings(args.results_dir or args.output_dir, profile.name, args.forms)
+    report = harness.Report(NAME, f"Findings of issue 17 ({profile.name} profile)", args, profile)
+    report.add("Findings", text)
+    report.raw = numbers
+    report.write()
+    print(text)
+    return text, numbers
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Statistics of the benchmark reports: pure functions on numbers.
+
+Every uncertainty a report prints comes from here:
+
+- :func:`sample_std`: the sample standard deviation (``ddof=1``); one value has none.
+- :func:`standard_error`: of a mean over realisations, ``sample_std / sqrt(n)``.
+- :func:`paired_difference`: learned minus best-fixed error, paired by seed (both runs
+  of a seed share its data), with the standard error of the mean difference.
+- :func:`binomial_se`: the sampling error of one test error measured on ``n_test`` images.
+- :func:`within_k_se`: whether a difference is within ``k`` standard errors of zero.
+
+Errors are in percent where the reports use percent; the functions do not care about the unit
+except :func:`binomial_se`, which says which one it takes.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from skscale.utils import Integer, Real
+
+# Differences of percentages stored as floats (8.2 - 8.05) carry rounding of this order.
+_ROUNDING = 1e-9
+
+
+def _values(values, name):
+    array = np.asarray(values, dtype=np.float64).ravel()
+    if array.size == 0 or not np.all(np.isfinite(array)):
+        raise ValueError(f"{name} must be a non-empty sequence of finite numbers, got {values!r}.")
+    return array
+
+
+def sample_std(values):
+    """Sample standard deviation (``ddof=1``) of ``values``; ``nan`` for a single value.
+
+    >>> sample_std([1.0, 3.0])
+    1.4142135623730951
+    """
+    array = _values(values, "values")
+    return float(array.std(ddof=1)) if array.size > 1 else math.nan
+
+
+def standard_error(values):
+    """Standard error of the mean of ``values``: ``sample_std / sqrt(n)`` (``nan`` for one value)."""
+    array = _values(values, "values")
+    return sample_std(array) / math.sqrt(array.size)
+
+
+def paired_difference(learned, fixed):
+    """Mean and standard error of ``learned - fixed``, paired element by element (by seed).
+
+    Parameters
+    ----------
+    learned, fixed : sequence of float
+        One value per realisation, in the same seed order.
+
+    Returns
+    -------
+    mean, se : float
+        Mean of the per-seed differences and its standard error (``nan`` for one seed).
+    n : int
+        Number of pairs.
+
+    >>> paired_difference([3.0, 4.0, 5.0], [2.0, 4.0, 4.0])
+    (0.6666666666666666, 0.33333333333333337, 3)
+    """
+    a, b = _values(learned, "learned"), _values(fixed, "fixed")
+    if a.size != b.size:
+        raise ValueError(
+            f"learned and fixed must hold one value per seed each, got {a.size} and {b.size} values."
+        )
+    differences = a - b
+    return float(differences.mean()), standard_error(differences), int(a.size)
+
+
+def binomial_se(error, n_test, percent=True):
+    """Binomial standard error ``sqrt(p (1 - p) / n_test)`` of a test error ``p``.
+
+    ``error`` is in percent (and so is the result) unless ``percent=False``.
+
+    >>> round(binomial_se(2.5, 10000), 4)
+    0.1561
+    """
+    n_test = Integer(low=1).check(n_test, "n_test")
+    scale = 100.0 if percent else 1.0
+    p = Real(low=0.0, high=scale).check(error, "error") / scale
+    return scale * math.sqrt(p * (1.0 - p) / n_test)
+
+
+def within_k_se(difference, se, k=1.0):
+    """Whether ``|difference| <= k * se`` (rounding of decimal percentages absorbed).
+
+    A difference without a standard error (``se`` is ``nan``: one realisation) is never
+    "within": one seed cannot show that two errors agree.
+    """
+    if not math.isfinite(se):
+        return False
+    return abs(float(difference)) <= k * float(se) + _ROUNDING
+
+
+def mean_sd(values, digits=2):
+    """``"mean ± sd"`` with the sample std (``"mean ± –"`` for a single value)."""
+    array = _values(values, "values")
+    std = sample_std(array)
+    spread = "–" if math.isnan(std) else f"{std:.{digits}f}"
+    return f"{array.mean():.{digits}f} ± {spread}"
