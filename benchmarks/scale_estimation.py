@@ -13,13 +13,13 @@ images shrunk by a factor uniform in [0.3, 1], centred on a black background; se
 :func:`skscale.datasets.make_mnist_scale`). Target (issue 18): Spearman >= 0.85 and the
 ISR within 15 %.
 
-Part 2, what a user gets. On Dynamic Scale MNIST (the profile's digits and canvas, fewer
-training digits, see ``SETTINGS``), per seed: the Table-1 network with fixed internal
-scales at each ISR of a small grid, trained on 80 % of the training digits, the best
-chosen on the other 20 %; against the same network with ``init_isr="auto"`` (fixed
-scales at the estimated ISR, one fit on the same 80 %). Test errors with their binomial
-standard errors, the per-seed paired difference with its standard error, and the number
-of fits each needed.
+Part 2, what a user gets. On Dynamic Scale MNIST (the profile's digits, canvas and
+training, fewer digits, see ``SETTINGS``), per seed: the Table-1 network with fixed
+internal scales at each ISR of a small grid (:func:`benchmarks.harness.fit_table1`, which
+keeps each fit's best validation epoch), the grid's best chosen on the validation digits;
+against the same network with ``init_isr="auto"`` (fixed scales at the ISR estimated from
+the training digits, one fit). Test errors with their binomial standard errors, the
+per-seed paired difference with its standard error, and the number of fits each needed.
 
     python -m benchmarks.scale_estimation --profile cpu
 """
@@ -30,9 +30,10 @@ import dataclasses
 import time
 
 import numpy as np
-from scipy import ndimage, stats
+from scipy import ndimage
+from scipy.stats import spearmanr
 
-from benchmarks import harness
+from benchmarks import harness, stats
 
 NAME = "scale_estimation"
 _DATA_NAMES = {"mnist": "MNIST-Scale", "fashion": "Fashion-MNIST-Scale"}
@@ -49,10 +50,9 @@ class Settings:
     ----------
     n_images : int
         Canvases per (range, background) of part 1.
-    n_train, n_test : int
-        Training and test digits of part 2 per seed (the profile's digits and canvas).
-    validation_fraction : float
-        Share of the training digits that chooses the grid's best ISR.
+    n_train, n_val, n_test : int
+        Training, validation (they choose the grid's best ISR and every fit's best epoch)
+        and test digits of part 2 per seed.
     isr_grid : tuple of float
         Fixed ISRs of the grid.
     mnist_scale : tuple of str
@@ -63,18 +63,18 @@ class Settings:
 
     n_images: int
     n_train: int
+    n_val: int
     n_test: int
-    validation_fraction: float
     isr_grid: tuple
     classifier_ranges: tuple
     mnist_scale: tuple
 
 
 SETTINGS = {
-    "smoke": Settings(n_images=24, n_train=60, n_test=40, validation_fraction=0.25, isr_grid=(1.5, 4.0),
+    "smoke": Settings(n_images=24, n_train=60, n_val=20, n_test=40, isr_grid=(1.5, 4.0),
                       classifier_ranges=(4.76,), mnist_scale=("mnist",)),
-    "cpu": Settings(n_images=300, n_train=1000, n_test=1000, validation_fraction=0.2,
-                    isr_grid=(1.5, 3.0, 6.0), classifier_ranges=(4.76,), mnist_scale=("mnist", "fashion")),
+    "cpu": Settings(n_images=300, n_train=600, n_val=200, n_test=1000, isr_grid=(1.5, 3.0, 6.0),
+                    classifier_ranges=(4.76,), mnist_scale=("mnist", "fashion")),
 }
 
 
@@ -137,7 +137,7 @@ def estimation_row(n_images, high, seed, background):
         "range": [float(factors.min()), float(factors.max())] if isinstance(high, str) else [1.0, high],
         "background": background,
         "n_images": n_images,
-        "spearman": float(stats.spearmanr(scales[kept], factors[kept])[0]),
+        "spearman": float(spearmanr(scales[kept], factors[kept])[0]),
         "isr_true": isr_true,
         "isr_estimated": isr_estimated,
         "isr_error": isr_estimated / isr_true - 1.0,
@@ -156,12 +156,10 @@ def meets_target(row):
 def classifier_entry(profile, settings, high, seed, device):
     """Grid of fixed ISRs chosen on a validation split against ``init_isr="auto"``, one seed."""
     data = harness.dynamic_split(profile, (1.0, high), seed)
-    n_fit = int(round(len(data["y_train"]) * (1.0 - settings.validation_fraction)))
-    fit_part = {"X_train": data["X_train"][:n_fit], "y_train": data["y_train"][:n_fit]}
-    X_val, y_val = data["X_train"][n_fit:], data["y_train"][n_fit:]
+    X_val, y_val = data["X_val"], data["y_val"]
     grid = []
     for isr in settings.isr_grid:
-        clf = harness.fit_table1(fit_part, profile, seed, device, isr=isr, parameterisation="fixed")
+        clf = harness.fit_table1(data, profile, seed, device, isr=isr, parameterisation="fixed")
         grid.append(
             {
                 "isr": isr,
@@ -175,17 +173,17 @@ def classifier_entry(profile, settings, high, seed, device):
         )
     best = min(grid, key=lambda entry: entry["validation_error"])
     start = time.perf_counter()
-    auto = harness.fit_table1(fit_part, profile, seed, device, isr="auto", parameterisation="fixed")
+    auto = harness.fit_table1(data, profile, seed, device, isr="auto", parameterisation="fixed")
     auto_seconds = time.perf_counter() - start
     entry = {
         "seed": seed,
-        "n_fit": n_fit,
+        "n_fit": len(data["y_train"]),
         "n_validation": len(y_val),
         "n_test": len(data["y_test"]),
         "grid": grid,
         "best_isr": best["isr"],
         "best_error": best["test_error"],
-        "recommended_isr_true_scales": harness.recommended_isr(data["s_train"][:n_fit]),
+        "recommended_isr_true_scales": harness.recommended_isr(data["s_train"]),
         "auto_isr": auto.init_isr_,
         "auto_error": harness.error_rate(auto, data["X_test"], data["y_test"]),
         "auto_seconds": auto_seconds,
@@ -199,19 +197,12 @@ def classifier_entry(profile, settings, high, seed, device):
     return entry
 
 
-def binomial_se(error_percent, n):
-    """Standard error, in percentage points, of a test error measured on ``n`` images."""
-    p = error_percent / 100.0
-    return 100.0 * float(np.sqrt(p * (1.0 - p) / n))
-
-
 def paired(entries):
     """Mean and standard error (over seeds) of the paired difference auto - grid, in points."""
-    differences = np.array([entry["auto_error"] - entry["best_error"] for entry in entries])
-    if len(differences) < 2:
-        return float(differences.mean()), float("nan"), differences.tolist()
-    se = float(np.std(differences, ddof=1) / np.sqrt(len(differences)))
-    return float(differences.mean()), se, differences.tolist()
+    mean, se, _ = stats.paired_difference(
+        [entry["auto_error"] for entry in entries], [entry["best_error"] for entry in entries]
+    )
+    return mean, se
 
 
 # ---------------------------------------------------------------------------- report
@@ -262,11 +253,13 @@ def classifier_table(results):
     for key, entries in results.items():
         for entry in entries:
             grid = ", ".join(f"{g['isr']:g} ({g['validation_error']:.1f})" for g in entry["grid"])
+            best_se = stats.binomial_se(entry["best_error"], entry["n_test"])
+            auto_se = stats.binomial_se(entry["auto_error"], entry["n_test"])
             lines.append(
                 f"| [1, {key}] | {entry['seed']} | {grid} | {entry['best_isr']:g} | "
-                f"{entry['best_error']:.2f} ± {binomial_se(entry['best_error'], entry['n_test']):.2f} | "
+                f"{entry['best_error']:.2f} ± {best_se:.2f} | "
                 f"{entry['auto_isr']:.2f} ({entry['recommended_isr_true_scales']:.2f}) | "
-                f"{entry['auto_error']:.2f} ± {binomial_se(entry['auto_error'], entry['n_test']):.2f} | "
+                f"{entry['auto_error']:.2f} ± {auto_se:.2f} | "
                 f"{entry['auto_error'] - entry['best_error']:+.2f} | "
                 f"{entry['grid_fits']} / {entry['auto_fits']} |"
             )
@@ -276,7 +269,7 @@ def classifier_table(results):
 def classifier_findings(results):
     sentences = []
     for key, entries in results.items():
-        mean, se, _ = paired(entries)
+        mean, se = paired(entries)
         grid_mean = np.mean([entry["best_error"] for entry in entries])
         auto_mean = np.mean([entry["auto_error"] for entry in entries])
         fits = entries[0]["grid_fits"]
@@ -288,7 +281,7 @@ def classifier_findings(results):
             f"validation split; the paired difference (auto - grid) is {mean:+.2f}"
         )
         if np.isfinite(se):
-            within = abs(mean) <= 2.0 * se
+            within = stats.within_k_se(mean, se, k=2.0)
             text += (
                 f" ± {se:.2f} points over {seeds} seeds, {'within' if within else 'outside'} two standard "
                 f"errors of zero."
@@ -317,7 +310,8 @@ def main(argv=None):
     classifier_ranges = settings.classifier_ranges if args.distributions is None else ranges
     # The profile's digits, canvas and training; this script's sizes and grid.
     local = dataclasses.replace(
-        profile, n_train=settings.n_train, n_test=settings.n_test, isr_grid=settings.isr_grid
+        profile, n_train=settings.n_train, n_val=settings.n_val, n_test=settings.n_test,
+        isr_grid=settings.isr_grid,
     )
     report = harness.Report(NAME, "Object scales from the images alone (issue 18)", args, local)
 
@@ -349,8 +343,8 @@ def main(argv=None):
     report.add(
         "2. init_isr='auto' against a grid of fixed ISRs",
         f"Table-1 network with fixed internal scales ({local.max_epochs} epochs, sigma_basis "
-        f"{2.0 * local.shrink:.3g} px), {settings.n_train} training digits per seed of which "
-        f"{settings.validation_fraction:.0%} choose the grid's best ISR, {settings.n_test} test digits; "
+        f"{2.0 * local.shrink:.3g} px), per seed {settings.n_train} training digits, {settings.n_val} "
+        f"validation digits (they choose the grid's best ISR) and {settings.n_test} test digits; "
         "± is the binomial standard error of a test error.\n\n"
         + classifier_table(results)
         + "\n\n"

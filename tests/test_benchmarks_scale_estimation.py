@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from benchmarks import scale_estimation
+from benchmarks import scale_estimation, stats
 
 
 def test_smoke_profile_writes_the_report_and_its_numbers(tmp_path):
@@ -42,7 +42,9 @@ def test_smoke_profile_writes_the_report_and_its_numbers(tmp_path):
     assert key == "4.76" and [entry["seed"] for entry in entries] == [0]
     entry = entries[0]
     assert entry["grid_fits"] == len(settings.isr_grid) and entry["auto_fits"] == 1
-    assert entry["n_fit"] + entry["n_validation"] == settings.n_train and entry["n_test"] == settings.n_test
+    assert (entry["n_fit"], entry["n_validation"], entry["n_test"]) == (
+        settings.n_train, settings.n_val, settings.n_test
+    )
     best = min(entry["grid"], key=lambda g: g["validation_error"])
     assert entry["best_isr"] == best["isr"] and entry["best_error"] == best["test_error"]
     assert entry["auto_isr"] >= 1.25
@@ -51,17 +53,14 @@ def test_smoke_profile_writes_the_report_and_its_numbers(tmp_path):
     assert (f"init_isr='auto' reached a mean test error of {entry['auto_error']:.2f} % with 1 fit per seed, "
             f"against {entry['best_error']:.2f} % for the grid's best fixed ISR, which needed "
             f"{len(settings.isr_grid)} fits") in text
-    se = scale_estimation.binomial_se(entry["auto_error"], entry["n_test"])
+    se = stats.binomial_se(entry["auto_error"], entry["n_test"])
     assert f"{entry['auto_error']:.2f} ± {se:.2f}" in text
 
 
-def test_binomial_and_paired_standard_errors():
-    assert scale_estimation.binomial_se(10.0, 100) == pytest.approx(3.0)
-    assert scale_estimation.binomial_se(0.0, 100) == 0.0
+def test_paired_difference_of_auto_and_grid_over_seeds():
     entries = [{"auto_error": a, "best_error": b} for a, b in [(5.0, 4.0), (6.0, 6.0), (4.0, 5.0)]]
-    mean, se, differences = scale_estimation.paired(entries)
-    assert differences == [1.0, 0.0, -1.0] and mean == 0.0
-    assert se == pytest.approx(1.0 / np.sqrt(3))
+    mean, se = scale_estimation.paired(entries)
+    assert mean == 0.0 and se == pytest.approx(1.0 / np.sqrt(3))
     assert np.isnan(scale_estimation.paired(entries[:1])[1])
 
 
