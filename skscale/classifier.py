@@ -37,13 +37,22 @@ from .augmentation import augmentation_generator, log_uniform_factors, rescale_b
 from .callbacks import SCALE_PARAM_GROUP, ScaleLRWarmup, ScaleTrajectory
 from .nn import build_module, find_internal_scales
 from .nn.scales import PARAMETERISATIONS
-from .utils.validation import Boolean, Integer, Options, Pair, Real, check_params
+from .scale_estimation import estimate_scales
+from .tolerance import ToleranceModel
+from .utils.validation import AnyOf, Boolean, Integer, Options, Pair, Real, check_params
 
 __all__ = ["ScaleEquivariantClassifier", "LargeKernelWarning"]
 
 # Bytes of a float32 value and of a complex64 value (the FFT path's spectra).
 _FLOAT_BYTES = 4
 _COMPLEX_BYTES = 8
+
+# init_isr="auto": the scales are estimated on at most this many training images (evenly
+# spaced through the training set), and the recommended ISR is raised to at least
+# _AUTO_ISR_FLOOR: at ISR = 1 + gamma**2 (Eq. 5) close to 1 the gradient 2 gamma of the ISR
+# vanishes, and the learned ISR could hardly move away.
+_AUTO_MAX_IMAGES = 500
+_AUTO_ISR_FLOOR = 1.25
 
 
 # Estimated activation bytes per image of a network, by (image shape, kernel sizes); kept
@@ -186,9 +195,17 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         ``"fixed"`` is the SESN baseline with hand-picked scales.
     init_sigma_basis : float, default=2.0
         Initial smallest internal scale, in pixels.
-    init_isr : float, default=3.0
+    init_isr : float or "auto", default=3.0
         Initial internal scale range (> 1). :class:`skscale.ToleranceModel` recommends
-        one for a known data scale distribution.
+        one for a known data scale distribution. ``"auto"`` finds it from the training
+        images: ``fit`` estimates their object scales with
+        :func:`skscale.estimate_scales` (with the labels; on at most 500 images, evenly
+        spaced through the training set; images without an object are left out), fits
+        ``ToleranceModel(n_scales)`` to them and starts from its ``isr_[0]``, raised to at
+        least 1.25 so that a learned ISR can still move (the gradient of ``ISR = 1 +
+        gamma**2`` vanishes at 1). Each fit estimates anew, so inside ``GridSearchCV``
+        every fold uses only its own training images. ``initialize()`` before ``fit``
+        needs a number.
     kernel_extent : float, default=2.0
         ``k`` of Eq. 6: kernels span ``2 ceil(k sigma) + 1`` pixels. When the scales
         are learned, prefer ``kernel_extent=4`` (the paper authors' setting): at ``k=2``
@@ -264,6 +281,14 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         Number of values per sample (``channels * height * width``).
     input_shape_ : tuple of int
         ``(channels, height, width)`` of the images the network reads.
+    init_isr_ : float
+        The initial ISR the network started from: ``init_isr``, or the estimated one
+        for ``init_isr="auto"``.
+    tolerance_ : ToleranceModel or None
+        With ``init_isr="auto"``, the tolerance model fitted to the estimated scales of
+        the training images (``tolerance_.isr_[0]`` before the floor of 1.25); None
+        for a numeric ``init_isr``, and when the estimated scales do not spread at all
+        (a warning says so, and the fit starts from 1.25).
     scales_ : ndarray of shape (n_scales,) or None
         Current internal scales (None for networks without them); read from the network,
         so ``load_params`` and checkpoints update it.
@@ -295,7 +320,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         "n_scales": Integer(low=1),
         "parameterisation": Options(PARAMETERISATIONS),
         "init_sigma_basis": Real(low=0, closed="neither"),
-        "init_isr": Real(low=1, closed="neither"),
+        "init_isr": AnyOf(Real(low=1, closed="neither"), Options(("auto",))),
         "kernel_extent": Real(low=0, closed="neither"),
         "n_filters": Integer(low=1),
         "scale_lr": Real(low=0, allow_none=True),
@@ -525,7 +550,11 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
             if reset:
                 self._set_input_shape(first.shape)
                 self._learn_classes(X, None, classes)
-            return _ImageDataset(X, self.classes_, self.input_shape_), None
+            dataset = _ImageDataset(X, self.classes_, self.input_shape_)
+            if reset and self._auto_init_isr():
+                self._check_params()
+                self._estimate_init_isr(dataset, None)
+            return dataset, None
         images = self._as_images(X)
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
@@ -536,6 +565,9 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         if reset:
             self._set_input_shape(images.shape[1:])
             self._learn_classes(images, y, classes)
+            if self._auto_init_isr():
+                self._check_params()
+                self._estimate_init_isr(images, y)
         return images, y
 
     def _encode(self, y):
@@ -613,6 +645,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         """Build the network: ``module`` (skorch's semantics) or the registered ``architecture``."""
         arguments = self.get_params_for("module")
         builder = self.architecture if self.module is None else self.module
+        self._set_init_isr()
         if isinstance(builder, torch.nn.Module):
             if not arguments:
                 self._check_kernels(builder)
@@ -623,7 +656,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
             n_scales=self.n_scales,
             parameterisation=self.parameterisation,
             init_sigma_basis=float(self.init_sigma_basis),
-            init_isr=float(self.init_isr),
+            init_isr=self.init_isr_,
             kernel_extent=float(self.kernel_extent),
             n_filters=self.n_filters,
         )
@@ -641,6 +674,53 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         self._check_kernels(module)
         self.module_ = module
         return self
+
+    def _auto_init_isr(self):
+        return isinstance(self.init_isr, str) and self.init_isr == "auto"
+
+    def _set_init_isr(self):
+        """``init_isr_`` (and ``tolerance_``) for a numeric ``init_isr``; "auto" needs a fit first."""
+        if not self._auto_init_isr():
+            self.init_isr_, self.tolerance_ = float(self.init_isr), None
+        elif not hasattr(self, "init_isr_"):
+            raise ValueError(
+                "init_isr='auto' estimates the initial ISR from the training images, so "
+                f"{type(self).__name__}.initialize() before fit needs a number; pass e.g. init_isr=3.0, "
+                "or call fit."
+            )
+
+    def _estimate_init_isr(self, X, y):
+        """``init_isr="auto"``: estimate the training images' scales and fit the tolerance model.
+
+        ``X`` is an array of images (n, C, H, W) with its labels ``y``, or an
+        ``_ImageDataset`` yielding ``(image, class index)``.
+        """
+        n_samples = len(X)
+        chosen = np.linspace(0, n_samples - 1, min(n_samples, _AUTO_MAX_IMAGES)).round().astype(int)
+        if is_dataset(X):
+            items = [X[int(i)] for i in chosen]
+            images = torch.stack([image for image, _ in items]).numpy()
+            labels = np.asarray([label for _, label in items])
+        else:
+            images, labels = X[chosen], np.asarray(y)[chosen]
+        scales = estimate_scales(images, labels)
+        scales = scales[np.isfinite(scales)]
+        if not len(scales):
+            raise ValueError(
+                f"init_isr='auto' found no object in the {len(chosen)} training images it read (all blank "
+                "or constant), so it cannot estimate their scales; pass a number as init_isr."
+            )
+        if np.unique(scales).size < 2:
+            warnings.warn(
+                f"init_isr='auto': the estimated scales of the {len(scales)} training images do not spread "
+                f"(estimation noise explains all of their variance); starting from ISR {_AUTO_ISR_FLOOR}.",
+                UserWarning,
+                stacklevel=4,
+            )
+            self.tolerance_, self.init_isr_ = None, _AUTO_ISR_FLOOR
+            return
+        self.tolerance_ = ToleranceModel(n_scales=self.n_scales).fit(scales)
+        self.init_isr_ = max(float(self.tolerance_.isr_[0]), _AUTO_ISR_FLOOR)
 
     def _check_kernels(self, module):
         """Refuse kernels that cannot fit the memory; warn when they dwarf the images.
@@ -668,7 +748,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         if available is not None and needed > available:
             raise ValueError(
                 f"The largest initial kernel spans {largest} x {largest} pixels (Eq. 6 with init_sigma_basis="
-                f"{self.init_sigma_basis!r}, init_isr={self.init_isr!r}, "
+                f"{self.init_sigma_basis!r}, init_isr={self.init_isr_!r}, "
                 f"kernel_extent={self.kernel_extent!r}) on {height} x {width} images: one batch of "
                 f"{self.batch_size} needs at least {_gib(needed)}, "
                 f"more than the {_gib(available)} of device {str(self.device)!r}. Lower init_isr, "

@@ -13,7 +13,9 @@ Fashion-MNIST rescaled the same way (``dataset="fashion"``), the demo
    printing each finished fit with the elapsed and the remaining time;
 3. prints the results table and refits the best fixed and the best learned
    configuration on all training images to report their test error, per data scale
-   too;
+   too, beside a learned ISR started from ``init_isr="auto"`` (estimated from the
+   training images, see :func:`skscale.estimate_scales`), which costs one fit instead of
+   a grid search;
 4. writes ``tolerance.png`` (paper Fig. 2), ``isr_trajectory.png`` (Fig. 6),
    ``error_per_scale.png`` (Fig. 4), ``results.csv`` and ``error_per_scale.csv``.
 
@@ -53,6 +55,7 @@ from .tolerance import ToleranceModel
 from .utils.validation import Options
 
 __all__ = [
+    "AUTO_PARAMS",
     "DATASET_SOURCES",
     "FULL",
     "QUICK",
@@ -150,8 +153,12 @@ class DemoResult:
         Parameters of the best configuration (``classifier__parameterisation``,
         ``classifier__init_isr``).
     refitted : dict
-        ``{"fixed": pipeline, "isr": pipeline}``: the best configuration of each
-        parameterisation refitted on all training digits.
+        ``{"fixed": pipeline, "isr": pipeline, "auto": pipeline}``: the best
+        configuration of each parameterisation refitted on all training digits, and the
+        learned ISR from ``init_isr="auto"`` fitted once on them.
+    n_fits : dict
+        Fits each entry of ``refitted`` cost: its half of the grid search (``cv`` times
+        the initial ISRs) plus its refit, and 1 for ``"auto"``.
     test_error : dict
         Test error of each refitted pipeline.
     per_scale : dict
@@ -175,6 +182,7 @@ class DemoResult:
     best_params: dict
     refitted: dict
     test_error: dict
+    n_fits: dict
     per_scale: dict
     records: list
     files: list
@@ -439,18 +447,34 @@ def _fit(pipeline, X, y):
     return pipeline.fit(X, y)
 
 
-def refit_best(search, pipeline, X, y):
+#: The search's parameters of the learned ISR started from the estimated one (one fit).
+AUTO_PARAMS = {"classifier__parameterisation": "isr", "classifier__init_isr": "auto"}
+
+
+def refit_best(search, pipeline, X, y, *, auto=False):
     """Refit the best configuration of each parameterisation on all of ``X, y``.
 
     The fits run at the same time on the active joblib backend (inside
     :func:`skscale.model_selection.search_backend`, its workers).
 
+    Parameters
+    ----------
+    search : GridSearchCV
+        Fitted by :func:`run_search`.
+    pipeline : estimator
+        The searched pipeline.
+    X, y : array-like
+        All training images and labels.
+    auto : bool, default=False
+        Also fit the learned ISR from ``init_isr="auto"`` (:data:`AUTO_PARAMS`, no search),
+        under the key ``"auto"``.
+
     Returns
     -------
     refitted : dict
-        ``{parameterisation: fitted pipeline}`` for ``"fixed"`` and ``"isr"``.
+        ``{parameterisation: fitted pipeline}`` for ``"fixed"`` and ``"isr"`` (and ``"auto"``).
     best_params : dict
-        ``{parameterisation: params}``.
+        ``{parameterisation: params}`` (and ``{"auto": AUTO_PARAMS}``).
     """
     results = search.cv_results_
     best = {}
@@ -458,6 +482,9 @@ def refit_best(search, pipeline, X, y):
         params = results["params"][index]
         best.setdefault(params["classifier__parameterisation"], params)
     names = [name for name in PARAMETERISATIONS if name in best]
+    if auto:
+        best["auto"] = dict(AUTO_PARAMS)
+        names.append("auto")
     fitted = joblib.Parallel()(
         joblib.delayed(_fit)(clone(pipeline).set_params(**best[name]), X, y) for name in names
     )
@@ -467,19 +494,24 @@ def refit_best(search, pipeline, X, y):
 def _label(parameterisation, init_isr):
     if parameterisation == "fixed":
         return f"fixed ISR {init_isr:.2f}"
+    if isinstance(init_isr, str):
+        return "learned ISR from init_isr='auto'"
     return f"learned ISR from {init_isr:.2f}"
 
 
-def _format_test_errors(refitted, labels, test_error, per_scale, best_params):
+def _format_test_errors(refitted, labels, test_error, per_scale, best_params, n_fits):
     width = max(len(label) for label in labels.values())
     lines = []
     for name, fitted in refitted.items():
-        text = f"   {labels[name]:<{width}}  test error {100 * test_error[name]:5.2f}%"
-        if name != "fixed":
-            classifier = fitted[-1]
+        text = (f"   {labels[name]:<{width}}  test error {100 * test_error[name]:5.2f}%  "
+                f"{n_fits[name]:>3} fit{'s' if n_fits[name] > 1 else ' '}")
+        classifier = fitted[-1]
+        if name == "auto":
+            text += f"  (estimated ISR {classifier.init_isr_:.2f}, learned ISR {classifier.isr_:.2f})"
+        elif name != "fixed":
             text += f"  (learned sigma_basis {classifier.sigma_basis_:.2f} px, ISR {classifier.isr_:.2f})"
-        if fitted[-1].parameterisation == best_params["classifier__parameterisation"]:
-            text += "  <- best"
+        if name == best_params["classifier__parameterisation"]:
+            text += "  <- best of the search"
         lines.append(text)
     bin_scales = next(iter(per_scale.values()))[0]
     lines.append("   test error [%] per data scale:")
@@ -626,9 +658,10 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
             f"{best['cv_accuracy']:.3f} +/- {best['cv_accuracy_std']:.3f}",
             "",
             f"4. Test error on {len(data.y_test)} {noun} of the best fixed and the best learned "
-            f"configuration, refitted on all {len(data.y_train)} training {noun}",
+            f"configuration, refitted on all {len(data.y_train)} training {noun}, and of a learned ISR "
+            "from init_isr='auto' (no search)",
         )
-        refitted, best_of = refit_best(search, pipeline, data.X_train, data.y_train)
+        refitted, best_of = refit_best(search, pipeline, data.X_train, data.y_train, auto=True)
 
     test_error, per_scale = {}, {}
     with torch_threads_in_this_process(1):
@@ -638,8 +671,20 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
             )
             # The bins span every test digit, so their weighted mean is the test error.
             test_error[name] = float(np.average(per_scale[name][1], weights=per_scale[name][2]))
-    labels = {name: _label(name, best_of[name]["classifier__init_isr"]) for name in refitted}
-    _print(stream, *_format_test_errors(refitted, labels, test_error, per_scale, best_params))
+    labels = {
+        name: _label(best_of[name]["classifier__parameterisation"], best_of[name]["classifier__init_isr"])
+        for name in refitted
+    }
+    # The grid's fits that chose a parameterisation's best initial ISR, plus its refit.
+    per_half = config.cv * len(grid["classifier__init_isr"])
+    n_fits = {name: 1 if name == "auto" else per_half + 1 for name in refitted}
+    _print(
+        stream,
+        f"   fits: the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
+        f"cross-validation fits ({per_half} each) and 2 refits;",
+        "   init_isr='auto' estimated its ISR from the training images and needed 1 fit",
+        *_format_test_errors(refitted, labels, test_error, per_scale, best_params, n_fits),
+    )
 
     for row in rows:
         name = row["parameterisation"]
@@ -657,7 +702,8 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
         files[-1],
         ["parameterisation", "init_isr", "scale", "test_error", "n_digits"],
         [
-            {"parameterisation": name, "init_isr": best_of[name]["classifier__init_isr"],
+            {"parameterisation": best_of[name]["classifier__parameterisation"],
+             "init_isr": best_of[name]["classifier__init_isr"],
              "scale": float(scale), "test_error": float(error), "n_digits": int(count)}
             for name in refitted
             for scale, error, count in zip(*per_scale[name])
@@ -674,6 +720,6 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
     return DemoResult(
         config=config, dataset=dataset, target_names=data.target_names, tolerance=tolerance,
         search=search, rows=rows, best_params=best_params, refitted=refitted, test_error=test_error,
-        per_scale=per_scale, records=records,
+        n_fits=n_fits, per_scale=per_scale, records=records,
         files=files, backend=workers.description, elapsed=elapsed,
     )

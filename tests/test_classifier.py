@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skscale import ScaleEquivariantClassifier
+from skscale import ScaleEquivariantClassifier, ToleranceModel, estimate_scales
 from skscale.classifier import LargeKernelWarning
 from skscale.datasets import make_mnist_scale
 from skscale.nn import count_parameters
@@ -240,7 +240,9 @@ def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
         (dict(architecture="resnet"), "architecture must be one of .* got 'resnet'"),
         (dict(parameterisation="eq5"), "parameterisation must be one of .* got 'eq5'"),
         (dict(n_scales=0), "n_scales must be an integer >= 1, got 0"),
-        (dict(init_isr=1.0), "init_isr must be a finite number > 1, got 1.0"),
+        (dict(init_isr=1.0), "init_isr must be a finite number > 1 or one of 'auto', got 1.0"),
+        (dict(init_isr="Auto"), "init_isr must be a finite number > 1 or one of 'auto', got 'Auto'"),
+        (dict(init_isr=float("inf")), "init_isr must be a finite number > 1 or one of 'auto', got inf"),
         (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a finite number > 0, got -1.0"),
         (dict(kernel_extent=float("nan")), "kernel_extent must be a finite number > 0, got nan"),
         (dict(lr=0), "lr must be a finite number > 0, got 0"),
@@ -535,3 +537,132 @@ def test_warm_start_continues_training_with_the_first_classes():
     np.testing.assert_array_equal(clf.classes_, ["a", "b"])
     cold = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 2}).fit(X, labels)
     assert len(cold.fit(X, labels).history) == 2
+
+
+# ---------------------------------------------------------------------- init_isr="auto"
+AUTO = dict(n_scales=3, n_filters=4, init_sigma_basis=1.0, max_epochs=1, batch_size=32, random_state=0)
+
+
+def gaussian_blobs(n=40, side=48, octaves=(1.0, 2.5), seed=0):
+    """Gaussian blobs of log-uniform widths (sigma in 2**octaves px) on pixel noise, 2 classes."""
+    rng = np.random.default_rng(seed)
+    sigma = 2.0 ** rng.uniform(*octaves, size=n)
+    grid = np.arange(side) - (side - 1) / 2
+    images = np.exp(-(grid[:, None] ** 2 + grid[None, :] ** 2) / (2 * sigma[:, None, None] ** 2))
+    images += 0.02 * rng.standard_normal(images.shape)
+    return images.astype(np.float32), np.arange(n) % 2, sigma
+
+
+def test_auto_init_isr_starts_from_the_tolerance_model_of_the_estimated_scales():
+    X, y, _ = gaussian_blobs()
+    clf = ScaleEquivariantClassifier(init_isr="auto", scale_lr=0.0, **AUTO).fit(X, y)
+    assert isinstance(clf.tolerance_, ToleranceModel) and isinstance(clf.init_isr_, float)
+    expected = ToleranceModel(n_scales=3).fit(estimate_scales(X, y))
+    assert clf.init_isr_ == pytest.approx(expected.isr_[0]) and clf.init_isr_ > 1.5
+    assert clf.tolerance_.isr_[0] == pytest.approx(expected.isr_[0])
+    # The network starts from it (scale_lr=0 keeps it) and its history records it.
+    assert clf.isr_ == pytest.approx(clf.init_isr_, rel=1e-5)
+    assert clf.history[0]["isr"] == pytest.approx(clf.init_isr_, rel=1e-5)
+    assert clf.get_params()["init_isr"] == "auto"
+
+
+def test_numeric_init_isr_sets_the_fitted_attributes_too():
+    X, y, _ = gaussian_blobs(n=20)
+    clf = ScaleEquivariantClassifier(init_isr=2.5, **AUTO).fit(X, y)
+    assert clf.init_isr_ == 2.5 and clf.tolerance_ is None
+    # Refitted with "auto" after a numeric init_isr, and back: the attributes follow.
+    clf.set_params(init_isr="auto").fit(X, y)
+    assert isinstance(clf.tolerance_, ToleranceModel) and clf.init_isr_ != 2.5
+    clf.set_params(init_isr=3.0).fit(X, y)
+    assert clf.init_isr_ == 3.0 and clf.tolerance_ is None
+
+
+def test_auto_init_isr_reads_what_estimate_scales_returns(monkeypatch):
+    X, y, _ = gaussian_blobs(n=30)
+    calls = []
+    scales = np.geomspace(1.0, 4.0, len(X))
+    scales[[3, 7]] = np.nan  # images without an object are left out
+
+    def fake_estimate(images, labels):
+        calls.append((images.shape, np.asarray(labels).copy()))
+        return scales[: len(images)]
+
+    monkeypatch.setattr("skscale.classifier.estimate_scales", fake_estimate)
+    clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
+    (shape, labels), = calls
+    assert shape == (30, 1, 48, 48) and (labels == y).all()
+    finite = scales[np.isfinite(scales)]
+    np.testing.assert_allclose(clf.tolerance_.data_range_[0], [finite.min(), finite.max()])
+    assert clf.init_isr_ == pytest.approx(ToleranceModel(n_scales=3).fit(finite).isr_[0])
+    # A narrow distribution: the ISR is raised to the floor, so that learning can move it.
+    monkeypatch.setattr("skscale.classifier.estimate_scales", lambda images, labels: np.linspace(1, 1.01, 30))
+    clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
+    assert clf.tolerance_.isr_[0] < 1.25 and clf.init_isr_ == 1.25
+    # No spread at all: a warning, the floor, and no tolerance model.
+    monkeypatch.setattr("skscale.classifier.estimate_scales", lambda images, labels: np.ones(len(images)))
+    with pytest.warns(UserWarning, match="estimated scales of the 30 training images do not spread") as record:
+        clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
+    assert clf.init_isr_ == 1.25 and clf.tolerance_ is None
+    assert record[0].filename == __file__  # the warning points at the user's fit
+
+
+def test_auto_init_isr_reads_at_most_500_evenly_spaced_images(monkeypatch):
+    seen = []
+
+    def fake_estimate(images, labels):
+        seen.append(len(images))
+        return np.geomspace(1.0, 2.0, len(images))
+
+    monkeypatch.setattr("skscale.classifier.estimate_scales", fake_estimate)
+    X = np.random.RandomState(0).rand(1200, 6, 6).astype(np.float32)
+    y = np.arange(1200) % 3
+    ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
+    assert seen == [500]
+
+
+def test_auto_init_isr_is_deterministic_and_equal_on_arrays_and_datasets():
+    X, y, _ = gaussian_blobs(n=30)
+    labels = np.array(["a", "b"])[y]
+    first = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, labels)
+    second = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, labels)
+    from_dataset = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(PairsDataset(X, labels))
+    assert first.init_isr_ == second.init_isr_ == from_dataset.init_isr_
+    np.testing.assert_array_equal(first.predict_proba(X), second.predict_proba(X))
+    np.testing.assert_array_equal(first.predict_proba(X), from_dataset.predict_proba(X))
+
+
+def test_auto_init_isr_errors():
+    blank = np.zeros((8, 16, 16), dtype=np.float32)
+    clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO)
+    with pytest.warns(UserWarning, match="hold no object"), pytest.raises(
+        ValueError, match="init_isr='auto' found no object in the 8 training images"
+    ):
+        clf.fit(blank, np.arange(8) % 2)
+    assert not hasattr(clf, "module_")
+    unfitted = ScaleEquivariantClassifier(init_isr="auto", image_shape=(16, 16), classes=[0, 1])
+    message = r"init_isr='auto' estimates .*\.initialize\(\) before fit needs a number"
+    with pytest.raises(ValueError, match=message):
+        unfitted.initialize()
+
+
+def test_auto_init_isr_in_a_pipeline_and_grid_search_estimates_per_fold(monkeypatch):
+    X, y, _ = gaussian_blobs(n=40)
+    sizes = []
+
+    def recording_estimate(images, labels):
+        sizes.append(len(images))
+        return estimate_scales(images, labels)
+
+    monkeypatch.setattr("skscale.classifier.estimate_scales", recording_estimate)
+    pipeline = Pipeline(
+        [("scale", FunctionTransformer(lambda X: X / X.max())),
+         ("classifier", ScaleEquivariantClassifier(**AUTO))]
+    )
+    search = GridSearchCV(pipeline, {"classifier__init_isr": ["auto", 3.0]}, cv=2, refit=True).fit(X, y)
+    assert [params["classifier__init_isr"] for params in search.cv_results_["params"]] == ["auto", 3.0]
+    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
+    # Two folds of 20 training images each, then the refit on all 40 if "auto" won.
+    assert sizes[:2] == [20, 20]
+    best = search.best_estimator_.named_steps["classifier"]
+    assert sizes[2:] == ([40] if best.init_isr == "auto" else [])
+    assert best.init_isr_ > 1.0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import skscale.demo
-from skscale import ToleranceModel, __version__
+from skscale import ToleranceModel, __version__, estimate_scales
 from skscale.__main__ import build_parser, main
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -67,6 +67,9 @@ def test_version(capsys):
         (["tolerance", "--n-scales", "0"], "argument --n-scales: must be an integer >= 1, got '0'"),
         (["tolerance", "--tau", "nan"], "argument --tau: must be a finite number > 0, got 'nan'"),
         (["tolerance", "--plot", "figure.xyz"], "--plot 'figure.xyz': the file name must end in one of"),
+        (["tolerance", "--range", "1", "8", "--images", "x.npy"],
+         "argument --images: not allowed with argument --range"),
+        (["tolerance", "--labels", "y.npy"], "--labels needs --images"),
     ],
 )
 def test_bad_options_are_usage_errors(capsys, argv, message):
@@ -120,6 +123,95 @@ def test_tolerance_isr_grows_with_the_range(capsys):
         main(["tolerance", "--range", "1", high])
         isrs.append(float(re.search(r"ISR\s+([\d.]+)", capsys.readouterr().out).group(1)))
     assert isrs == sorted(isrs) and isrs[0] > 1.0
+
+
+def write_blobs(tmp_path, n=48, side=48, octaves=(1.0, 2.5), seed=0):
+    """Gaussian blobs (sigma log-uniform in 2**octaves px) on pixel noise, as images.npy and
+    labels.npy; the last image is blank. Returns the paths, the images, labels and sigmas."""
+    rng = np.random.default_rng(seed)
+    sigma = 2.0 ** rng.uniform(*octaves, size=n)
+    grid = np.arange(side) - (side - 1) / 2
+    images = np.exp(-(grid[:, None] ** 2 + grid[None, :] ** 2) / (2 * sigma[:, None, None] ** 2))
+    images += 0.02 * rng.standard_normal(images.shape)
+    images[-1] = 0.0
+    labels = np.where(np.arange(n) % 2 == 0, "even", "odd")
+    np.save(tmp_path / "images.npy", images.astype(np.float32))
+    np.save(tmp_path / "labels.npy", labels)
+    return tmp_path / "images.npy", tmp_path / "labels.npy", images.astype(np.float32), labels, sigma
+
+
+def _value(out, name):
+    return re.search(rf"^\s+{name}\s+(.+)$", out, flags=re.MULTILINE).group(1)
+
+
+def test_tolerance_of_images_prints_the_estimated_distribution_and_the_isr(capsys, tmp_path):
+    images_path, labels_path, images, labels, sigma = write_blobs(tmp_path)
+    figure = tmp_path / "estimated.png"
+    argv = ["tolerance", "--images", str(images_path), "--labels", str(labels_path), "--plot", str(figure)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("note: 1 of 48 images hold no object")
+    assert f"Object scales estimated from 48 images in {images_path} (each class's median set to 1)" in out
+    assert _value(out, "images with an object") == "47 of 48"
+    assert float(_value(out, "median scale").split()[0]) == pytest.approx(1.0, abs=0.05)
+    low, high, octaves = (float(value) for value in re.fullmatch(
+        r"([\d.]+) to ([\d.]+)  \(([\d.]+) octaves\)", _value(out, "5-95 % range")).groups())
+    with pytest.warns(UserWarning):
+        scales = estimate_scales(images, labels)
+    kept = scales[np.isfinite(scales)]
+    np.testing.assert_allclose([low, high], np.percentile(kept, [5, 95]), atol=6e-4)
+    assert octaves == pytest.approx(np.log2(high / low), abs=0.01) and octaves > 0.2
+    expected = ToleranceModel(n_scales=3).fit(kept)
+    assert float(_value(out, "ISR")) == pytest.approx(expected.isr_[0], abs=2e-3)
+    assert f"wrote {figure}" in out and figure.read_bytes().startswith(PNG_SIGNATURE)
+
+
+def test_tolerance_isr_of_images_grows_with_the_spread_of_their_sizes(capsys, tmp_path):
+    isrs = []
+    for octaves in ((1.4, 1.7), (0.8, 2.6)):
+        folder = tmp_path / f"{octaves[1]}"
+        folder.mkdir()
+        images_path, *_ = write_blobs(folder, octaves=octaves, seed=1)
+        assert main(["tolerance", "--images", str(images_path), "--n-scales", "3"]) == 0
+        out = capsys.readouterr().out
+        assert "(each class's median" not in out
+        isrs.append(float(_value(out, "ISR")))
+    assert 1.0 <= isrs[0] < isrs[1]
+
+
+@pytest.mark.parametrize(
+    "images, labels, message",
+    [
+        (np.ones(10), None, r"--images '.*bad\.npy' must hold images of shape \(n, height, width\) or "
+         r"\(n, channels, height, width\), got an array of shape \(10,\)"),
+        (np.ones((2, 3, 4, 5, 6)), None, r"got an array of shape \(2, 3, 4, 5, 6\)"),
+        (np.array([["a"]] * 3), None, r"must hold images of shape"),
+        (np.zeros((4, 0, 8)), None, r"got an array of shape \(4, 0, 8\)"),
+        (np.random.rand(4, 16, 16), np.arange(3),
+         r"--labels '.*labels\.npy' must hold one label per image, shape \(4,\), got shape \(3,\)"),
+        ("not an array", None, r"--images '.*bad\.npy' is not a NumPy \.npy file of numbers"),
+    ],
+)
+def test_tolerance_of_bad_image_files_is_one_line(capsys, tmp_path, images, labels, message):
+    path = tmp_path / "bad.npy"
+    if isinstance(images, str):
+        path.write_text(images)
+    else:
+        np.save(path, images)
+    argv = ["tolerance", "--images", str(path)]
+    if labels is not None:
+        np.save(tmp_path / "labels.npy", labels)
+        argv += ["--labels", str(tmp_path / "labels.npy")]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("python -m skscale tolerance: error: ") and len(err.strip().splitlines()) == 1
+    assert re.search(message, err), err
+
+
+def test_tolerance_of_a_missing_image_file_is_one_line(capsys, tmp_path):
+    assert main(["tolerance", "--images", str(tmp_path / "missing.npy")]) == 1
+    err = capsys.readouterr().err
+    assert "No such file or directory" in err and len(err.strip().splitlines()) == 1
 
 
 def test_info_reports_versions_device_and_data(capsys, tmp_path):

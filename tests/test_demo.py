@@ -1,4 +1,5 @@
 import csv
+import re
 import warnings
 
 import matplotlib
@@ -59,6 +60,21 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
     assert all("+/-" in row for row in rows)
     assert "   best: " in printed
     assert "test error" in printed and "test error [%] per data scale:" in printed
+    # init_isr="auto" beside the grid's best: its test error and its cost, 1 fit against the grid's.
+    per_half = QUICK.cv * n_isr
+    assert (f"the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
+            f"cross-validation fits ({per_half} each) and 2 refits") in printed
+    tested_lines = [line.strip() for line in printed.splitlines() if re.search(r"test error +[\d.]+%", line)]
+    assert len(tested_lines) == 3
+    fixed_line, learned_line, auto_line = tested_lines
+    assert fixed_line.startswith("fixed ISR ") and f"{per_half + 1} fits" in fixed_line
+    assert learned_line.startswith("learned ISR from ") and f"{per_half + 1} fits" in learned_line
+    assert re.match(
+        r"learned ISR from init_isr='auto' +test error +[\d.]+% +1 fit +\(estimated ISR [\d.]+, learned ISR",
+        auto_line,
+    ), auto_line
+    assert sum("<- best of the search" in line for line in tested_lines) == 1
+    assert "<- best" not in auto_line
     assert "Done in " in printed
 
     # The files: three PNG figures and two CSV tables.
@@ -83,7 +99,8 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
     with open(output / "error_per_scale.csv", newline="") as file:
         per_scale = list(csv.DictReader(file))
     assert {row["parameterisation"] for row in per_scale} == {"fixed", "isr"}
-    assert sum(int(row["n_digits"]) for row in per_scale) == 2 * QUICK.n_test
+    assert sum(row["init_isr"] == "auto" for row in per_scale) == QUICK.error_bins
+    assert sum(int(row["n_digits"]) for row in per_scale) == 3 * QUICK.n_test
 
 
 # --------------------------------------------------------------------------- pieces
