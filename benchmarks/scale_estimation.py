@@ -71,10 +71,24 @@ class Settings:
 
 
 SETTINGS = {
-    "smoke": Settings(n_images=24, n_train=60, n_val=20, n_test=40, isr_grid=(1.5, 4.0),
-                      classifier_ranges=(4.76,), mnist_scale=("mnist",)),
-    "cpu": Settings(n_images=300, n_train=600, n_val=200, n_test=1000, isr_grid=(1.5, 3.0, 6.0),
-                    classifier_ranges=(4.76,), mnist_scale=("mnist", "fashion")),
+    "smoke": Settings(
+        n_images=24,
+        n_train=60,
+        n_val=20,
+        n_test=40,
+        isr_grid=(1.5, 4.0),
+        classifier_ranges=(4.76,),
+        mnist_scale=("mnist",),
+    ),
+    "cpu": Settings(
+        n_images=300,
+        n_train=600,
+        n_val=200,
+        n_test=1000,
+        isr_grid=(1.5, 3.0, 6.0),
+        classifier_ranges=(4.76,),
+        mnist_scale=("mnist", "fashion"),
+    ),
 }
 
 
@@ -310,7 +324,10 @@ def main(argv=None):
     classifier_ranges = settings.classifier_ranges if args.distributions is None else ranges
     # The profile's digits, canvas and training; this script's sizes and grid.
     local = dataclasses.replace(
-        profile, n_train=settings.n_train, n_val=settings.n_val, n_test=settings.n_test,
+        profile,
+        n_train=settings.n_train,
+        n_val=settings.n_val,
+        n_test=settings.n_test,
         isr_grid=settings.isr_grid,
     )
     report = harness.Report(NAME, "Object scales from the images alone (issue 18)", args, local)

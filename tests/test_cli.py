@@ -36,8 +36,17 @@ def test_demo_help_lists_its_options(capsys):
     with pytest.raises(SystemExit):
         main(["demo", "--help"])
     out = capsys.readouterr().out
-    for option in ("--quick", "--n-jobs", "--output", "--random-state", "--backend", "--scheduler", "--dataset",
-                   "--source", "--data-home"):
+    for option in (
+        "--quick",
+        "--n-jobs",
+        "--output",
+        "--random-state",
+        "--backend",
+        "--scheduler",
+        "--dataset",
+        "--source",
+        "--data-home",
+    ):
         assert option in out
 
 
@@ -67,8 +76,10 @@ def test_version(capsys):
         (["tolerance", "--n-scales", "0"], "argument --n-scales: must be an integer >= 1, got '0'"),
         (["tolerance", "--tau", "nan"], "argument --tau: must be a finite number > 0, got 'nan'"),
         (["tolerance", "--plot", "figure.xyz"], "--plot 'figure.xyz': the file name must end in one of"),
-        (["tolerance", "--range", "1", "8", "--images", "x.npy"],
-         "argument --images: not allowed with argument --range"),
+        (
+            ["tolerance", "--range", "1", "8", "--images", "x.npy"],
+            "argument --images: not allowed with argument --range",
+        ),
         (["tolerance", "--labels", "y.npy"], "--labels needs --images"),
     ],
 )
@@ -85,8 +96,16 @@ def test_output_that_is_a_file_is_a_usage_error(capsys, tmp_path):
 def test_failures_while_running_print_one_line_and_exit_1(capsys, tmp_path):
     empty = tmp_path / "no-mnist-here"
     empty.mkdir()
-    argv = ["demo", "--quick", "--source", "idx", "--data-home", str(empty),
-            "--output", str(tmp_path / "out")]
+    argv = [
+        "demo",
+        "--quick",
+        "--source",
+        "idx",
+        "--data-home",
+        str(empty),
+        "--output",
+        str(tmp_path / "out"),
+    ]
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("python -m skscale demo: error: MNIST IDX files for subset='all' not found")
@@ -96,7 +115,9 @@ def test_failures_while_running_print_one_line_and_exit_1(capsys, tmp_path):
 def test_module_entry_point_exits_with_the_usage_status():
     completed = subprocess.run(
         [sys.executable, "-m", "skscale", "tolerance", "--n-scales", "zero"],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert completed.returncode == 2
     assert completed.stderr.startswith("usage: python -m skscale tolerance")
@@ -112,7 +133,9 @@ def test_tolerance_prints_the_fitted_model_and_plots_it(capsys, tmp_path):
     isr = float(re.search(r"^\s+ISR\s+([\d.]+)$", out, flags=re.MULTILINE).group(1))
     assert isr == pytest.approx(expected.isr_[0], abs=2e-3)
     internal = re.search(r"^\s+internal scales\s+([\d., ]+)$", out, flags=re.MULTILINE).group(1)
-    np.testing.assert_allclose([float(v) for v in internal.split(",")], expected.internal_scales_[0], atol=2e-3)
+    np.testing.assert_allclose(
+        [float(v) for v in internal.split(",")], expected.internal_scales_[0], atol=2e-3
+    )
     assert f"wrote {figure}" in out
     assert figure.read_bytes().startswith(PNG_SIGNATURE)
 
@@ -154,8 +177,12 @@ def test_tolerance_of_images_prints_the_estimated_distribution_and_the_isr(capsy
     assert f"Object scales estimated from 48 images in {images_path} (each class's median set to 1)" in out
     assert _value(out, "images with an object") == "47 of 48"
     assert float(_value(out, "median scale").split()[0]) == pytest.approx(1.0, abs=0.05)
-    low, high, octaves = (float(value) for value in re.fullmatch(
-        r"([\d.]+) to ([\d.]+)  \(([\d.]+) octaves\)", _value(out, "5-95 % range")).groups())
+    low, high, octaves = (
+        float(value)
+        for value in re.fullmatch(
+            r"([\d.]+) to ([\d.]+)  \(([\d.]+) octaves\)", _value(out, "5-95 % range")
+        ).groups()
+    )
     with pytest.warns(UserWarning):
         scales = estimate_scales(images, labels)
     kept = scales[np.isfinite(scales)]
@@ -182,13 +209,20 @@ def test_tolerance_isr_of_images_grows_with_the_spread_of_their_sizes(capsys, tm
 @pytest.mark.parametrize(
     "images, labels, message",
     [
-        (np.ones(10), None, r"--images '.*bad\.npy' must hold images of shape \(n, height, width\) or "
-         r"\(n, channels, height, width\), got an array of shape \(10,\)"),
+        (
+            np.ones(10),
+            None,
+            r"--images '.*bad\.npy' must hold images of shape \(n, height, width\) or "
+            r"\(n, channels, height, width\), got an array of shape \(10,\)",
+        ),
         (np.ones((2, 3, 4, 5, 6)), None, r"got an array of shape \(2, 3, 4, 5, 6\)"),
         (np.array([["a"]] * 3), None, r"must hold images of shape"),
         (np.zeros((4, 0, 8)), None, r"got an array of shape \(4, 0, 8\)"),
-        (np.random.rand(4, 16, 16), np.arange(3),
-         r"--labels '.*labels\.npy' must hold one label per image, shape \(4,\), got shape \(3,\)"),
+        (
+            np.random.rand(4, 16, 16),
+            np.arange(3),
+            r"--labels '.*labels\.npy' must hold one label per image, shape \(4,\), got shape \(3,\)",
+        ),
         ("not an array", None, r"--images '.*bad\.npy' is not a NumPy \.npy file of numbers"),
     ],
 )
@@ -231,8 +265,12 @@ def test_info_reports_versions_device_and_data(capsys, tmp_path):
 def test_info_finds_idx_files(capsys, tmp_path):
     folder = tmp_path / "MNIST" / "raw"
     folder.mkdir(parents=True)
-    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
-                 "t10k-labels-idx1-ubyte"):
+    for name in (
+        "train-images-idx3-ubyte",
+        "train-labels-idx1-ubyte",
+        "t10k-images-idx3-ubyte",
+        "t10k-labels-idx1-ubyte",
+    ):
         (folder / name).write_bytes(b"")
     main(["info", "--data-home", str(tmp_path)])
     out = capsys.readouterr().out
@@ -257,15 +295,20 @@ def test_demo_parses_the_dataset_and_every_source_of_it():
 
 @pytest.mark.parametrize(
     "dataset, source, sources",
-    [("fashion", "bundled", "'auto', 'debian', 'idx', 'openml'"),
-     ("mnist", "debian", "'auto', 'idx', 'openml', 'bundled'")],
+    [
+        ("fashion", "bundled", "'auto', 'debian', 'idx', 'openml'"),
+        ("mnist", "debian", "'auto', 'idx', 'openml', 'bundled'"),
+    ],
 )
 def test_a_source_the_dataset_lacks_is_one_line_before_any_work(capsys, tmp_path, dataset, source, sources):
     output = tmp_path / "out"
-    err = one_line_failure(capsys, ["demo", "--dataset", dataset, "--source", source,
-                                    "--output", str(output)])
-    assert err == (f"python -m skscale demo: error: source (dataset={dataset!r}) must be one of "
-                   f"{sources}, got {source!r}.")
+    err = one_line_failure(
+        capsys, ["demo", "--dataset", dataset, "--source", source, "--output", str(output)]
+    )
+    assert err == (
+        f"python -m skscale demo: error: source (dataset={dataset!r}) must be one of "
+        f"{sources}, got {source!r}."
+    )
     assert not output.exists()
 
 
@@ -274,8 +317,9 @@ def test_demo_on_a_tiny_fashion_mnist_from_idx_files(capsys, monkeypatch, tmp_pa
     # can only succeed by reading these.
     data_home = tmp_path / "data"
     write_idx_files(data_home / "fashion-mnist", n_train=60, n_test=20)
-    tiny = skscale.demo.DemoConfig(n_train=40, n_test=20, cv=2, max_epochs=2, init_isr=(4.0,), n_filters=4,
-                                   error_bins=3)
+    tiny = skscale.demo.DemoConfig(
+        n_train=40, n_test=20, cv=2, max_epochs=2, init_isr=(4.0,), n_filters=4, error_bins=3
+    )
     monkeypatch.setattr(skscale.demo, "QUICK", tiny)
     figures = {}
     draw = skscale.demo._figures
@@ -286,8 +330,20 @@ def test_demo_on_a_tiny_fashion_mnist_from_idx_files(capsys, monkeypatch, tmp_pa
 
     monkeypatch.setattr(skscale.demo, "_figures", keep_figures)
     output = tmp_path / "out"
-    argv = ["demo", "--quick", "--dataset", "fashion", "--source", "idx", "--data-home", str(data_home),
-            "--n-jobs", "1", "--output", str(output)]
+    argv = [
+        "demo",
+        "--quick",
+        "--dataset",
+        "fashion",
+        "--source",
+        "idx",
+        "--data-home",
+        str(data_home),
+        "--n-jobs",
+        "1",
+        "--output",
+        str(output),
+    ]
     assert main(argv) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -360,8 +416,16 @@ def test_a_damaged_gzip_idx_file_is_one_line_not_a_traceback(capsys, tmp_path, d
     data_home = tmp_path / "data"
     data_home.mkdir()
     damage(write_idx_files(data_home)["train-images-idx3-ubyte"])
-    argv = ["demo", "--quick", "--source", "idx", "--data-home", str(data_home),
-            "--output", str(tmp_path / "out")]
+    argv = [
+        "demo",
+        "--quick",
+        "--source",
+        "idx",
+        "--data-home",
+        str(data_home),
+        "--output",
+        str(tmp_path / "out"),
+    ]
     err = one_line_failure(capsys, argv)
     assert err.startswith("python -m skscale demo: error: ")
     assert "internal error" not in err
@@ -376,8 +440,10 @@ def test_a_damaged_gzip_idx_file_is_one_line_not_a_traceback(capsys, tmp_path, d
         (MemoryError(), "error: out of memory (MemoryError)"),
         (EOFError("Compressed file ended"), "error: EOFError: Compressed file ended"),
         (ValueError("bad\nvalue"), "error: bad value"),
-        (ZeroDivisionError("division by zero"),
-         "internal error: ZeroDivisionError: division by zero (a bug in skscale; rerun with --debug"),
+        (
+            ZeroDivisionError("division by zero"),
+            "internal error: ZeroDivisionError: division by zero (a bug in skscale; rerun with --debug",
+        ),
     ],
 )
 def test_failures_of_the_job_are_one_line(capsys, monkeypatch, tmp_path, exception, expected):

@@ -53,7 +53,7 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
     assert "1. Tolerance model of the training scales" in printed
     assert "recommended ISR = " in printed
     header = next(line for line in printed.splitlines() if line.split()[:3] == ["rank", "scales", "init"])
-    rows = printed.splitlines()[printed.splitlines().index(header) + 1:][: 2 * n_isr]
+    rows = printed.splitlines()[printed.splitlines().index(header) + 1 :][: 2 * n_isr]
     ranks = [int(row.split()[0]) for row in rows]
     assert ranks[0] == 1 and ranks == sorted(ranks)  # ties share a rank
     assert {row.split()[1] for row in rows} == {"fixed", "learned"}
@@ -62,8 +62,10 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
     assert "test error" in printed and "test error [%] per data scale:" in printed
     # init_isr="auto" beside the grid's best: its test error and its cost, 1 fit against the grid's.
     per_half = QUICK.cv * n_isr
-    assert (f"the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
-            f"cross-validation fits ({per_half} each) and 2 refits") in printed
+    assert (
+        f"the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
+        f"cross-validation fits ({per_half} each) and 2 refits"
+    ) in printed
     tested_lines = [line.strip() for line in printed.splitlines() if re.search(r"test error +[\d.]+%", line)]
     assert len(tested_lines) == 3
     fixed_line, learned_line, auto_line = tested_lines
@@ -84,9 +86,19 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
     with open(output / "results.csv", newline="") as file:
         results = list(csv.DictReader(file))
     assert len(results) == 2 * n_isr
-    assert list(results[0]) == ["rank", "parameterisation", "init_isr", "cv_accuracy", "cv_accuracy_std",
-                                "fit_time_s", "sigma_basis", "sigma_basis_std", "isr", "isr_std",
-                                "test_error"]
+    assert list(results[0]) == [
+        "rank",
+        "parameterisation",
+        "init_isr",
+        "cv_accuracy",
+        "cv_accuracy_std",
+        "fit_time_s",
+        "sigma_basis",
+        "sigma_basis_std",
+        "isr",
+        "isr_std",
+        "test_error",
+    ]
     accuracies = [float(row["cv_accuracy"]) for row in results]
     assert accuracies == sorted(accuracies, reverse=True)
     assert max(accuracies) > 0.3  # ten classes: chance is 0.1
@@ -107,8 +119,10 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
 def test_param_grid_compares_fixed_and_learned_scales_around_the_tolerance_isr():
     config = DemoConfig(n_train=10, n_test=10, cv=2, max_epochs=1, init_isr=(4.0, 1.5))
     grid = make_param_grid(config, 2.4149)
-    assert grid == {"classifier__parameterisation": ["fixed", "isr"],
-                    "classifier__init_isr": [1.5, 2.41, 4.0]}
+    assert grid == {
+        "classifier__parameterisation": ["fixed", "isr"],
+        "classifier__init_isr": [1.5, 2.41, 4.0],
+    }
     assert make_param_grid(config, 4.0)["classifier__init_isr"] == [1.5, 4.0]
 
 
@@ -149,10 +163,14 @@ def test_demo_data_of_fashion_mnist_is_named_by_its_classes(capsys, tmp_path):
     "kwargs, message",
     [
         ({"dataset": "cifar10"}, "dataset must be one of 'mnist', 'fashion', got 'cifar10'."),
-        ({"dataset": "fashion", "source": "bundled"},
-         "source (dataset='fashion') must be one of 'auto', 'debian', 'idx', 'openml', got 'bundled'."),
-        ({"source": "debian"},
-         "source (dataset='mnist') must be one of 'auto', 'idx', 'openml', 'bundled', got 'debian'."),
+        (
+            {"dataset": "fashion", "source": "bundled"},
+            "source (dataset='fashion') must be one of 'auto', 'debian', 'idx', 'openml', got 'bundled'.",
+        ),
+        (
+            {"source": "debian"},
+            "source (dataset='mnist') must be one of 'auto', 'idx', 'openml', 'bundled', got 'debian'.",
+        ),
     ],
 )
 def test_run_demo_refuses_a_dataset_or_source_before_any_work(capsys, tmp_path, kwargs, message):
@@ -181,8 +199,11 @@ class Fitted:
 
 def test_isr_trajectory_draws_one_line_per_run_and_a_colour_per_label():
     history = isr_history([3.0, 3.2, 3.3])
-    ax = plot_isr_trajectory([[1.5, 1.8, 2.0], Fitted(history), history], labels=["1.5", "3.0", "3.0"],
-                             reference_isr={"tolerance model": 2.2})
+    ax = plot_isr_trajectory(
+        [[1.5, 1.8, 2.0], Fitted(history), history],
+        labels=["1.5", "3.0", "3.0"],
+        reference_isr={"tolerance model": 2.2},
+    )
     runs = [line for line in ax.lines if line.get_gid() == "isr_trajectory"]
     assert len(runs) == 3
     np.testing.assert_array_equal(runs[1].get_xdata(), [1, 2, 3])
@@ -219,8 +240,10 @@ def test_isr_trajectory_needs_a_recorded_column():
 
 
 def test_error_per_scale_plot_draws_each_curve_in_percent():
-    curves = {"fixed ISR": ([0.35, 0.5, 0.8], [0.3, 0.1, 0.05], [10, 10, 10]),
-              "learned ISR": (np.array([0.35, 0.5, 0.8]), np.array([0.2, 0.1, 0.06]))}
+    curves = {
+        "fixed ISR": ([0.35, 0.5, 0.8], [0.3, 0.1, 0.05], [10, 10, 10]),
+        "learned ISR": (np.array([0.35, 0.5, 0.8]), np.array([0.2, 0.1, 0.06])),
+    }
     ax = plot_error_per_scale(curves)
     lines = [line for line in ax.lines if line.get_gid() == "error_per_scale"]
     assert len(lines) == 2
