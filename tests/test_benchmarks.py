@@ -187,9 +187,11 @@ def test_paper_profile_is_the_papers_protocol():
     assert paper.isr_grid == (1.68, 2.12, 2.67, 3.36, 4.24, 5.34, 6.73)
     assert paper.distributions == ((1.0, 2.83), (1.0, 4.76), (1.0, 8.0))
     assert paper.mnist_scale["n_train"] == 10000 and len(paper.mnist_scale["seeds"]) == 6
-    # 5,000 validation digits, best-validation checkpoint; Fig. 4 from 2^0 to 2^3.5.
+    # 5,000 validation digits, best-validation checkpoint; Fig. 4 from 2^0 to 2^3 (the
+    # authors' 2^3.5 overflows the canvas: a listed difference).
     assert paper.n_val == 5000 and paper.checkpoint_monitor == "valid_acc"
-    assert paper.grid_octaves == (0.0, 3.5) and paper.grid_per_octave == 10
+    assert paper.grid_octaves == (0.0, 3.0) and paper.grid_per_octave == 10
+    assert any(title.startswith("Fig. 4 grid") for title, _ in config.PAPER_DIFFERENCES)
     # Their learn mode 6 and multiplicative spacing; Table 3's nine starts.
     assert (paper.form, paper.spacing_form) == ("authors", "ratios")
     assert (paper.init_sigma_grid, paper.init_isr_grid) == ((1.0, 2.0, 4.0), (1.5, 3.0, 6.0))
@@ -575,12 +577,15 @@ def test_memory_counts_what_a_call_allocates():
 
     if not Path(memory.CLEAR_REFS).exists():
         pytest.skip("the peak resident set size can only be reset on Linux")
-    baseline = memory.status_bytes("VmRSS")
     assert memory.reset_peak()
+    before = memory.status_bytes("VmRSS")  # measured after the reset: earlier tests' frees don't count
     block = np.ones(64 * 2**20 // 8)  # 64 MiB, touched
+    during = memory.status_bytes("VmRSS")
     peak = memory.status_bytes("VmHWM")
     del block
-    assert 60 <= (peak - baseline) / memory.MIB <= 80
+    assert 56 <= (during - before) / memory.MIB <= 72  # the block is resident
+    assert peak >= during  # the peak saw it
+    assert (peak - before) / memory.MIB <= 96  # and the reset forgot what came before
 
 
 @pytest.mark.slow
@@ -620,6 +625,20 @@ def test_every_start_of_every_script_is_at_least_one_pixel():
     assert harness.SWEEP_SIGMA_BASIS == config.SWEEP_SIGMA_BASIS
     assert (harness.INIT_SIGMA_BASIS, harness.INIT_ISR) == config.LEARN_START
     assert (parameterisation.INIT_SIGMA_BASIS, parameterisation.INIT_ISR) == config.LEARN_START
+
+
+def test_every_scale_of_every_profile_fits_its_canvas():
+    # DynamicScaleMNIST refuses an object larger than the canvas: the cpu profile once asked
+    # for the Fig. 4 grid up to 2^3.5 on an 84-pixel canvas and stopped after its first fits.
+    from skscale.datasets import MNIST_OBJECT_FRACTION
+
+    for profile in config.PROFILES.values():
+        highs = [high for _, high in profile.distributions]
+        grid_top = max(highs) if profile.grid_octaves is None else 2.0 ** profile.grid_octaves[1]
+        largest = max(grid_top, *highs)
+        assert largest * profile.digit_size * MNIST_OBJECT_FRACTION <= profile.canvas_size, profile.name
+    too_wide = dataclasses.replace(config.PROFILES["cpu"], grid_octaves=(0.0, 3.5))
+    assert 2.0**3.5 * too_wide.digit_size * MNIST_OBJECT_FRACTION > too_wide.canvas_size
 
 
 def test_cpu_profile_is_the_paper_code_path_shrunk():
