@@ -558,6 +558,15 @@ def mean_std(values, digits=2):
     return stats.mean_sd(values, digits)
 
 
+def learned_cells(record):
+    """The table cells of one learned configuration: sigma_basis, ISR and test error, mean ± sd."""
+    return [
+        mean_std(record["sigma_basis"], 3),
+        mean_std(record["isr"], 3),
+        mean_std(record["errors"]),
+    ]
+
+
 def markdown_table(header, rows):
     """A GitHub markdown table."""
     lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]

@@ -107,9 +107,7 @@ def main(argv=None):
                 [
                     f"{sigma_basis:g}",
                     f"{isr:g}",
-                    harness.mean_std(record["sigma_basis"], 3),
-                    harness.mean_std(record["isr"], 3),
-                    harness.mean_std(record["errors"]),
+                    *harness.learned_cells(record),
                     *paper,
                 ]
             )

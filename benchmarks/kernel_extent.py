@@ -48,9 +48,7 @@ def main(argv=None):
                 [
                     f"{extent}",
                     f"[1, {key}]",
-                    harness.mean_std(entry["sigma_basis"], 3),
-                    harness.mean_std(entry["isr"], 3),
-                    harness.mean_std(entry["errors"]),
+                    *harness.learned_cells(entry),
                 ]
             )
     report.add(

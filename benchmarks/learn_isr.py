@@ -116,9 +116,7 @@ def main(argv=None):
             [
                 f"[1, {key}]",
                 f"learned ({profile.form})",
-                harness.mean_std(entry["sigma_basis"], 3),
-                harness.mean_std(entry["isr"], 3),
-                harness.mean_std(entry["errors"]),
+                *harness.learned_cells(entry),
                 paper[0],
                 paper[1],
                 paper[2],
