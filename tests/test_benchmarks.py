@@ -337,6 +337,21 @@ def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
     assert numbers["authors"]["overall"] == ("not met" if target["starts"] is False else "not established")
     assert "one seed: no standard error, no claim" in text and "within one paired SE" not in text
     assert (tmp_path / "findings-smoke.md").exists()
+    # Table 3 split over two folders: two starts on the narrow distribution measure the
+    # width condition for those starts; the same distribution twice is refused.
+    narrow = tmp_path / "narrow"
+    argv = ["--profile", "smoke", "--distributions", "2.83", "--starts", "2,1.5", "2,6"]
+    init.main([*argv, "--output-dir", str(narrow)])
+    dirs = ["--init-dirs", str(tmp_path), str(narrow)]
+    text, numbers = findings.main(
+        ["--profile", "smoke", "--forms", "authors", "--output-dir", str(tmp_path), *dirs]
+    )
+    assert numbers["authors"]["target"]["width"] in (True, False)
+    assert "from every start run on both" in text and "start (2, 1.5): x" in text and "start (4," not in text
+    with pytest.raises(ValueError, match=r"\[1, 8\] is in two init results"):
+        findings.main(
+            ["--profile", "smoke", "--forms", "authors", "--output-dir", str(tmp_path), *dirs[:2], *dirs[1:2]]
+        )
 
 
 def test_kernel_extent_ablation_end_to_end(tmp_path):
@@ -362,6 +377,15 @@ def test_init_script_runs_the_distributions_it_is_given(tmp_path):
     assert all(r["form"] == "log" for r in results["8"].values())
     text = (tmp_path / "init-smoke-log.md").read_text()
     assert "[1, 2.83]" not in text and "form 'log'" in text
+
+
+@pytest.mark.parametrize("start", ["2", "2,x", "0,3", "2,1", "2,nan"])
+def test_init_starts_option_names_the_bad_pair(start, capsys):
+    from benchmarks import init
+
+    with pytest.raises(SystemExit):
+        init.main(["--profile", "smoke", "--starts", start])
+    assert "--starts" in capsys.readouterr().err
 
 
 def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path):
