@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import config, harness
+from benchmarks import config, harness, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -484,19 +484,58 @@ def test_baselines_script_end_to_end(tmp_path):
     from benchmarks import baselines
 
     results = baselines.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
-    runs, missing = baselines.configurations()
-    assert set(results) == {f"{a}/{p}" for a, p in runs}
-    text = (tmp_path / "baselines-smoke.md").read_text()
+    settings = config.PROFILES["smoke"].mnist_scale
+    runs, missing = baselines.configurations(settings["learned"])
+    assert set(results) == {f"{a}/{p}" for a, p in runs} >= {"sesn/fixed", "sesn/authors", "cnn/fixed"}
+    text = (tmp_path / "baselines-smoke-mnist.md").read_text()
     for name, entry in results.items():
-        assert len(entry["errors"]["plain"]) == len(entry["errors"]["augmented"]) == 1
-        assert f"| {name} | {entry['parameters']:,} | {harness.mean_std(entry['errors']['plain'])} |" in text
+        errors = entry["plain"]["error"]
+        assert len(errors) == len(entry["augmented"]["error"]) == 1 and entry["plain"]["n_test"] == [20]
+        # The validation split restores a checkpoint; its epoch and error are recorded.
+        assert entry["plain"]["best_epoch"] == [1] and 0 <= entry["plain"]["val_error"][0] <= 100
+        se = stats.binomial_se(errors[0], 20)
+        assert f"| {name} | {entry['parameters']:,} | {stats.mean_sd(errors)} (SE {se:.2f}) |" in text
+    # Each row minus SESN with fixed scales, paired by realisation: one realisation, no SE.
+    gap = results["cnn/fixed"]["plain"]["error"][0] - results["sesn/fixed"]["plain"]["error"][0]
+    assert f"| {gap:+.2f} |" in text and "(reference)" in text
+    assert "one realisation: no standard error, no claim" in text and "within one paired SE" not in text
     # Table 6 shows the scales the runs ended with, computed from them (fixed: the start).
-    fixed = np.array(results["sesn/fixed"]["scales"]["plain"])
+    fixed = np.array(results["sesn/fixed"]["plain"]["scales"])
     np.testing.assert_allclose(fixed[0], 1.5 * 2.0 ** (np.arange(4) / 3), rtol=1e-5)
-    for name in ("sesn/fixed", "sesn/isr"):
-        scales = np.array(results[name]["scales"]["plain"])
+    for name in ("sesn/fixed", "sesn/authors"):
+        scales = np.array(results[name]["plain"]["scales"])
         assert f"| {name} | " + ", ".join(harness.mean_std(scales[:, i], 3) for i in range(4)) + " |" in text
+    # The paper comparison is generated: rankings, and the learned row stands for "Learn ISR".
+    assert baselines.paper_key("sesn/authors") == ("sesn", "Learn ISR")
+    ranking = sorted(results, key=lambda name: results[name]["plain"]["error"][0])
+    assert "lowest to highest mean test error: " + f"{ranking[0]} " in text
+    assert "(paper: +0.04)" in text  # Learn ISR 1.72 - SESN 1.68 on MNIST-Scale
     assert all(f"`{name}`" in text for name in missing)
+
+
+def test_baselines_comparison_claims_only_what_the_paired_errors_show():
+    from benchmarks import baselines
+
+    def entry(architecture, parameterisation, plain, augmented, scales=None):
+        return {
+            "architecture": architecture,
+            "parameterisation": parameterisation,
+            "plain": {"error": plain, "scales": scales},
+            "augmented": {"error": augmented, "scales": scales},
+        }
+
+    scales = [[1.4, 1.9, 2.6, 3.5]] * 3
+    results = {
+        "sesn/fixed": entry("sesn", "fixed", [2.0, 2.2, 2.1], [1.8, 1.9, 1.7], scales),
+        "sesn/isr": entry("sesn", "isr", [2.1, 2.3, 2.2], [1.8, 1.9, 1.7], scales),  # +0.1 each: SE 0
+        "cnn/fixed": entry("cnn", "fixed", [2.4, 2.0, 2.3], [2.1, 2.5, 2.2]),
+    }
+    text = baselines.comparison(results, "fashion")
+    assert "sesn/isr - sesn/fixed: +0.10 points over 3 realisation(s), worse than SESN" in text
+    assert "cnn/fixed - sesn/fixed: +0.13 points over 3 realisation(s), within one paired SE" in text
+    assert "for 2 of 3 rows (sesn/fixed, sesn/isr)" in text  # the CNN's +: -0.3, +0.5, -0.1
+    assert "Table 6, sesn/isr: largest learned scale 3.50 without and 3.50 with" in text
+    assert text.startswith("- Fashion-MNIST-Scale, lowest to highest")
 
 
 def test_speed_script_end_to_end(tmp_path):
