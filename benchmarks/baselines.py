@@ -318,7 +318,7 @@ def comparison(results, dataset):
                 verdict = f"{'worse' if gap > 0 else 'better'} than SESN by more than one paired SE"
             lines.append(
                 f"  - {name} - {REFERENCE}: {gap:+.2f} points over {n} realisation(s), {verdict}"
-                + ("" if paper_gap is None else f" (paper: {paper_gap:+.2f})")
+                + ("" if paper_gap is None else f" (paper, MNIST-Scale: {paper_gap:+.2f})")
             )
     gains = []
     for name, entry in results.items():

@@ -509,7 +509,7 @@ def test_baselines_script_end_to_end(tmp_path):
     assert baselines.paper_key("sesn/authors") == ("sesn", "Learn ISR")
     ranking = sorted(results, key=lambda name: results[name]["plain"]["error"][0])
     assert "lowest to highest mean test error: " + f"{ranking[0]} " in text
-    assert "(paper: +0.04)" in text  # Learn ISR 1.72 - SESN 1.68 on MNIST-Scale
+    assert "(paper, MNIST-Scale: +0.04)" in text  # Learn ISR 1.72 - SESN 1.68 on MNIST-Scale
     assert all(f"`{name}`" in text for name in missing)
 
 
