@@ -252,6 +252,31 @@ def merged_init(paths):
     return merged
 
 
+def ranking(numbers):
+    """Forms from best to worst measured, and a sentence saying why.
+
+    Ordered by the number of target conditions met, then by the mean over distributions
+    of learned - best fixed error (paired by seed), then by the spread of the final ISR
+    across starts (smaller: the start matters less).
+    """
+
+    def key(form):
+        entry = numbers[form]
+        met = sum(holds is True for holds in entry["target"].values())
+        gap = float(np.mean([row["difference"] for row in entry["paired"].values()]))
+        return -met, gap, entry["spread_across_starts"]
+
+    order = sorted(numbers, key=key)
+    parts = []
+    for form in order:
+        met, gap, spread = key(form)
+        parts.append(
+            f"{form} (target conditions met: {-met} of 3; mean learned - best fixed {gap:+.2f} points; "
+            f"start spread x{spread:.2f})"
+        )
+    return order, "Forms from best to worst measured: " + "; ".join(parts) + "."
+
+
 def findings(results_dir, profile_name, forms, init_dirs=None):
     """Markdown and numbers of every form whose learn_isr results are in ``results_dir`` and
     init results in ``init_dirs`` (default: ``results_dir``)."""
@@ -271,6 +296,10 @@ def findings(results_dir, profile_name, forms, init_dirs=None):
         learn = json.loads(learn_path.read_text())["results"]
         lines, numbers[form] = form_findings(form, learn, merged_init(init_paths))
         blocks.append("\n".join(lines))
+    if numbers:
+        order, sentence = ranking(numbers)
+        numbers["ranking"] = order
+        blocks.append(sentence)
     table4 = results_dir / f"parameterisation-{profile_name}.json"
     if table4.exists():
         blocks.append("\n".join(table4_lines(json.loads(table4.read_text())["results"])))

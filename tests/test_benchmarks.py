@@ -354,6 +354,31 @@ def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
         )
 
 
+def test_findings_rank_forms_by_target_then_error_then_start_spread():
+    from benchmarks import findings
+
+    def entry(target, gaps, spread):
+        return {
+            "target": dict(zip(("starts", "width", "error"), target)),
+            "paired": {str(i): {"difference": gap} for i, gap in enumerate(gaps)},
+            "spread_across_starts": spread,
+        }
+
+    numbers = {
+        "isr": entry((False, False, True), [0.5, 0.1, 0.3], 2.4),  # 1 met, mean +0.30
+        "authors": entry((False, None, True), [0.2, 0.2, 0.2], 2.0),  # 1 met, mean +0.20
+        "log": entry((False, False, False), [-1.0, -1.0, -1.0], 1.1),  # 0 met
+        "ratios": entry((False, False, True), [0.2, 0.2, 0.2], 1.5),  # ties authors on error
+    }
+    order, sentence = findings.ranking(numbers)
+    assert order == ["ratios", "authors", "isr", "log"]
+    assert sentence.startswith("Forms from best to worst measured: ratios (target conditions met: 1 of 3; ")
+    assert (
+        "isr (target conditions met: 1 of 3; mean learned - best fixed +0.30 points; start spread x2.40)"
+        in sentence
+    )
+
+
 def test_kernel_extent_ablation_end_to_end(tmp_path):
     from benchmarks import kernel_extent
 
