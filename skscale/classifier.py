@@ -1034,14 +1034,15 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
             :func:`torch.jit.trace` (which torch 2.13 deprecates in favour of
             ``torch.export``); ``"onnx"``: :func:`torch.onnx.export` with
             ``dynamo=True`` (needs ``pip install "skscale[export]"``; the input is named
-            ``"images"``, the output ``"logits"``). ONNX has no complex tensors, so the
-            FFT correlation (``conv_impl``) cannot be translated: the ONNX recording runs
-            every scale convolution directly (``F.conv2d``), with the same outputs up to
-            float rounding, slower for large kernels.
+            ``"images"``, the output ``"logits"``). torch's ONNX exporter cannot translate
+            the FFT correlation (``conv_impl``; its spectra are complex tensors), so the
+            ONNX recording runs every scale convolution directly (``F.conv2d``): the same
+            outputs up to float rounding, slower for large kernels.
         path : str or path-like, optional
-            Also save the recording there: :func:`torch.export.save` (load it with
-            :func:`torch.export.load`), ``ScriptModule.save`` (:func:`torch.jit.load`) or
-            ``ONNXProgram.save`` (e.g. ``onnxruntime.InferenceSession(path)``).
+            Also save the recording there: :func:`torch.export.save` (a ``.pt2`` file;
+            load it with :func:`torch.export.load`), ``ScriptModule.save``
+            (:func:`torch.jit.load`) or ``ONNXProgram.save`` (e.g.
+            ``onnxruntime.InferenceSession(path)``).
 
         Returns
         -------

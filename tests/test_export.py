@@ -98,7 +98,7 @@ def test_onnx_reads_and_writes_named_tensors_of_the_example_shape(recorded):
     (images,), (logits,) = session.get_inputs(), session.get_outputs()
     assert (images.name, logits.name) == ("images", "logits")
     assert images.shape == [len(example), 1, *example.shape[1:]]
-    # ONNX has no complex tensors: the FFT correlations were recorded directly.
+    # torch's ONNX exporter has no complex spectra: the FFT correlations were recorded directly.
     nodes = {node.op_type for node in programs["onnx"].model_proto.graph.node}
     assert "Conv" in nodes and not nodes & {"DFT", "STFT"}
 

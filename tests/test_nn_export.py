@@ -86,7 +86,7 @@ def test_training_mode_still_rebuilds_the_basis_with_gradients():
 
 def test_scale_convolutions_export_to_onnx_on_the_direct_path():
     net = small_network()
-    net[2].conv_impl = "direct"  # ONNX has no complex tensors: the FFT correlation does not translate
+    net[2].conv_impl = "direct"  # torch's ONNX exporter cannot translate the FFT path's complex spectra
     x = torch.randn(2, 1, 24, 24)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # raised inside torch's exporter
