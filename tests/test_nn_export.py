@@ -82,3 +82,14 @@ def test_training_mode_still_rebuilds_the_basis_with_gradients():
     x = torch.randn(1, 1, 24, 24)
     net(x).sum().backward()
     assert net[0].scales.sigma.grad is not None and net[0].scales.gamma.grad is not None
+
+
+def test_scale_convolutions_export_to_onnx_on_the_direct_path():
+    net = small_network()
+    net[2].conv_impl = "direct"  # torch's ONNX exporter cannot translate the FFT path's complex spectra
+    x = torch.randn(2, 1, 24, 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # raised inside torch's exporter
+        program = torch.onnx.export(net, (x,), dynamo=True, verbose=False)
+    (logits,) = program(x)  # run by onnxruntime
+    torch.testing.assert_close(logits, eager(net, x), rtol=1e-4, atol=1e-5)
