@@ -72,6 +72,7 @@ TABLE1_SCALES = dict(n_scales=3, init_sigma_basis=2.0, init_isr=3.0, kernel_exte
 AUTHORS_MODEL = "mnist_ses_scalar_28"
 AUTHORS_FILES = ("models/mnist_ses.py", "models/impl/ses_conv.py", "models/impl/ses_basis.py")
 AUTHORS_TRAIN_TARGET, AUTHORS_INFER_TARGET = 0.35, 0.5
+OWN_VARIANTS = ("ours, channels-last images", "ours, bf16 autocast")
 
 
 # ---------------------------------------------------------------------------- timing
@@ -712,8 +713,9 @@ def inference_pass(module, images):
 def authors_comparison(config, device, path):
     """Training step and inference of the authors' SESN network and of ours, interleaved.
 
-    Our variants: the default network (``conv_impl="auto"``, per-scale supports) and the
-    same network fed channels-last images; the authors' network is timed as published.
+    Our variants: the default network (``conv_impl="auto"``, per-scale supports), the same
+    network fed channels-last images and under bf16 autocast; the authors' network is timed
+    as published (float32).
     """
     size, batch = config.authors_batch
     images, labels = batch_of(batch, size, device)
@@ -723,21 +725,30 @@ def authors_comparison(config, device, path):
     kernel_extent = SESN_SCALES["kernel_extent"]
     torch.manual_seed(0)
     ours = our_sesn(scales, kernel_extent).to(device)
-    torch.manual_seed(0)
-    ours_last = our_sesn(scales, kernel_extent).to(device)
     last = images.contiguous(memory_format=torch.channels_last)
     counts = {"authors": trainable_parameters(theirs), "ours": trainable_parameters(ours)}
     conv = next(m for m in ours.modules() if isinstance(m, ScaleConvT2H))
-    variants = {"authors": (theirs, images), "ours": (ours, images), "ours, channels-last": (ours_last, last)}
+    bf16_error, bf16_agreement = autocast_difference(ours, images, device)
+    # name: (network, images, under bf16 autocast); every copy of ours starts from the same weights.
+    variants = {"authors": (theirs, images, False), "ours": (ours, images, False)}
+    for name, x, bf16 in ((OWN_VARIANTS[0], last, False), (OWN_VARIANTS[1], images, True)):
+        torch.manual_seed(0)
+        variants[name] = (our_sesn(scales, kernel_extent).to(device), x, bf16)
     passes = {
         "train": interleaved_times(
-            {name: training_step(module, x, labels) for name, (module, x) in variants.items()},
+            {
+                name: autocast_bf16(training_step(module, x, labels), device, bf16)
+                for name, (module, x, bf16) in variants.items()
+            },
             device,
             config.warmup,
             config.authors_repeats,
         ),
         "inference": interleaved_times(
-            {name: inference_pass(module, x) for name, (module, x) in variants.items()},
+            {
+                name: autocast_bf16(inference_pass(module, x), device, bf16)
+                for name, (module, x, bf16) in variants.items()
+            },
             device,
             config.warmup,
             config.authors_repeats,
@@ -748,7 +759,7 @@ def authors_comparison(config, device, path):
         (pass_name, clock, variant): times[variant][clock] / times[reference][clock]
         for pass_name, times in passes.items()
         for clock in clocks
-        for variant, reference in (("ours", "authors"), ("ours, channels-last", "ours"))
+        for variant, reference in (("ours", "authors"), *((name, "ours") for name in OWN_VARIANTS))
     }
     targets = {"train": AUTHORS_TRAIN_TARGET, "inference": AUTHORS_INFER_TARGET}
     labels_of = {
@@ -777,12 +788,13 @@ def authors_comparison(config, device, path):
         ["our variant", "pass", "time", "ms", "ratio to ours (default)"],
         [
             [
-                "ours, channels-last images",
+                name,
                 labels_of[pass_name],
                 labels_of[clock],
-                fmt_ms(passes[pass_name]["ours, channels-last"][clock]),
-                f"{ratios[pass_name, clock, 'ours, channels-last']:.3f}",
+                fmt_ms(passes[pass_name][name][clock]),
+                f"{ratios[pass_name, clock, name]:.3f}",
             ]
+            for name in OWN_VARIANTS
             for pass_name in passes
             for clock in clocks
         ],
@@ -806,8 +818,12 @@ def authors_comparison(config, device, path):
         f"{config.authors_repeats} interleaved rounds after {config.warmup} warm-up ones, as wall time and "
         "as the CPU time of this process (`time.process_time`, which leaves out the time other jobs held "
         "the cores: the steadier of the two on a shared machine).\n\n" + table + "\n\n"
-        "Ratios against our own variants (same loop): the same network fed channels-last images "
-        "(`torch.channels_last`), which oneDNN runs in NHWC layout.\n\n" + own + "\n"
+        "Ratios against our own variants (same loop, same initial weights): the network fed channels-last "
+        "images (`torch.channels_last`, which oneDNN runs in NHWC layout), and the network under "
+        "`torch.autocast(dtype=torch.bfloat16)` (the FFT path computes in float32). Before any step, in "
+        f"eval mode, bf16 autocast changes the logits by up to {bf16_error:.1e} of their largest magnitude "
+        f"and keeps the predicted class of {100 * bf16_agreement:.1f}% of the {batch} images; whether it "
+        "keeps the test error of a trained network is not measured here.\n\n" + own + "\n"
     )
     raw = dict(
         ratios={" / ".join(key): value for key, value in ratios.items()},
@@ -815,9 +831,38 @@ def authors_comparison(config, device, path):
         parameters=counts,
         scales=scales,
         authors_kernel_size=their_size,
+        bf16_logit_error=bf16_error,
+        bf16_class_agreement=bf16_agreement,
         our_kernel_sizes=conv.kernel_sizes(),
     )
     return text, raw
+
+
+def autocast_bf16(step, device, enabled):
+    """``step`` run under ``torch.autocast(dtype=torch.bfloat16)`` when ``enabled``."""
+    if not enabled:
+        return step
+
+    def wrapped():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            step()
+
+    return wrapped
+
+
+def autocast_difference(module, images, device):
+    """Largest logit change under bf16 autocast (relative to the largest logit) and class agreement.
+
+    ``module`` is left in training mode.
+    """
+    module.eval()
+    with torch.no_grad():
+        reference = module(images)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            low = module(images).float()
+    module.train()
+    error = float((low - reference).abs().max() / reference.abs().max())
+    return error, float((low.argmax(1) == reference.argmax(1)).float().mean())
 
 
 def our_plans(module, size, batch):
