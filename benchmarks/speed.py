@@ -620,8 +620,8 @@ def rule_check(config, device):
     )
     text = (
         "The constants of the rule (`skscale.nn.functional.conv_cost_estimates`) were fitted on one thread "
-        "of a 2-core AMD EPYC to both paths timed on the 125 shapes of `--calibrate` (mean slowdown of "
-        "the choice against the faster path 1.06 in training, 1.03 in inference). Here the rule is "
+        "of a 2-core Intel Xeon to both paths timed on the 125 shapes of `--calibrate` (mean slowdown of "
+        "the choice against the faster path 1.03 in training, 1.02 in inference). Here the rule is "
         "checked again on 16 shapes (12 of them from that grid): "
         "one correlation timed with both paths, forward + backward (train) and forward under "
         "`torch.no_grad()` (inference); `auto` is `select_conv_impl(..., backward=...)`. Mean "

@@ -355,7 +355,7 @@ class ScaleConvT2H(_ScaleConv):
         image size, channels and batch (and whether gradients are needed); see
         :meth:`correlation_plan`.
         On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
-        training (21 or more in inference), and from about 5 to 9 with tens of channels.
+        training (25 or more in inference), and from about 7 to 13 with tens of channels.
     per_scale_support : bool, default=True
         Convolve every scale with a kernel of its own support (scales of equal support
         share one call). ``False`` zero-pads every scale's kernel to the largest support
