@@ -1,7 +1,8 @@
-"""Speed of the scale convolutions and of scale learning (issue 7).
+"""Speed of the scale convolutions and of scale learning (issues 7 and 19).
 
-Six measurements, taken in one run and written to ``benchmarks/results/speed.md`` (profile
-``cpu``; ``speed-<profile>.md`` for the others). Sizes and repeats are the profile's
+Six measurements (seven with the SESN authors' code), taken in one run and written to
+``benchmarks/results/speed.md`` (profile ``cpu``; ``speed-<profile>.md`` for the others)
+with the numbers in ``speed.json`` beside it. Sizes and repeats are the profile's
 :class:`benchmarks.config.SpeedSettings`:
 
 1. learned (``"isr"``) vs fixed internal scales: training-step time of the Table-1
