@@ -70,6 +70,11 @@ class SpeedSettings:
         Side of the square matrices whose product measures the peak GFLOP/s (5).
     rule_shapes : tuple of tuple
         ``(batch, in channels, out channels, groups, image size, kernel)`` checked in 6.
+    authors_batch : (int, int)
+        ``(image size, batch)`` of the comparison with the SESN authors' code (8, run only
+        with ``--sesn-code``).
+    authors_repeats : int
+        Timed rounds of that comparison (training steps and inference passes alike).
     """
 
     warmup: int
@@ -84,6 +89,8 @@ class SpeedSettings:
     predict_images: tuple
     matmul_size: int
     rule_shapes: tuple
+    authors_batch: tuple = (28, 128)
+    authors_repeats: int = 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -321,6 +328,8 @@ _FULL_SPEED = SpeedSettings(
         (32, 16, 16, 1, 56, 5),
         (32, 16, 16, 1, 56, 9),
     ),
+    authors_batch=(28, 128),
+    authors_repeats=7,
 )
 # Image sizes of the memory figure of issue 16 (the documented per-image numbers are at 256 px).
 _FULL_MEMORY = MemorySettings(image_sizes=(28, 64, 128, 256), predict_batches=(8, 24), train_batches=(4, 12))
@@ -508,6 +517,8 @@ PROFILES = {
             predict_images=((("table1", 28), 8),),
             matmul_size=128,
             rule_shapes=((2, 1, 4, 1, 28, 9), (2, 4, 4, 1, 14, 5)),
+            authors_batch=(28, 4),
+            authors_repeats=1,
         ),
         memory=MemorySettings(image_sizes=(24,), predict_batches=(2, 4), train_batches=(2, 4)),
     ),

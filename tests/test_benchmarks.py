@@ -586,6 +586,13 @@ def test_speed_script_end_to_end(tmp_path):
     )
     assert "- command: `python -m benchmarks.speed --profile smoke --output" in text
     assert "speed.layer_size = 40   (paper: 168)" in text
+    # Without --sesn-code the comparison with the authors' code says it was not run.
+    assert measured["authors"] is None and speed.AUTHORS_NOT_RUN.strip() in text
+    assert "- Against the SESN authors' code: not run (no `--sesn-code`)." in text
+    assert "- load average (1 min): " in text
+    raw = json.loads(output.with_suffix(".json").read_text())
+    assert raw["results"]["sesn_ratios"] == pytest.approx(measured["sesn_ratios"])
+    assert raw["command"].startswith("python -m benchmarks.speed --profile smoke")
     # The work ratio of the sesn kernels comes from the network's own kernel sizes.
     assert f"{measured['sesn_work'][0]:.3f}" in text and speed.work_ratio([7, 7, 11, 15]) == pytest.approx(
         (49 + 49 + 121 + 225) / (4 * 225)
@@ -833,3 +840,92 @@ def test_init_and_sweep_workers_train_what_this_process_trains(tmp_path):
     assert serial == parallel
     smoke = config.PROFILES["smoke"]
     assert harness.run_sweep(smoke, "cpu", 1) == harness.run_sweep(smoke, "cpu", 2)
+
+
+STAND_IN_CONV = '''
+import torch
+from torch import nn
+
+
+class StandInConv(nn.Module):
+    """Not the authors' layer: a plain convolution with the attributes the benchmark reads."""
+
+    def __init__(self, in_channels, out_channels, scales):
+        super().__init__()
+        self.scales = [round(s, 3) for s in scales]
+        self.kernel_size = 15
+        self.register_buffer("basis", torch.zeros(1))
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+'''
+
+STAND_IN_MODELS = """
+from torch import nn
+
+from .impl.ses_conv import StandInConv
+
+
+def mnist_ses_scalar_28(**kwargs):
+    print("printed while building, as the authors' basis does")
+    scales = [1.7, 2.45, 3.54, 5.1]
+    return nn.Sequential(
+        StandInConv(1, 4, scales), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    )
+"""
+
+
+def stand_in_authors_code(folder):
+    """A folder laid out like the SESN authors' repository, holding a tiny stand-in network.
+
+    Their package ``__init__`` files import every model; here they raise, so a test fails
+    if the benchmark runs them.
+    """
+    impl = folder / "models" / "impl"
+    impl.mkdir(parents=True)
+    for package in (folder / "models", impl):
+        (package / "__init__.py").write_text("raise ImportError('the package __init__ must not run')\n")
+    (impl / "ses_conv.py").write_text(STAND_IN_CONV)
+    (impl / "ses_basis.py").write_text("")
+    (folder / "models" / "mnist_ses.py").write_text(STAND_IN_MODELS)
+    return folder
+
+
+def test_speed_against_authors_code_runs_their_network_beside_ours(tmp_path, capsys):
+    from benchmarks import speed
+
+    folder = stand_in_authors_code(tmp_path / "sesn")
+    settings = config.PROFILES["smoke"].speed
+    text, raw = speed.authors_comparison(settings, speed.torch.device("cpu"), folder)
+    assert "printed while building" not in capsys.readouterr().out
+    assert raw["scales"] == [1.7, 2.45, 3.54, 5.1] and raw["authors_kernel_size"] == 15
+    # Ours gets exactly their scales, fixed; the stand-in has far fewer parameters than ours.
+    assert raw["our_kernel_sizes"] == [7, 7, 11, 15]
+    assert raw["parameters"] == {"authors": 4 * 9 + 4 + 4 * 10 + 10, "ours": 494549}
+    assert "Trainable parameters: authors 90, ours 494,549 (**different**)" in text
+    ratios, times = raw["ratios"], raw["times_s"]
+    for pass_name in ("train", "inference"):
+        for clock in ("wall", "cpu"):
+            ratio = ratios[f"{pass_name} / {clock} / ours"]
+            assert ratio == pytest.approx(
+                times[pass_name]["ours"][clock] / times[pass_name]["authors"][clock]
+            )
+            assert f"**{ratio:.3f}**" in text
+    train = [ratios["train / wall / ours"], ratios["train / cpu / ours"]]
+    verdict = speed.verdict(max(train), speed.AUTHORS_TRAIN_TARGET)
+    assert (
+        f"training step {train[0]:.3f} in wall time, {train[1]:.3f} in CPU time (target <= 0.35, {verdict})"
+        in speed.authors_summary(raw)
+    )
+
+
+def test_speed_refuses_a_folder_without_the_authors_code(tmp_path):
+    from benchmarks import speed
+
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--sesn-code", str(tmp_path)])
+    with pytest.raises(speed.argparse.ArgumentTypeError, match=r"--sesn-code must be .* got '.*' \(missing"):
+        speed.authors_code_dir(str(tmp_path))
+    folder = stand_in_authors_code(tmp_path / "sesn")
+    assert speed.parse_args(["--sesn-code", str(folder)]).sesn_code == folder
