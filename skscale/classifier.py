@@ -1027,8 +1027,8 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         ----------
         X : array-like or torch Dataset
             Example images, in any form :meth:`predict` accepts (validated and converted
-            the same way). The recording reads batches of their shape, batch size
-            included: export with as many images as one call will pass (e.g. ``X[:1]``).
+            the same way), e.g. ``X[:1]``. The recording reads batches of any size of
+            images of their shape: the batch dimension is dynamic (named ``"batch"``).
         format : {"torch", "torchscript", "onnx"}, default="torch"
             ``"torch"``: :func:`torch.export.export`; ``"torchscript"``:
             :func:`torch.jit.trace` (which torch 2.13 deprecates in favour of
@@ -1084,11 +1084,15 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
                 raise ValueError("X is an empty Dataset; export needs at least one example image.")
             inputs = torch.stack([inputs[position][0] for position in range(len(inputs))])
         images = to_tensor(inputs, device=self.device)
+        # torch.export fixes a batch of one (its 0/1 specialisation): record two copies instead.
+        if len(images) == 1:
+            images = images.expand(2, *images.shape[1:])
+        dynamic_shapes = ({0: torch.export.Dim("batch", min=1)},)
         # A copy: a recording shares the parameters of the module it records, which a later
         # fit would change in place.
         module = copy.deepcopy(self.module_).eval()
         if format == "torch":
-            program = torch.export.export(module, (images,))
+            program = torch.export.export(module, (images,), dynamic_shapes=dynamic_shapes)
             if path is not None:
                 torch.export.save(program, os.fspath(path))
         elif format == "torchscript":
@@ -1112,6 +1116,7 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
                 module,
                 (images,),
                 dynamo=True,
+                dynamic_shapes=dynamic_shapes,
                 input_names=["images"],
                 output_names=["logits"],
                 verbose=False,

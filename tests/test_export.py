@@ -87,7 +87,7 @@ def test_recording_gives_the_network_outputs_and_predictions(recorded, format):
 @pytest.mark.parametrize("format", FORMATS)
 def test_saved_recording_reloads_with_the_same_outputs(recorded, format):
     clf, example, programs, paths = recorded
-    other = example[::-1].copy()  # another batch of the same shape
+    other = example[::-1][:3].copy()  # another batch, of another size
     logits = run_saved(format, paths[format], other)
     np.testing.assert_allclose(logits, network_outputs(clf, other), rtol=1e-4, atol=1e-5)
 
@@ -97,7 +97,7 @@ def test_onnx_reads_and_writes_named_tensors_of_the_example_shape(recorded):
     session = onnxruntime.InferenceSession(str(paths["onnx"]), providers=["CPUExecutionProvider"])
     (images,), (logits,) = session.get_inputs(), session.get_outputs()
     assert (images.name, logits.name) == ("images", "logits")
-    assert images.shape == [len(example), 1, *example.shape[1:]]
+    assert images.shape == ["batch", 1, *example.shape[1:]]
     # torch's ONNX exporter has no complex spectra: the FFT correlations were recorded directly.
     nodes = {node.op_type for node in programs["onnx"].model_proto.graph.node}
     assert "Conv" in nodes and not nodes & {"DFT", "STFT"}
@@ -145,3 +145,13 @@ def test_export_refuses_an_unfitted_estimator_an_unknown_format_and_other_images
     )
     with pytest.raises(ImportError, match=r"needs the packages onnxscript: pip install 'skscale\[export\]'"):
         clf.export(X[:1], format="onnx")
+
+
+@pytest.mark.parametrize("format", FORMATS)
+def test_a_single_example_image_records_a_network_for_any_batch_size(format):
+    clf, X = fitted("fft")
+    program = clf.export(X[:1], format=format)
+    for n_images in (1, 2, 7):
+        np.testing.assert_allclose(
+            run(format, program, X[:n_images]), network_outputs(clf, X[:n_images]), rtol=1e-4, atol=1e-5
+        )

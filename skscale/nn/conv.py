@@ -31,6 +31,7 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
+from torch.fx.experimental.symbolic_shapes import optimization_hint
 
 from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basis
 from ..utils.validation import Boolean, Integer, Options, Real
@@ -172,7 +173,12 @@ class _ScaleConv(nn.Module):
         else:
             result = [(tuple(range(len(sizes))), full)]
         if cacheable:
-            result = [(indices, basis.detach()) for indices, basis in result]
+            # Contiguous copies, not views of one basis: a recording saves every one as a whole
+            # tensor (torch.export.save warns about partial views).
+            result = [
+                (indices, basis.detach().clone(memory_format=torch.contiguous_format))
+                for indices, basis in result
+            ]
             self._basis_cache = (key, result)
         return result
 
@@ -239,7 +245,8 @@ class _ScaleConv(nn.Module):
                 out_channels,
                 grouped=grouped,
                 stride=self.stride,
-                batch_size=input_shape[0],
+                # The example's batch size when the batch is symbolic (no guard on it).
+                batch_size=optimization_hint(input_shape[0]),
                 backward=backward,
             )
             direct, fft = ordered[:n_direct], ordered[n_direct:]
@@ -254,7 +261,9 @@ class _ScaleConv(nn.Module):
         inference = _recording() and not self.training
         needs_grad = x.requires_grad or self.weight.requires_grad
         backward = not inference and torch.is_grad_enabled() and needs_grad
-        return self._plan(self.basis_groups(), tuple(int(n) for n in x.shape), backward)
+        # A symbolic batch (torch.export with a dynamic batch) stays symbolic: only "auto" reads it.
+        batch = x.shape[0] if torch.compiler.is_compiling() else int(x.shape[0])
+        return self._plan(self.basis_groups(), (batch, *(int(n) for n in x.shape[1:])), backward)
 
     def _refresh_basis_cache(self):
         """In eval mode, cache the basis of the current scales now (see :meth:`basis_groups`)."""

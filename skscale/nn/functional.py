@@ -350,7 +350,8 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
     kernel = kernel.to(compute_dtype)
 
     # Python ints (a recorded graph, torch.jit.trace, sees sizes as tensors): the FFT grid is static.
-    batch, in_channels, height, width = (int(n) for n in x.shape)
+    in_channels, height, width = (int(n) for n in x.shape[1:])
+    batch = x.shape[0]  # symbolic in a graph recorded with a dynamic batch
     out_channels, group_in, size, _ = (int(n) for n in kernel.shape)
     half = size // 2
     fft_h, fft_w = _fft_sizes(height, width, size)
@@ -397,7 +398,8 @@ def _images_per_call(shape, device):
     half a million points per call, 6 to 28 ns beyond), so the batch is cut into calls
     of at most ``_CPU_POINTS_PER_CALL`` points.
     """
-    if device.type != "cpu":
+    # A recorded graph transforms in one call (its batch may be symbolic).
+    if device.type != "cpu" or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return None
     return max(1, _CPU_POINTS_PER_CALL // (shape[0] * shape[1]))
 
