@@ -436,10 +436,9 @@ PROFILES = {
         # authors' 60 epochs with the decays scaled alike. Not within the 2 hours on 2
         # cores that issue 19 asks for: at k = 4 the 4-scale SESN network's training step
         # (batch 128, one thread) took 7-10 s and its inference 20-30 images/s here (on a
-        # loaded machine), so
-        # one realisation of the six rows with and without augmentation costs about
-        # 10 core-hours, 4.4 of them predicting the 50,000 test images. It runs on a GPU
-        # (--device cuda) until the speed work of issue 19 closes that gap.
+        # loaded machine), so one realisation of the six rows with and without
+        # augmentation costs about 10 core-hours, 4.4 of them predicting the 50,000 test
+        # images. It runs on a GPU (--device cuda) until the speed work closes that gap.
         mnist_scale=dict(
             n_train=10000,
             n_val=2000,
