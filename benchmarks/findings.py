@@ -3,7 +3,9 @@
 Reads, for each learned form, ``learn_isr-<profile>-<form>.json`` (Table 2 and Fig. 6:
 the learned scales from one start on every distribution, and the fixed-ISR sweep) and
 ``init-<profile>-<form>.json`` (Table 3: the learned scales from every start), and
-``parameterisation-<profile>.json`` (Table 4) when present. For every form it writes:
+``parameterisation-<profile>.json`` (Table 4) when present. Table 3 may be split over
+several folders (``--init-dirs``: e.g. every start on [1, 8] in one run, two starts on
+[1, 2.83] in another); their distributions are merged. For every form it writes:
 
 - the spread of the final ISR across starts and across distributions, each as the ratio
   of the largest to the smallest mean final ISR;
@@ -16,6 +18,8 @@ the learned scales from one start on every distribution, and the fixed-ISR sweep
   fixed by more than one paired standard error.
 
     python -m benchmarks.findings --profile cpu --forms isr authors log
+    python -m benchmarks.findings --profile cpu --output-dir results/protocol-17 \
+        --init-dirs results/protocol-17 results/protocol-17/narrow
 """
 
 from __future__ import annotations
@@ -121,15 +125,23 @@ def target(learn, init):
         parts, holds = [], []
         for sigma, (low, high) in sorted(pairs[wide].items()):
             for index, record in enumerate((low, high)):
-                other = pairs[narrow][sigma][index]
+                other = pairs[narrow].get(sigma, (None, None))[index]
+                if other is None or other["start"] != record["start"]:
+                    continue  # this start did not run on the narrow distribution
                 factor = float(np.mean(record["isr"]) / np.mean(other["isr"]))
                 holds.append(factor >= WIDTH_FACTOR)
                 parts.append(f"start ({sigma:g}, {record['start'][1]:g}): x{factor:.2f}")
-        sentence = (
-            f"ISR learned on [1, {wide}] at least {WIDTH_FACTOR:g} x the one on [1, {narrow}] from every "
-            f"start: {'yes' if all(holds) else 'no'} ({', '.join(parts)})"
-        )
-        checks["width"] = (all(holds), sentence)
+        if holds:
+            sentence = (
+                f"ISR learned on [1, {wide}] at least {WIDTH_FACTOR:g} x the one on [1, {narrow}] from every "
+                f"start run on both: {'yes' if all(holds) else 'no'} ({', '.join(parts)})"
+            )
+            checks["width"] = (all(holds), sentence)
+        else:
+            checks["width"] = (
+                None,
+                f"ISR on [1, {wide}] vs [1, {narrow}]: not measured (no lowest or highest start ran on both)",
+            )
     rows = paired_errors(learn)
     measured = len(rows) >= N_DISTRIBUTIONS and all(math.isfinite(se) for _, _, se, _ in rows.values())
     worse = [
@@ -226,19 +238,68 @@ def table4_lines(parameterisation):
     return lines
 
 
-def findings(results_dir, profile_name, forms):
-    """Markdown and numbers of every form whose learn_isr and init results are in ``results_dir``."""
+def merged_init(paths):
+    """Table-3 results of several runs, their distributions merged into one dict.
+
+    A distribution measured by two runs is refused: which one counts would be a choice.
+    """
+    merged = {}
+    for path in paths:
+        for key, entry in json.loads(Path(path).read_text())["results"].items():
+            if key in merged:
+                raise ValueError(f"[1, {key}] is in two init results ({path} and an earlier one); keep one.")
+            merged[key] = entry
+    return merged
+
+
+def ranking(numbers):
+    """Forms from best to worst measured, and a sentence saying why.
+
+    Ordered by the number of target conditions met, then by the mean over distributions
+    of learned - best fixed error (paired by seed), then by the spread of the final ISR
+    across starts (smaller: the start matters less).
+    """
+
+    def key(form):
+        entry = numbers[form]
+        met = sum(holds is True for holds in entry["target"].values())
+        gap = float(np.mean([row["difference"] for row in entry["paired"].values()]))
+        return -met, gap, entry["spread_across_starts"]
+
+    order = sorted(numbers, key=key)
+    parts = []
+    for form in order:
+        met, gap, spread = key(form)
+        parts.append(
+            f"{form} (target conditions met: {-met} of 3; mean learned - best fixed {gap:+.2f} points; "
+            f"start spread x{spread:.2f})"
+        )
+    return order, "Forms from best to worst measured: " + "; ".join(parts) + "."
+
+
+def findings(results_dir, profile_name, forms, init_dirs=None):
+    """Markdown and numbers of every form whose learn_isr results are in ``results_dir`` and
+    init results in ``init_dirs`` (default: ``results_dir``)."""
     results_dir = Path(results_dir)
+    init_dirs = [results_dir] if not init_dirs else [Path(folder) for folder in init_dirs]
     blocks, numbers, missing = [], {}, []
     for form in forms:
-        paths = [results_dir / f"{name}-{profile_name}-{form}.json" for name in ("learn_isr", "init")]
-        absent = [path.name for path in paths if not path.exists()]
+        learn_path = results_dir / f"learn_isr-{profile_name}-{form}.json"
+        init_paths = [folder / f"init-{profile_name}-{form}.json" for folder in init_dirs]
+        init_paths = [path for path in init_paths if path.exists()]
+        absent = [learn_path.name] if not learn_path.exists() else []
+        if not init_paths:
+            absent.append(f"init-{profile_name}-{form}.json")
         if absent:
             missing += absent
             continue
-        learn, init = (json.loads(path.read_text())["results"] for path in paths)
-        lines, numbers[form] = form_findings(form, learn, init)
+        learn = json.loads(learn_path.read_text())["results"]
+        lines, numbers[form] = form_findings(form, learn, merged_init(init_paths))
         blocks.append("\n".join(lines))
+    if numbers:
+        order, sentence = ranking(numbers)
+        numbers["ranking"] = order
+        blocks.append(sentence)
     table4 = results_dir / f"parameterisation-{profile_name}.json"
     if table4.exists():
         blocks.append("\n".join(table4_lines(json.loads(table4.read_text())["results"])))
@@ -262,8 +323,16 @@ def main(argv=None):
         default=None,
         help="where the learn_isr and init results are (default: --output-dir)",
     )
+    parser.add_argument(
+        "--init-dirs",
+        nargs="+",
+        type=Path,
+        default=None,
+        help="folders whose init results are merged (default: the results folder)",
+    )
     args, profile = harness.setup(parser, argv)
-    text, numbers = findings(args.results_dir or args.output_dir, profile.name, args.forms)
+    results_dir = args.results_dir or args.output_dir
+    text, numbers = findings(results_dir, profile.name, args.forms, args.init_dirs)
     report = harness.Report(NAME, f"Findings of issue 17 ({profile.name} profile)", args, profile)
     report.add("Findings", text)
     report.raw = numbers

@@ -5,11 +5,13 @@ profile's ``init_sigma_grid`` x ``init_isr_grid`` (paper: {1, 2, 4} x {1.5, 3, 6
 {2, 4} x {1.5, 3, 6} paper units, i.e. 1 and 2 pixels of its half-size digits). The
 ``paper`` profile runs the three log-uniform data scale distributions of the paper; the
 ``cpu`` profile runs the narrowest and the widest, [1, 2.83] and [1, 8] (the target of
-issue 17 compares them; pass ``--distributions 2.83 4.76 8`` for all three). Results go to
+issue 17 compares them; pass ``--distributions 2.83 4.76 8`` for all three). ``--starts
+SIGMA,ISR ...`` runs only the given starts (paper units). Results go to
 ``init-<profile>-<form>.*``.
 
     python -m benchmarks.init --profile cpu --form authors
     python -m benchmarks.init --profile paper --device cuda
+    python -m benchmarks.init --profile cpu --form log --distributions 2.83 --starts 2,1.5 2,6
 """
 
 from __future__ import annotations
@@ -48,12 +50,31 @@ def fit_start(profile, scale_range, seed, start, device="cpu"):
     return {key: values[0] for key, values in record.items()}
 
 
-def run(profile, device, n_jobs=1):
+def parse_start(text):
+    """``"SIGMA,ISR"`` -> ``(sigma_basis, isr)``: sigma_basis > 0 (paper units), ISR > 1."""
+    import argparse
+
+    parts = text.split(",")
+    try:
+        sigma_basis, isr = (float(part) for part in parts)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--starts takes SIGMA,ISR pairs such as 2,1.5, got {text!r}"
+        ) from None
+    if not (np.isfinite(sigma_basis) and sigma_basis > 0 and np.isfinite(isr) and isr > 1):
+        raise argparse.ArgumentTypeError(f"--starts needs sigma_basis > 0 and ISR > 1, got {text!r}")
+    return sigma_basis, isr
+
+
+def run(profile, device, n_jobs=1, starts=None):
     """Every (distribution, seed, start) fit, spread over ``n_jobs`` processes.
 
-    Returns ``{high: {"sigma,isr": record}}``, each record with per-seed lists.
+    ``starts`` (``(sigma_basis, isr)`` pairs in paper units) defaults to the profile's
+    ``init_sigma_grid`` x ``init_isr_grid``. Returns ``{high: {"sigma,isr": record}}``,
+    each record with per-seed lists.
     """
-    starts = [(s, i) for s in profile.init_sigma_grid for i in profile.init_isr_grid]
+    if starts is None:
+        starts = [(s, i) for s in profile.init_sigma_grid for i in profile.init_isr_grid]
     tasks = [
         (profile, (low, high), seed, start, device)
         for low, high in profile.distributions
@@ -83,7 +104,16 @@ def run(profile, device, n_jobs=1):
 
 
 def main(argv=None):
-    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0], learned=True), argv)
+    parser = harness.make_parser(__doc__.splitlines()[0], learned=True)
+    parser.add_argument(
+        "--starts",
+        nargs="+",
+        type=parse_start,
+        default=None,
+        metavar="SIGMA,ISR",
+        help="only these starts, sigma_basis in paper units (default: the profile's grid)",
+    )
+    args, profile = harness.setup(parser, argv)
     if args.distributions is None and profile.name == "cpu":
         profile = dataclasses.replace(profile, distributions=(DISTRIBUTIONS[0], DISTRIBUTIONS[-1]))
         print(f"  init.py: distributions = {profile.distributions}   (paper: {DISTRIBUTIONS})", flush=True)
@@ -94,7 +124,7 @@ def main(argv=None):
         profile,
         variant=profile.form,
     )
-    results = run(profile, args.device, args.n_jobs or 1)
+    results = run(profile, args.device, args.n_jobs or 1, starts=args.starts)
     blocks = []
     for key, entry in results.items():
         rows = []
@@ -157,8 +187,9 @@ def main(argv=None):
         ax.set(
             xlabel="sigma_basis (paper units)", ylabel="ISR", title=f"[1, {key}]: init (x) -> learned (dots)"
         )
-        harness.log_axis(ax, profile.init_sigma_grid)
-        harness.log_axis(ax, profile.init_isr_grid, axis="y")
+        run_starts = [record["start"] for record in entry.values()]
+        harness.log_axis(ax, sorted({s for s, _ in run_starts}))
+        harness.log_axis(ax, sorted({i for _, i in run_starts}), axis="y")
     fig.tight_layout()
     report.write(fig)
     return results

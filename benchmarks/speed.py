@@ -1,7 +1,8 @@
-"""Speed of the scale convolutions and of scale learning (issue 7).
+"""Speed of the scale convolutions and of scale learning (issues 7 and 19).
 
-Six measurements, taken in one run and written to ``benchmarks/results/speed.md`` (profile
-``cpu``; ``speed-<profile>.md`` for the others). Sizes and repeats are the profile's
+Six measurements (seven with the SESN authors' code), taken in one run and written to
+``benchmarks/results/speed.md`` (profile ``cpu``; ``speed-<profile>.md`` for the others)
+with the numbers in ``speed.json`` beside it. Sizes and repeats are the profile's
 :class:`benchmarks.config.SpeedSettings`:
 
 1. learned (``"isr"``) vs fixed internal scales: training-step time of the Table-1
@@ -17,7 +18,12 @@ Six measurements, taken in one run and written to ``benchmarks/results/speed.md`
    and 168 pixels;
 5. achieved GFLOP/s of the convolutions against the measured matrix-multiply peak;
 6. a check of the ``"auto"`` rule: both paths timed on a grid of shapes, and how much
-   slower the chosen path is than the faster one.
+   slower the chosen path is than the faster one;
+7. with ``--sesn-code PATH`` (a folder holding https://github.com/ISosnovik/sesn, outside
+   this repository): training step and inference of the SESN authors' own
+   ``mnist_ses_scalar_28`` against our ``sesn`` network with the same scales and parameter
+   count (issue 19; targets: ratio ours / authors <= 0.35 for training, <= 0.5 for
+   inference), and our own variants in the same loop.
 
 Every time is the median of repeated steps after warm-up; the variants of one
 comparison run interleaved (every round runs each variant once, in a shuffled order) so
@@ -25,14 +31,23 @@ that a slow spell of a shared machine hits all of them alike.
 
     python -m benchmarks.speed --threads 1                  # about 10 minutes on 2 CPU cores
     python -m benchmarks.speed --profile smoke              # tiny sizes, seconds (tests)
+    python -m benchmarks.speed --threads 1 --sesn-code /tmp/sesn  # with the authors' code (7)
     python -m benchmarks.speed --profile paper --device cuda  # the same tables on a GPU
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import datetime
+import importlib
+import io
+import json
+import os
 import statistics
+import sys
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -53,6 +68,12 @@ SESN_LAYER2 = "sesn layer 2, 14 px"
 # Targets of issue 7: learned / fixed step, per-scale / padded sesn step, auto / direct layer.
 LEARNED_TARGET, SESN_TARGET, AUTO_TARGET = 1.05, 0.55, 0.5
 TABLE1_SCALES = dict(n_scales=3, init_sigma_basis=2.0, init_isr=3.0, kernel_extent=2.0)
+# Issue 19: our sesn network against the SESN authors' own code (their MNIST network with
+# four scales 1.7 .. 5.1): targets of the time ratios ours / authors.
+AUTHORS_MODEL = "mnist_ses_scalar_28"
+AUTHORS_FILES = ("models/mnist_ses.py", "models/impl/ses_conv.py", "models/impl/ses_basis.py")
+AUTHORS_TRAIN_TARGET, AUTHORS_INFER_TARGET = 0.35, 0.5
+OWN_VARIANTS = ("ours, channels-last images", "ours, bf16 autocast")
 
 
 # ---------------------------------------------------------------------------- timing
@@ -67,22 +88,36 @@ def interleaved_medians(steps, device, warmup, repeats):
     Every round runs each step once, in a shuffled order (fixed seed), so that neither a
     slow spell of the machine nor the position after a particular other step favours one.
     """
+    return {name: times["wall"] for name, times in interleaved_times(steps, device, warmup, repeats).items()}
+
+
+def interleaved_times(steps, device, warmup, repeats):
+    """As :func:`interleaved_medians`, with the median process CPU time of every call beside it.
+
+    Returns ``{name: {"wall": seconds, "cpu": seconds}}``. The CPU time (all threads of this
+    process, ``time.process_time``) leaves out the time other jobs held the cores, so on a
+    shared machine it is the steadier of the two; it says nothing on a GPU.
+    """
     for step in steps.values():
         for _ in range(warmup):
             step()
     synchronize(device)
-    times = {name: [] for name in steps}
+    times = {name: ([], []) for name in steps}
     order = list(steps)
     generator = np.random.RandomState(0)
     for _ in range(repeats):
         generator.shuffle(order)
         for name in order:
             step = steps[name]
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             step()
             synchronize(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(values) for name, values in times.items()}
+            times[name][0].append(time.perf_counter() - start)
+            times[name][1].append(time.process_time() - start_cpu)
+    return {
+        name: dict(wall=statistics.median(wall), cpu=statistics.median(cpu))
+        for name, (wall, cpu) in times.items()
+    }
 
 
 def training_step(module, images, labels, scale_lr=0.0):
@@ -586,8 +621,8 @@ def rule_check(config, device):
     )
     text = (
         "The constants of the rule (`skscale.nn.functional.conv_cost_estimates`) were fitted on one thread "
-        "of a 2-core AMD EPYC to both paths timed on the 125 shapes of `--calibrate` (mean slowdown of "
-        "the choice against the faster path 1.06 in training, 1.03 in inference). Here the rule is "
+        "of a 2-core Intel Xeon to both paths timed on the 125 shapes of `--calibrate` (mean slowdown of "
+        "the choice against the faster path 1.03 in training, 1.02 in inference). Here the rule is "
         "checked again on 16 shapes (12 of them from that grid): "
         "one correlation timed with both paths, forward + backward (train) and forward under "
         "`torch.no_grad()` (inference); `auto` is `select_conv_impl(..., backward=...)`. Mean "
@@ -596,6 +631,248 @@ def rule_check(config, device):
         f"(worst {max(slowdowns[False]):.2f}).\n\n" + table + "\n"
     )
     return text, slowdowns
+
+
+# ---------------------------------------------------------------------------- 7
+def authors_code_dir(text):
+    """``--sesn-code``: a folder holding the SESN authors' repository (github.com/ISosnovik/sesn)."""
+    path = Path(text)
+    missing = [name for name in AUTHORS_FILES if not (path / name).is_file()]
+    if missing:
+        raise argparse.ArgumentTypeError(
+            "--sesn-code must be a folder holding the SESN authors' repository "
+            f"({', '.join(AUTHORS_FILES)}), "
+            f"got {text!r} (missing {', '.join(missing)})."
+        )
+    return path
+
+
+def load_authors_models(path):
+    """Import ``models/mnist_ses.py`` of the authors' repository at ``path``.
+
+    Their package ``__init__`` files import every model of the repository (and its
+    dependencies); the two packages are registered empty instead, so that only
+    ``mnist_ses.py`` and the files it imports (``models/impl/ses_conv.py``,
+    ``ses_basis.py``) run. Nothing is copied: the code is read from ``path``.
+    """
+    root = f"_sesn_authors_{len([name for name in sys.modules if name.startswith('_sesn_authors_')])}"
+    for name, folder in ((root, path / "models"), (f"{root}.impl", path / "models" / "impl")):
+        package = types.ModuleType(name)
+        package.__path__ = [str(folder)]
+        sys.modules[name] = package
+    return importlib.import_module(f"{root}.mnist_ses")
+
+
+def authors_network(path):
+    """The authors' ``mnist_ses_scalar_28`` network and the scales and kernel size of its layers."""
+    models = load_authors_models(path)
+    with contextlib.redirect_stdout(io.StringIO()):  # their basis prints its Hermite scales
+        network = getattr(models, AUTHORS_MODEL)()
+    layers = [m for m in network.modules() if hasattr(m, "basis") and hasattr(m, "scales")]
+    scales = {tuple(float(s) for s in layer.scales) for layer in layers}
+    sizes = {int(layer.kernel_size) for layer in layers}
+    if len(scales) != 1 or len(sizes) != 1:
+        raise ValueError(
+            f"{AUTHORS_MODEL} has layers with different scales {scales} or kernel sizes {sizes}."
+        )
+    return network, list(scales.pop()), sizes.pop()
+
+
+def our_sesn(scales, kernel_extent, conv_kwargs=None):
+    """Our ``sesn`` network with fixed internal scales set to exactly ``scales``."""
+    module = build_module(
+        "sesn",
+        n_classes=10,
+        in_channels=1,
+        parameterisation="fixed",
+        n_scales=len(scales),
+        init_sigma_basis=scales[0],
+        init_isr=scales[-1] / scales[0],
+        kernel_extent=kernel_extent,
+        conv_kwargs=conv_kwargs,
+    )
+    with torch.no_grad():
+        module.scales.fixed_scales.copy_(torch.tensor(scales, dtype=module.scales.fixed_scales.dtype))
+    return module
+
+
+def trainable_parameters(module):
+    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+
+
+def inference_pass(module, images):
+    """A forward pass in eval mode without gradients, as a closure."""
+    module.eval()
+
+    def step():
+        with torch.no_grad():
+            module(images)
+
+    return step
+
+
+def authors_comparison(config, device, path):
+    """Training step and inference of the authors' SESN network and of ours, interleaved.
+
+    Our variants: the default network (``conv_impl="auto"``, per-scale supports), the same
+    network fed channels-last images and under bf16 autocast; the authors' network is timed
+    as published (float32).
+    """
+    size, batch = config.authors_batch
+    images, labels = batch_of(batch, size, device)
+    torch.manual_seed(0)
+    theirs, scales, their_size = authors_network(path)
+    theirs = theirs.to(device)
+    kernel_extent = SESN_SCALES["kernel_extent"]
+    torch.manual_seed(0)
+    ours = our_sesn(scales, kernel_extent).to(device)
+    last = images.contiguous(memory_format=torch.channels_last)
+    counts = {"authors": trainable_parameters(theirs), "ours": trainable_parameters(ours)}
+    conv = next(m for m in ours.modules() if isinstance(m, ScaleConvT2H))
+    bf16_error, bf16_agreement = autocast_difference(ours, images, device)
+    # name: (network, images, under bf16 autocast); every copy of ours starts from the same weights.
+    variants = {"authors": (theirs, images, False), "ours": (ours, images, False)}
+    for name, x, bf16 in ((OWN_VARIANTS[0], last, False), (OWN_VARIANTS[1], images, True)):
+        torch.manual_seed(0)
+        variants[name] = (our_sesn(scales, kernel_extent).to(device), x, bf16)
+    passes = {
+        "train": interleaved_times(
+            {
+                name: autocast_bf16(training_step(module, x, labels), device, bf16)
+                for name, (module, x, bf16) in variants.items()
+            },
+            device,
+            config.warmup,
+            config.authors_repeats,
+        ),
+        "inference": interleaved_times(
+            {
+                name: autocast_bf16(inference_pass(module, x), device, bf16)
+                for name, (module, x, bf16) in variants.items()
+            },
+            device,
+            config.warmup,
+            config.authors_repeats,
+        ),
+    }
+    clocks = ("wall", "cpu") if device.type == "cpu" else ("wall",)
+    ratios = {
+        (pass_name, clock, variant): times[variant][clock] / times[reference][clock]
+        for pass_name, times in passes.items()
+        for clock in clocks
+        for variant, reference in (("ours", "authors"), *((name, "ours") for name in OWN_VARIANTS))
+    }
+    targets = {"train": AUTHORS_TRAIN_TARGET, "inference": AUTHORS_INFER_TARGET}
+    labels_of = {
+        "train": f"training step (Adam, batch {batch})",
+        "inference": f"inference (eval, no_grad, batch {batch})",
+        "wall": "wall",
+        "cpu": "process CPU",
+    }
+    rows = [
+        [
+            labels_of[pass_name],
+            labels_of[clock],
+            fmt_ms(passes[pass_name]["authors"][clock]),
+            fmt_ms(passes[pass_name]["ours"][clock]),
+            f"**{ratios[pass_name, clock, 'ours']:.3f}**",
+            f"<= {targets[pass_name]}",
+            verdict(ratios[pass_name, clock, "ours"], targets[pass_name]),
+        ]
+        for pass_name in passes
+        for clock in clocks
+    ]
+    table = harness.markdown_table(
+        ["pass", "time", "authors (ms)", "ours (ms)", "ours / authors", "target", ""], rows
+    )
+    own = harness.markdown_table(
+        ["our variant", "pass", "time", "ms", "ratio to ours (default)"],
+        [
+            [
+                name,
+                labels_of[pass_name],
+                labels_of[clock],
+                fmt_ms(passes[pass_name][name][clock]),
+                f"{ratios[pass_name, clock, name]:.3f}",
+            ]
+            for name in OWN_VARIANTS
+            for pass_name in passes
+            for clock in clocks
+        ],
+    )
+    equal = "equal" if counts["authors"] == counts["ours"] else "**different**"
+    plans = "; ".join(
+        f"layer {index + 1}: " + " / ".join(f"{kernel} {impl}" for _, kernel, impl in plan)
+        for index, plan in enumerate(our_plans(ours, size, batch))
+    )
+    text = (
+        f"The SESN authors' own network `{AUTHORS_MODEL}` (their `models/mnist_ses.py`, read from the "
+        f"folder given to `--sesn-code`, never copied into this repository) against our `sesn` network, "
+        f"in one interleaved loop: batch {batch} of random {size} x {size} images, cross-entropy, Adam. "
+        f"Both use the scales {', '.join(f'{s:g}' for s in scales)} (theirs, rounded as they round them; "
+        f"ours fixed to the same values) and three lifting convolutions with 32, 63 and 95 filters on 49 "
+        f"basis functions. Theirs zero-pads every scale's kernel to {their_size} x {their_size} and runs one "
+        f"convolution per layer; ours gives every scale its own support (k = {kernel_extent}: "
+        f'{conv.kernel_sizes()}) and `conv_impl="auto"` ({plans}; training plans, inference may '
+        f"differ). Trainable parameters: authors {counts['authors']:,}, ours {counts['ours']:,} "
+        f"({equal}). Torch threads: {torch.get_num_threads()}. Every time is a median over "
+        f"{config.authors_repeats} interleaved rounds after {config.warmup} warm-up ones, as wall time and "
+        "as the CPU time of this process (`time.process_time`, which leaves out the time other jobs held "
+        "the cores: the steadier of the two on a shared machine).\n\n" + table + "\n\n"
+        "Ratios against our own variants (same loop, same initial weights): the network fed channels-last "
+        "images (`torch.channels_last`, which oneDNN runs in NHWC layout), and the network under "
+        "`torch.autocast(dtype=torch.bfloat16)` (the FFT path computes in float32). Before any step, in "
+        f"eval mode, bf16 autocast changes the logits by up to {bf16_error:.1e} of their largest magnitude "
+        f"and keeps the predicted class of {100 * bf16_agreement:.1f}% of the {batch} images; whether it "
+        "keeps the test error of a trained network is not measured here.\n\n" + own + "\n"
+    )
+    raw = dict(
+        ratios={" / ".join(key): value for key, value in ratios.items()},
+        times_s=passes,
+        parameters=counts,
+        scales=scales,
+        authors_kernel_size=their_size,
+        bf16_logit_error=bf16_error,
+        bf16_class_agreement=bf16_agreement,
+        our_kernel_sizes=conv.kernel_sizes(),
+    )
+    return text, raw
+
+
+def autocast_bf16(step, device, enabled):
+    """``step`` run under ``torch.autocast(dtype=torch.bfloat16)`` when ``enabled``."""
+    if not enabled:
+        return step
+
+    def wrapped():
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            step()
+
+    return wrapped
+
+
+def autocast_difference(module, images, device):
+    """Largest logit change under bf16 autocast (relative to the largest logit) and class agreement.
+
+    ``module`` is left in training mode.
+    """
+    module.eval()
+    with torch.no_grad():
+        reference = module(images)
+        with torch.autocast(device.type, dtype=torch.bfloat16):
+            low = module(images).float()
+    module.train()
+    error = float((low - reference).abs().max() / reference.abs().max())
+    return error, float((low.argmax(1) == reference.argmax(1)).float().mean())
+
+
+def our_plans(module, size, batch):
+    """The training plan of every scale convolution of ``module`` on ``size``-pixel images."""
+    plans = []
+    for conv in (m for m in module.modules() if isinstance(m, ScaleConvT2H)):
+        plans.append(conv.correlation_plan((batch, conv.in_channels, size, size)))
+        size = -(-size // 2)
+    return plans
 
 
 # ---------------------------------------------------------------------------- calibration
@@ -691,8 +968,6 @@ def calibrate(device, repeats):
 
 # ---------------------------------------------------------------------------- main
 def parse_args(argv=None):
-    import argparse
-
     from benchmarks.config import PROFILES
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -713,6 +988,14 @@ def parse_args(argv=None):
         "--calibrate",
         action="store_true",
         help="also time both correlation paths on the calibration grid (adds about 20 minutes)",
+    )
+    parser.add_argument(
+        "--sesn-code",
+        type=authors_code_dir,
+        default=None,
+        metavar="PATH",
+        help="a folder holding the SESN authors' repository (github.com/ISosnovik/sesn): also time their "
+        f"{AUTHORS_MODEL} against our sesn network (measurement 7; never copied into this repository)",
     )
     parser.add_argument(
         "--output",
@@ -750,6 +1033,7 @@ def main(argv=None):
     name = "speed.md" if profile.name == "cpu" else f"speed-{profile.name}.md"
     output = args.output or RESULTS_DIR / name
     started = time.perf_counter()
+    load_before = os.getloadavg()[0]
     date = datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
     sections = []
@@ -774,14 +1058,22 @@ def main(argv=None):
     harness.log("6. auto rule check")
     text, slowdowns = rule_check(config, device)
     sections.append(('6. Check of the `"auto"` rule', text))
+    authors_heading = "7. Against the SESN authors' code (issue 19)"
+    if args.sesn_code is not None:
+        harness.log(f"7. against the SESN authors' code in {args.sesn_code}")
+        text, authors = authors_comparison(config, device, args.sesn_code)
+    else:
+        text, authors = AUTHORS_NOT_RUN, None
+    sections.append((authors_heading, text))
     if args.calibrate:
-        harness.log("7. calibration of the auto rule")
-        sections.append(('7. Calibration of the `"auto"` rule', calibrate(device, config.rule_repeats)))
+        harness.log("8. calibration of the auto rule")
+        sections.append(('8. Calibration of the `"auto"` rule', calibrate(device, config.rule_repeats)))
     wall = time.perf_counter() - started
 
     summary = summarise(
         learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, peak, slowdowns, config
     )
+    summary = authors_summary(authors) + "\n" + summary
     summary += "\n\n" + notes(learned_ratios, sesn_ratios, sesn_work, layer_raw, layer_ratios)
     lines = [
         "# Speed of the scale convolutions (issue 7)",
@@ -817,6 +1109,7 @@ def main(argv=None):
         ),
         versions,
         f"- wall time: {wall / 60:.1f} min",
+        load_line(load_before, os.getloadavg()[0]),
         "",
         "Profile (differences from the paper profile's sizes in parentheses):",
         "",
@@ -827,8 +1120,7 @@ def main(argv=None):
     ]
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text("\n".join(lines))
-    harness.log(f"wrote {output} ({wall / 60:.1f} min)")
-    return dict(
+    measured = dict(
         output=output,
         learned=learned_ratios,
         sesn_ratios=sesn_ratios,
@@ -838,6 +1130,76 @@ def main(argv=None):
         peak=peak,
         layer_ratios=layer_ratios,
         slowdowns=slowdowns,
+        authors=authors,
+    )
+    output.with_suffix(".json").write_text(json.dumps(raw_results(measured, args, wall), indent=1))
+    harness.log(f"wrote {output} and its .json ({wall / 60:.1f} min)")
+    return measured
+
+
+def load_line(before, after):
+    """The machine's 1-minute load average at the start and the end of the run, read against its cores."""
+    cores = os.cpu_count() or 1
+    busy = max(before, after) > 1.5
+    return f"- load average (1 min): {before:.2f} at the start, {after:.2f} at the end, on {cores} cores" + (
+        ": other jobs shared the machine (this run keeps one core busy), so single times are noisy; "
+        "the variants of a comparison ran interleaved and every ratio is of medians"
+        if busy
+        else ""
+    )
+
+
+def raw_results(measured, args, wall):
+    """The numbers of :func:`main` as JSON-ready values (tuple keys joined into strings)."""
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {
+                (" ".join(map(str, key)) if isinstance(key, tuple) else str(key)): plain(item)
+                for key, item in value.items()
+            }
+        if isinstance(value, (list, tuple)):
+            return [plain(item) for item in value]
+        if isinstance(value, (np.floating, np.integer)):
+            return value.item()
+        return value
+
+    numbers = {key: value for key, value in measured.items() if key != "output"}
+    return dict(
+        command=harness.command_line("speed", args.argv),
+        threads=torch.get_num_threads(),
+        wall_time_s=wall,
+        results=plain(numbers),
+    )
+
+
+AUTHORS_NOT_RUN = (
+    "Not run: this measurement needs the SESN authors' code, which this repository does not hold. "
+    "Clone https://github.com/ISosnovik/sesn to a folder outside the repository and pass it with "
+    "`--sesn-code PATH`.\n"
+)
+
+
+def authors_summary(authors):
+    """The summary line of measurement 7 (its ratios and targets, or that it was not run)."""
+    if authors is None:
+        return "- Against the SESN authors' code: not run (no `--sesn-code`)."
+    ratios, counts = authors["ratios"], authors["parameters"]
+    parts = []
+    for pass_name, label, target in (
+        ("train", "training step", AUTHORS_TRAIN_TARGET),
+        ("inference", "inference", AUTHORS_INFER_TARGET),
+    ):
+        wall = ratios[f"{pass_name} / wall / ours"]
+        text = f"{label} {wall:.3f} in wall time"
+        cpu = ratios.get(f"{pass_name} / cpu / ours")
+        if cpu is not None:
+            text += f", {cpu:.3f} in CPU time"
+        worst = wall if cpu is None else max(wall, cpu)
+        parts.append(f"{text} (target <= {target}, {verdict(worst, target)})")
+    return (
+        f"- Against the SESN authors' code (`{AUTHORS_MODEL}`, {counts['authors']:,} vs our "
+        f"{counts['ours']:,} parameters, ratio ours / authors): {'; '.join(parts)}."
     )
 
 

@@ -17,6 +17,8 @@ this class adds what the network needs from the data and the scikit-learn contra
 from __future__ import annotations
 
 import contextlib
+import copy
+import importlib.util
 import numbers
 import os
 import warnings
@@ -31,7 +33,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EarlyStopping, EpochScoring, ProgressBar
 from skorch.dataset import ValidSplit, unpack_data
-from skorch.utils import is_dataset, to_numpy
+from skorch.utils import is_dataset, to_numpy, to_tensor
 
 from .augmentation import augmentation_generator, log_uniform_factors, rescale_batch
 from .callbacks import SCALE_PARAM_GROUP, ScaleLRWarmup, ScaleTrajectory
@@ -53,6 +55,10 @@ _COMPLEX_BYTES = 8
 # vanishes, and the learned ISR could hardly move away.
 _AUTO_MAX_IMAGES = 500
 _AUTO_ISR_FLOOR = 1.25
+
+
+# Formats of ScaleEquivariantClassifier.export.
+_EXPORT_FORMATS = ("torch", "torchscript", "onnx")
 
 
 # Estimated activation bytes per image of a network, by (image shape, kernel sizes); kept
@@ -1008,3 +1014,113 @@ class ScaleEquivariantClassifier(NeuralNetClassifier):
         if y is None and is_dataset(X):
             y = _dataset_labels(X)
         return super().score(X, y, sample_weight=sample_weight)
+
+    def export(self, X, *, format="torch", path=None):
+        """Record the fitted network for deployment without skscale, skorch or scikit-learn.
+
+        A copy of ``module_`` is put in eval mode, where the internal scales are fixed and
+        their basis is a constant, and recorded on the device it lives on while it
+        predicts the example images ``X``. The estimator itself is left as it was (its
+        later ``fit`` does not change the recording).
+
+        Parameters
+        ----------
+        X : array-like or torch Dataset
+            Example images, in any form :meth:`predict` accepts (validated and converted
+            the same way), e.g. ``X[:1]``. The recording reads batches of any size of
+            images of their shape: the batch dimension is dynamic (named ``"batch"``).
+        format : {"torch", "torchscript", "onnx"}, default="torch"
+            ``"torch"``: :func:`torch.export.export`; ``"torchscript"``:
+            :func:`torch.jit.trace` (which torch 2.13 deprecates in favour of
+            ``torch.export``); ``"onnx"``: :func:`torch.onnx.export` with
+            ``dynamo=True`` (needs ``pip install "skscale[export]"``; the input is named
+            ``"images"``, the output ``"logits"``). torch's ONNX exporter cannot translate
+            the FFT correlation (``conv_impl``; its spectra are complex tensors), so the
+            ONNX recording runs every scale convolution directly (``F.conv2d``): the same
+            outputs up to float rounding, slower for large kernels.
+        path : str or path-like, optional
+            Also save the recording there: :func:`torch.export.save` (a ``.pt2`` file;
+            load it with :func:`torch.export.load`), ``ScriptModule.save``
+            (:func:`torch.jit.load`) or ``ONNXProgram.save`` (e.g.
+            ``onnxruntime.InferenceSession(path)``).
+
+        Returns
+        -------
+        program : torch.export.ExportedProgram, torch.jit.ScriptModule or torch.onnx.ONNXProgram
+            Maps images ``(n_images, channels, height, width)`` (float32) to class logits
+            ``(n_images, n_classes)``: the scores before the softmax of
+            :meth:`predict_proba`; their argmax indexes ``classes_``. Run it with
+            ``program.module()(images)``, ``program(images)`` or
+            ``program(images)[0]`` respectively.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit`` (or ``initialize``).
+        ValueError
+            For another ``format``, or images that :meth:`predict` refuses.
+        ImportError
+            For ``format="onnx"`` without the ``onnx`` and ``onnxscript`` packages.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from skscale import ScaleEquivariantClassifier
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.rand(40, 12, 12).astype("float32")
+        >>> y = np.where(X[:, 4:8, 4:8].mean(axis=(1, 2)) > 0.5, "bright", "dark")
+        >>> clf = ScaleEquivariantClassifier(n_filters=4, init_sigma_basis=1.0, init_isr=2.0,
+        ...                                  max_epochs=2, random_state=0).fit(X, y)
+        >>> program = clf.export(X[:5])
+        >>> logits = program.module()(torch.as_tensor(X[:5, None]))
+        >>> bool((clf.classes_[logits.argmax(dim=1).numpy()] == clf.predict(X[:5])).all())
+        True
+        """
+        format = Options(_EXPORT_FORMATS).check(format, "format")
+        inputs = self._prediction_input(X)
+        if is_dataset(inputs):
+            if len(inputs) == 0:
+                raise ValueError("X is an empty Dataset; export needs at least one example image.")
+            inputs = torch.stack([inputs[position][0] for position in range(len(inputs))])
+        images = to_tensor(inputs, device=self.device)
+        # torch.export fixes a batch of one (its 0/1 specialisation): record two copies instead.
+        if len(images) == 1:
+            images = images.expand(2, *images.shape[1:])
+        dynamic_shapes = ({0: torch.export.Dim("batch", min=1)},)
+        # A copy: a recording shares the parameters of the module it records, which a later
+        # fit would change in place.
+        module = copy.deepcopy(self.module_).eval()
+        if format == "torch":
+            program = torch.export.export(module, (images,), dynamic_shapes=dynamic_shapes)
+            if path is not None:
+                torch.export.save(program, os.fspath(path))
+        elif format == "torchscript":
+            with warnings.catch_warnings():
+                # trace notes every size read as a Python int: the recording is for one input shape.
+                warnings.simplefilter("ignore", torch.jit.TracerWarning)
+                program = torch.jit.trace(module, images)
+            if path is not None:
+                program.save(os.fspath(path))
+        else:
+            missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+            if missing:
+                raise ImportError(
+                    f"export(format='onnx') needs the packages {' and '.join(missing)}: "
+                    "pip install 'skscale[export]'."
+                )
+            for layer in _scale_convolutions(module):
+                if hasattr(layer, "conv_impl"):
+                    layer.conv_impl = "direct"
+            program = torch.onnx.export(
+                module,
+                (images,),
+                dynamo=True,
+                dynamic_shapes=dynamic_shapes,
+                input_names=["images"],
+                output_names=["logits"],
+                verbose=False,
+            )
+            if path is not None:
+                program.save(os.fspath(path))
+        return program

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import config, harness
+from benchmarks import config, harness, stats
 
 ROOT = Path(__file__).resolve().parents[1]
 BENCHMARKS = ROOT / "benchmarks"
@@ -162,7 +162,8 @@ def test_epoch_factor_and_distributions_options(tmp_path, capsys):
     _, profile = harness.setup(harness.make_parser("test"), argv)
     cpu = config.PROFILES["cpu"]
     assert (profile.max_epochs, profile.lr_step, profile.scale_lr_milestones) == (18, 6, (6, 12))
-    assert (profile.mnist_scale["max_epochs"], profile.mnist_scale["lr_step"]) == (12, None)
+    ms = profile.mnist_scale
+    assert (ms["max_epochs"], ms["lr_step"], ms["scale_lr_milestones"]) == (9, 3, (3, 6))
     assert profile.distributions == ((1.0, 2.83), (1.0, 8.0))
     assert (profile.n_train, profile.seeds, profile.scale_warmup_epochs) == (cpu.n_train, cpu.seeds, 1)
     assert "max_epochs = 18   (paper: 60)" in capsys.readouterr().out
@@ -337,6 +338,46 @@ def test_isr_sweep_then_learn_isr_end_to_end(tmp_path):
     assert numbers["authors"]["overall"] == ("not met" if target["starts"] is False else "not established")
     assert "one seed: no standard error, no claim" in text and "within one paired SE" not in text
     assert (tmp_path / "findings-smoke.md").exists()
+    # Table 3 split over two folders: two starts on the narrow distribution measure the
+    # width condition for those starts; the same distribution twice is refused.
+    narrow = tmp_path / "narrow"
+    argv = ["--profile", "smoke", "--distributions", "2.83", "--starts", "2,1.5", "2,6"]
+    init.main([*argv, "--output-dir", str(narrow)])
+    dirs = ["--init-dirs", str(tmp_path), str(narrow)]
+    text, numbers = findings.main(
+        ["--profile", "smoke", "--forms", "authors", "--output-dir", str(tmp_path), *dirs]
+    )
+    assert numbers["authors"]["target"]["width"] in (True, False)
+    assert "from every start run on both" in text and "start (2, 1.5): x" in text and "start (4," not in text
+    with pytest.raises(ValueError, match=r"\[1, 8\] is in two init results"):
+        findings.main(
+            ["--profile", "smoke", "--forms", "authors", "--output-dir", str(tmp_path), *dirs[:2], *dirs[1:2]]
+        )
+
+
+def test_findings_rank_forms_by_target_then_error_then_start_spread():
+    from benchmarks import findings
+
+    def entry(target, gaps, spread):
+        return {
+            "target": dict(zip(("starts", "width", "error"), target)),
+            "paired": {str(i): {"difference": gap} for i, gap in enumerate(gaps)},
+            "spread_across_starts": spread,
+        }
+
+    numbers = {
+        "isr": entry((False, False, True), [0.5, 0.1, 0.3], 2.4),  # 1 met, mean +0.30
+        "authors": entry((False, None, True), [0.2, 0.2, 0.2], 2.0),  # 1 met, mean +0.20
+        "log": entry((False, False, False), [-1.0, -1.0, -1.0], 1.1),  # 0 met
+        "ratios": entry((False, False, True), [0.2, 0.2, 0.2], 1.5),  # ties authors on error
+    }
+    order, sentence = findings.ranking(numbers)
+    assert order == ["ratios", "authors", "isr", "log"]
+    assert sentence.startswith("Forms from best to worst measured: ratios (target conditions met: 1 of 3; ")
+    assert (
+        "isr (target conditions met: 1 of 3; mean learned - best fixed +0.30 points; start spread x2.40)"
+        in sentence
+    )
 
 
 def test_kernel_extent_ablation_end_to_end(tmp_path):
@@ -362,6 +403,15 @@ def test_init_script_runs_the_distributions_it_is_given(tmp_path):
     assert all(r["form"] == "log" for r in results["8"].values())
     text = (tmp_path / "init-smoke-log.md").read_text()
     assert "[1, 2.83]" not in text and "form 'log'" in text
+
+
+@pytest.mark.parametrize("start", ["2", "2,x", "0,3", "2,1", "2,nan"])
+def test_init_starts_option_names_the_bad_pair(start, capsys):
+    from benchmarks import init
+
+    with pytest.raises(SystemExit):
+        init.main(["--profile", "smoke", "--starts", start])
+    assert "--starts" in capsys.readouterr().err
 
 
 def test_training_length_stretches_the_schedule_and_repeats_the_profile(tmp_path):
@@ -460,19 +510,58 @@ def test_baselines_script_end_to_end(tmp_path):
     from benchmarks import baselines
 
     results = baselines.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
-    runs, missing = baselines.configurations()
-    assert set(results) == {f"{a}/{p}" for a, p in runs}
-    text = (tmp_path / "baselines-smoke.md").read_text()
+    settings = config.PROFILES["smoke"].mnist_scale
+    runs, missing = baselines.configurations(settings["learned"])
+    assert set(results) == {f"{a}/{p}" for a, p in runs} >= {"sesn/fixed", "sesn/authors", "cnn/fixed"}
+    text = (tmp_path / "baselines-smoke-mnist.md").read_text()
     for name, entry in results.items():
-        assert len(entry["errors"]["plain"]) == len(entry["errors"]["augmented"]) == 1
-        assert f"| {name} | {entry['parameters']:,} | {harness.mean_std(entry['errors']['plain'])} |" in text
+        errors = entry["plain"]["error"]
+        assert len(errors) == len(entry["augmented"]["error"]) == 1 and entry["plain"]["n_test"] == [20]
+        # The validation split restores a checkpoint; its epoch and error are recorded.
+        assert entry["plain"]["best_epoch"] == [1] and 0 <= entry["plain"]["val_error"][0] <= 100
+        se = stats.binomial_se(errors[0], 20)
+        assert f"| {name} | {entry['parameters']:,} | {stats.mean_sd(errors)} (SE {se:.2f}) |" in text
+    # Each row minus SESN with fixed scales, paired by realisation: one realisation, no SE.
+    gap = results["cnn/fixed"]["plain"]["error"][0] - results["sesn/fixed"]["plain"]["error"][0]
+    assert f"| {gap:+.2f} |" in text and "(reference)" in text
+    assert "one realisation: no standard error, no claim" in text and "within one paired SE" not in text
     # Table 6 shows the scales the runs ended with, computed from them (fixed: the start).
-    fixed = np.array(results["sesn/fixed"]["scales"]["plain"])
+    fixed = np.array(results["sesn/fixed"]["plain"]["scales"])
     np.testing.assert_allclose(fixed[0], 1.5 * 2.0 ** (np.arange(4) / 3), rtol=1e-5)
-    for name in ("sesn/fixed", "sesn/isr"):
-        scales = np.array(results[name]["scales"]["plain"])
+    for name in ("sesn/fixed", "sesn/authors"):
+        scales = np.array(results[name]["plain"]["scales"])
         assert f"| {name} | " + ", ".join(harness.mean_std(scales[:, i], 3) for i in range(4)) + " |" in text
+    # The paper comparison is generated: rankings, and the learned row stands for "Learn ISR".
+    assert baselines.paper_key("sesn/authors") == ("sesn", "Learn ISR")
+    ranking = sorted(results, key=lambda name: results[name]["plain"]["error"][0])
+    assert "lowest to highest mean test error: " + f"{ranking[0]} " in text
+    assert "(paper, MNIST-Scale: +0.04)" in text  # Learn ISR 1.72 - SESN 1.68 on MNIST-Scale
     assert all(f"`{name}`" in text for name in missing)
+
+
+def test_baselines_comparison_claims_only_what_the_paired_errors_show():
+    from benchmarks import baselines
+
+    def entry(architecture, parameterisation, plain, augmented, scales=None):
+        return {
+            "architecture": architecture,
+            "parameterisation": parameterisation,
+            "plain": {"error": plain, "scales": scales},
+            "augmented": {"error": augmented, "scales": scales},
+        }
+
+    scales = [[1.4, 1.9, 2.6, 3.5]] * 3
+    results = {
+        "sesn/fixed": entry("sesn", "fixed", [2.0, 2.2, 2.1], [1.8, 1.9, 1.7], scales),
+        "sesn/isr": entry("sesn", "isr", [2.1, 2.3, 2.2], [1.8, 1.9, 1.7], scales),  # +0.1 each: SE 0
+        "cnn/fixed": entry("cnn", "fixed", [2.4, 2.0, 2.3], [2.1, 2.5, 2.2]),
+    }
+    text = baselines.comparison(results, "fashion")
+    assert "sesn/isr - sesn/fixed: +0.10 points over 3 realisation(s), worse than SESN" in text
+    assert "cnn/fixed - sesn/fixed: +0.13 points over 3 realisation(s), within one paired SE" in text
+    assert "for 2 of 3 rows (sesn/fixed, sesn/isr)" in text  # the CNN's +: -0.3, +0.5, -0.1
+    assert "Table 6, sesn/isr: largest learned scale 3.50 without and 3.50 with" in text
+    assert text.startswith("- Fashion-MNIST-Scale, lowest to highest")
 
 
 def test_speed_script_end_to_end(tmp_path):
@@ -498,6 +587,13 @@ def test_speed_script_end_to_end(tmp_path):
     )
     assert "- command: `python -m benchmarks.speed --profile smoke --output" in text
     assert "speed.layer_size = 40   (paper: 168)" in text
+    # Without --sesn-code the comparison with the authors' code says it was not run.
+    assert measured["authors"] is None and speed.AUTHORS_NOT_RUN.strip() in text
+    assert "- Against the SESN authors' code: not run (no `--sesn-code`)." in text
+    assert "- load average (1 min): " in text
+    raw = json.loads(output.with_suffix(".json").read_text())
+    assert raw["results"]["sesn_ratios"] == pytest.approx(measured["sesn_ratios"])
+    assert raw["command"].startswith("python -m benchmarks.speed --profile smoke")
     # The work ratio of the sesn kernels comes from the network's own kernel sizes.
     assert f"{measured['sesn_work'][0]:.3f}" in text and speed.work_ratio([7, 7, 11, 15]) == pytest.approx(
         (49 + 49 + 121 + 225) / (4 * 225)
@@ -745,3 +841,92 @@ def test_init_and_sweep_workers_train_what_this_process_trains(tmp_path):
     assert serial == parallel
     smoke = config.PROFILES["smoke"]
     assert harness.run_sweep(smoke, "cpu", 1) == harness.run_sweep(smoke, "cpu", 2)
+
+
+STAND_IN_CONV = '''
+import torch
+from torch import nn
+
+
+class StandInConv(nn.Module):
+    """Not the authors' layer: a plain convolution with the attributes the benchmark reads."""
+
+    def __init__(self, in_channels, out_channels, scales):
+        super().__init__()
+        self.scales = [round(s, 3) for s in scales]
+        self.kernel_size = 15
+        self.register_buffer("basis", torch.zeros(1))
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+'''
+
+STAND_IN_MODELS = """
+from torch import nn
+
+from .impl.ses_conv import StandInConv
+
+
+def mnist_ses_scalar_28(**kwargs):
+    print("printed while building, as the authors' basis does")
+    scales = [1.7, 2.45, 3.54, 5.1]
+    return nn.Sequential(
+        StandInConv(1, 4, scales), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 10)
+    )
+"""
+
+
+def stand_in_authors_code(folder):
+    """A folder laid out like the SESN authors' repository, holding a tiny stand-in network.
+
+    Their package ``__init__`` files import every model; here they raise, so a test fails
+    if the benchmark runs them.
+    """
+    impl = folder / "models" / "impl"
+    impl.mkdir(parents=True)
+    for package in (folder / "models", impl):
+        (package / "__init__.py").write_text("raise ImportError('the package __init__ must not run')\n")
+    (impl / "ses_conv.py").write_text(STAND_IN_CONV)
+    (impl / "ses_basis.py").write_text("")
+    (folder / "models" / "mnist_ses.py").write_text(STAND_IN_MODELS)
+    return folder
+
+
+def test_speed_against_authors_code_runs_their_network_beside_ours(tmp_path, capsys):
+    from benchmarks import speed
+
+    folder = stand_in_authors_code(tmp_path / "sesn")
+    settings = config.PROFILES["smoke"].speed
+    text, raw = speed.authors_comparison(settings, speed.torch.device("cpu"), folder)
+    assert "printed while building" not in capsys.readouterr().out
+    assert raw["scales"] == [1.7, 2.45, 3.54, 5.1] and raw["authors_kernel_size"] == 15
+    # Ours gets exactly their scales, fixed; the stand-in has far fewer parameters than ours.
+    assert raw["our_kernel_sizes"] == [7, 7, 11, 15]
+    assert raw["parameters"] == {"authors": 4 * 9 + 4 + 4 * 10 + 10, "ours": 494549}
+    assert "Trainable parameters: authors 90, ours 494,549 (**different**)" in text
+    ratios, times = raw["ratios"], raw["times_s"]
+    for pass_name in ("train", "inference"):
+        for clock in ("wall", "cpu"):
+            ratio = ratios[f"{pass_name} / {clock} / ours"]
+            assert ratio == pytest.approx(
+                times[pass_name]["ours"][clock] / times[pass_name]["authors"][clock]
+            )
+            assert f"**{ratio:.3f}**" in text
+    train = [ratios["train / wall / ours"], ratios["train / cpu / ours"]]
+    verdict = speed.verdict(max(train), speed.AUTHORS_TRAIN_TARGET)
+    assert (
+        f"training step {train[0]:.3f} in wall time, {train[1]:.3f} in CPU time (target <= 0.35, {verdict})"
+        in speed.authors_summary(raw)
+    )
+
+
+def test_speed_refuses_a_folder_without_the_authors_code(tmp_path):
+    from benchmarks import speed
+
+    with pytest.raises(SystemExit):
+        speed.parse_args(["--sesn-code", str(tmp_path)])
+    with pytest.raises(speed.argparse.ArgumentTypeError, match=r"--sesn-code must be .* got '.*' \(missing"):
+        speed.authors_code_dir(str(tmp_path))
+    folder = stand_in_authors_code(tmp_path / "sesn")
+    assert speed.parse_args(["--sesn-code", str(folder)]).sesn_code == folder

@@ -93,19 +93,15 @@ def test_output_that_is_a_file_is_a_usage_error(capsys, tmp_path):
     assert "exists and is not a folder" in usage_error(capsys, ["demo", "--output", str(existing)])
 
 
+def quick_idx_demo(data_home, output):
+    """Arguments of a quick demo on the IDX files in ``data_home``."""
+    return ["demo", "--quick", "--source", "idx", "--data-home", str(data_home), "--output", str(output)]
+
+
 def test_failures_while_running_print_one_line_and_exit_1(capsys, tmp_path):
     empty = tmp_path / "no-mnist-here"
     empty.mkdir()
-    argv = [
-        "demo",
-        "--quick",
-        "--source",
-        "idx",
-        "--data-home",
-        str(empty),
-        "--output",
-        str(tmp_path / "out"),
-    ]
+    argv = quick_idx_demo(empty, tmp_path / "out")
     assert main(argv) == 1
     err = capsys.readouterr().err
     assert err.startswith("python -m skscale demo: error: MNIST IDX files for subset='all' not found")
@@ -416,16 +412,7 @@ def test_a_damaged_gzip_idx_file_is_one_line_not_a_traceback(capsys, tmp_path, d
     data_home = tmp_path / "data"
     data_home.mkdir()
     damage(write_idx_files(data_home)["train-images-idx3-ubyte"])
-    argv = [
-        "demo",
-        "--quick",
-        "--source",
-        "idx",
-        "--data-home",
-        str(data_home),
-        "--output",
-        str(tmp_path / "out"),
-    ]
+    argv = quick_idx_demo(data_home, tmp_path / "out")
     err = one_line_failure(capsys, argv)
     assert err.startswith("python -m skscale demo: error: ")
     assert "internal error" not in err

@@ -82,3 +82,35 @@ def test_training_mode_still_rebuilds_the_basis_with_gradients():
     x = torch.randn(1, 1, 24, 24)
     net(x).sum().backward()
     assert net[0].scales.sigma.grad is not None and net[0].scales.gamma.grad is not None
+
+
+def test_scale_convolutions_export_to_onnx_on_the_direct_path():
+    net = small_network()
+    net[2].conv_impl = "direct"  # torch's ONNX exporter cannot translate the FFT path's complex spectra
+    x = torch.randn(2, 1, 24, 24)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # raised inside torch's exporter
+        program = torch.onnx.export(net, (x,), dynamo=True, verbose=False)
+    (logits,) = program(x)  # run by onnxruntime
+    torch.testing.assert_close(logits, eager(net, x), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("conv_impl", ["auto", "fft"])
+def test_export_with_a_dynamic_batch_reads_any_batch_size(conv_impl):
+    net = small_network()
+    net[0].conv_impl = net[2].conv_impl = conv_impl
+    batch = torch.export.Dim("batch", min=1)
+    program = torch.export.export(net, (torch.randn(3, 1, 32, 32),), dynamic_shapes=({0: batch},))
+    for n_images in (1, 2, 9):
+        x = torch.randn(n_images, 1, 32, 32)
+        torch.testing.assert_close(program.module()(x), eager(net, x), rtol=1e-5, atol=1e-6)
+
+
+def test_a_saved_program_holds_whole_basis_tensors(tmp_path):
+    net = small_network()
+    program = torch.export.export(net, (torch.randn(1, 1, 24, 24),))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # "No complete tensor found in the group!"
+        torch.export.save(program, tmp_path / "network.pt2")
+    x = torch.randn(1, 1, 24, 24)
+    torch.testing.assert_close(torch.export.load(tmp_path / "network.pt2").module()(x), eager(net, x))

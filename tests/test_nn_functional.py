@@ -124,6 +124,22 @@ def test_correlate_same_dispatch():
         correlate_same(x, kernel, groups=3, impl="winograd")
 
 
+@pytest.mark.parametrize("impl", ["direct", "fft", "auto"])
+def test_correlate_same_adds_the_bias_of_every_output_channel(impl):
+    x = torch.randn(2, 4, 11, 11, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(6, 2, 7, 7, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(6, dtype=torch.float64, requires_grad=True)
+    expected = F.conv2d(x, kernel, bias, stride=2, padding=3, groups=2)
+    actual = correlate_same(x, kernel, stride=2, groups=2, impl=impl, bias=bias)
+    assert relative_error(actual, expected) < 1e-10
+    upstream = torch.randn_like(expected)
+    for got, want in zip(
+        torch.autograd.grad(actual, (x, kernel, bias), upstream),
+        torch.autograd.grad(expected, (x, kernel, bias), upstream),
+    ):
+        assert relative_error(got, want) < 1e-10
+
+
 @pytest.mark.parametrize(
     "x_shape, kernel_shape, kwargs, match",
     [

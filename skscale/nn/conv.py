@@ -31,6 +31,7 @@ from collections import OrderedDict
 
 import torch
 from torch import nn
+from torch.fx.experimental.symbolic_shapes import optimization_hint
 
 from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basis
 from ..utils.validation import Boolean, Integer, Options, Real
@@ -172,7 +173,12 @@ class _ScaleConv(nn.Module):
         else:
             result = [(tuple(range(len(sizes))), full)]
         if cacheable:
-            result = [(indices, basis.detach()) for indices, basis in result]
+            # Contiguous copies, not views of one basis: a recording saves every one as a whole
+            # tensor (torch.export.save warns about partial views).
+            result = [
+                (indices, basis.detach().clone(memory_format=torch.contiguous_format))
+                for indices, basis in result
+            ]
             self._basis_cache = (key, result)
         return result
 
@@ -239,7 +245,8 @@ class _ScaleConv(nn.Module):
                 out_channels,
                 grouped=grouped,
                 stride=self.stride,
-                batch_size=input_shape[0],
+                # The example's batch size when the batch is symbolic (no guard on it).
+                batch_size=optimization_hint(input_shape[0]),
                 backward=backward,
             )
             direct, fft = ordered[:n_direct], ordered[n_direct:]
@@ -254,7 +261,9 @@ class _ScaleConv(nn.Module):
         inference = _recording() and not self.training
         needs_grad = x.requires_grad or self.weight.requires_grad
         backward = not inference and torch.is_grad_enabled() and needs_grad
-        return self._plan(self.basis_groups(), tuple(int(n) for n in x.shape), backward)
+        # A symbolic batch (torch.export with a dynamic batch) stays symbolic: only "auto" reads it.
+        batch = x.shape[0] if torch.compiler.is_compiling() else int(x.shape[0])
+        return self._plan(self.basis_groups(), (batch, *(int(n) for n in x.shape[1:])), backward)
 
     def _refresh_basis_cache(self):
         """In eval mode, cache the basis of the current scales now (see :meth:`basis_groups`)."""
@@ -285,8 +294,21 @@ class _ScaleConv(nn.Module):
         state.setdefault("_index_cache", {})
         super().__setstate__(state)
 
+    def _group_bias(self, n_group, scale_major):
+        """The bias of one correlation call's output channels (``None`` without bias).
+
+        The call's channels are ``(O, S_g)`` flattened (``scale_major=False``) or
+        ``(S_g, O)`` (``True``); every scale gets the same bias.
+        """
+        if self.bias is None:
+            return None
+        return self.bias.repeat(n_group) if scale_major else self.bias.repeat_interleave(n_group)
+
     def _assemble(self, outputs, indices_per_group):
-        """Concatenate group outputs ``(B, O, S_g, H, W)`` along the scale axis in scale order."""
+        """Concatenate group outputs ``(B, O, S_g, H, W)`` along the scale axis in scale order.
+
+        The bias is already in every group's output (:meth:`_group_bias`).
+        """
         order = tuple(i for indices in indices_per_group for i in indices)
         out = outputs[0] if len(outputs) == 1 else torch.cat(outputs, dim=2)
         if order != tuple(sorted(order)):
@@ -294,8 +316,6 @@ class _ScaleConv(nn.Module):
             for position, index in enumerate(order):
                 inverse[index] = position
             out = self._take(out, 2, tuple(inverse))
-        if self.bias is not None:
-            out = out + self.bias.view(1, -1, 1, 1, 1)
         return out
 
     def extra_repr(self):
@@ -344,7 +364,7 @@ class ScaleConvT2H(_ScaleConv):
         image size, channels and batch (and whether gradients are needed); see
         :meth:`correlation_plan`.
         On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
-        training (21 or more in inference), and from about 5 to 9 with tens of channels.
+        training (25 or more in inference), and from about 7 to 13 with tens of channels.
     per_scale_support : bool, default=True
         Convolve every scale with a kernel of its own support (scales of equal support
         share one call). ``False`` zero-pads every scale's kernel to the largest support
@@ -406,7 +426,8 @@ class ScaleConvT2H(_ScaleConv):
             # (O, S_g, C, l, l): the same coefficients on the basis at each scale of the group.
             kernel = torch.einsum("ocf,fsyx->oscyx", self.weight, basis)
             kernel = kernel.reshape(self.out_channels * n_group, self.in_channels, size, size)
-            out = correlate_same(x, kernel, stride=self.stride, impl=impl)
+            bias = self._group_bias(n_group, scale_major=False)
+            out = correlate_same(x, kernel, stride=self.stride, impl=impl, bias=bias)
             outputs.append(out.view(out.shape[0], self.out_channels, n_group, *out.shape[-2:]))
             indices_per_group.append(indices)
         return self._assemble(outputs, indices_per_group)
@@ -505,7 +526,10 @@ class ScaleConvH2H(_ScaleConv):
             # (S_g, O, C, scale_size, l, l), then one convolution group per scale.
             kernel = torch.einsum("ocjf,fsyx->socjyx", self.weight, basis)
             kernel = kernel.reshape(n_group * self.out_channels, group_channels, size, size)
-            out = correlate_same(group_input, kernel, stride=self.stride, groups=n_group, impl=impl)
+            bias = self._group_bias(n_group, scale_major=True)
+            out = correlate_same(
+                group_input, kernel, stride=self.stride, groups=n_group, impl=impl, bias=bias
+            )
             out = out.view(batch, n_group, self.out_channels, *out.shape[-2:]).transpose(1, 2)
             outputs.append(out)
             indices_per_group.append(indices)

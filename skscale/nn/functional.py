@@ -39,13 +39,16 @@ _POSITIVE = Integer(low=1)
 
 # Cost model of select_conv_impl (see conv_cost_estimates), in units of one multiply-add
 # of the direct convolution, for training (forward + backward) and for inference.
-# Fitted to timings of both paths over 125 shapes on one core of an AMD EPYC (AVX-512),
-# torch 2.13 CPU (oneDNN direct convolution, MKL FFT), float32; see benchmarks/results/speed.md.
+# Fitted to timings of both paths over the 125 shapes of `python -m benchmarks.speed --calibrate`
+# on one core of an Intel Xeon (AVX-512, AMX), torch 2.13 CPU (oneDNN direct convolution, MKL
+# FFT), float32; see benchmarks/results/speed.md. The earlier fit on an AMD EPYC, (25, 10, 3.5)
+# and (25, 12, 1), chose paths 1.055 and 1.064 times slower than the faster one on that grid here
+# (these constants: 1.031 and 1.017).
 # Keys: backward pass or not. Values: (cost per transform point and log2 of the size,
 # cost per complex multiply-add of the spectral product, direct slowdown for l >= 15).
 _COST_MODEL = {
-    True: (25.0, 10.0, 3.5),
-    False: (25.0, 12.0, 1.0),
+    True: (35.0, 6.0, 3.5),
+    False: (25.0, 40.0, 1.0),
 }
 # oneDNN switches to a slower algorithm for kernels of this size and more.
 _DIRECT_LARGE_KERNEL = 15
@@ -143,10 +146,10 @@ def conv_cost_estimates(
 
     ``a``, ``b`` and ``d`` were fitted to forward + backward timings (``backward=True``)
     and to forward timings (``backward=False``) of both paths over 125 shapes (1 to 63
-    input channels, 7 to 168 pixels, kernels 3 to 41) on one core of an AMD EPYC with
-    torch 2.13: ``a, b, d = 25, 10, 3.5`` for training and ``25, 12, 1`` for inference, the
-    values that minimise the mean slowdown of the chosen path against the faster one
-    (1.06 for training, 1.03 for inference; see ``benchmarks/results/speed.md``).
+    input channels, 7 to 168 pixels, kernels 3 to 41) on one core of an Intel Xeon with
+    torch 2.13: ``a, b, d = 35, 6, 3.5`` for training and ``25, 40, 1`` for inference,
+    values on a grid that minimise the mean slowdown of the chosen path against the faster
+    one (1.03 for training, 1.02 for inference; see ``benchmarks/results/speed.md``).
 
     Parameters
     ----------
@@ -197,10 +200,11 @@ def select_conv_impl(
     path is chosen exactly when its modelled cost (:func:`conv_cost_estimates`) is below
     that of the direct path; kernels of size 1 and 3 always go direct. With the constants
     fitted on a CPU, training (``backward=True``) takes the FFT from kernel 15 with one
-    input channel (28 to 168 pixels; oneDNN's direct weight gradient slows down 2 to 3.5
-    times from kernel 15 on) and from kernel 5 to 9 with tens of channels; inference keeps
-    one-channel kernels direct up to 21 pixels on 168-pixel images and beyond 49 on
-    28-pixel ones.
+    input channel on 56 to 168 pixels (17 on 28; oneDNN's direct weight gradient slows down
+    2 to 3.5 times from kernel 15 on) and from kernel 7 to 9 with tens of channels on 14 to
+    56 pixels; inference keeps one-channel kernels direct up to 23 pixels on 168-pixel
+    images and always on 28-pixel ones, and takes the FFT from kernel 9 to 13 with tens of
+    channels on 14 to 56 pixels.
 
     Parameters
     ----------
@@ -346,7 +350,8 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
     kernel = kernel.to(compute_dtype)
 
     # Python ints (a recorded graph, torch.jit.trace, sees sizes as tensors): the FFT grid is static.
-    batch, in_channels, height, width = (int(n) for n in x.shape)
+    in_channels, height, width = (int(n) for n in x.shape[1:])
+    batch = x.shape[0]  # symbolic in a graph recorded with a dynamic batch
     out_channels, group_in, size, _ = (int(n) for n in kernel.shape)
     half = size // 2
     fft_h, fft_w = _fft_sizes(height, width, size)
@@ -374,6 +379,11 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
         )
         kernel_matrices = kernel_matrices.view(groups, n_freq, group_out, group_in).transpose(-1, -2)
         product = torch.matmul(spectrum_x.permute(1, 3, 0, 2).contiguous(), kernel_matrices)
+        if product.requires_grad and not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
+            # The gradient arrives permuted back from (B, C_out, F): on that layout the batched
+            # matrix products of the backward pass copy every (B, C_out) slice twice; one copy of
+            # the whole gradient is cheaper (about 0.1 of the sesn training step on a CPU).
+            product.register_hook(torch.Tensor.contiguous)
         product = product.permute(2, 0, 3, 1)
     product = product.reshape(batch, out_channels, fft_h, fft_w // 2 + 1)
     out = _irfft2_crop(product, (fft_h, fft_w), height, width, stride)
@@ -388,7 +398,8 @@ def _images_per_call(shape, device):
     half a million points per call, 6 to 28 ns beyond), so the batch is cut into calls
     of at most ``_CPU_POINTS_PER_CALL`` points.
     """
-    if device.type != "cpu":
+    # A recorded graph transforms in one call (its batch may be symbolic).
+    if device.type != "cpu" or torch.jit.is_tracing() or torch.compiler.is_compiling():
         return None
     return max(1, _CPU_POINTS_PER_CALL // (shape[0] * shape[1]))
 
@@ -418,7 +429,7 @@ def _irfft2_crop(spectrum, size, height, width, stride):
     return out.reshape(*leading, *out.shape[-2:])
 
 
-def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
+def correlate_same(x, kernel, stride=1, groups=1, impl="direct", bias=None):
     """Cross-correlate with zero "same" padding (``padding = size // 2``, odd kernels).
 
     Parameters
@@ -430,6 +441,8 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
         whichever :func:`select_conv_impl` picks for these shapes (with
         ``backward=True`` when gradients are enabled and ``x`` or ``kernel`` requires
         them).
+    bias : tensor of shape (C_out,), optional
+        Added to every output channel (inside ``F.conv2d`` on the direct path).
 
     Returns
     -------
@@ -457,5 +470,6 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct"):
             backward=backward,
         )
     if impl == "fft":
-        return fft_correlate_same(x, kernel, stride=stride, groups=groups)
-    return F.conv2d(x, kernel, stride=stride, padding=kernel.shape[-1] // 2, groups=groups)
+        out = fft_correlate_same(x, kernel, stride=stride, groups=groups)
+        return out if bias is None else out + bias.view(1, -1, 1, 1)
+    return F.conv2d(x, kernel, bias=bias, stride=stride, padding=kernel.shape[-1] // 2, groups=groups)
