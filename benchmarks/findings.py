@@ -277,6 +277,26 @@ def ranking(numbers):
     return order, "Forms from best to worst measured: " + "; ".join(parts) + "."
 
 
+def summary(numbers):
+    """One sentence over every form: which meet the target, and whether the start or the
+    data moves the final ISR more."""
+    met = [form for form, entry in numbers.items() if entry["overall"] == "met"]
+    if met:
+        sentence = f"Forms that meet the target of issue 17: {', '.join(met)}"
+    else:
+        sentence = f"No form meets the target of issue 17 ({len(numbers)} measured)"
+    start_led = [
+        f for f, e in numbers.items() if e["spread_across_starts"] > e["spread_across_distributions"]
+    ]
+    if len(start_led) == len(numbers):
+        sentence += "; for every form the start moves the final ISR more than the data distribution does"
+    elif start_led:
+        sentence += (
+            f"; the start moves the final ISR more than the data distribution for {', '.join(start_led)}"
+        )
+    return sentence + "."
+
+
 def findings(results_dir, profile_name, forms, init_dirs=None):
     """Markdown and numbers of every form whose learn_isr results are in ``results_dir`` and
     init results in ``init_dirs`` (default: ``results_dir``)."""
@@ -298,8 +318,8 @@ def findings(results_dir, profile_name, forms, init_dirs=None):
         blocks.append("\n".join(lines))
     if numbers:
         order, sentence = ranking(numbers)
+        blocks.append(summary(numbers) + " " + sentence)
         numbers["ranking"] = order
-        blocks.append(sentence)
     table4 = results_dir / f"parameterisation-{profile_name}.json"
     if table4.exists():
         blocks.append("\n".join(table4_lines(json.loads(table4.read_text())["results"])))

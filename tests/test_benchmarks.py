@@ -118,6 +118,36 @@ def test_every_committed_result_comes_from_a_smoke_tested_script():
             assert command and command.group(1) == script, path
 
 
+PROTOCOL_17 = BENCHMARKS / "results" / "protocol-17"
+GENERATED = re.compile(r"<!-- generated from (\S+) -->\n(.*?)<!-- end of generated text -->", re.S)
+
+
+def test_committed_findings_are_what_the_code_writes_from_the_committed_json():
+    from benchmarks import findings
+
+    committed = (PROTOCOL_17 / "findings-cpu.md").read_text()
+    forms = re.findall(r"^\*\*(\w+)\*\*: target", committed, re.M)
+    assert forms, "findings-cpu.md names no form"
+    init_dirs = [PROTOCOL_17] + [path for path in sorted(PROTOCOL_17.iterdir()) if path.is_dir()]
+    text, numbers = findings.findings(PROTOCOL_17, "cpu", forms, init_dirs)
+    assert "## Findings\n\n" + text.rstrip() + "\n" in committed
+    # The classifier's default form is the best measured one (issue 17).
+    from skscale import ScaleEquivariantClassifier
+
+    assert ScaleEquivariantClassifier().parameterisation == numbers["ranking"][0]
+
+
+@pytest.mark.parametrize("document", ["README.md", "benchmarks/README.md"])
+def test_findings_quoted_in_the_readmes_are_the_generated_lines(document):
+    text = (ROOT / document).read_text()
+    quotes = GENERATED.findall(text)
+    assert quotes, f"{document} quotes no generated findings"
+    for source, quoted in quotes:
+        generated = (ROOT / source).read_text()
+        for line in quoted.strip().splitlines():
+            assert line.strip() in generated, (source, line)
+
+
 def test_one_config_holds_every_size():
     for profile in config.PROFILES.values():
         assert isinstance(profile.speed, config.SpeedSettings) and isinstance(
@@ -377,6 +407,17 @@ def test_findings_rank_forms_by_target_then_error_then_start_spread():
     assert (
         "isr (target conditions met: 1 of 3; mean learned - best fixed +0.30 points; start spread x2.40)"
         in sentence
+    )
+    for entry in numbers.values():
+        entry.update(overall="not met", spread_across_distributions=1.05)
+    assert findings.summary(numbers) == (
+        "No form meets the target of issue 17 (4 measured); for every form the start moves the final ISR "
+        "more than the data distribution does."
+    )
+    numbers["log"].update(overall="met", spread_across_distributions=1.5)
+    assert findings.summary(numbers) == (
+        "Forms that meet the target of issue 17: log; the start moves the final ISR more than the data "
+        "distribution for isr, authors, ratios."
     )
 
 
