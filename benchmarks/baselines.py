@@ -21,6 +21,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+from functools import lru_cache
 
 import numpy as np
 
@@ -101,27 +102,21 @@ def configurations(learned):
 
 
 def scale_split(settings, dataset, seed):
-    """One realisation of MNIST-Scale (or Fashion-MNIST-Scale), cached per process: the
-    fits of one realisation share it (with and without augmentation alike)."""
-    key = (dataset, seed, settings["n_train"], settings["n_val"], settings["n_test"], settings["source"])
-    if key not in _LAST_SPLIT:
-        from skscale.datasets import make_mnist_scale
-
-        _LAST_SPLIT.clear()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # DatasetSizeWarning: the sizes are in the results file
-            _LAST_SPLIT[key] = make_mnist_scale(
-                n_train=settings["n_train"],
-                n_val=settings["n_val"],
-                n_test=settings["n_test"],
-                random_state=seed,
-                source=settings["source"] if dataset == "mnist" else "auto",
-                dataset=dataset,
-            )
-    return _LAST_SPLIT[key]
+    """One realisation of MNIST-Scale (or Fashion-MNIST-Scale), the last one cached per
+    process: the fits of one realisation share it (with and without augmentation alike)."""
+    source = settings["source"] if dataset == "mnist" else "auto"
+    return _split(dataset, seed, settings["n_train"], settings["n_val"], settings["n_test"], source)
 
 
-_LAST_SPLIT = {}
+@lru_cache(maxsize=1)
+def _split(dataset, seed, n_train, n_val, n_test, source):
+    from skscale.datasets import make_mnist_scale
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # DatasetSizeWarning: the sizes are in the results file
+        return make_mnist_scale(
+            n_train=n_train, n_val=n_val, n_test=n_test, random_state=seed, source=source, dataset=dataset
+        )
 
 
 def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, device="cpu"):
@@ -131,9 +126,6 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
     checkpoint (None without a validation split), fit and predict seconds, the sorted
     internal scales (None for networks without them) and the parameter count.
     """
-    from skorch.dataset import Dataset
-    from skorch.helper import predefined_split
-
     from skscale import ScaleEquivariantClassifier
     from skscale.nn import count_parameters
 
@@ -141,10 +133,7 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
     epochs = settings["max_epochs"]
     callbacks, train_split = [], None
     if settings["n_val"]:
-        X_val = np.asarray(data.X_val, dtype=np.float32)[:, None]  # (n, 1, 28, 28), as the network reads
-        valid = Dataset(X_val, np.asarray(data.y_val, dtype=np.int64))
-        train_split = predefined_split(valid)
-        callbacks.append(("checkpoint", harness.checkpoint("valid_acc", epochs)))
+        train_split, callbacks = harness.validation(data.X_val, data.y_val, "valid_acc", epochs)
     schedule = harness.lr_schedule(
         settings["lr_step"],
         0.1,

@@ -230,13 +230,10 @@ def fit_table1(
     scales) of its best validation epoch (:func:`checkpoint`); the learning rates follow
     :func:`lr_schedule`.
     """
-    from skorch.dataset import Dataset
-    from skorch.helper import predefined_split
-
     from skscale import ScaleEquivariantClassifier
 
     epochs = profile.max_epochs if max_epochs is None else max_epochs
-    callbacks = [("checkpoint", checkpoint(profile.checkpoint_monitor, epochs))]
+    train_split, callbacks = validation(data["X_val"], data["y_val"], profile.checkpoint_monitor, epochs)
     schedule = lr_schedule(
         profile.lr_step,
         profile.lr_gamma,
@@ -247,7 +244,6 @@ def fit_table1(
     if schedule is not None:
         callbacks.append(("lr_schedule", schedule))
     params.setdefault("callbacks", callbacks)
-    valid = Dataset(np.asarray(data["X_val"], dtype=np.float32), np.asarray(data["y_val"], dtype=np.int64))
     clf = ScaleEquivariantClassifier(
         architecture="table1",
         n_scales=3,
@@ -262,12 +258,29 @@ def fit_table1(
         lr=profile.lr,
         scale_lr=profile.scale_lr,
         scale_warmup_epochs=profile.scale_warmup_epochs,
-        train_split=predefined_split(valid),
+        train_split=train_split,
         device=device,
         random_state=seed,
         **params,
     )
     return clf.fit(data["X_train"], data["y_train"])
+
+
+def validation(X_val, y_val, monitor, max_epochs):
+    """``(train_split, callbacks)`` of a fit that validates on ``(X_val, y_val)`` after every
+    epoch and ends with its best ``monitor`` epoch restored (:func:`checkpoint`).
+
+    ``X_val`` is ``(n, channels, height, width)``, or ``(n, height, width)`` single-channel
+    images (given a channel axis, as the network reads them).
+    """
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    X_val = np.asarray(X_val, dtype=np.float32)
+    if X_val.ndim == 3:
+        X_val = X_val[:, None]
+    valid = Dataset(X_val, np.asarray(y_val, dtype=np.int64))
+    return predefined_split(valid), [("checkpoint", checkpoint(monitor, max_epochs))]
 
 
 def checkpoint(monitor, max_epochs):
