@@ -22,6 +22,7 @@ import numpy as np
 
 from benchmarks import harness
 from benchmarks.config import DISTRIBUTIONS
+from skscale.utils import Real
 
 NAME = "init"
 # The paper's Table 3 for [1, 8]: (learned sigma_basis, learned ISR, test error %).
@@ -50,6 +51,9 @@ def fit_start(profile, scale_range, seed, start, device="cpu"):
     return {key: values[0] for key, values in record.items()}
 
 
+_SIGMA_START, _ISR_START = Real(low=0, closed="neither"), Real(low=1, closed="neither")
+
+
 def parse_start(text):
     """``"SIGMA,ISR"`` -> ``(sigma_basis, isr)``: sigma_basis > 0 (paper units), ISR > 1."""
     import argparse
@@ -61,7 +65,7 @@ def parse_start(text):
         raise argparse.ArgumentTypeError(
             f"--starts takes SIGMA,ISR pairs such as 2,1.5, got {text!r}"
         ) from None
-    if not (np.isfinite(sigma_basis) and sigma_basis > 0 and np.isfinite(isr) and isr > 1):
+    if not (_SIGMA_START.is_valid(sigma_basis) and _ISR_START.is_valid(isr)):
         raise argparse.ArgumentTypeError(f"--starts needs sigma_basis > 0 and ISR > 1, got {text!r}")
     return sigma_basis, isr
 
