@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import importlib
 import json
 import shlex
 import sys
@@ -388,6 +389,14 @@ def run_fits(function, tasks, n_jobs=1):
     if n_jobs == 1:
         return [function(*task) for task in tasks]
     import joblib
+
+    if function.__module__ == "__main__" and getattr(sys.modules["__main__"], "__spec__", None):
+        # A script run as ``python -m benchmarks.x``: send the workers the importable
+        # ``benchmarks.x.function`` by name. ``__main__``'s copy would be pickled by value and
+        # drag along globals that pickle by reference to a ``__main__`` the workers lack
+        # (an ``lru_cache``-wrapped helper, for one).
+        module = importlib.import_module(sys.modules["__main__"].__spec__.name)
+        function = getattr(module, function.__name__)
 
     from skscale.model_selection import search_backend
 

@@ -89,6 +89,46 @@ def test_scripts_run_as_modules_from_the_repository_root():
     assert "--profile" in result.stdout and "--seeds" not in result.stdout
 
 
+SCRIPT_WITH_CACHED_HELPER = """
+from functools import lru_cache
+
+from benchmarks import harness
+
+
+@lru_cache(maxsize=1)
+def _cached(seed):
+    return seed * 10
+
+
+def square_plus_cached(seed):
+    return seed * seed + _cached(seed)
+
+
+if __name__ == "__main__":
+    print(harness.run_fits(square_plus_cached, [(1,), (2,), (3,)], n_jobs=2))
+"""
+
+
+def test_run_fits_on_workers_from_a_script_run_as_a_module(tmp_path):
+    # ``python -m package.script`` with an lru_cache-wrapped global (as benchmarks.baselines
+    # has): the workers must receive the importable function, not __main__'s copy.
+    package = tmp_path / "scratchpkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "script.py").write_text(SCRIPT_WITH_CACHED_HELPER)
+    environment = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    result = subprocess.run(
+        [sys.executable, "-m", "scratchpkg.script"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().splitlines()[-1] == "[11, 24, 39]"
+
+
 def test_every_committed_result_comes_from_a_smoke_tested_script():
     results = BENCHMARKS / "results"
     committed = sorted(results.rglob("*.json")) + sorted(results.glob("*.md"))
