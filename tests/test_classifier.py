@@ -228,7 +228,9 @@ def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
         n_jobs=2,
     ).fit(data.X_train, data.y_train)
     assert len(search.cv_results_["params"]) == 4
-    assert (search.cv_results_["mean_test_score"] > 0.3).all()  # every candidate learns (chance: 0.1)
+    # Every candidate learns: chance is 0.1, whose binomial SE on a 200-image fold is 0.021.
+    # (The scores, 0.28-0.38 at 8 epochs, move by a few points with float-level changes.)
+    assert (search.cv_results_["mean_test_score"] > 0.2).all()
     best = search.best_estimator_.named_steps["classifier"]
     assert best.scales_.shape == (3,)
     assert search.score(data.X_test, data.y_test) > 0.5  # ten classes: chance is 0.1

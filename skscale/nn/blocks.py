@@ -4,22 +4,74 @@ from __future__ import annotations
 
 import math
 
+import torch
 from torch import nn
 
 from ..utils.validation import Integer, Sequence
-from .pooling import ScaleProjection
+from .pooling import MaxPool2x2, ScaleProjection
 
 __all__ = ["mnist_blocks", "reset_conv_parameters", "check_input_shape"]
 
 _WIDTHS = Sequence(Integer(low=1))
 
 
+def _has_hooks(module):
+    return bool(module._forward_hooks or module._forward_pre_hooks)
+
+
+def _has_global_hooks():
+    # torch's own test of the hooks registered for every module; a torch without it: assume some.
+    check = getattr(nn.modules.module, "_has_any_global_hook", None)
+    return True if check is None else check()
+
+
+class ProjectingSequential(nn.Sequential):
+    """``nn.Sequential`` that, without gradients, fuses a scale convolution with the max
+    projection that follows it.
+
+    A module with a ``forward_max_projected`` method (:class:`~skscale.nn.ScaleConvT2H`,
+    :class:`~skscale.nn.ScaleConvH2H`) followed by ``ScaleProjection("max")`` runs as that
+    method: the same values, without writing and re-reading the ``(B, O, S, H, W)``
+    output (about 0.1 of the ``sesn`` network's inference on a CPU). With gradients, or
+    with forward hooks on either module or on every module, each module runs as in
+    ``nn.Sequential``. A graph recorded in eval mode (``torch.jit.trace``,
+    ``torch.export``, ``torch.compile``) is fused.
+    """
+
+    def forward(self, x):
+        modules = list(self)
+        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+            # A graph recorded in eval mode is for inference (as the convolutions' plans).
+            fuse = not self.training
+        else:
+            fuse = not torch.is_grad_enabled() and not _has_global_hooks()
+        position = 0
+        while position < len(modules):
+            module = modules[position]
+            following = modules[position + 1] if position + 1 < len(modules) else None
+            if (
+                fuse
+                and isinstance(following, ScaleProjection)
+                and following.mode == "max"
+                and hasattr(module, "forward_max_projected")
+                and not (_has_hooks(module) or _has_hooks(following))
+            ):
+                x = module.forward_max_projected(x)
+                position += 2
+            else:
+                x = module(x)
+                position += 1
+        return x
+
+
 def mnist_blocks(in_channels, widths, make_conv, *, project=False, scale_axis=False):
     """The body of the SESN MNIST networks: one block per width.
 
     Every block is ``make_conv(channels, width)`` -> [max projection over the scales] ->
-    ReLU -> 2 x 2 max pooling (``ceil_mode``) -> batch norm, so that networks of
-    different convolutions compare at the same layout (Sosnovik et al., 2019).
+    2 x 2 max pooling (``ceil_mode``; :class:`~skscale.nn.pooling.MaxPool2x2`) -> ReLU ->
+    batch norm, so that networks of different convolutions compare at the same layout:
+    SESN's (Sosnovik et al., 2019), whose ReLU -> pooling gives the same values and
+    gradients as pooling -> ReLU.
 
     Parameters
     ----------
@@ -32,13 +84,15 @@ def mnist_blocks(in_channels, widths, make_conv, *, project=False, scale_axis=Fa
     project : bool, default=False
         Follow the convolution with :class:`~skscale.nn.ScaleProjection` ("max").
     scale_axis : bool, default=False
-        The features carry a scale axis (B, C, S, H, W) through the pooling and the
-        norm (``MaxPool3d((1, 2, 2))`` and ``BatchNorm3d``).
+        The features carry a scale axis (B, C, S, H, W) through the pooling (over H and
+        W only) and the norm (``BatchNorm3d``).
 
     Returns
     -------
-    features : torch.nn.Sequential
-        ``4`` (``5`` with ``project``) modules per block, in that order.
+    features : ProjectingSequential
+        ``4`` (``5`` with ``project``) modules per block, in that order; an
+        ``nn.Sequential`` that fuses each convolution with its projection when no
+        gradient is recorded.
 
     Examples
     --------
@@ -52,13 +106,12 @@ def mnist_blocks(in_channels, widths, make_conv, *, project=False, scale_axis=Fa
         blocks.append(make_conv(channels, width))
         if project:
             blocks.append(ScaleProjection("max"))
-        blocks.append(nn.ReLU())
-        if scale_axis:
-            blocks += [nn.MaxPool3d((1, 2, 2), ceil_mode=True), nn.BatchNorm3d(width)]
-        else:
-            blocks += [nn.MaxPool2d(2, ceil_mode=True), nn.BatchNorm2d(width)]
+        # Pooling before the ReLU gives what ReLU -> pooling gives (both are monotone), with
+        # a quarter of the values to rectify.
+        blocks += [MaxPool2x2(), nn.ReLU()]
+        blocks.append(nn.BatchNorm3d(width) if scale_axis else nn.BatchNorm2d(width))
         channels = width
-    return nn.Sequential(*blocks)
+    return ProjectingSequential(*blocks)
 
 
 def check_input_shape(layer, x, channels=None, scales=None, *, scale_axis=False):

@@ -304,6 +304,36 @@ class _ScaleConv(nn.Module):
             return None
         return self.bias.repeat(n_group) if scale_major else self.bias.repeat_interleave(n_group)
 
+    def _group_outputs(self, x):
+        """Outputs ``(B, O, S_g, H, W)`` of every correlation call and their scale indices."""
+        raise NotImplementedError
+
+    def forward(self, x):
+        return self._assemble(*self._group_outputs(x))
+
+    def forward_max_projected(self, x):
+        """``self(x).amax(dim=2)``, without assembling the scale axis.
+
+        The maximum over the scales is the maximum over the support groups of each
+        group's maximum, so the ``(B, O, S, H, W)`` output is never concatenated: what a
+        network that projects right after this layer runs without gradients (see
+        :func:`~skscale.nn.blocks.mnist_blocks`).
+
+        Parameters
+        ----------
+        x : tensor
+            As for :meth:`forward`.
+
+        Returns
+        -------
+        out : tensor of shape (B, O, H', W')
+        """
+        outputs, _ = self._group_outputs(x)
+        out = outputs[0].amax(dim=2)
+        for group in outputs[1:]:
+            out = torch.maximum(out, group.amax(dim=2))
+        return out
+
     def _assemble(self, outputs, indices_per_group):
         """Concatenate group outputs ``(B, O, S_g, H, W)`` along the scale axis in scale order.
 
@@ -417,7 +447,7 @@ class ScaleConvT2H(_ScaleConv):
         # Every scale reads the whole input; the scales of a group stack their outputs.
         return self.in_channels, self.out_channels, False
 
-    def forward(self, x):
+    def _group_outputs(self, x):
         check_input_shape(self, x, self.in_channels)
         plan = self._forward_plan(x)
         outputs, indices_per_group = [], []
@@ -430,7 +460,7 @@ class ScaleConvT2H(_ScaleConv):
             out = correlate_same(x, kernel, stride=self.stride, impl=impl, bias=bias)
             outputs.append(out.view(out.shape[0], self.out_channels, n_group, *out.shape[-2:]))
             indices_per_group.append(indices)
-        return self._assemble(outputs, indices_per_group)
+        return outputs, indices_per_group
 
 
 class ScaleConvH2H(_ScaleConv):
@@ -505,7 +535,7 @@ class ScaleConvH2H(_ScaleConv):
         # Every scale reads its own window of scale_size input scales: one conv group each.
         return self.in_channels * self.scale_size, self.out_channels, True
 
-    def forward(self, x):
+    def _group_outputs(self, x):
         check_input_shape(self, x, self.in_channels, self.n_scales, scale_axis=True)
         batch, channels, _, height, width = x.shape
         if self.scale_size > 1:
@@ -533,7 +563,7 @@ class ScaleConvH2H(_ScaleConv):
             out = out.view(batch, n_group, self.out_channels, *out.shape[-2:]).transpose(1, 2)
             outputs.append(out)
             indices_per_group.append(indices)
-        return self._assemble(outputs, indices_per_group)
+        return outputs, indices_per_group
 
     def extra_repr(self):
         return super().extra_repr() + f", scale_size={self.scale_size}"

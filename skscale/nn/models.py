@@ -81,8 +81,8 @@ class Table1Net(nn.Module):
 class SESNNet(nn.Module):
     """The SESN MNIST network ("scalar" variant) used for the paper's Table 5.
 
-    Three blocks of lifting scale convolution -> max scale projection -> ReLU -> 2 x 2 max
-    pooling -> batch norm, with 32, 63 and 95 filters (Sosnovik et al., 2019), then a
+    Three blocks of lifting scale convolution -> max scale projection -> 2 x 2 max pooling
+    -> ReLU -> batch norm, with 32, 63 and 95 filters (Sosnovik et al., 2019), then a
     head: flatten a 2 x 2 map -> 256 units (no bias) -> batch norm -> ReLU -> dropout ->
     logits. The basis is SESN's: Hermite orders up to 6 per axis (``index_set="tensor"``,
     49 functions), so the parameter count matches a plain CNN with 7 x 7 kernels:
@@ -149,7 +149,7 @@ class SESNNet(nn.Module):
 class PlainCNN(nn.Module):
     """A plain CNN baseline with the layout and parameter count of :class:`SESNNet`.
 
-    Three blocks of 7 x 7 convolution -> ReLU -> 2 x 2 max pooling -> batch norm (32, 63,
+    Three blocks of 7 x 7 convolution -> 2 x 2 max pooling -> ReLU -> batch norm (32, 63,
     95 filters), the same head: **494,549** parameters for 10 classes on one channel,
     exactly those of ``SESNNet`` without its scale parameters (a 7 x 7 kernel has as many
     weights as SESN's 49 basis functions).

@@ -1,7 +1,8 @@
-"""Reductions over the scale axis."""
+"""Reductions over the scale axis, and the 2 x 2 spatial max pooling of the MNIST bodies."""
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from ..utils.validation import Options
@@ -9,11 +10,29 @@ from ..utils.validation import Options
 __all__ = ["ScaleProjection"]
 
 
+def _backward_path(module, x):
+    """Whether ``module`` takes its path for a backward pass on ``x``.
+
+    Eager: when autograd records ``x``. A graph recorded by ``torch.jit.trace``,
+    ``torch.export`` or ``torch.compile`` is one path whatever the grad mode: the
+    backward one in training mode, the inference one in eval mode.
+    """
+    if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        return module.training
+    return torch.is_grad_enabled() and x.requires_grad
+
+
 class ScaleProjection(nn.Module):
     """Project a scale-equivariant feature map onto the plane: (B, C, S, H, W) -> (B, C, H, W).
 
     Max (or mean) over the scale axis gives features invariant to a rescaling that
     shifts the responses along that axis.
+
+    With gradients, ``"max"`` keeps the index of every maximum (``torch.max``), so the
+    backward pass routes each gradient to one scale; ``amax``'s backward compares the
+    whole input with the result and divides by the count of ties, several passes over
+    an input ``S`` times the output's size (about 0.1 of the ``sesn`` training step on a
+    CPU). The two agree wherever the maximum is unique. Without gradients it is ``amax``.
 
     Parameters
     ----------
@@ -33,9 +52,46 @@ class ScaleProjection(nn.Module):
     def forward(self, x):
         if x.dim() != 5:
             raise ValueError(f"ScaleProjection expects input of shape (B, C, S, H, W), got {tuple(x.shape)}.")
-        if self.mode == "max":
-            return x.amax(dim=2)
-        return x.mean(dim=2)
+        if self.mode == "mean":
+            return x.mean(dim=2)
+        if _backward_path(self, x):
+            return x.max(dim=2).values
+        return x.amax(dim=2)
 
     def extra_repr(self):
         return f"mode={self.mode!r}"
+
+
+class MaxPool2x2(nn.Module):
+    """2 x 2 max pooling with stride 2 over the last two axes, odd sizes rounded up.
+
+    ``(..., H, W) -> (..., ceil(H / 2), ceil(W / 2))``: what ``nn.MaxPool2d(2,
+    ceil_mode=True)`` gives on ``(B, C, H, W)`` and ``nn.MaxPool3d((1, 2, 2),
+    ceil_mode=True)`` on ``(B, C, S, H, W)``. With gradients it is torch's pooling (whose
+    backward sends each gradient to one input). Without, it is the maximum of the four
+    strided quarters of the input (an odd side padded with ``-inf``): on a CPU torch's
+    pooling of contiguous NCHW tensors takes about ten times as long, near 0.05 of the
+    ``sesn`` network's inference.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.randn(2, 3, 7, 8)
+    >>> torch.equal(MaxPool2x2()(x), nn.MaxPool2d(2, ceil_mode=True)(x))
+    True
+    """
+
+    def forward(self, x):
+        if x.dim() not in (4, 5):
+            raise ValueError(
+                f"MaxPool2x2 expects input of shape (B, C, H, W) or (B, C, S, H, W), got {tuple(x.shape)}."
+            )
+        if _backward_path(self, x):
+            if x.dim() == 4:
+                return nn.functional.max_pool2d(x, 2, ceil_mode=True)
+            return nn.functional.max_pool3d(x, (1, 2, 2), ceil_mode=True)
+        height, width = x.shape[-2:]
+        if height % 2 or width % 2:
+            x = nn.functional.pad(x, (0, width % 2, 0, height % 2), value=float("-inf"))
+        rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+        return torch.maximum(rows[..., 0::2], rows[..., 1::2])

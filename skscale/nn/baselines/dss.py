@@ -276,7 +276,7 @@ class DSSNet(nn.Module):
     """Deep Scale-spaces network for MNIST-sized images (Worrall and Welling, 2019).
 
     :class:`GaussianScaleSpace` lifting, then three blocks of :class:`ScaleSpaceConv`
-    (7 x 7 kernels, 32, 63 and 95 filters) -> ReLU -> 2 x 2 spatial max pooling -> 3-D
+    (7 x 7 kernels, 32, 63 and 95 filters) -> 2 x 2 spatial max pooling -> ReLU -> 3-D
     batch norm, all carrying the scale axis; a max projection over the scales; and the
     SESN head (2 x 2 max pooling, 256 units without bias, batch norm, ReLU, dropout,
     logits). **494,549** trainable parameters for 10 classes on one channel with

@@ -131,8 +131,8 @@ class SIConv2d(nn.Module):
 class SIConvNet(nn.Module):
     """SI-ConvNet for MNIST-sized images (Kanazawa et al., 2014), as benchmarked by SESN.
 
-    Three blocks of :class:`SIConv2d` (7 x 7 kernels, 32, 63 and 95 filters) -> ReLU ->
-    2 x 2 max pooling -> batch norm, and the SESN head (2 x 2 max pooling, 256 units
+    Three blocks of :class:`SIConv2d` (7 x 7 kernels, 32, 63 and 95 filters) -> 2 x 2
+    max pooling -> ReLU -> batch norm, and the SESN head (2 x 2 max pooling, 256 units
     without bias, batch norm, ReLU, dropout, logits): the layout of
     :class:`~skscale.nn.models.PlainCNN` and **494,549** trainable parameters for 10
     classes on one channel, whatever the factors and the image size.

@@ -1,0 +1,118 @@
+"""The scale projection, the 2 x 2 max pooling of the MNIST bodies and their fusion with the convolutions."""
+
+import pytest
+import torch
+
+from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, build_module
+from skscale.nn.pooling import MaxPool2x2
+
+
+def _reference_pool(x):
+    if x.dim() == 4:
+        return torch.nn.functional.max_pool2d(x, 2, ceil_mode=True)
+    return torch.nn.functional.max_pool3d(x, (1, 2, 2), ceil_mode=True)
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 3, 8, 6), (2, 3, 7, 7), (2, 3, 6, 5), (2, 3, 4, 9, 8), (1, 2, 3, 7, 5)]
+)
+def test_max_pool_2x2_is_torchs_pooling_with_and_without_gradients(shape):
+    x = torch.randn(*shape, dtype=torch.float64)
+    with torch.no_grad():
+        torch.testing.assert_close(MaxPool2x2()(x), _reference_pool(x), rtol=0, atol=0)
+    ours = x.clone().requires_grad_()
+    theirs = x.clone().requires_grad_()
+    out = MaxPool2x2()(ours)
+    torch.testing.assert_close(out, _reference_pool(theirs), rtol=0, atol=0)
+    upstream = torch.randn_like(out)
+    out.backward(upstream)
+    _reference_pool(theirs).backward(upstream)
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0)
+
+
+def test_max_pool_2x2_keeps_nan_and_refuses_other_shapes():
+    x = torch.zeros(1, 1, 4, 4)
+    x[0, 0, 1, 1] = float("nan")
+    with torch.no_grad():
+        out = MaxPool2x2()(x)
+    assert out[0, 0, 0, 0].isnan() and not out[0, 0, 1, 1].isnan()
+    with pytest.raises(ValueError, match=r"\(B, C, H, W\) or \(B, C, S, H, W\), got \(4, 4\)"):
+        MaxPool2x2()(torch.zeros(4, 4))
+
+
+def test_max_projection_gradient_goes_to_the_maximum():
+    x = torch.randn(2, 3, 4, 5, 5, dtype=torch.float64, requires_grad=True)
+    reference = x.detach().clone().requires_grad_()
+    out = ScaleProjection("max")(x)
+    torch.testing.assert_close(out, reference.amax(dim=2), rtol=0, atol=0)
+    upstream = torch.randn_like(out)
+    out.backward(upstream)
+    reference.amax(dim=2).backward(upstream)
+    torch.testing.assert_close(x.grad, reference.grad, rtol=0, atol=0)
+    # Every output's gradient lands on exactly one scale.
+    assert torch.equal((x.grad != 0).sum(dim=2), torch.ones(2, 3, 5, 5, dtype=torch.long))
+
+
+@pytest.mark.parametrize(
+    "architecture, arguments", [("sesn", {"n_scales": 2}), ("dss", {"n_scales": 2}), ("cnn", {})]
+)
+def test_networks_pool_alike_in_training_and_inference(architecture, arguments):
+    # The inference path (strided maxima) and the training path (torch's pooling) of the
+    # same network in eval mode give the same logits.
+    torch.manual_seed(0)
+    network = build_module(architecture, n_classes=3, in_channels=1, **arguments).eval()
+    assert any(isinstance(module, MaxPool2x2) for module in network.modules())
+    x = torch.randn(4, 1, 28, 28, requires_grad=True)
+    with torch.no_grad():
+        without = network(x)
+    with_gradients = network(x)
+    assert with_gradients.requires_grad
+    torch.testing.assert_close(without, with_gradients.detach())
+
+
+def test_max_projection_of_ties_goes_to_one_scale():
+    x = torch.ones(1, 2, 3, 2, 2, requires_grad=True)
+    ScaleProjection("max")(x).sum().backward()
+    assert torch.equal(x.grad.sum(dim=2), torch.ones(1, 2, 2, 2))
+    assert torch.equal((x.grad != 0).sum(dim=2), torch.ones(1, 2, 2, 2, dtype=torch.long))
+
+
+@pytest.mark.parametrize("layer", ["t2h", "h2h"])
+def test_forward_max_projected_is_the_projection_of_the_output(layer):
+    torch.manual_seed(0)
+    scales = InternalScales(n_scales=4, init_sigma_basis=1.0, init_isr=4.0)
+    if layer == "t2h":
+        conv, x = ScaleConvT2H(2, 3, scales, kernel_extent=2.0), torch.randn(2, 2, 20, 20)
+    else:
+        conv, x = ScaleConvH2H(2, 3, scales, scale_size=2), torch.randn(2, 2, 4, 20, 20)
+    assert len(conv.correlation_plan(x.shape, backward=False)) > 1  # several groups to combine
+    with torch.no_grad():
+        torch.testing.assert_close(conv.forward_max_projected(x), conv(x).amax(dim=2), rtol=0, atol=0)
+
+
+def test_blocks_fuse_convolution_and_projection_only_without_gradients_or_hooks(monkeypatch):
+    torch.manual_seed(0)
+    network = build_module("sesn", n_classes=3, in_channels=1, n_scales=3).eval()
+    calls = []
+    original = ScaleConvT2H.forward_max_projected
+
+    def spy(self, x):
+        calls.append(self)
+        return original(self, x)
+
+    monkeypatch.setattr(ScaleConvT2H, "forward_max_projected", spy)
+    x = torch.randn(2, 1, 28, 28)
+    with torch.no_grad():
+        fused = network(x)
+    assert len(calls) == 3
+    calls.clear()
+    torch.testing.assert_close(network(x).detach(), fused)
+    assert not calls  # with gradients: convolution, then projection
+    seen = []
+    handle = network.features[0].register_forward_hook(
+        lambda module, inputs, output: seen.append(output.shape)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(network(x), fused)
+    handle.remove()
+    assert seen == [torch.Size([2, 32, 3, 28, 28])] and len(calls) == 2  # the hooked layer ran whole
