@@ -375,3 +375,46 @@ def test_invalid_conv_impl_and_per_scale_support():
         ScaleConvH2H(1, 2, [1.0, 2.0], conv_impl=None)
     with pytest.raises(ValueError, match="per_scale_support must be True or False, got 1"):
         ScaleConvT2H(1, 2, [1.0, 2.0], per_scale_support=1)
+
+
+# --- Inference cache of kernels and kernel spectra -------------------------------------------
+@pytest.mark.parametrize("impl", ["direct", "fft"])
+@pytest.mark.parametrize("layer", ["t2h", "h2h"])
+def test_inference_reuses_kernels_until_weights_scales_or_size_change(impl, layer):
+    torch.manual_seed(0)
+    scales = InternalScales(n_scales=3, init_sigma_basis=1.0, init_isr=3.0)
+    if layer == "t2h":
+        conv = ScaleConvT2H(2, 3, scales, conv_impl=impl)
+        x, other_size = torch.randn(2, 2, 16, 16), torch.randn(2, 2, 12, 20)
+    else:
+        conv = ScaleConvH2H(2, 3, scales, scale_size=2, conv_impl=impl)
+        x, other_size = torch.randn(2, 2, 3, 16, 16), torch.randn(2, 2, 3, 12, 20)
+    conv.eval()
+
+    def uncached(inputs):  # with gradients enabled nothing is cached
+        return conv(inputs).detach()
+
+    with torch.no_grad():
+        first = conv(x)
+        assert conv._kernel_cache  # kept for the next call
+        torch.testing.assert_close(conv(x), first, rtol=0, atol=0)
+        torch.testing.assert_close(first, uncached(x))
+        torch.testing.assert_close(conv(other_size), uncached(other_size))
+        conv.weight.mul_(-2.0)  # an optimiser step or load_state_dict changes them in place
+        torch.testing.assert_close(conv(x), uncached(x))
+        torch.testing.assert_close(conv(x), -2.0 * first + 3.0 * conv.bias.view(1, -1, 1, 1, 1))
+        scales.sigma.fill_(1.4)  # other scales: another basis
+        changed = conv(x)
+    torch.testing.assert_close(changed, uncached(x))
+    assert not torch.allclose(changed, -2.0 * first + 3.0 * conv.bias.view(1, -1, 1, 1, 1))
+
+
+def test_loaded_weights_replace_cached_kernels():
+    torch.manual_seed(0)
+    net = ScaleConvT2H(1, 4, InternalScales(n_scales=3, init_sigma_basis=1.0, init_isr=4.0)).eval()
+    other = ScaleConvT2H(1, 4, InternalScales(n_scales=3, init_sigma_basis=1.0, init_isr=4.0)).eval()
+    x = torch.randn(2, 1, 24, 24)
+    with torch.no_grad():
+        net(x)
+        net.load_state_dict(other.state_dict())
+        torch.testing.assert_close(net(x), other(x), rtol=0, atol=0)

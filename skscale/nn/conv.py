@@ -36,7 +36,8 @@ from torch.fx.experimental.symbolic_shapes import optimization_hint
 from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basis
 from ..utils.validation import Boolean, Integer, Options, Real
 from .blocks import check_input_shape, reset_conv_parameters
-from .functional import CONV_IMPLS, correlate_same, fft_split
+from .functional import CONV_IMPLS, _correlate_spectrum, _kernel_spectrum, correlate_same, fft_split
+from .pooling import max_of_planes
 from .scales import InternalScales
 
 __all__ = ["ScaleConvT2H", "ScaleConvH2H"]
@@ -110,6 +111,7 @@ class _ScaleConv(nn.Module):
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self._basis_cache = None
         self._index_cache = {}
+        self._kernel_cache = {}
         self.register_load_state_dict_post_hook(_refresh_after_load)
         self.reset_parameters()
 
@@ -180,6 +182,7 @@ class _ScaleConv(nn.Module):
                 for indices, basis in result
             ]
             self._basis_cache = (key, result)
+            self._kernel_cache = {}
         return result
 
     def _take(self, tensor, dim, indices):
@@ -279,6 +282,7 @@ class _ScaleConv(nn.Module):
     def _apply(self, fn, *args, **kwargs):
         self._basis_cache = None  # dtype/device moves invalidate the caches
         self._index_cache = {}
+        self._kernel_cache = {}
         module = super()._apply(fn, *args, **kwargs)
         self._refresh_basis_cache()
         return module
@@ -288,11 +292,38 @@ class _ScaleConv(nn.Module):
         state = dict(state)
         state["_basis_cache"] = None
         state["_index_cache"] = {}
+        state["_kernel_cache"] = {}
         return state
 
     def __setstate__(self, state):
         state.setdefault("_index_cache", {})
+        state.setdefault("_kernel_cache", {})
         super().__setstate__(state)
+
+    def _correlate(self, x, indices, impl, build_kernel, groups=1, bias=None):
+        """``correlate_same(x, build_kernel(), ...)`` for the support group ``indices``.
+
+        In inference (eval mode, no gradients, nothing recording) the kernel, or on the FFT
+        path its spectrum, is kept for the next call on images of the same size until the
+        weights (``weight._version``) or the cached basis change: about 0.03 of the
+        ``sesn`` network's inference on a CPU.
+        """
+        if self.training or torch.is_grad_enabled() or _recording() or self._basis_cache is None:
+            return correlate_same(x, build_kernel(), stride=self.stride, groups=groups, impl=impl, bias=bias)
+        key = (indices, impl, int(x.shape[-2]), int(x.shape[-1]))
+        stamp = (self.weight._version, self.weight.data_ptr())
+        entry = self._kernel_cache.get(key)
+        if entry is None or entry[0] is not self._basis_cache or entry[1] != stamp:
+            kernel = build_kernel()
+            if impl == "fft":
+                kernel = _kernel_spectrum(kernel, x.shape[-2], x.shape[-1], groups)
+            entry = (self._basis_cache, stamp, kernel)
+            self._kernel_cache[key] = entry
+        kernel = entry[2]
+        if impl != "fft":
+            return correlate_same(x, kernel, stride=self.stride, groups=groups, impl=impl, bias=bias)
+        out = _correlate_spectrum(x, kernel, self.stride).to(torch.result_type(x, self.weight))
+        return out if bias is None else out + bias.view(1, -1, 1, 1)
 
     def _group_bias(self, n_group, scale_major):
         """The bias of one correlation call's output channels (``None`` without bias).
@@ -314,8 +345,8 @@ class _ScaleConv(nn.Module):
     def forward_max_projected(self, x):
         """``self(x).amax(dim=2)``, without assembling the scale axis.
 
-        The maximum over the scales is the maximum over the support groups of each
-        group's maximum, so the ``(B, O, S, H, W)`` output is never concatenated: what a
+        The maximum over the scales is taken plane by plane from every support group's
+        output, so the ``(B, O, S, H, W)`` output is never concatenated: what a
         network that projects right after this layer runs without gradients (see
         :func:`~skscale.nn.blocks.mnist_blocks`).
 
@@ -329,10 +360,7 @@ class _ScaleConv(nn.Module):
         out : tensor of shape (B, O, H', W')
         """
         outputs, _ = self._group_outputs(x)
-        out = outputs[0].amax(dim=2)
-        for group in outputs[1:]:
-            out = torch.maximum(out, group.amax(dim=2))
-        return out
+        return max_of_planes([plane for group in outputs for plane in group.unbind(dim=2)])
 
     def _assemble(self, outputs, indices_per_group):
         """Concatenate group outputs ``(B, O, S_g, H, W)`` along the scale axis in scale order.
@@ -453,11 +481,14 @@ class ScaleConvT2H(_ScaleConv):
         outputs, indices_per_group = [], []
         for indices, basis, impl in plan:
             size, n_group = int(basis.shape[-1]), int(basis.shape[1])
-            # (O, S_g, C, l, l): the same coefficients on the basis at each scale of the group.
-            kernel = torch.einsum("ocf,fsyx->oscyx", self.weight, basis)
-            kernel = kernel.reshape(self.out_channels * n_group, self.in_channels, size, size)
+
+            def kernel(basis=basis, size=size, n_group=n_group):
+                # (O, S_g, C, l, l): the same coefficients on the basis at each scale of the group.
+                kernel = torch.einsum("ocf,fsyx->oscyx", self.weight, basis)
+                return kernel.reshape(self.out_channels * n_group, self.in_channels, size, size)
+
             bias = self._group_bias(n_group, scale_major=False)
-            out = correlate_same(x, kernel, stride=self.stride, impl=impl, bias=bias)
+            out = self._correlate(x, indices, impl, kernel, bias=bias)
             outputs.append(out.view(out.shape[0], self.out_channels, n_group, *out.shape[-2:]))
             indices_per_group.append(indices)
         return outputs, indices_per_group
@@ -553,13 +584,14 @@ class ScaleConvH2H(_ScaleConv):
             group_input = group_input.permute(0, 2, 1, 5, 3, 4).reshape(
                 batch, n_group * group_channels, height, width
             )
-            # (S_g, O, C, scale_size, l, l), then one convolution group per scale.
-            kernel = torch.einsum("ocjf,fsyx->socjyx", self.weight, basis)
-            kernel = kernel.reshape(n_group * self.out_channels, group_channels, size, size)
+
+            def kernel(basis=basis, size=size, n_group=n_group):
+                # (S_g, O, C, scale_size, l, l), then one convolution group per scale.
+                kernel = torch.einsum("ocjf,fsyx->socjyx", self.weight, basis)
+                return kernel.reshape(n_group * self.out_channels, group_channels, size, size)
+
             bias = self._group_bias(n_group, scale_major=True)
-            out = correlate_same(
-                group_input, kernel, stride=self.stride, groups=n_group, impl=impl, bias=bias
-            )
+            out = self._correlate(group_input, indices, impl, kernel, groups=n_group, bias=bias)
             out = out.view(batch, n_group, self.out_channels, *out.shape[-2:]).transpose(1, 2)
             outputs.append(out)
             indices_per_group.append(indices)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from functools import lru_cache
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -345,40 +346,94 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
     """
     _check_shapes(x, kernel, stride, groups)
     result_dtype = torch.result_type(x, kernel)
-    compute_dtype = result_dtype if result_dtype in (torch.float32, torch.float64) else torch.float32
-    x = x.to(compute_dtype)
-    kernel = kernel.to(compute_dtype)
+    spectrum = _kernel_spectrum(kernel.to(_compute_dtype(result_dtype)), x.shape[-2], x.shape[-1], groups)
+    return _correlate_spectrum(x, spectrum, stride).to(result_dtype)
 
+
+def _compute_dtype(dtype):
+    return dtype if dtype in (torch.float32, torch.float64) else torch.float32
+
+
+class _KernelSpectrum(NamedTuple):
+    """A kernel transformed for :func:`_correlate_spectrum` on images of one size.
+
+    ``factors`` is ``(1, g, C_out/g, F)`` with one input channel per group (a broadcast
+    product) and ``(g, F, C_in/g, C_out/g)`` otherwise (a matrix per group and frequency);
+    ``F`` counts the frequencies of the ``fft_size`` grid.
+    """
+
+    factors: torch.Tensor
+    fft_size: tuple
+    out_channels: int
+    groups: int
+
+
+def _kernel_spectrum(kernel, height, width, groups=1):
+    """The spectrum of ``kernel`` for :func:`_correlate_spectrum` on ``height x width`` images.
+
+    What :func:`fft_correlate_same` computes from the kernel on every call; a caller that
+    correlates many batches with one kernel (a network in inference) can compute it once.
+
+    Parameters
+    ----------
+    kernel : tensor of shape (C_out, C_in // groups, l, l), ``l`` odd, float32 or float64
+    height, width : int
+        Size of the images it will be correlated with.
+    groups : int, default=1
+
+    Returns
+    -------
+    spectrum : _KernelSpectrum
+    """
     # Python ints (a recorded graph, torch.jit.trace, sees sizes as tensors): the FFT grid is static.
-    in_channels, height, width = (int(n) for n in x.shape[1:])
-    batch = x.shape[0]  # symbolic in a graph recorded with a dynamic batch
     out_channels, group_in, size, _ = (int(n) for n in kernel.shape)
     half = size // 2
-    fft_h, fft_w = _fft_sizes(height, width, size)
-
-    spectrum_x = _rfft2(x, (fft_h, fft_w))
+    fft_h, fft_w = _fft_sizes(int(height), int(width), size)
     # Correlation with k is convolution with the flipped kernel, whose spectrum is
     # conj(K): flip, then put tap (u, v) at ((u - p) mod N_H, (v - p) mod N_W), i.e.
     # centre the kernel at the origin of the periodic grid.
     padded = F.pad(kernel.flip(-2, -1), (0, fft_w - size, 0, fft_h - size))
     spectrum_k = _rfft2(torch.roll(padded, shifts=(-half, -half), dims=(-2, -1)), (fft_h, fft_w))
-
     n_freq = fft_h * (fft_w // 2 + 1)
     group_out = out_channels // groups
-    spectrum_x = spectrum_x.reshape(batch, groups, group_in, n_freq)
-    spectrum_k = spectrum_k.reshape(groups, group_out, group_in, n_freq)
     if group_in == 1:
+        factors = spectrum_k.reshape(1, groups, group_out, n_freq)
+    else:
+        # Laid out (g, F, C_out/g, C_in/g) by one 2-D transpose and used transposed:
+        # cheaper than a 4-D permutation.
+        factors = spectrum_k.reshape(groups, group_out * group_in, n_freq).transpose(1, 2).contiguous()
+        factors = factors.view(groups, n_freq, group_out, group_in).transpose(-1, -2)
+    return _KernelSpectrum(factors, (fft_h, fft_w), out_channels, groups)
+
+
+def _correlate_spectrum(x, spectrum, stride=1):
+    """:func:`fft_correlate_same` of ``x`` with a kernel given by :func:`_kernel_spectrum`.
+
+    Parameters
+    ----------
+    x : tensor of shape (B, C_in, H, W)
+        ``H x W`` must be the size the spectrum was computed for.
+    spectrum : _KernelSpectrum
+    stride : int, default=1
+
+    Returns
+    -------
+    out : tensor of shape (B, C_out, ceil(H / stride), ceil(W / stride)), in the
+        spectrum's real dtype.
+    """
+    x = x.to(spectrum.factors.real.dtype)
+    in_channels, height, width = (int(n) for n in x.shape[1:])
+    batch = x.shape[0]  # symbolic in a graph recorded with a dynamic batch
+    fft_h, fft_w = spectrum.fft_size
+    groups, out_channels = spectrum.groups, spectrum.out_channels
+    n_freq = fft_h * (fft_w // 2 + 1)
+    spectrum_x = _rfft2(x, (fft_h, fft_w)).reshape(batch, groups, in_channels // groups, n_freq)
+    if in_channels == groups:
         # One input channel per group: a broadcast product, no sum.
-        product = spectrum_x * spectrum_k.squeeze(2).unsqueeze(0)
+        product = spectrum_x * spectrum.factors
     else:
         # Per group and frequency, a (B, C_in/g) @ (C_in/g, C_out/g) complex matrix product.
-        # The kernel spectra are laid out (g, F, C_out/g, C_in/g) by one 2-D transpose and
-        # used transposed: cheaper than a 4-D permutation.
-        kernel_matrices = (
-            spectrum_k.reshape(groups, group_out * group_in, n_freq).transpose(1, 2).contiguous()
-        )
-        kernel_matrices = kernel_matrices.view(groups, n_freq, group_out, group_in).transpose(-1, -2)
-        product = torch.matmul(spectrum_x.permute(1, 3, 0, 2).contiguous(), kernel_matrices)
+        product = torch.matmul(spectrum_x.permute(1, 3, 0, 2).contiguous(), spectrum.factors)
         if product.requires_grad and not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
             # The gradient arrives permuted back from (B, C_out, F): on that layout the batched
             # matrix products of the backward pass copy every (B, C_out) slice twice; one copy of
@@ -386,8 +441,7 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
             product.register_hook(torch.Tensor.contiguous)
         product = product.permute(2, 0, 3, 1)
     product = product.reshape(batch, out_channels, fft_h, fft_w // 2 + 1)
-    out = _irfft2_crop(product, (fft_h, fft_w), height, width, stride)
-    return out.to(result_dtype)
+    return _irfft2_crop(product, (fft_h, fft_w), height, width, stride)
 
 
 def _images_per_call(shape, device):

@@ -22,6 +22,19 @@ def _backward_path(module, x):
     return torch.is_grad_enabled() and x.requires_grad
 
 
+def max_of_planes(planes):
+    """Elementwise maximum of a sequence of equally shaped tensors.
+
+    Without gradients, a chain of ``torch.maximum`` over the scale planes takes about half
+    the time of ``amax`` over the scale axis on a CPU (no reduction kernel, no ``-inf``
+    fill); the values are the same, NaN included.
+    """
+    out = planes[0]
+    for plane in planes[1:]:
+        out = torch.maximum(out, plane)
+    return out
+
+
 class ScaleProjection(nn.Module):
     """Project a scale-equivariant feature map onto the plane: (B, C, S, H, W) -> (B, C, H, W).
 
@@ -32,7 +45,8 @@ class ScaleProjection(nn.Module):
     backward pass routes each gradient to one scale; ``amax``'s backward compares the
     whole input with the result and divides by the count of ties, several passes over
     an input ``S`` times the output's size (about 0.1 of the ``sesn`` training step on a
-    CPU). The two agree wherever the maximum is unique. Without gradients it is ``amax``.
+    CPU). The two agree wherever the maximum is unique. Without gradients it is the
+    elementwise maximum of the scale planes (:func:`max_of_planes`).
 
     Parameters
     ----------
@@ -56,7 +70,7 @@ class ScaleProjection(nn.Module):
             return x.mean(dim=2)
         if _backward_path(self, x):
             return x.max(dim=2).values
-        return x.amax(dim=2)
+        return max_of_planes(x.unbind(dim=2))
 
     def extra_repr(self):
         return f"mode={self.mode!r}"
