@@ -158,7 +158,8 @@ def test_every_committed_result_comes_from_a_smoke_tested_script():
             assert command and command.group(1) == script, path
 
 
-PROTOCOL_17 = BENCHMARKS / "results" / "protocol-17"
+RESULTS = BENCHMARKS / "results"
+PROTOCOL_17 = RESULTS / "protocol-17"
 GENERATED = re.compile(r"<!-- generated from (\S+) -->\n(.*?)<!-- end of generated text -->", re.S)
 
 
@@ -605,7 +606,9 @@ def test_baselines_script_end_to_end(tmp_path):
     # Each row minus SESN with fixed scales, paired by realisation: one realisation, no SE.
     gap = results["cnn/fixed"]["plain"]["error"][0] - results["sesn/fixed"]["plain"]["error"][0]
     assert f"| {gap:+.2f} |" in text and "(reference)" in text
-    assert "one realisation: no standard error, no claim" in text and "within one paired SE" not in text
+    # One realisation: the sentences use the SE of the two test errors, and say so.
+    assert "test-set SE (" in text and "paired SE" not in text
+    assert "the spread between realisations, which the paper's ± holds, is not measured" in text
     # Table 6 shows the scales the runs ended with, computed from them (fixed: the start).
     fixed = np.array(results["sesn/fixed"]["plain"]["scales"])
     np.testing.assert_allclose(fixed[0], 1.5 * 2.0 ** (np.arange(4) / 3), rtol=1e-5)
@@ -618,6 +621,25 @@ def test_baselines_script_end_to_end(tmp_path):
     assert "lowest to highest mean test error: " + f"{ranking[0]} " in text
     assert "(paper, MNIST-Scale: +0.04)" in text  # Learn ISR 1.72 - SESN 1.68 on MNIST-Scale
     assert all(f"`{name}`" in text for name in missing)
+    # --regenerate rewrites the comparison from the JSON, leaving the rest of the file alone.
+    markdown = tmp_path / "baselines-smoke-mnist.md"
+    generated = baselines.comparison(results, "mnist")
+    markdown.write_text(text.replace(generated, "- stale sentences"))
+    assert baselines.main(["--profile", "smoke", "--regenerate", str(markdown)]) is None
+    assert markdown.read_text() == text
+
+
+def test_committed_table5_comparisons_are_what_the_code_writes_from_their_json():
+    from benchmarks import baselines
+
+    committed = sorted(RESULTS.glob("baselines-*-*.md"))
+    assert committed, "no Table-5 results committed"
+    for markdown in committed:
+        raw = json.loads(markdown.with_suffix(".json").read_text())["results"]
+        generated = baselines.comparison(raw["results"], raw["dataset"])
+        assert f"## {baselines.COMPARISON_HEADING}\n\n{generated}\n\n## " in markdown.read_text(), (
+            markdown.name
+        )
 
 
 def test_baselines_comparison_claims_only_what_the_paired_errors_show():
@@ -627,8 +649,8 @@ def test_baselines_comparison_claims_only_what_the_paired_errors_show():
         return {
             "architecture": architecture,
             "parameterisation": parameterisation,
-            "plain": {"error": plain, "scales": scales},
-            "augmented": {"error": augmented, "scales": scales},
+            "plain": {"error": plain, "scales": scales, "n_test": [50000] * len(plain)},
+            "augmented": {"error": augmented, "scales": scales, "n_test": [50000] * len(plain)},
         }
 
     scales = [[1.4, 1.9, 2.6, 3.5]] * 3
@@ -643,6 +665,28 @@ def test_baselines_comparison_claims_only_what_the_paired_errors_show():
     assert "for 2 of 3 rows (sesn/fixed, sesn/isr)" in text  # the CNN's +: -0.3, +0.5, -0.1
     assert "Table 6, sesn/isr: largest learned scale 3.50 without and 3.50 with" in text
     assert text.startswith("- Fashion-MNIST-Scale, lowest to highest")
+    assert "test-set" not in text
+    # One realisation: the SE of the two binomial test errors, hypot(0.068, 0.063) = 0.09 on 50,000.
+    single = {
+        name: entry(
+            e["architecture"],
+            e["parameterisation"],
+            [2.0],
+            [1.8],
+            scales[:1] if e["plain"]["scales"] else None,
+        )
+        for name, e in results.items()
+    }
+    single["cnn/fixed"]["plain"]["error"] = [2.35]
+    single["sesn/isr"]["plain"]["error"] = [2.05]
+    text = baselines.comparison(single, "fashion")
+    assert (
+        "cnn/fixed - sesn/fixed: +0.35 points over 1 realisation(s), "
+        "worse than SESN by more than one test-set SE (0.09)" in text
+    )
+    assert "sesn/isr - sesn/fixed: +0.05 points over 1 realisation(s), within one test-set SE (0.09)" in text
+    assert "lowers the test error by more than one test-set SE for 3 of 3 rows" in text
+    assert "the spread between realisations, which the paper's ± holds, is not measured" in text
 
 
 def test_speed_script_end_to_end(tmp_path):
