@@ -6,7 +6,7 @@ import warnings
 import pytest
 import torch
 
-from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, Table1Net
+from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, Table1Net, build_module
 
 
 def small_network(seed=0):
@@ -114,3 +114,17 @@ def test_a_saved_program_holds_whole_basis_tensors(tmp_path):
         torch.export.save(program, tmp_path / "network.pt2")
     x = torch.randn(1, 1, 24, 24)
     torch.testing.assert_close(torch.export.load(tmp_path / "network.pt2").module()(x), eager(net, x))
+
+
+@pytest.mark.parametrize("kind", ["trace", "export", "compile"])
+def test_sesn_network_records_its_fused_inference_path_with_the_same_outputs(kind):
+    # The MNIST body fuses each convolution with its max projection and pools by strided
+    # maxima in inference; a recording in eval mode takes that path, with the same outputs.
+    torch.manual_seed(0)
+    net = build_module("sesn", n_classes=3, in_channels=1, n_scales=3, widths=(4, 6, 8)).eval()
+    x = torch.randn(2, 1, 28, 28)
+    recorded = record(kind, net, x)
+    torch.testing.assert_close(eager(recorded, x), eager(net, x), rtol=1e-5, atol=1e-6)
+    if kind == "export":
+        targets = {str(node.target) for node in torch.export.export(net, (x,)).graph.nodes}
+        assert "aten.maximum.default" in targets and "aten.cat.default" not in targets
