@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, build_module
+from skscale.nn.hooks import has_forward_hooks
 from skscale.nn.pooling import MaxPool2x2
 
 
@@ -116,3 +117,10 @@ def test_blocks_fuse_convolution_and_projection_only_without_gradients_or_hooks(
         torch.testing.assert_close(network(x), fused)
     handle.remove()
     assert seen == [torch.Size([2, 32, 3, 28, 28])] and len(calls) == 2  # the hooked layer ran whole
+    with network.features[1].register_forward_pre_hook(lambda module, inputs: None):
+        with torch.no_grad():
+            network(x)
+    assert len(calls) == 4  # a hook on the projection: its convolution runs whole too
+    with torch.no_grad():
+        network(x)
+    assert len(calls) == 7 and not has_forward_hooks(network.features[0])  # hooks gone: fused again

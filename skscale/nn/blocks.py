@@ -8,21 +8,12 @@ import torch
 from torch import nn
 
 from ..utils.validation import Integer, Sequence
+from .hooks import has_forward_hooks
 from .pooling import MaxPool2x2, ScaleProjection
 
 __all__ = ["mnist_blocks", "reset_conv_parameters", "check_input_shape"]
 
 _WIDTHS = Sequence(Integer(low=1))
-
-
-def _has_hooks(module):
-    return bool(module._forward_hooks or module._forward_pre_hooks)
-
-
-def _has_global_hooks():
-    # torch's own test of the hooks registered for every module; a torch without it: assume some.
-    check = getattr(nn.modules.module, "_has_any_global_hook", None)
-    return True if check is None else check()
 
 
 class ProjectingSequential(nn.Sequential):
@@ -32,10 +23,10 @@ class ProjectingSequential(nn.Sequential):
     A module with a ``forward_max_projected`` method (:class:`~skscale.nn.ScaleConvT2H`,
     :class:`~skscale.nn.ScaleConvH2H`) followed by ``ScaleProjection("max")`` runs as that
     method: the same values, without writing and re-reading the ``(B, O, S, H, W)``
-    output (about 0.1 of the ``sesn`` network's inference on a CPU). With gradients, or
-    with forward hooks on either module or on every module, each module runs as in
-    ``nn.Sequential``. A graph recorded in eval mode (``torch.jit.trace``,
-    ``torch.export``, ``torch.compile``) is fused.
+    output (about 0.05 of the ``sesn`` network's inference on a CPU). With gradients, or
+    with a forward hook on either module (:func:`~skscale.nn.hooks.has_forward_hooks`),
+    each module runs as in ``nn.Sequential``. A graph recorded in eval mode
+    (``torch.jit.trace``, ``torch.export``, ``torch.compile``) is fused.
     """
 
     def forward(self, x):
@@ -44,7 +35,7 @@ class ProjectingSequential(nn.Sequential):
             # A graph recorded in eval mode is for inference (as the convolutions' plans).
             fuse = not self.training
         else:
-            fuse = not torch.is_grad_enabled() and not _has_global_hooks()
+            fuse = not torch.is_grad_enabled()
         position = 0
         while position < len(modules):
             module = modules[position]
@@ -54,7 +45,7 @@ class ProjectingSequential(nn.Sequential):
                 and isinstance(following, ScaleProjection)
                 and following.mode == "max"
                 and hasattr(module, "forward_max_projected")
-                and not (_has_hooks(module) or _has_hooks(following))
+                and not (has_forward_hooks(module) or has_forward_hooks(following))
             ):
                 x = module.forward_max_projected(x)
                 position += 2

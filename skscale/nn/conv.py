@@ -37,6 +37,7 @@ from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basi
 from ..utils.validation import Boolean, Integer, Options, Real
 from .blocks import check_input_shape, reset_conv_parameters
 from .functional import CONV_IMPLS, _correlate_spectrum, _kernel_spectrum, correlate_same, fft_split
+from .hooks import HookCountingModule
 from .pooling import max_of_planes
 from .scales import InternalScales
 
@@ -79,7 +80,7 @@ def _merge_groups(groups):
     return tuple(indices), torch.cat(bases, dim=1)
 
 
-class _ScaleConv(nn.Module):
+class _ScaleConv(HookCountingModule):
     """Shared machinery: scale handling, basis cache, support groups."""
 
     def __init__(

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from ..utils.validation import Options
+from .hooks import HookCountingModule
 
 __all__ = ["ScaleProjection"]
 
@@ -35,7 +36,7 @@ def max_of_planes(planes):
     return out
 
 
-class ScaleProjection(nn.Module):
+class ScaleProjection(HookCountingModule):
     """Project a scale-equivariant feature map onto the plane: (B, C, S, H, W) -> (B, C, H, W).
 
     Max (or mean) over the scale axis gives features invariant to a rescaling that
