@@ -483,13 +483,13 @@ class ScaleConvT2H(_ScaleConv):
         for indices, basis, impl in plan:
             size, n_group = int(basis.shape[-1]), int(basis.shape[1])
 
-            def kernel(basis=basis, size=size, n_group=n_group):
+            def build_kernel(basis=basis, size=size, n_group=n_group):
                 # (O, S_g, C, l, l): the same coefficients on the basis at each scale of the group.
                 kernel = torch.einsum("ocf,fsyx->oscyx", self.weight, basis)
                 return kernel.reshape(self.out_channels * n_group, self.in_channels, size, size)
 
             bias = self._group_bias(n_group, scale_major=False)
-            out = self._correlate(x, indices, impl, kernel, bias=bias)
+            out = self._correlate(x, indices, impl, build_kernel, bias=bias)
             outputs.append(out.view(out.shape[0], self.out_channels, n_group, *out.shape[-2:]))
             indices_per_group.append(indices)
         return outputs, indices_per_group
@@ -586,13 +586,13 @@ class ScaleConvH2H(_ScaleConv):
                 batch, n_group * group_channels, height, width
             )
 
-            def kernel(basis=basis, size=size, n_group=n_group):
+            def build_kernel(basis=basis, size=size, n_group=n_group):
                 # (S_g, O, C, scale_size, l, l), then one convolution group per scale.
                 kernel = torch.einsum("ocjf,fsyx->socjyx", self.weight, basis)
                 return kernel.reshape(n_group * self.out_channels, group_channels, size, size)
 
             bias = self._group_bias(n_group, scale_major=True)
-            out = self._correlate(group_input, indices, impl, kernel, groups=n_group, bias=bias)
+            out = self._correlate(group_input, indices, impl, build_kernel, groups=n_group, bias=bias)
             out = out.view(batch, n_group, self.out_channels, *out.shape[-2:]).transpose(1, 2)
             outputs.append(out)
             indices_per_group.append(indices)
