@@ -359,12 +359,19 @@ def comparison(results, dataset):
     for name, entry in results.items():
         if entry["architecture"] != "sesn" or entry["parameterisation"] == "fixed":
             continue
-        plain, augmented = (np.mean(np.array(entry[kind]["scales"])[:, -1]) for kind in KINDS)
+        largest = {kind: np.array(entry[kind]["scales"])[:, -1] for kind in KINDS}
+        plain, augmented = (float(np.mean(largest[kind])) for kind in KINDS)
+        gap, se, n = stats.paired_difference(largest["augmented"], largest["plain"])
+        if n < 2:
+            verdict = f"{gap:+.2f} with it, one realisation: no SE, no claim"
+        elif stats.within_k_se(gap, se):
+            verdict = f"{gap:+.2f} with it, within one paired SE ({se:.2f})"
+        else:
+            verdict = f"{'larger' if gap > 0 else 'smaller'} with it by more than one paired SE ({se:.2f})"
         paper = [float(PAPER_TABLE6[(paper_key(name)[1], a)].split(", ")[-1]) for a in (False, True)]
         lines.append(
             f"- Table 6, {name}: largest learned scale {plain:.2f} without and {augmented:.2f} with "
-            f"augmentation ({'larger' if augmented > plain else 'not larger'} with it; paper "
-            f"{paper[0]:.2f} and {paper[1]:.2f})"
+            f"augmentation ({verdict}; paper {paper[0]:.2f} and {paper[1]:.2f})"
         )
     return "\n".join(lines)
 

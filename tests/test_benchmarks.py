@@ -663,7 +663,10 @@ def test_baselines_comparison_claims_only_what_the_paired_errors_show():
     assert "sesn/isr - sesn/fixed: +0.10 points over 3 realisation(s), worse than SESN" in text
     assert "cnn/fixed - sesn/fixed: +0.13 points over 3 realisation(s), within one paired SE" in text
     assert "for 2 of 3 rows (sesn/fixed, sesn/isr)" in text  # the CNN's +: -0.3, +0.5, -0.1
-    assert "Table 6, sesn/isr: largest learned scale 3.50 without and 3.50 with" in text
+    assert (
+        "Table 6, sesn/isr: largest learned scale 3.50 without and 3.50 with augmentation (+0.00 with" in text
+    )
+    assert "within one paired SE (0.00)" in text
     assert text.startswith("- Fashion-MNIST-Scale, lowest to highest")
     assert "test-set" not in text
     # One realisation: the SE of the two binomial test errors, hypot(0.068, 0.063) = 0.09 on 50,000.
@@ -687,6 +690,7 @@ def test_baselines_comparison_claims_only_what_the_paired_errors_show():
     assert "sesn/isr - sesn/fixed: +0.05 points over 1 realisation(s), within one test-set SE (0.09)" in text
     assert "lowers the test error by more than one test-set SE for 3 of 3 rows" in text
     assert "the spread between realisations, which the paper's ± holds, is not measured" in text
+    assert "+0.00 with it, one realisation: no SE, no claim" in text  # Table 6 of one realisation
 
 
 def test_speed_script_end_to_end(tmp_path):
