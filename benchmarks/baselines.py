@@ -306,6 +306,7 @@ def comparison(results, dataset):
     """Sentences comparing these results with the paper's Tables 5 and 6, written from the numbers."""
     lines = []
     label = DATASETS[dataset]
+    tested = n_test(results)
     for kind, column in zip(KINDS, (1, 2)):
         ours = sorted(results, key=lambda name: np.mean(results[name][kind]["error"]))
         paper = sorted(
@@ -321,7 +322,7 @@ def comparison(results, dataset):
         names = [name for name in results if name != REFERENCE] if REFERENCE in results else []
         for name in names:
             errors = results[name][kind]["error"]
-            gap, se, basis = claim_difference(errors, results[REFERENCE][kind]["error"], n_test(results))
+            gap, se, basis = claim_difference(errors, results[REFERENCE][kind]["error"], tested)
             paper_gap = None
             if paper_key(name) in PAPER_TABLE5 and paper_key(REFERENCE) in PAPER_TABLE5:
                 paper_gap = paper_mean(PAPER_TABLE5[paper_key(name)][column]) - paper_mean(
@@ -339,9 +340,7 @@ def comparison(results, dataset):
             )
     gains, bases = [], set()
     for name, entry in results.items():
-        gap, se, basis = claim_difference(
-            entry["augmented"]["error"], entry["plain"]["error"], n_test(results)
-        )
+        gap, se, basis = claim_difference(entry["augmented"]["error"], entry["plain"]["error"], tested)
         bases.add(basis)
         if gap < 0 and not stats.within_k_se(gap, se):
             gains.append(name)

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from ..utils.validation import Integer, Sequence
-from .hooks import has_forward_hooks
+from .hooks import has_forward_hooks, recording
 from .pooling import MaxPool2x2, ScaleProjection
 
 __all__ = ["mnist_blocks", "reset_conv_parameters", "check_input_shape"]
@@ -31,7 +31,7 @@ class ProjectingSequential(nn.Sequential):
 
     def forward(self, x):
         modules = list(self)
-        if torch.jit.is_tracing() or torch.compiler.is_compiling():
+        if recording():
             # A graph recorded in eval mode is for inference (as the convolutions' plans).
             fuse = not self.training
         else:

@@ -37,7 +37,7 @@ from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basi
 from ..utils.validation import Boolean, Integer, Options, Real
 from .blocks import check_input_shape, reset_conv_parameters
 from .functional import CONV_IMPLS, _correlate_spectrum, _kernel_spectrum, correlate_same, fft_split
-from .hooks import HookCountingModule
+from .hooks import HookCountingModule, recording
 from .pooling import max_of_planes
 from .scales import InternalScales
 
@@ -54,11 +54,6 @@ def _as_internal_scales(scales):
             f"scales must be an InternalScales module or a sequence of floats, got {type(scales).__name__}."
         )
     return InternalScales.from_values(scales)
-
-
-def _recording():
-    """Whether ``torch.jit.trace``, ``torch.export`` or ``torch.compile`` records the forward pass."""
-    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 def _refresh_after_load(module, incompatible_keys):
@@ -146,7 +141,7 @@ class _ScaleConv(HookCountingModule):
         constant, with the kernel sizes as Python ints. A scale changed in place after
         the last of these calls is not seen by a recording.
         """
-        if _recording() and not self.training:
+        if recording() and not self.training:
             if self._basis_cache is not None:
                 return self._basis_cache[1]
             if torch.compiler.is_exporting():
@@ -262,7 +257,7 @@ class _ScaleConv(HookCountingModule):
 
     def _forward_plan(self, x):
         # A graph recorded in eval mode is for inference, whatever the grad mode while recording.
-        inference = _recording() and not self.training
+        inference = recording() and not self.training
         needs_grad = x.requires_grad or self.weight.requires_grad
         backward = not inference and torch.is_grad_enabled() and needs_grad
         # A symbolic batch (torch.export with a dynamic batch) stays symbolic: only "auto" reads it.
@@ -271,7 +266,7 @@ class _ScaleConv(HookCountingModule):
 
     def _refresh_basis_cache(self):
         """In eval mode, cache the basis of the current scales now (see :meth:`basis_groups`)."""
-        if not self.training and not _recording():
+        if not self.training and not recording():
             with torch.no_grad():
                 self.basis_groups()
 
@@ -309,7 +304,7 @@ class _ScaleConv(HookCountingModule):
         weights (``weight._version``) or the cached basis change: about 0.03 of the
         ``sesn`` network's inference on a CPU.
         """
-        if self.training or torch.is_grad_enabled() or _recording() or self._basis_cache is None:
+        if self.training or torch.is_grad_enabled() or recording() or self._basis_cache is None:
             return correlate_same(x, build_kernel(), stride=self.stride, groups=groups, impl=impl, bias=bias)
         key = (indices, impl, int(x.shape[-2]), int(x.shape[-1]))
         stamp = (self.weight._version, self.weight.data_ptr())

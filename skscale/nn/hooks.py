@@ -1,12 +1,14 @@
-"""Which modules have forward hooks: what a fused inference path must not skip."""
+"""What decides a layer's inference path: forward hooks that a fused path must not skip,
+and whether a graph is being recorded."""
 
 from __future__ import annotations
 
 import weakref
 
+import torch
 from torch import nn
 
-__all__ = ["HookCountingModule", "has_forward_hooks"]
+__all__ = ["HookCountingModule", "has_forward_hooks", "recording", "takes_backward_path"]
 
 
 class HookCountingModule(nn.Module):
@@ -42,3 +44,20 @@ class HookCountingModule(nn.Module):
 def has_forward_hooks(module):
     """Whether forward hooks registered on ``module`` itself (and counted) are in place."""
     return getattr(module, "_n_forward_hooks", 0) > 0
+
+
+def recording():
+    """Whether ``torch.jit.trace``, ``torch.export`` or ``torch.compile`` records the forward pass."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
+def takes_backward_path(module, x):
+    """Whether ``module`` takes its path for a backward pass on ``x``.
+
+    Eager: when autograd records ``x``. A graph recorded by ``torch.jit.trace``,
+    ``torch.export`` or ``torch.compile`` is one path whatever the grad mode: the
+    backward one in training mode, the inference one in eval mode.
+    """
+    if recording():
+        return module.training
+    return torch.is_grad_enabled() and x.requires_grad

@@ -6,21 +6,9 @@ import torch
 from torch import nn
 
 from ..utils.validation import Options
-from .hooks import HookCountingModule
+from .hooks import HookCountingModule, takes_backward_path
 
 __all__ = ["ScaleProjection"]
-
-
-def _backward_path(module, x):
-    """Whether ``module`` takes its path for a backward pass on ``x``.
-
-    Eager: when autograd records ``x``. A graph recorded by ``torch.jit.trace``,
-    ``torch.export`` or ``torch.compile`` is one path whatever the grad mode: the
-    backward one in training mode, the inference one in eval mode.
-    """
-    if torch.jit.is_tracing() or torch.compiler.is_compiling():
-        return module.training
-    return torch.is_grad_enabled() and x.requires_grad
 
 
 def max_of_planes(planes):
@@ -69,7 +57,7 @@ class ScaleProjection(HookCountingModule):
             raise ValueError(f"ScaleProjection expects input of shape (B, C, S, H, W), got {tuple(x.shape)}.")
         if self.mode == "mean":
             return x.mean(dim=2)
-        if _backward_path(self, x):
+        if takes_backward_path(self, x):
             return x.max(dim=2).values
         return max_of_planes(x.unbind(dim=2))
 
@@ -101,7 +89,7 @@ class MaxPool2x2(nn.Module):
             raise ValueError(
                 f"MaxPool2x2 expects input of shape (B, C, H, W) or (B, C, S, H, W), got {tuple(x.shape)}."
             )
-        if _backward_path(self, x):
+        if takes_backward_path(self, x):
             if x.dim() == 4:
                 return nn.functional.max_pool2d(x, 2, ceil_mode=True)
             return nn.functional.max_pool3d(x, (1, 2, 2), ceil_mode=True)
