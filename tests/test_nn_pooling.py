@@ -4,8 +4,9 @@ import pytest
 import torch
 
 from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, build_module
+from skscale.nn import conv as conv_module
 from skscale.nn.hooks import has_forward_hooks
-from skscale.nn.pooling import MaxPool2x2
+from skscale.nn.pooling import MaxPool2x2, max_of_planes, max_over_scale_groups
 
 
 def _reference_pool(x):
@@ -91,7 +92,7 @@ def test_forward_max_projected_is_the_projection_of_the_output(layer):
         torch.testing.assert_close(conv.forward_max_projected(x), conv(x).amax(dim=2), rtol=0, atol=0)
 
 
-def test_blocks_fuse_convolution_and_projection_only_without_gradients_or_hooks(monkeypatch):
+def test_blocks_fuse_convolution_and_projection_unless_hooked(monkeypatch):
     torch.manual_seed(0)
     network = build_module("sesn", n_classes=3, in_channels=1, n_scales=3).eval()
     calls = []
@@ -108,7 +109,8 @@ def test_blocks_fuse_convolution_and_projection_only_without_gradients_or_hooks(
     assert len(calls) == 3
     calls.clear()
     torch.testing.assert_close(network(x).detach(), fused)
-    assert not calls  # with gradients: convolution, then projection
+    assert len(calls) == 3  # with gradients too
+    calls.clear()
     seen = []
     handle = network.features[0].register_forward_hook(
         lambda module, inputs, output: seen.append(output.shape)
@@ -124,3 +126,104 @@ def test_blocks_fuse_convolution_and_projection_only_without_gradients_or_hooks(
     with torch.no_grad():
         network(x)
     assert len(calls) == 7 and not has_forward_hooks(network.features[0])  # hooks gone: fused again
+
+
+def _groups(*n_scales, dtype=torch.float64):
+    return [torch.randn(2, 3, n, 4, 5, dtype=dtype, requires_grad=True) for n in n_scales]
+
+
+def _concatenated_max(groups):
+    return torch.cat(groups, dim=2).max(dim=2).values
+
+
+def test_max_over_scale_groups_has_the_values_and_gradients_of_the_concatenated_max():
+    torch.manual_seed(0)
+    groups = _groups(2, 1, 3)
+    reference = [group.detach().clone().requires_grad_() for group in groups]
+    out = max_over_scale_groups(groups, backward=True)
+    torch.testing.assert_close(out, _concatenated_max(reference), rtol=0, atol=0)
+    upstream = torch.randn_like(out)
+    out.backward(upstream)
+    _concatenated_max(reference).backward(upstream)
+    for ours, theirs in zip(groups, reference):
+        torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0)
+    assert torch.autograd.gradcheck(lambda *g: max_over_scale_groups(g, backward=True), _groups(1, 2))
+    with torch.no_grad():
+        torch.testing.assert_close(max_over_scale_groups(groups, backward=False), out, rtol=0, atol=0)
+
+
+def test_max_over_scale_groups_sends_ties_and_nan_to_the_first_scale():
+    groups = [torch.zeros(1, 1, 2, 1, 3, requires_grad=True), torch.zeros(1, 1, 2, 1, 3, requires_grad=True)]
+    with torch.no_grad():
+        groups[1][0, 0, 0, 0, 0] = 1.0  # a unique maximum in the third scale
+        groups[1][0, 0, 1, 0, 1] = float("nan")  # a NaN in the fourth
+    out = max_over_scale_groups(groups, backward=True)
+    assert out[0, 0, 0, 0] == 1.0 and out[0, 0, 0, 1].isnan() and out[0, 0, 0, 2] == 0.0
+    out.backward(torch.ones_like(out))
+    first, second = groups[0].grad[0, 0, :, 0], groups[1].grad[0, 0, :, 0]
+    assert torch.equal(first, torch.tensor([[0.0, 1.0, 1.0], [0.0, 0.0, 0.0]]))
+    assert torch.equal(second, torch.tensor([[1.0, 0.0, 0.0], [0.0, 0.0, 0.0]]))
+
+
+def test_max_over_scale_groups_counts_past_255_scales():
+    groups = [
+        torch.zeros(1, 1, 200, 1, 1, requires_grad=True),
+        torch.zeros(1, 1, 100, 1, 1, requires_grad=True),
+    ]
+    with torch.no_grad():
+        groups[1][0, 0, 80] = 1.0  # scale 280
+    max_over_scale_groups(groups, backward=True).sum().backward()
+    assert groups[1].grad[0, 0, 80] == 1.0 and groups[0].grad.sum() + groups[1].grad.sum() == 1.0
+
+
+def test_max_of_planes_writes_out_and_leaves_its_planes():
+    planes = list(torch.randn(4, 2, 3, 5).unbind(0))
+    copies = [plane.clone() for plane in planes]
+    out = torch.full((2, 3, 5), float("nan"))
+    assert max_of_planes(planes, out=out) is out
+    torch.testing.assert_close(out, torch.stack(copies).amax(dim=0), rtol=0, atol=0)
+    torch.testing.assert_close(max_of_planes(planes), out, rtol=0, atol=0)
+    assert all(torch.equal(plane, copy) for plane, copy in zip(planes, copies))
+
+
+@pytest.mark.parametrize("n_scales", [2, 4])
+def test_fused_training_gives_the_values_and_gradients_of_the_modules_apart(n_scales):
+    torch.manual_seed(0)
+    fused = build_module("sesn", n_classes=3, in_channels=1, n_scales=n_scales).train()
+    apart = build_module("sesn", n_classes=3, in_channels=1, n_scales=n_scales).train()
+    apart.load_state_dict(fused.state_dict())
+    apart.features = torch.nn.Sequential(*apart.features)  # a plain Sequential never fuses
+    x = torch.randn(4, 1, 28, 28)
+    outputs = []
+    for network in (fused, apart):
+        torch.manual_seed(1)  # the same dropout mask
+        out = network(x)
+        out.square().sum().backward()
+        outputs.append(out)
+    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
+    for (name, ours), theirs in zip(fused.named_parameters(), apart.parameters()):
+        if ours.grad is not None:
+            torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize("layer", ["t2h", "h2h"])
+def test_inference_in_chunks_gives_the_projection_of_the_whole_batch(layer, monkeypatch):
+    torch.manual_seed(0)
+    scales = InternalScales(n_scales=3, init_sigma_basis=1.0, init_isr=3.0)
+    if layer == "t2h":
+        conv, x = ScaleConvT2H(2, 3, scales, stride=2), torch.randn(5, 2, 15, 15)
+    else:
+        conv, x = ScaleConvH2H(2, 3, scales, scale_size=2), torch.randn(5, 2, 3, 15, 15)
+    conv.eval()
+    with torch.no_grad():
+        whole = conv(x).amax(dim=2)
+        image_bytes = whole[0].numel() * 3 * 4
+        # Room for two images per chunk: chunks of 2, 2 and 1.
+        monkeypatch.setattr(conv_module, "_FUSED_CHUNK_BYTES", 2 * image_bytes)
+        calls = []
+        original = conv._group_outputs
+        monkeypatch.setattr(
+            conv, "_group_outputs", lambda images: calls.append(len(images)) or original(images)
+        )
+        torch.testing.assert_close(conv.forward_max_projected(x), whole, rtol=0, atol=0)
+    assert calls == [2, 2, 1]
