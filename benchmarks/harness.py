@@ -390,19 +390,50 @@ def run_fits(function, tasks, n_jobs=1):
         return [function(*task) for task in tasks]
     import joblib
 
-    if function.__module__ == "__main__" and getattr(sys.modules["__main__"], "__spec__", None):
-        # A script run as ``python -m benchmarks.x``: send the workers the importable
-        # ``benchmarks.x.function`` by name. ``__main__``'s copy would be pickled by value and
-        # drag along globals that pickle by reference to a ``__main__`` the workers lack
-        # (an ``lru_cache``-wrapped helper, for one).
-        module = importlib.import_module(sys.modules["__main__"].__spec__.name)
-        function = getattr(module, function.__name__)
-
+    function = _importable(function)
     from skscale.model_selection import search_backend
 
     with search_backend("loky", n_jobs=n_jobs, torch_threads=1) as backend:
         log(f"{len(tasks)} fits on {backend.description}")
         return joblib.Parallel(verbose=10)(joblib.delayed(function)(*task) for task in tasks)
+
+
+def _importable(function):
+    """``function`` as worker processes can import it.
+
+    For a script run as ``python -m benchmarks.x``, the importable ``benchmarks.x.function``:
+    ``__main__``'s copy would be pickled by value and drag along globals that pickle by
+    reference to a ``__main__`` the workers lack (an ``lru_cache``-wrapped helper, for one).
+    """
+    if function.__module__ == "__main__" and getattr(sys.modules["__main__"], "__spec__", None):
+        module = importlib.import_module(sys.modules["__main__"].__spec__.name)
+        function = getattr(module, function.__name__)
+    return function
+
+
+def _call_with_threads(threads, function, args):
+    import torch
+
+    torch.set_num_threads(threads)
+    return function(*args)
+
+
+def run_in_fresh_processes(function, args, n_runs):
+    """``[function(*args) for _ in range(n_runs)]``, every call in a new process, one after another.
+
+    A timing repeated in fresh processes shows the spread that one process hides (memory
+    layout, allocator state). Every process uses this one's number of torch threads.
+    """
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    function, results = _importable(function), []
+    for _ in range(n_runs):
+        with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+            results.append(pool.submit(_call_with_threads, torch.get_num_threads(), function, args).result())
+    return results
 
 
 # ---------------------------------------------------------------------------- shared experiments

@@ -1050,6 +1050,31 @@ def test_speed_against_authors_code_runs_their_network_beside_ours(tmp_path, cap
     )
 
 
+def test_speed_against_authors_code_repeats_in_fresh_processes_and_reports_the_median(tmp_path):
+    from benchmarks import speed
+
+    folder = stand_in_authors_code(tmp_path / "sesn")
+    settings = config.PROFILES["smoke"].speed
+    assert settings.authors_runs == 2
+    text, raw = speed.repeated_authors_comparison(settings, speed.torch.device("cpu"), folder)
+    runs = raw["run_ratios"]
+    assert len(runs) == 2 and len(raw["run_times_s"]) == 2 and "times_s" not in raw
+    assert runs[0] != runs[1]  # two timings, not one copied
+    for key, median in raw["ratios"].items():
+        assert median == pytest.approx((runs[0][key] + runs[1][key]) / 2)
+    train = [run["train / wall / ours"] for run in runs]
+    assert (
+        f"| train | wall | {train[0]:.3f} | {train[1]:.3f} | **{raw['ratios']['train / wall / ours']:.3f}** |"
+        in text
+    )
+    assert text.index("Trainable parameters: authors 90") < text.index(
+        "The same comparison in 2 fresh processes"
+    )
+    summary = speed.authors_summary(raw)
+    assert "median of 2 runs in fresh processes" in summary
+    assert f"(wall time {min(train):.3f} to {max(train):.3f} over the runs)" in summary
+
+
 def test_speed_refuses_a_folder_without_the_authors_code(tmp_path):
     from benchmarks import speed
 
