@@ -304,6 +304,28 @@ def test_mixed_plan_with_unsorted_scales(kind, monkeypatch):
         assert relative_error(got, want) < 1e-8
 
 
+@pytest.mark.parametrize("kind", ["t2h", "h2h2"])
+@pytest.mark.parametrize("conv_impl", ["direct", "fft", "auto"])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_kernels_wider_than_the_image_are_cut_without_changing_outputs_or_gradients(kind, conv_impl, stride):
+    layer, _ = make_layer(kind, conv_impl, True, stride)
+    assert layer.kernel_sizes() == [7, 11, 17]
+    shape = (2, 2, 6, 5) if kind == "t2h" else (2, 2, 3, 6, 5)
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    plan = layer.correlation_plan(x.shape)
+    # On 6 x 5 images a tap reaches at most 5 pixels from the centre: the 17-pixel kernel is
+    # cut to 2 * 6 - 1 = 11 and shares the call of the 11-pixel one.
+    assert max(size for _, size, _ in plan) == 11
+    if conv_impl == "direct":
+        assert plan == [((0,), 7, "direct"), ((1, 2), 11, "direct")]
+    reference = padded_reference_t2h if kind == "t2h" else padded_reference_h2h
+    out, grads = outputs_and_gradients(layer, x, lambda m, v: m(v))
+    expected, expected_grads = outputs_and_gradients(layer, x, reference)
+    assert relative_error(out, expected) < 1e-8
+    for got, want in zip(grads, expected_grads):
+        assert relative_error(got, want) < 1e-8
+
+
 def test_gradcheck_fft_path_with_respect_to_sigma_basis_and_gamma():
     scales = InternalScales(2, "isr", init_sigma_basis=1.1, init_isr=1.8).double()
     layer = ScaleConvT2H(1, 2, scales, max_order=2, conv_impl="fft").double()

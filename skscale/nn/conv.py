@@ -81,6 +81,29 @@ def _merge_groups(groups):
     return tuple(indices), torch.cat(bases, dim=1)
 
 
+def _cut_to_image(groups, height, width):
+    """Support groups with every kernel cut to the taps that can reach an ``H x W`` image.
+
+    In a "same" correlation the output at a pixel reads the input at offsets up to
+    ``max(H, W) - 1`` from it: taps farther out meet only the zero padding. A basis
+    wider than ``2 max(H, W) - 1`` is cut to its centre of that size, which leaves every
+    output and gradient as it was (a large internal scale on the small maps of a deep
+    layer: 25-pixel kernels on 7-pixel maps cost the direct path 16 times a 13-pixel
+    one); groups cut to the same size are merged into one call.
+    """
+    limit = 2 * max(int(height), int(width)) - 1
+    if all(basis.shape[-1] <= limit for _, basis in groups):
+        return groups
+    by_size = OrderedDict()
+    for indices, basis in groups:
+        size = basis.shape[-1]
+        if size > limit:
+            start = (size - limit) // 2
+            basis = basis[..., start : start + limit, start : start + limit]
+        by_size.setdefault(int(basis.shape[-1]), []).append((indices, basis))
+    return [found[0] if len(found) == 1 else _merge_groups(found) for found in by_size.values()]
+
+
 class _ScaleConv(HookCountingModule):
     """Shared machinery: scale handling, basis cache, support groups."""
 
@@ -222,7 +245,9 @@ class _ScaleConv(HookCountingModule):
         -------
         plan : list of (tuple of int, int, str)
             ``(scale indices, kernel size, "direct" or "fft")`` per correlation call, in
-            the order the forward pass runs them.
+            the order the forward pass runs them. A kernel wider than ``2 max(H, W) - 1``
+            is correlated cut to that size (its other taps never reach the image), and
+            scales cut to one size share a call.
         """
         plan = self._plan(self.basis_groups(), tuple(input_shape), backward)
         return [(indices, basis.shape[-1], impl) for indices, basis, impl in plan]
@@ -230,11 +255,13 @@ class _ScaleConv(HookCountingModule):
     def _plan(self, groups, input_shape, backward):
         """Pair every basis group with a correlation path; merge the FFT groups into one.
 
-        Returns a list of ``(indices, basis, impl)``; all groups that take the FFT become
-        one group (kernels zero-padded to the largest of them), which transforms the
-        input once. With ``conv_impl="auto"`` the groups, ordered by kernel size, are split
-        by :func:`~skscale.nn.functional.fft_split`.
+        Returns a list of ``(indices, basis, impl)``. Kernels wider than the image first
+        lose the taps that cannot reach it (:func:`_cut_to_image`). All groups that take
+        the FFT become one group (kernels zero-padded to the largest of them), which
+        transforms the input once. With ``conv_impl="auto"`` the groups, ordered by kernel
+        size, are split by :func:`~skscale.nn.functional.fft_split`.
         """
+        groups = _cut_to_image(groups, input_shape[-2], input_shape[-1])
         if self.conv_impl != "auto":
             direct = groups if self.conv_impl == "direct" else []
             fft = groups if self.conv_impl == "fft" else []
