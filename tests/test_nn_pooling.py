@@ -152,6 +152,22 @@ def test_max_over_scale_groups_has_the_values_and_gradients_of_the_concatenated_
         torch.testing.assert_close(max_over_scale_groups(groups, backward=False), out, rtol=0, atol=0)
 
 
+def test_max_over_scale_groups_of_mixed_dtypes_gives_each_group_its_own():
+    # Under autocast a group on the direct path may be bf16 and one on the FFT path float32.
+    groups = [
+        torch.randn(2, 3, 2, 4, 5, dtype=torch.bfloat16, requires_grad=True),
+        _groups(1, dtype=torch.float32)[0],
+    ]
+    out = max_over_scale_groups(groups, backward=True)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(
+        out, _concatenated_max([group.detach().float() for group in groups]), rtol=0, atol=0
+    )
+    out.sum().backward()
+    assert [group.grad.dtype for group in groups] == [torch.bfloat16, torch.float32]
+    assert sum(float(group.grad.sum()) for group in groups) == out.numel()
+
+
 def test_max_over_scale_groups_sends_ties_and_nan_to_the_first_scale():
     groups = [torch.zeros(1, 1, 2, 1, 3, requires_grad=True), torch.zeros(1, 1, 2, 1, 3, requires_grad=True)]
     with torch.no_grad():
@@ -184,6 +200,10 @@ def test_max_of_planes_writes_out_and_leaves_its_planes():
     torch.testing.assert_close(out, torch.stack(copies).amax(dim=0), rtol=0, atol=0)
     torch.testing.assert_close(max_of_planes(planes), out, rtol=0, atol=0)
     assert all(torch.equal(plane, copy) for plane, copy in zip(planes, copies))
+    mixed = [planes[0].bfloat16(), planes[1].bfloat16(), planes[2]]  # as autocast may give them
+    expected = torch.maximum(torch.maximum(mixed[0], mixed[1]), mixed[2])
+    assert expected.dtype == torch.float32
+    torch.testing.assert_close(max_of_planes(mixed), expected, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("n_scales", [2, 4])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import nn
 
@@ -38,6 +40,9 @@ def max_of_planes(planes, out=None):
             for plane in planes[2:]:
                 out = torch.maximum(out, plane)
             return out
+        # In place, the first step's result must already hold every plane's dtype (autocast
+        # mixes bf16 and float32 planes); widening is exact.
+        out = out.to(functools.reduce(torch.promote_types, [plane.dtype for plane in planes]))
     else:
         torch.maximum(planes[0], planes[1], out=out)
     for plane in planes[2:]:
@@ -70,7 +75,7 @@ class _GroupMax(torch.autograd.Function):
             below = plane < out if below is None else below.logical_and_(plane < out)
             winner += below
         ctx.save_for_backward(winner)
-        ctx.n_scales = [int(group.shape[2]) for group in groups]
+        ctx.groups = [(int(group.shape[2]), group.dtype) for group in groups]
         return out
 
     @staticmethod
@@ -78,9 +83,10 @@ class _GroupMax(torch.autograd.Function):
         (winner,) = ctx.saved_tensors
         winner, grad = winner.unsqueeze(2), grad.unsqueeze(2)
         grads, first = [], 0
-        for n_scales in ctx.n_scales:
+        for n_scales, dtype in ctx.groups:
             positions = torch.arange(first, first + n_scales, dtype=winner.dtype, device=winner.device)
-            grads.append(grad * (winner == positions.view(-1, 1, 1)))
+            # In the group's dtype: under autocast, groups may differ (bf16 direct, float32 FFT).
+            grads.append((grad * (winner == positions.view(-1, 1, 1))).to(dtype))
             first += n_scales
         return tuple(grads)
 
