@@ -27,7 +27,6 @@ with static kernel sizes and the inference plan of ``conv_impl="auto"``::
 
 from __future__ import annotations
 
-import functools
 from collections import OrderedDict
 
 import torch
@@ -39,7 +38,7 @@ from ..utils.validation import Boolean, Integer, Options, Real
 from .blocks import check_input_shape, reset_conv_parameters
 from .functional import CONV_IMPLS, _correlate_spectrum, _kernel_spectrum, correlate_same, fft_split
 from .hooks import HookCountingModule, recording, takes_backward_path
-from .pooling import max_over_scale_groups
+from .pooling import common_dtype, max_over_scale_groups
 from .scales import InternalScales
 
 __all__ = ["ScaleConvT2H", "ScaleConvH2H"]
@@ -407,9 +406,8 @@ class _ScaleConv(HookCountingModule):
         for start in range(0, batch, chunk):
             outputs, _ = self._group_outputs(x[start : start + chunk])
             if out is None:
-                dtype = functools.reduce(torch.promote_types, [group.dtype for group in outputs])
                 out = outputs[0].new_empty(
-                    (batch, *outputs[0].shape[1:2], *outputs[0].shape[3:]), dtype=dtype
+                    (batch, *outputs[0].shape[1:2], *outputs[0].shape[3:]), dtype=common_dtype(outputs)
                 )
             max_over_scale_groups(outputs, backward=False, out=out[start : start + chunk])
         return out

@@ -13,6 +13,11 @@ from .hooks import HookCountingModule, recording, takes_backward_path
 __all__ = ["ScaleProjection"]
 
 
+def common_dtype(tensors):
+    """The dtype that torch's type promotion gives an operation on all of ``tensors``."""
+    return functools.reduce(torch.promote_types, [tensor.dtype for tensor in tensors])
+
+
 def max_of_planes(planes, out=None):
     """Elementwise maximum of a sequence of equally shaped tensors.
 
@@ -42,7 +47,7 @@ def max_of_planes(planes, out=None):
             return out
         # In place, the first step's result must already hold every plane's dtype (autocast
         # mixes bf16 and float32 planes); widening is exact.
-        out = out.to(functools.reduce(torch.promote_types, [plane.dtype for plane in planes]))
+        out = out.to(common_dtype(planes))
     else:
         torch.maximum(planes[0], planes[1], out=out)
     for plane in planes[2:]:
