@@ -266,6 +266,17 @@ def outputs_and_gradients(layer, x, forward):
     return out, torch.autograd.grad(out, tensors, upstream)
 
 
+def assert_matches_padded_reference(layer, x, kind):
+    """Forward and gradients (input, weights, bias, scale parameters) to 1e-8 of the padded reference."""
+    reference = padded_reference_t2h if kind == "t2h" else padded_reference_h2h
+    out, grads = outputs_and_gradients(layer, x, lambda m, v: m(v))
+    expected, expected_grads = outputs_and_gradients(layer, x, reference)
+    assert relative_error(out, expected) < 1e-8
+    for got, want in zip(grads, expected_grads):
+        assert relative_error(got, want) < 1e-8
+    return grads
+
+
 @pytest.mark.parametrize("kind", ["t2h", "h2h1", "h2h2"])
 @pytest.mark.parametrize("conv_impl", ["direct", "fft", "auto"])
 @pytest.mark.parametrize("per_scale_support, stride", [(True, 1), (False, 2)])
@@ -273,13 +284,8 @@ def test_paths_match_padded_direct_convolution_with_gradients(kind, conv_impl, p
     """Forward and gradients (input, weights, bias, sigma_basis, gamma) to 1e-8 in float64."""
     layer, x = make_layer(kind, conv_impl, per_scale_support, stride)
     assert layer.kernel_sizes() == [7, 11, 17]
-    reference = padded_reference_t2h if kind == "t2h" else padded_reference_h2h
-    out, grads = outputs_and_gradients(layer, x, lambda m, v: m(v))
-    expected, expected_grads = outputs_and_gradients(layer, x, reference)
-    assert relative_error(out, expected) < 1e-8
+    grads = assert_matches_padded_reference(layer, x, kind)
     assert len(grads) == 5  # x, weight, bias, sigma, gamma
-    for got, want in zip(grads, expected_grads):
-        assert relative_error(got, want) < 1e-8
 
 
 @pytest.mark.parametrize("kind", ["t2h", "h2h2"])
@@ -296,12 +302,7 @@ def test_mixed_plan_with_unsorted_scales(kind, monkeypatch):
     assert layer.kernel_sizes() == [5, 17, 7, 9]
     plan = layer.correlation_plan(x.shape)
     assert plan == [((0,), 5, "direct"), ((2,), 7, "direct"), ((3, 1), 17, "fft")]
-    reference = padded_reference_t2h if kind == "t2h" else padded_reference_h2h
-    out, grads = outputs_and_gradients(layer, x, lambda m, v: m(v))
-    expected, expected_grads = outputs_and_gradients(layer, x, reference)
-    assert relative_error(out, expected) < 1e-8
-    for got, want in zip(grads, expected_grads):
-        assert relative_error(got, want) < 1e-8
+    assert_matches_padded_reference(layer, x, kind)
 
 
 @pytest.mark.parametrize("kind", ["t2h", "h2h2"])
@@ -318,12 +319,7 @@ def test_kernels_wider_than_the_image_are_cut_without_changing_outputs_or_gradie
     assert max(size for _, size, _ in plan) == 11
     if conv_impl == "direct":
         assert plan == [((0,), 7, "direct"), ((1, 2), 11, "direct")]
-    reference = padded_reference_t2h if kind == "t2h" else padded_reference_h2h
-    out, grads = outputs_and_gradients(layer, x, lambda m, v: m(v))
-    expected, expected_grads = outputs_and_gradients(layer, x, reference)
-    assert relative_error(out, expected) < 1e-8
-    for got, want in zip(grads, expected_grads):
-        assert relative_error(got, want) < 1e-8
+    assert_matches_padded_reference(layer, x, kind)
 
 
 def test_gradcheck_fft_path_with_respect_to_sigma_basis_and_gamma():

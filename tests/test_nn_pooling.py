@@ -79,14 +79,19 @@ def test_max_projection_of_ties_goes_to_one_scale():
     assert torch.equal((x.grad != 0).sum(dim=2), torch.ones(1, 2, 2, 2, dtype=torch.long))
 
 
+def _scale_layer(layer, n_scales, init_isr, batch, size, stride=1):
+    """A lifting ("t2h") or scale-to-scale ("h2h", scale_size 2) layer from 2 to 3 channels, and an input."""
+    torch.manual_seed(0)
+    scales = InternalScales(n_scales=n_scales, init_sigma_basis=1.0, init_isr=init_isr)
+    if layer == "t2h":
+        return ScaleConvT2H(2, 3, scales, stride=stride), torch.randn(batch, 2, size, size)
+    conv = ScaleConvH2H(2, 3, scales, scale_size=2, stride=stride)
+    return conv, torch.randn(batch, 2, n_scales, size, size)
+
+
 @pytest.mark.parametrize("layer", ["t2h", "h2h"])
 def test_forward_max_projected_is_the_projection_of_the_output(layer):
-    torch.manual_seed(0)
-    scales = InternalScales(n_scales=4, init_sigma_basis=1.0, init_isr=4.0)
-    if layer == "t2h":
-        conv, x = ScaleConvT2H(2, 3, scales, kernel_extent=2.0), torch.randn(2, 2, 20, 20)
-    else:
-        conv, x = ScaleConvH2H(2, 3, scales, scale_size=2), torch.randn(2, 2, 4, 20, 20)
+    conv, x = _scale_layer(layer, n_scales=4, init_isr=4.0, batch=2, size=20)
     assert len(conv.correlation_plan(x.shape, backward=False)) > 1  # several groups to combine
     with torch.no_grad():
         torch.testing.assert_close(conv.forward_max_projected(x), conv(x).amax(dim=2), rtol=0, atol=0)
@@ -228,12 +233,10 @@ def test_fused_training_gives_the_values_and_gradients_of_the_modules_apart(n_sc
 
 @pytest.mark.parametrize("layer", ["t2h", "h2h"])
 def test_inference_in_chunks_gives_the_projection_of_the_whole_batch(layer, monkeypatch):
-    torch.manual_seed(0)
-    scales = InternalScales(n_scales=3, init_sigma_basis=1.0, init_isr=3.0)
-    if layer == "t2h":
-        conv, x = ScaleConvT2H(2, 3, scales, stride=2), torch.randn(5, 2, 15, 15)
-    else:
-        conv, x = ScaleConvH2H(2, 3, scales, scale_size=2), torch.randn(5, 2, 3, 15, 15)
+    # The lifting layer with stride 2: the chunk size counts the strided output.
+    conv, x = _scale_layer(
+        layer, n_scales=3, init_isr=3.0, batch=5, size=15, stride=2 if layer == "t2h" else 1
+    )
     conv.eval()
     with torch.no_grad():
         whole = conv(x).amax(dim=2)
