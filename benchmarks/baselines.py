@@ -76,6 +76,8 @@ PAPER_TABLE6 = {
     ("Learn Scales Directly", True): "1.360, 1.741, 2.485, 3.775",
 }
 KINDS = ("plain", "augmented")
+# (height, width) of MNIST-Scale's one-channel images.
+IMAGE_SHAPE = (28, 28)
 
 
 def paper_key(name):
@@ -122,6 +124,28 @@ def _split(dataset, seed, n_train, n_val, n_test, source):
         )
 
 
+def make_classifier(settings, seed, augmented, architecture, parameterisation, device="cpu", **kwargs):
+    """The classifier of one Table-5 row (``kwargs``: further classifier parameters)."""
+    from skscale import ScaleEquivariantClassifier
+
+    scales = {**SESN_SCALES, **SCALE_OVERRIDES.get(architecture, {})}
+    return ScaleEquivariantClassifier(
+        architecture=architecture,
+        parameterisation=parameterisation,
+        **scales,
+        kernel_extent=settings["kernel_extent"],
+        max_epochs=settings["max_epochs"],
+        batch_size=settings["batch_size"],
+        lr=settings["lr"],
+        scale_lr=settings["scale_lr"],
+        scale_warmup_epochs=settings["scale_warmup_epochs"],
+        scale_augmentation=AUGMENTATION if augmented else None,
+        device=device,
+        random_state=seed,
+        **kwargs,
+    )
+
+
 def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, device="cpu"):
     """Train one network of Table 5 and measure it on the test split.
 
@@ -129,7 +153,6 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
     checkpoint (None without a validation split), fit and predict seconds, the sorted
     internal scales (None for networks without them) and the parameter count.
     """
-    from skscale import ScaleEquivariantClassifier
     from skscale.nn import count_parameters
 
     data = scale_split(settings, dataset, seed)
@@ -146,22 +169,15 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
     )
     if schedule is not None:
         callbacks.append(("lr_schedule", schedule))
-    scales = {**SESN_SCALES, **SCALE_OVERRIDES.get(architecture, {})}
-    clf = ScaleEquivariantClassifier(
-        architecture=architecture,
-        parameterisation=parameterisation,
-        **scales,
-        kernel_extent=settings["kernel_extent"],
-        max_epochs=epochs,
-        batch_size=settings["batch_size"],
-        lr=settings["lr"],
-        scale_lr=settings["scale_lr"],
-        scale_warmup_epochs=settings["scale_warmup_epochs"],
-        scale_augmentation=AUGMENTATION if augmented else None,
+    clf = make_classifier(
+        settings,
+        seed,
+        augmented,
+        architecture,
+        parameterisation,
+        device,
         train_split=train_split,
         callbacks=callbacks or None,
-        device=device,
-        random_state=seed,
     )
     start = time.perf_counter()
     clf.fit(data.X_train, data.y_train)
@@ -188,6 +204,28 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
     }
 
 
+def step_seconds(settings, architecture, parameterisation, batch=16, repeats=3):
+    """Median time of one training step of a row's network on ``batch`` random images.
+
+    The expected cost of the row's fit and predictions, relative to the other rows (they
+    scale with the work of one step): :func:`run` starts the costliest fits first.
+    """
+    import torch
+
+    clf = make_classifier(settings, 0, False, architecture, parameterisation)
+    clf.set_params(image_shape=IMAGE_SHAPE, classes=np.arange(10)).initialize()
+    module = clf.module_.train()
+    images = torch.rand((batch, 1, *IMAGE_SHAPE), generator=torch.Generator().manual_seed(0))
+    labels = torch.arange(batch) % 10
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        module.zero_grad()
+        torch.nn.functional.cross_entropy(module(images), labels).backward()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times[1:]))
+
+
 def run(settings, dataset, device="cpu", n_jobs=1):
     """Every (seed, plain or augmented, configuration) fit; returns ``(results, missing)``.
 
@@ -201,7 +239,12 @@ def run(settings, dataset, device="cpu", n_jobs=1):
         for augmented in (False, True)
         for architecture, parameterisation in runs
     ]
-    fits = iter(harness.run_fits(fit_one, tasks, n_jobs))
+    costs = None
+    if n_jobs > 1:
+        step = {run: step_seconds(settings, *run) for run in runs}
+        costs = [step[task[4:6]] for task in tasks]
+        harness.log("one training step (s): " + ", ".join(f"{a}/{p} {s:.3f}" for (a, p), s in step.items()))
+    fits = iter(harness.run_fits(fit_one, tasks, n_jobs, costs=costs))
     results = {
         f"{a}/{p}": {"architecture": a, "parameterisation": p, "seeds": list(settings["seeds"])}
         for a, p in runs

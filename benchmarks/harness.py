@@ -14,6 +14,7 @@ import dataclasses
 import datetime
 import importlib
 import json
+import math
 import shlex
 import sys
 import time
@@ -377,15 +378,18 @@ def last_dynamic_split(profile, seed, scale_range=None, *, grid=False):
 _LAST_SPLIT = {}
 
 
-def run_fits(function, tasks, n_jobs=1):
+def run_fits(function, tasks, n_jobs=1, costs=None):
     """``[function(*task) for task in tasks]``, in order, on ``n_jobs`` worker processes.
 
     With ``n_jobs > 1`` the calls run on joblib's loky backend with one torch thread per
     worker (:func:`skscale.model_selection.search_backend`); every fit is seeded, so the
     results are those of one process. ``function`` must be importable (a module-level
-    function of a benchmark module).
+    function of a benchmark module). ``costs`` (one expected cost per task, any unit)
+    dispatches the tasks most expensive first (:func:`dispatch_order`); the results still
+    come back in task order.
     """
     tasks = list(tasks)
+    order = dispatch_order(costs, len(tasks))
     if n_jobs == 1:
         return [function(*task) for task in tasks]
     import joblib
@@ -395,7 +399,26 @@ def run_fits(function, tasks, n_jobs=1):
 
     with search_backend("loky", n_jobs=n_jobs, torch_threads=1) as backend:
         log(f"{len(tasks)} fits on {backend.description}")
-        return joblib.Parallel(verbose=10)(joblib.delayed(function)(*task) for task in tasks)
+        done = joblib.Parallel(verbose=10)(joblib.delayed(function)(*tasks[index]) for index in order)
+    results = [None] * len(tasks)
+    for index, result in zip(order, done):
+        results[index] = result
+    return results
+
+
+def dispatch_order(costs, n_tasks):
+    """Task indices, most expensive first (ties in task order); task order without ``costs``.
+
+    Workers take the next task as they free up, so starting the longest fits first (the
+    longest-processing-time rule) keeps one long fit from running alone at the end: its
+    wall time is at most 4/3 of the best schedule's (Graham, 1969).
+    """
+    if costs is None:
+        return list(range(n_tasks))
+    costs = [float(cost) for cost in costs]
+    if len(costs) != n_tasks or not all(math.isfinite(cost) and cost >= 0 for cost in costs):
+        raise ValueError(f"costs must hold one finite cost >= 0 per task ({n_tasks}), got {costs}.")
+    return sorted(range(n_tasks), key=lambda index: (-costs[index], index))
 
 
 def _importable(function):

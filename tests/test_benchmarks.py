@@ -129,6 +129,35 @@ def test_run_fits_on_workers_from_a_script_run_as_a_module(tmp_path):
     assert result.stdout.strip().splitlines()[-1] == "[11, 24, 39]"
 
 
+def test_dispatch_order_starts_the_costliest_task_first():
+    assert harness.dispatch_order([1.0, 5.0, 2.0, 5.0], 4) == [1, 3, 2, 0]  # ties keep task order
+    assert harness.dispatch_order(None, 3) == [0, 1, 2]
+    for costs in ([1.0, 2.0], [1.0, float("nan"), 2.0], [1.0, -1.0, 2.0]):
+        with pytest.raises(ValueError, match="costs must hold one finite cost"):
+            harness.dispatch_order(costs, 3)
+
+
+def test_run_fits_with_costs_returns_results_in_task_order():
+    import math
+
+    tasks = [(4.0,), (9.0,), (1.0,), (16.0,)]
+    costs = [1.0, 3.0, 2.0, 0.5]
+    assert harness.run_fits(math.sqrt, tasks, n_jobs=2, costs=costs) == [2.0, 3.0, 1.0, 4.0]
+    assert harness.run_fits(math.sqrt, tasks, n_jobs=1, costs=costs) == [2.0, 3.0, 1.0, 4.0]
+    with pytest.raises(ValueError, match="costs must hold"):
+        harness.run_fits(math.sqrt, tasks, n_jobs=1, costs=costs[:2])
+
+
+def test_baselines_rank_a_fit_by_the_time_of_one_training_step():
+    from benchmarks import baselines
+
+    settings = config.PROFILES["smoke"].mnist_scale
+    plain = baselines.step_seconds(settings, "cnn", "fixed", batch=4, repeats=1)
+    pyramid = baselines.step_seconds(settings, "siconvnet", "fixed", batch=4, repeats=1)
+    # SI-ConvNet convolves seven rescaled copies (about 20 times the pixels) with the same filters.
+    assert 0 < plain < pyramid
+
+
 def test_every_committed_result_comes_from_a_smoke_tested_script():
     results = BENCHMARKS / "results"
     committed = sorted(results.rglob("*.json")) + sorted(results.glob("*.md"))
