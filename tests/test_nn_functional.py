@@ -181,6 +181,24 @@ def test_auto_choice_is_deterministic_and_follows_the_cost_model():
     assert large[0] > 10 * small[0] and large[1] < 1.3 * small[1]
 
 
+def test_training_cost_counts_the_padding_taps_of_kernels_wider_than_the_image():
+    # oneDNN's backward runs every tap of the kernel, its forward only those on the image.
+    def direct(size, image, backward):
+        return conv_cost_estimates(size, image, image, 1, 1, backward=backward)[0]
+
+    # 7-pixel maps: 13-pixel kernels cost 13 / 7 per axis more than 7-pixel ones in the
+    # backward, (7 * 7) / (4 + 5 + 6 + 7 + 6 + 5 + 4) = 49 / 37 per axis in the forward.
+    assert direct(13, 7, False) / direct(7, 7, False) == pytest.approx((49 / 37) ** 2)
+    expected = ((7 * 7) ** 2 + 2 * (7 * 13) ** 2) / 3 / (37**2)
+    assert direct(13, 7, True) / direct(7, 7, True) == pytest.approx(expected)
+    # Kernels inside the image keep the forward's taps in training too.
+    assert direct(13, 28, True) == direct(13, 28, False)
+    # The measured case (calibration, 128 x 63 -> 95 on 7 pixels, l = 11): the FFT trains
+    # faster (122.6 vs 155.6 ms), the direct path infers faster (43.0 vs 45.8 ms).
+    assert select_conv_impl(11, 7, 7, 63, 95, batch_size=128, backward=True) == "fft"
+    assert select_conv_impl(11, 7, 7, 63, 95, batch_size=128, backward=False) == "direct"
+
+
 @pytest.mark.parametrize("backward", [True, False])
 @pytest.mark.parametrize("grouped", [True, False])
 def test_fft_split_is_the_cheapest_cut_of_the_modelled_costs(backward, grouped):

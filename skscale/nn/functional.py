@@ -139,7 +139,11 @@ def conv_cost_estimates(
     - direct: ``B * C_out * (C_in / groups) * T_H * T_W`` multiply-adds, where ``T_H`` is
       the number of kernel taps that fall on the image summed over the output rows
       (``H_out * l`` when the kernel is much smaller than the image), times ``d`` for
-      ``l >= 15`` (oneDNN's slower algorithm for large kernels on the CPU);
+      ``l >= 15`` (oneDNN's slower algorithm for large kernels on the CPU). oneDNN's
+      forward skips the taps in the zero padding, its two backward convolutions do not:
+      in training a kernel wider than the image (``l > min(H, W)``, mostly padding)
+      counts ``(T_H * T_W + 2 * H_out * l * W_out * l) / 3`` (on 7-pixel maps a 13-pixel
+      kernel's forward took 1.9 times a 7-pixel one's, forward + backward 3.4 times);
     - FFT: ``a * N_H * N_W * log2(N_H * N_W)`` for each of the ``B * C_in`` input,
       ``B * C_out`` output and ``C_out * C_in / groups`` kernel transforms, plus
       ``b * B * C_out * (C_in / groups) * N_H * (N_W // 2 + 1)`` for the spectral
@@ -150,7 +154,10 @@ def conv_cost_estimates(
     input channels, 7 to 168 pixels, kernels 3 to 41) on one core of an Intel Xeon with
     torch 2.13: ``a, b, d = 35, 6, 3.5`` for training and ``25, 40, 1`` for inference,
     values on a grid that minimise the mean slowdown of the chosen path against the faster
-    one (1.03 for training, 1.02 for inference; see ``benchmarks/results/speed.md``).
+    one (1.03 for training, 1.02 for inference; see ``benchmarks/results/speed.md``). The
+    backward's padding taps for kernels wider than the image, added after the fit, lower
+    the training mean on that grid from 1.030 to 1.028 (on the 7- and 14-pixel maps with
+    kernels of 9 and more from 1.049 to 1.038) and change no choice on larger maps.
 
     Parameters
     ----------
@@ -182,6 +189,9 @@ def conv_cost_estimates(
     fft_h, fft_w = _fft_sizes(height, width, kernel_size)
     pairs = out_channels * (in_channels // groups)
     taps = _image_taps(height, kernel_size, stride) * _image_taps(width, kernel_size, stride)
+    if backward and kernel_size > min(height, width):
+        rows, columns = -(-height // stride), -(-width // stride)
+        taps = (taps + 2 * rows * columns * kernel_size**2) / 3
     direct = batch_size * pairs * taps
     if kernel_size >= _DIRECT_LARGE_KERNEL:
         direct *= large_kernel_factor
