@@ -241,8 +241,10 @@ def run(settings, dataset, device="cpu", n_jobs=1):
     ]
     costs = None
     if n_jobs > 1:
-        step = {run: step_seconds(settings, *run) for run in runs}
-        costs = [step[task[4:6]] for task in tasks]
+        step = {(a, p): step_seconds(settings, a, p) for a, p in runs}
+        costs = [
+            step[architecture, parameterisation] for *_, architecture, parameterisation, _device in tasks
+        ]
         harness.log("one training step (s): " + ", ".join(f"{a}/{p} {s:.3f}" for (a, p), s in step.items()))
     fits = iter(harness.run_fits(fit_one, tasks, n_jobs, costs=costs))
     results = {

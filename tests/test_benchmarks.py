@@ -158,6 +158,26 @@ def test_baselines_rank_a_fit_by_the_time_of_one_training_step():
     assert 0 < plain < pyramid
 
 
+def test_baselines_give_every_fit_its_rows_step_cost(monkeypatch):
+    from benchmarks import baselines
+
+    settings = config.PROFILES["smoke"].mnist_scale
+    runs, _ = baselines.configurations(settings["learned"])
+    step = {run: float(index + 1) for index, run in enumerate(runs)}
+    monkeypatch.setattr(baselines, "step_seconds", lambda settings, a, p: step[a, p])
+    seen = {}
+
+    def run_fits(function, tasks, n_jobs, costs=None):
+        seen["pairs"] = [(task[4], task[5], cost) for task, cost in zip(tasks, costs)]
+        raise RuntimeError("stop before fitting")
+
+    monkeypatch.setattr(baselines.harness, "run_fits", run_fits)
+    with pytest.raises(RuntimeError, match="stop before fitting"):
+        baselines.run(settings, "mnist", n_jobs=2)
+    assert len(seen["pairs"]) == 2 * len(settings["seeds"]) * len(runs)
+    assert all(cost == step[a, p] for a, p, cost in seen["pairs"])
+
+
 def test_every_committed_result_comes_from_a_smoke_tested_script():
     results = BENCHMARKS / "results"
     committed = sorted(results.rglob("*.json")) + sorted(results.glob("*.md"))
