@@ -105,6 +105,83 @@ def test_cpu_chunked_transforms_give_the_same_result(monkeypatch):
         assert relative_error(got, want) < 1e-12
 
 
+def embedded_spectrum(x, size, stride):
+    """rfft2 of ``x`` placed at every ``stride``-th pixel of a zero ``size`` grid."""
+    grid = x.new_zeros((*x.shape[:-2], *size))
+    grid[..., ::stride, ::stride][..., : x.shape[-2], : x.shape[-1]] = x
+    return torch.fft.rfft2(grid)
+
+
+def frequency_major(spectrum, groups):
+    batch, channels = spectrum.shape[:2]
+    return spectrum.reshape(batch, groups, channels // groups, -1).permute(1, 3, 0, 2)
+
+
+# (batch, channels, rows, columns, fft size, stride, groups, transforms per call)
+TRANSFORMS = [
+    (5, 3, 6, 7, (10, 12), 1, None, 4),  # even N_W, pieces of one image
+    (4, 4, 4, 4, (12, 15), 2, 2, 9),  # odd N_W, stride 2, frequency-major, two images a piece
+    (3, 6, 5, 6, (9, 9), 1, 3, 1000),  # one piece
+]
+
+
+@pytest.mark.parametrize("shape", TRANSFORMS)
+def test_piecewise_transforms_equal_whole_transforms_in_both_layouts(shape):
+    batch, channels, rows, columns, size, stride, groups, per_call = shape
+    x = torch.randn(batch, channels, rows, columns, dtype=torch.float64)
+    expected = embedded_spectrum(x, size, stride)
+    weights = torch.rand(size[1] // 2 + 1, dtype=torch.float64) + 0.5
+    spectrum = functional._PaddedSpectrum.apply(x, size, groups, stride, weights, 3.0, per_call)
+    layout = (lambda s: s) if groups is None else (lambda s: frequency_major(s, groups))
+    assert torch.allclose(spectrum, layout(3.0 * weights * expected))
+    # The inverse reads the same layout and returns the pixels the forward placed.
+    unweighted = functional._PaddedSpectrum.apply(x, size, groups, stride, None, 1.0, per_call)
+    image = functional._CroppedImage.apply(
+        unweighted, size, groups, (rows, columns), stride, None, 1.0, per_call
+    )
+    assert torch.allclose(image, x)
+    image = functional._CroppedImage.apply(
+        layout(expected), size, groups, (rows, columns), stride, weights, 2.0, per_call
+    )
+    full = torch.fft.irfft2(weights * expected, s=size)
+    assert torch.allclose(image, 2.0 * full[..., ::stride, ::stride][..., :rows, :columns])
+
+
+@pytest.mark.parametrize("shape", TRANSFORMS)
+def test_piecewise_transforms_are_each_others_adjoints_to_second_order(shape):
+    batch, channels, rows, columns, size, stride, groups, per_call = shape
+    x = torch.randn(batch, channels, rows, columns, dtype=torch.float64, requires_grad=True)
+    spectrum = functional._PaddedSpectrum.apply(x.detach(), size, groups, stride, None, 1.0, per_call)
+    spectrum = spectrum.clone().requires_grad_()
+
+    def forward(x):
+        return functional._PaddedSpectrum.apply(x, size, groups, stride, None, 1.0, per_call)
+
+    def inverse(spectrum):
+        crop = (rows, columns)
+        return functional._CroppedImage.apply(spectrum, size, groups, crop, stride, None, 1.0, per_call)
+
+    for function, argument in ((forward, x), (inverse, spectrum)):
+        assert torch.autograd.gradcheck(function, (argument,), fast_mode=True)
+        assert torch.autograd.gradgradcheck(function, (argument,), fast_mode=True)
+
+
+def test_fft_correlation_second_derivatives_equal_conv2d():
+    x = torch.randn(3, 4, 9, 8, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(6, 2, 5, 5, dtype=torch.float64, requires_grad=True)
+    direction = torch.randn_like(x)
+
+    def hessian_vector(correlate):
+        out = correlate(x, kernel, stride=2, padding=2, groups=2)
+        (grad_x,) = torch.autograd.grad(out.square().sum(), x, create_graph=True)
+        return torch.autograd.grad((grad_x * direction).sum(), (x, kernel))
+
+    expected = hessian_vector(F.conv2d)
+    actual = hessian_vector(lambda x, k, stride, padding, groups: fft_correlate_same(x, k, stride, groups))
+    for got, want in zip(actual, expected):
+        assert relative_error(got, want) < 1e-8
+
+
 def test_fft_float32_accuracy_and_half_precision_dtype():
     x = torch.randn(2, 3, 32, 32)
     kernel = torch.randn(4, 3, 15, 15)

@@ -433,25 +433,169 @@ def _correlate_spectrum(x, spectrum, stride=1):
     """
     x = x.to(spectrum.factors.real.dtype)
     in_channels, height, width = (int(n) for n in x.shape[1:])
+    size = spectrum.fft_size
+    per_call = _images_per_call(size, x.device)
+    if per_call is None:
+        return _correlate_spectrum_whole(x, spectrum, stride)
+    groups, out_channels = spectrum.groups, spectrum.out_channels
+    rows, columns = -(-height // stride), -(-width // stride)
+    if in_channels == groups:
+        # One input channel per group: a broadcast product, no sum; the spectra stay batch-major.
+        spectrum_x = _PaddedSpectrum.apply(x, size, None, 1, None, 1.0, per_call)
+        product = spectrum_x.reshape(x.shape[0], groups, 1, -1) * spectrum.factors
+        product = product.reshape(x.shape[0], out_channels, size[0], size[1] // 2 + 1)
+        return _CroppedImage.apply(product, size, None, (rows, columns), stride, None, 1.0, per_call)
+    # Per group and frequency, a (B, C_in/g) @ (C_in/g, C_out/g) complex matrix product on
+    # frequency-major spectra (g, F, B, C/g): the transforms write and read that layout piece
+    # by piece, so no whole spectrum, and no gradient of one, is ever permuted.
+    spectrum_x = _PaddedSpectrum.apply(x, size, groups, 1, None, 1.0, per_call)
+    product = torch.matmul(spectrum_x, spectrum.factors)
+    return _CroppedImage.apply(product, size, groups, (rows, columns), stride, None, 1.0, per_call)
+
+
+def _correlate_spectrum_whole(x, spectrum, stride):
+    """:func:`_correlate_spectrum` with whole-batch transforms: off the CPU and in recorded graphs."""
+    in_channels, height, width = (int(n) for n in x.shape[1:])
     batch = x.shape[0]  # symbolic in a graph recorded with a dynamic batch
     fft_h, fft_w = spectrum.fft_size
     groups, out_channels = spectrum.groups, spectrum.out_channels
     n_freq = fft_h * (fft_w // 2 + 1)
-    spectrum_x = _rfft2(x, (fft_h, fft_w)).reshape(batch, groups, in_channels // groups, n_freq)
-    if in_channels == groups:
-        # One input channel per group: a broadcast product, no sum.
+    spectrum_x = torch.fft.rfft2(x, s=(fft_h, fft_w)).reshape(batch, groups, in_channels // groups, n_freq)
+    if in_channels == groups:  # a broadcast product
         product = spectrum_x * spectrum.factors
-    else:
-        # Per group and frequency, a (B, C_in/g) @ (C_in/g, C_out/g) complex matrix product.
+    else:  # a matrix product per group and frequency
         product = torch.matmul(spectrum_x.permute(1, 3, 0, 2).contiguous(), spectrum.factors)
-        if product.requires_grad and not (torch.jit.is_tracing() or torch.compiler.is_compiling()):
-            # The gradient arrives permuted back from (B, C_out, F): on that layout the batched
-            # matrix products of the backward pass copy every (B, C_out) slice twice; one copy of
-            # the whole gradient is cheaper (about 0.1 of the sesn training step on a CPU).
-            product.register_hook(torch.Tensor.contiguous)
         product = product.permute(2, 0, 3, 1)
     product = product.reshape(batch, out_channels, fft_h, fft_w // 2 + 1)
-    return _irfft2_crop(product, (fft_h, fft_w), height, width, stride)
+    return torch.fft.irfft2(product, s=(fft_h, fft_w))[..., :height:stride, :width:stride].contiguous()
+
+
+_COMPLEX = {torch.float32: torch.complex64, torch.float64: torch.complex128}
+
+
+def _column_weights(fft_w, dtype, device):
+    """Weights of the half-spectrum columns in ``irfft2``'s adjoint.
+
+    ``irfft2`` counts every column ``0 < k < N_W / 2`` twice (with its mirror image) and
+    the columns ``0`` and ``N_W / 2`` (even ``N_W``) once, so the adjoint of
+    ``rfft2`` is ``N_H N_W irfft2(G w)`` with ``w = 1/2`` on the paired columns and ``1``
+    on the others, and the adjoint of ``irfft2`` is ``rfft2(g) / (N_H N_W w)``.
+    """
+    weights = torch.full((fft_w // 2 + 1,), 0.5, dtype=dtype, device=device)
+    weights[0] = 1.0
+    if fft_w % 2 == 0:
+        weights[-1] = 1.0
+    return weights
+
+
+def _pieces(batch, per_image, per_call):
+    """Batch slices of at most ``per_call`` 2-D transforms (at least one image each)."""
+    step = max(1, per_call // per_image)
+    return [slice(start, min(start + step, batch)) for start in range(0, batch, step)]
+
+
+def _spectrum_layout(piece, groups):
+    """A ``(b, C, N_H, N_W')`` spectrum piece seen in the layout of the whole result."""
+    if groups is None:
+        return piece
+    b, channels = piece.shape[:2]
+    return piece.reshape(b, groups, channels // groups, -1).permute(1, 3, 0, 2)
+
+
+class _PaddedSpectrum(torch.autograd.Function):
+    """``scale * weights * rfft2(x)`` of zero-padded images, in cache-sized CPU calls.
+
+    ``x`` is ``(B, C, h, w)``; row ``i`` and column ``j`` of every image go to ``(s i, s j)``
+    of the zero ``size`` grid (``s`` the stride; ``s = 1`` is zero padding). The result is
+    ``(B, C, N_H, N_W // 2 + 1)`` (``groups=None``) or frequency-major
+    ``(g, N_H (N_W // 2 + 1), B, C / g)``, written piece by piece (a few images at a time,
+    each transformed in a reused buffer that the caches hold; a 2-D transform of many
+    images at once is several times slower per point on a CPU). ``weights`` (per column)
+    and ``scale`` serve the adjoint of :class:`_CroppedImage`, which is this function's
+    backward pass and the other way round.
+    """
+
+    @staticmethod
+    def forward(ctx, x, size, groups, stride, weights, scale, per_call):
+        ctx.arguments = (tuple(x.shape[-2:]), size, groups, stride, weights, scale, per_call)
+        batch, channels, rows, columns = x.shape
+        fft_h, fft_w = size
+        n_freq = fft_h * (fft_w // 2 + 1)
+        dtype = _COMPLEX[x.dtype]
+        if groups is None:
+            out = x.new_empty((batch, channels, fft_h, fft_w // 2 + 1), dtype=dtype)
+        else:
+            out = x.new_empty((groups, n_freq, batch, channels // groups), dtype=dtype)
+        pieces = _pieces(batch, channels, per_call)
+        padded = x.new_zeros((pieces[0].stop, channels, fft_h, fft_w))
+        window = padded[..., : (rows - 1) * stride + 1 : stride, : (columns - 1) * stride + 1 : stride]
+        factor = None if weights is None and scale == 1 else (1 if weights is None else weights) * scale
+        for piece in pieces:
+            n = piece.stop - piece.start
+            window[:n].copy_(x[piece])
+            transformed = torch.fft.rfft2(padded[:n])
+            if factor is not None:
+                transformed.mul_(factor)
+            target = out[piece] if groups is None else out[:, :, piece]
+            target.copy_(_spectrum_layout(transformed, groups))
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (rows, columns), size, groups, stride, weights, scale, per_call = ctx.arguments
+        half = _column_weights(size[1], grad.real.dtype, grad.device)
+        weights = half if weights is None else half * weights
+        scale = scale * size[0] * size[1]
+        image = _CroppedImage.apply(grad, size, groups, (rows, columns), stride, weights, scale, per_call)
+        return image, None, None, None, None, None, None
+
+
+class _CroppedImage(torch.autograd.Function):
+    """``scale * irfft2(weights * spectrum)`` cropped to ``(rows, columns)`` at stride ``s``.
+
+    The inverse of :class:`_PaddedSpectrum` for the same ``size``, ``groups`` and
+    ``stride``: it reads that function's layout and returns ``(B, C, rows, columns)``,
+    the grid's pixels ``(s i, s j)``, in cache-sized CPU calls.
+    """
+
+    @staticmethod
+    def forward(ctx, spectrum, size, groups, crop, stride, weights, scale, per_call):
+        ctx.arguments = (size, groups, stride, weights, scale, per_call)
+        fft_h, fft_w = size
+        rows, columns = crop
+        if groups is None:
+            batch, channels = spectrum.shape[:2]
+        else:
+            batch, channels = spectrum.shape[2], spectrum.shape[0] * spectrum.shape[3]
+        out = spectrum.new_empty((batch, channels, rows, columns), dtype=spectrum.real.dtype)
+        pieces = _pieces(batch, channels, per_call)
+        buffer = None
+        if groups is not None or weights is not None:
+            buffer = spectrum.new_empty((pieces[0].stop, channels, fft_h, fft_w // 2 + 1))
+        for piece in pieces:
+            n = piece.stop - piece.start
+            source = spectrum[piece] if groups is None else spectrum[:, :, piece]
+            if buffer is not None:
+                _spectrum_layout(buffer[:n], groups).copy_(source)
+                source = buffer[:n]
+                if weights is not None:
+                    source.mul_(weights)
+            image = torch.fft.irfft2(source, s=size)
+            window = image[..., : (rows - 1) * stride + 1 : stride, : (columns - 1) * stride + 1 : stride]
+            if scale == 1:
+                out[piece].copy_(window)
+            else:
+                torch.mul(window, scale, out=out[piece])
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        size, groups, stride, weights, scale, per_call = ctx.arguments
+        half = _column_weights(size[1], grad.dtype, grad.device)
+        weights = 1 / half if weights is None else weights / half
+        scale = scale / (size[0] * size[1])
+        spectrum = _PaddedSpectrum.apply(grad, size, groups, stride, weights, scale, per_call)
+        return spectrum, None, None, None, None, None, None, None
 
 
 def _images_per_call(shape, device):
@@ -477,20 +621,6 @@ def _rfft2(tensor, size):
         return torch.fft.rfft2(tensor, s=size)
     pieces = [torch.fft.rfft2(piece, s=size) for piece in flat.split(per_call)]
     return torch.cat(pieces).reshape(*leading, *pieces[0].shape[-2:])
-
-
-def _irfft2_crop(spectrum, size, height, width, stride):
-    """Inverse of :func:`_rfft2`, cropped to the image and subsampled by ``stride``."""
-    per_call = _images_per_call(size, spectrum.device)
-    leading = spectrum.shape[:-2]
-    flat = spectrum.reshape(-1, *spectrum.shape[-2:])
-    if per_call is None or flat.shape[0] <= per_call:
-        pieces = [flat]
-    else:
-        pieces = flat.split(per_call)
-    pieces = [torch.fft.irfft2(piece, s=size)[..., :height:stride, :width:stride] for piece in pieces]
-    out = torch.cat(pieces) if len(pieces) > 1 else pieces[0].contiguous()
-    return out.reshape(*leading, *out.shape[-2:])
 
 
 def correlate_same(x, kernel, stride=1, groups=1, impl="direct", bias=None):
