@@ -32,6 +32,17 @@ def test_max_pool_2x2_is_torchs_pooling_with_and_without_gradients(shape):
     torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0)
 
 
+def test_max_pool_2x2_sends_the_gradient_of_a_tie_where_torch_does():
+    # Windows holding their maximum twice or more: torch's pooling takes the first in scan order.
+    x = torch.tensor([[1.0, 1.0, 0.0, 2.0], [1.0, 0.0, 2.0, 2.0], [3.0, 0.0, 5.0, 5.0], [3.0, 3.0, 5.0, 5.0]])
+    ours, theirs = (x.view(1, 1, 4, 4).clone().requires_grad_() for _ in range(2))
+    upstream = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    MaxPool2x2()(ours).backward(upstream)
+    _reference_pool(theirs).backward(upstream)
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0)
+    assert ours.grad.count_nonzero() == 4
+
+
 def test_max_pool_2x2_keeps_nan_and_refuses_other_shapes():
     x = torch.zeros(1, 1, 4, 4)
     x[0, 0, 1, 1] = float("nan")

@@ -55,6 +55,23 @@ def max_of_planes(planes, out=None):
     return out
 
 
+def _maximum_and_first_position(planes):
+    """Elementwise maximum of ``planes`` and the index of the first plane holding it.
+
+    The index (``uint8``, or ``int16`` past 256 planes) counts the leading planes below the
+    maximum, so where the maximum is NaN it is 0.
+    """
+    out = max_of_planes(planes) if len(planes) > 1 else planes[0].clone()
+    dtype = torch.uint8 if len(planes) <= 256 else torch.int16
+    winner = torch.zeros(out.shape, dtype=dtype, device=out.device)
+    # below: every plane so far is below the maximum (never where it is NaN).
+    below = None
+    for plane in planes[:-1]:
+        below = plane < out if below is None else below.logical_and_(plane < out)
+        winner += below
+    return out, winner
+
+
 class _GroupMax(torch.autograd.Function):
     """Maximum over the scale axis of several ``(B, C, S_g, H, W)`` tensors taken together.
 
@@ -71,14 +88,7 @@ class _GroupMax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, *groups):
         planes = [plane for group in groups for plane in group.unbind(dim=2)]
-        out = max_of_planes(planes) if len(planes) > 1 else planes[0].clone()
-        dtype = torch.uint8 if len(planes) <= 256 else torch.int16
-        winner = torch.zeros(out.shape, dtype=dtype, device=out.device)
-        # below: every plane so far is below the maximum (never where it is NaN).
-        below = None
-        for plane in planes[:-1]:
-            below = plane < out if below is None else below.logical_and_(plane < out)
-            winner += below
+        out, winner = _maximum_and_first_position(planes)
         ctx.save_for_backward(winner)
         ctx.groups = [(int(group.shape[2]), group.dtype) for group in groups]
         return out
@@ -162,16 +172,50 @@ class ScaleProjection(HookCountingModule):
         return f"mode={self.mode!r}"
 
 
+class _MaxPool2x2(torch.autograd.Function):
+    """2 x 2 max pooling with stride 2 of ``(..., H, W)``, ``H`` and ``W`` even, for autograd.
+
+    Forward: the maximum of the four strided quarters of the input and the quarter that
+    holds it first in torch's scan order (top left, top right, bottom left, bottom right;
+    the first where the maximum is NaN). Backward: ``grad`` scattered to that position of
+    every window, zero at the other three. The same values and gradients as torch's pooling
+    without NaN; on a CPU torch's pooling with indices of contiguous NCHW tensors takes
+    several times as long.
+    """
+
+    @staticmethod
+    def forward(ctx, x):
+        quarters = [x[..., row::2, column::2] for row in (0, 1) for column in (0, 1)]
+        out, winner = _maximum_and_first_position(quarters)
+        ctx.save_for_backward(winner)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (winner,) = ctx.saved_tensors
+        rows, columns = grad.shape[-2:]
+        width = 2 * columns
+        # Flat position in the (H, W) input of every window's top-left pixel, then of its maximum.
+        corner = torch.arange(0, rows * 2 * width, 2 * width, device=grad.device).view(-1, 1)
+        corner = corner + torch.arange(0, width, 2, device=grad.device)
+        winner = winner.long()
+        index = (corner + (winner >> 1) * width + (winner & 1)).view(-1, rows * columns)
+        spread = grad.new_zeros((index.shape[0], 4 * rows * columns))
+        spread.scatter_(1, index, grad.reshape(-1, rows * columns))
+        return spread.view(*grad.shape[:-2], 2 * rows, width)
+
+
 class MaxPool2x2(nn.Module):
     """2 x 2 max pooling with stride 2 over the last two axes, odd sizes rounded up.
 
     ``(..., H, W) -> (..., ceil(H / 2), ceil(W / 2))``: what ``nn.MaxPool2d(2,
     ceil_mode=True)`` gives on ``(B, C, H, W)`` and ``nn.MaxPool3d((1, 2, 2),
-    ceil_mode=True)`` on ``(B, C, S, H, W)``. With gradients it is torch's pooling (whose
-    backward sends each gradient to one input). Without, it is the maximum of the four
-    strided quarters of the input (an odd side padded with ``-inf``): on a CPU torch's
-    pooling of contiguous NCHW tensors takes about ten times as long, near 0.05 of the
-    ``sesn`` network's inference.
+    ceil_mode=True)`` on ``(B, C, S, H, W)``: the maximum of the four strided quarters of
+    the input (an odd side padded with ``-inf``); on a CPU torch's pooling of contiguous
+    NCHW tensors takes about ten times as long, near 0.05 of the ``sesn`` network's
+    inference. With gradients the position of every maximum is kept too, and the backward
+    sends each gradient to it, as torch's pooling does (a graph recorded in training mode
+    runs torch's pooling).
 
     Examples
     --------
@@ -186,12 +230,14 @@ class MaxPool2x2(nn.Module):
             raise ValueError(
                 f"MaxPool2x2 expects input of shape (B, C, H, W) or (B, C, S, H, W), got {tuple(x.shape)}."
             )
-        if takes_backward_path(self, x):
+        if recording() and self.training:  # a recorded graph holds torch operations only
             if x.dim() == 4:
                 return nn.functional.max_pool2d(x, 2, ceil_mode=True)
             return nn.functional.max_pool3d(x, (1, 2, 2), ceil_mode=True)
         height, width = x.shape[-2:]
         if height % 2 or width % 2:
             x = nn.functional.pad(x, (0, width % 2, 0, height % 2), value=float("-inf"))
+        if takes_backward_path(self, x):
+            return _MaxPool2x2.apply(x)
         rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
         return torch.maximum(rows[..., 0::2], rows[..., 1::2])
