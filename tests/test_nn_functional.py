@@ -182,6 +182,16 @@ def test_fft_correlation_second_derivatives_equal_conv2d():
         assert relative_error(got, want) < 1e-8
 
 
+@pytest.mark.parametrize("c_in, groups", [(1, 1), (4, 2)])
+def test_fft_correlation_of_an_empty_batch_is_empty(c_in, groups):
+    x = torch.randn(0, c_in, 9, 9, requires_grad=True)
+    kernel = torch.randn(6, c_in // groups, 5, 5, requires_grad=True)
+    out = fft_correlate_same(x, kernel, stride=2, groups=groups)
+    assert out.shape == F.conv2d(x, kernel, stride=2, padding=2, groups=groups).shape
+    grad_x, grad_kernel = torch.autograd.grad(out.sum(), (x, kernel))
+    assert grad_x.shape == x.shape and torch.equal(grad_kernel, torch.zeros_like(kernel))
+
+
 def test_fft_float32_accuracy_and_half_precision_dtype():
     x = torch.randn(2, 3, 32, 32)
     kernel = torch.randn(4, 3, 15, 15)

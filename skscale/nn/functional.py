@@ -442,7 +442,7 @@ def _correlate_spectrum(x, spectrum, stride=1):
     if in_channels == groups:
         # One input channel per group: a broadcast product, no sum; the spectra stay batch-major.
         spectrum_x = _PaddedSpectrum.apply(x, size, None, 1, None, 1.0, per_call)
-        product = spectrum_x.reshape(x.shape[0], groups, 1, -1) * spectrum.factors
+        product = spectrum_x.reshape(x.shape[0], groups, 1, size[0] * (size[1] // 2 + 1)) * spectrum.factors
         product = product.reshape(x.shape[0], out_channels, size[0], size[1] // 2 + 1)
         return _CroppedImage.apply(product, size, None, (rows, columns), stride, None, 1.0, per_call)
     # Per group and frequency, a (B, C_in/g) @ (C_in/g, C_out/g) complex matrix product on
@@ -527,6 +527,8 @@ class _PaddedSpectrum(torch.autograd.Function):
         else:
             out = x.new_empty((groups, n_freq, batch, channels // groups), dtype=dtype)
         pieces = _pieces(batch, channels, per_call)
+        if not pieces:  # an empty batch (MKL refuses to transform no image)
+            return out
         padded = x.new_zeros((pieces[0].stop, channels, fft_h, fft_w))
         window = padded[..., : (rows - 1) * stride + 1 : stride, : (columns - 1) * stride + 1 : stride]
         factor = None if weights is None and scale == 1 else (1 if weights is None else weights) * scale
@@ -569,6 +571,8 @@ class _CroppedImage(torch.autograd.Function):
             batch, channels = spectrum.shape[2], spectrum.shape[0] * spectrum.shape[3]
         out = spectrum.new_empty((batch, channels, rows, columns), dtype=spectrum.real.dtype)
         pieces = _pieces(batch, channels, per_call)
+        if not pieces:
+            return out
         buffer = None
         if groups is not None or weights is not None:
             buffer = spectrum.new_empty((pieces[0].stop, channels, fft_h, fft_w // 2 + 1))
