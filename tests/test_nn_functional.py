@@ -1,3 +1,4 @@
+import functools
 import math
 import re
 
@@ -125,24 +126,29 @@ TRANSFORMS = [
 ]
 
 
+def grids(shape):
+    """The grid of the images and of the strided results for a row of TRANSFORMS."""
+    batch, channels, rows, columns, size, stride, groups, per_call = shape
+    image = functional._Grid(size, groups, 1, (rows, columns), per_call)
+    strided = functional._Grid(size, groups, stride, (rows, columns), per_call)
+    return image, strided
+
+
 @pytest.mark.parametrize("shape", TRANSFORMS)
 def test_piecewise_transforms_equal_whole_transforms_in_both_layouts(shape):
     batch, channels, rows, columns, size, stride, groups, per_call = shape
+    image_grid, strided_grid = grids(shape)
     x = torch.randn(batch, channels, rows, columns, dtype=torch.float64)
     expected = embedded_spectrum(x, size, stride)
     weights = torch.rand(size[1] // 2 + 1, dtype=torch.float64) + 0.5
-    spectrum = functional._PaddedSpectrum.apply(x, size, groups, stride, weights, 3.0, per_call)
+    spectrum = functional._padded_spectrum(x, strided_grid, weights, 3.0)
     layout = (lambda s: s) if groups is None else (lambda s: frequency_major(s, groups))
     assert torch.allclose(spectrum, layout(3.0 * weights * expected))
     # The inverse reads the same layout and returns the pixels the forward placed.
-    unweighted = functional._PaddedSpectrum.apply(x, size, groups, stride, None, 1.0, per_call)
-    image = functional._CroppedImage.apply(
-        unweighted, size, groups, (rows, columns), stride, None, 1.0, per_call
+    assert torch.allclose(
+        functional._cropped_image(functional._padded_spectrum(x, strided_grid), strided_grid), x
     )
-    assert torch.allclose(image, x)
-    image = functional._CroppedImage.apply(
-        layout(expected), size, groups, (rows, columns), stride, weights, 2.0, per_call
-    )
+    image = functional._cropped_image(layout(expected), strided_grid, weights, 2.0)
     full = torch.fft.irfft2(weights * expected, s=size)
     assert torch.allclose(image, 2.0 * full[..., ::stride, ::stride][..., :rows, :columns])
 
@@ -150,20 +156,41 @@ def test_piecewise_transforms_equal_whole_transforms_in_both_layouts(shape):
 @pytest.mark.parametrize("shape", TRANSFORMS)
 def test_piecewise_transforms_are_each_others_adjoints_to_second_order(shape):
     batch, channels, rows, columns, size, stride, groups, per_call = shape
+    _, grid = grids(shape)
     x = torch.randn(batch, channels, rows, columns, dtype=torch.float64, requires_grad=True)
-    spectrum = functional._PaddedSpectrum.apply(x.detach(), size, groups, stride, None, 1.0, per_call)
-    spectrum = spectrum.clone().requires_grad_()
-
-    def forward(x):
-        return functional._PaddedSpectrum.apply(x, size, groups, stride, None, 1.0, per_call)
-
-    def inverse(spectrum):
-        crop = (rows, columns)
-        return functional._CroppedImage.apply(spectrum, size, groups, crop, stride, None, 1.0, per_call)
-
-    for function, argument in ((forward, x), (inverse, spectrum)):
+    spectrum = functional._padded_spectrum(x.detach(), grid).clone().requires_grad_()
+    for function, argument in (
+        (lambda x: functional._padded_spectrum(x, grid), x),
+        (lambda spectrum: functional._cropped_image(spectrum, grid), spectrum),
+    ):
         assert torch.autograd.gradcheck(function, (argument,), fast_mode=True)
         assert torch.autograd.gradgradcheck(function, (argument,), fast_mode=True)
+        assert torch.autograd.gradcheck(
+            function, (argument,), check_forward_ad=True, check_backward_ad=False, fast_mode=True
+        )
+
+
+@pytest.mark.parametrize("c_in, groups", [(1, 1), (4, 2)])
+def test_fft_correlation_under_torch_func_transforms_equals_conv2d(c_in, groups):
+    # Per-example gradients (vmap of grad) and forward-mode derivatives, as for F.conv2d.
+    x = torch.randn(3, 2, c_in, 9, 8, dtype=torch.float64)
+    kernel = torch.randn(6, c_in // groups, 5, 5, dtype=torch.float64)
+    tangent = torch.randn_like(x[0])
+
+    def loss(correlate):
+        return lambda kernel, x: correlate(x, kernel).square().sum()
+
+    correlations = (
+        lambda x, k: fft_correlate_same(x, k, stride=2, groups=groups),
+        lambda x, k: F.conv2d(x, k, stride=2, padding=2, groups=groups),
+    )
+    per_example = [
+        torch.func.vmap(torch.func.grad(loss(f)), in_dims=(None, 0))(kernel, x) for f in correlations
+    ]
+    assert relative_error(*per_example) < 1e-8
+    forward = [torch.func.jvp(functools.partial(f, k=kernel), (x[0],), (tangent,)) for f in correlations]
+    for got, want in zip(*forward):
+        assert relative_error(got, want) < 1e-8
 
 
 def test_fft_correlation_second_derivatives_equal_conv2d():

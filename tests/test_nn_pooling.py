@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, build_module
+from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, build_module, pooling
 from skscale.nn import conv as conv_module
 from skscale.nn.hooks import has_forward_hooks
 from skscale.nn.pooling import MaxPool2x2, max_of_planes, max_over_scale_groups
@@ -41,6 +41,52 @@ def test_max_pool_2x2_sends_the_gradient_of_a_tie_where_torch_does():
     _reference_pool(theirs).backward(upstream)
     torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0)
     assert ours.grad.count_nonzero() == 4
+
+
+def test_max_pool_2x2_sends_the_gradient_of_a_nan_window_where_torch_does():
+    x = torch.arange(16.0).view(1, 1, 4, 4)
+    x[0, 0, 1, 1] = x[0, 0, 0, 3] = x[0, 0, 1, 2] = x[0, 0, 3, 2] = float("nan")
+    ours, theirs = (x.clone().requires_grad_() for _ in range(2))
+    upstream = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    MaxPool2x2()(ours).backward(upstream)
+    _reference_pool(theirs).backward(upstream)
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0)
+
+
+def test_max_pool_2x2_of_channels_last_images_is_torchs_pooling():
+    x = torch.randn(2, 3, 6, 7, dtype=torch.float64).contiguous(memory_format=torch.channels_last)
+    ours, theirs = (x.clone().requires_grad_() for _ in range(2))
+    out = MaxPool2x2()(ours)
+    upstream = torch.randn_like(out)
+    out.backward(upstream)
+    _reference_pool(theirs).backward(upstream)
+    torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 2, 6, 8), (3, 1, 2, 2, 5, 7)])
+def test_max_pool_2x2_under_torch_func_transforms_is_torchs_pooling(shape):
+    x = torch.randn(*shape, dtype=torch.float64)
+    tangent = torch.randn_like(x[0])
+
+    def loss(pool):
+        return lambda x: pool(x).square().sum()
+
+    pools = (MaxPool2x2(), _reference_pool)
+    per_example = [torch.func.vmap(torch.func.grad(loss(pool)))(x) for pool in pools]
+    torch.testing.assert_close(*per_example, rtol=1e-12, atol=1e-12)
+    forward = [torch.func.jvp(pool, (x[0],), (tangent,)) for pool in pools]
+    for got, want in zip(*forward):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_max_pool_2x2_function_passes_gradcheck_forward_and_backward():
+    x = torch.randn(2, 3, 2, 4, 6, dtype=torch.float64, requires_grad=True)
+
+    def pool(x):
+        return pooling._MaxPool2x2.apply(x)[0]
+
+    assert torch.autograd.gradcheck(pool, (x,), check_forward_ad=True, fast_mode=True)
+    assert torch.autograd.gradgradcheck(pool, (x,), fast_mode=True)
 
 
 def test_max_pool_2x2_keeps_nan_and_refuses_other_shapes():

@@ -438,19 +438,19 @@ def _correlate_spectrum(x, spectrum, stride=1):
     if per_call is None:
         return _correlate_spectrum_whole(x, spectrum, stride)
     groups, out_channels = spectrum.groups, spectrum.out_channels
-    rows, columns = -(-height // stride), -(-width // stride)
+    image = (-(-height // stride), -(-width // stride))
     if in_channels == groups:
         # One input channel per group: a broadcast product, no sum; the spectra stay batch-major.
-        spectrum_x = _PaddedSpectrum.apply(x, size, None, 1, None, 1.0, per_call)
+        spectrum_x = _padded_spectrum(x, _Grid(size, None, 1, (height, width), per_call))
         product = spectrum_x.reshape(x.shape[0], groups, 1, size[0] * (size[1] // 2 + 1)) * spectrum.factors
         product = product.reshape(x.shape[0], out_channels, size[0], size[1] // 2 + 1)
-        return _CroppedImage.apply(product, size, None, (rows, columns), stride, None, 1.0, per_call)
+        return _cropped_image(product, _Grid(size, None, stride, image, per_call))
     # Per group and frequency, a (B, C_in/g) @ (C_in/g, C_out/g) complex matrix product on
     # frequency-major spectra (g, F, B, C/g): the transforms write and read that layout piece
     # by piece, so no whole spectrum, and no gradient of one, is ever permuted.
-    spectrum_x = _PaddedSpectrum.apply(x, size, groups, 1, None, 1.0, per_call)
+    spectrum_x = _padded_spectrum(x, _Grid(size, groups, 1, (height, width), per_call))
     product = torch.matmul(spectrum_x, spectrum.factors)
-    return _CroppedImage.apply(product, size, groups, (rows, columns), stride, None, 1.0, per_call)
+    return _cropped_image(product, _Grid(size, groups, stride, image, per_call))
 
 
 def _correlate_spectrum_whole(x, spectrum, stride):
@@ -502,35 +502,60 @@ def _spectrum_layout(piece, groups):
     return piece.reshape(b, groups, channels // groups, -1).permute(1, 3, 0, 2)
 
 
-class _PaddedSpectrum(torch.autograd.Function):
-    """``scale * weights * rfft2(x)`` of zero-padded images, in cache-sized CPU calls.
+class _Grid(NamedTuple):
+    """Where the images of the FFT path lie on its periodic grid, and how spectra are laid out.
 
-    ``x`` is ``(B, C, h, w)``; row ``i`` and column ``j`` of every image go to ``(s i, s j)``
-    of the zero ``size`` grid (``s`` the stride; ``s = 1`` is zero padding). The result is
-    ``(B, C, N_H, N_W // 2 + 1)`` (``groups=None``) or frequency-major
-    ``(g, N_H (N_W // 2 + 1), B, C / g)``, written piece by piece (a few images at a time,
-    each transformed in a reused buffer that the caches hold; a 2-D transform of many
-    images at once is several times slower per point on a CPU). ``weights`` (per column)
-    and ``scale`` serve the adjoint of :class:`_CroppedImage`, which is this function's
-    backward pass and the other way round.
+    ``image`` pixel ``(i, j)`` sits at grid point ``(stride i, stride j)`` of the zero
+    ``size`` grid; spectra are ``(B, C, N_H, N_W // 2 + 1)`` (``groups=None``) or
+    frequency-major ``(g, N_H (N_W // 2 + 1), B, C / g)``; at most ``per_call`` 2-D
+    transforms go into one call.
+    """
+
+    size: tuple
+    groups: int | None
+    stride: int
+    image: tuple
+    per_call: int
+
+
+def _padded_spectrum(x, grid, weights=None, scale=1.0):
+    """``scale * weights * rfft2`` of ``x`` ``(B, C, *grid.image)`` placed on the grid."""
+    return _PaddedSpectrum.apply(x, grid, weights, scale)
+
+
+def _cropped_image(spectrum, grid, weights=None, scale=1.0):
+    """``scale * irfft2(weights * spectrum)`` at the grid points of the image: ``(B, C, *grid.image)``."""
+    return _CroppedImage.apply(spectrum, grid, weights, scale)
+
+
+class _PaddedSpectrum(torch.autograd.Function):
+    """:func:`_padded_spectrum`, written piece by piece into one result.
+
+    A few images at a time are placed in a reused zero buffer that the caches hold and
+    transformed (a 2-D transform of many images at once is several times slower per point
+    on a CPU), then copied into the result's layout. ``weights`` (per column) and
+    ``scale`` serve the adjoint of :class:`_CroppedImage`: each function's backward pass is
+    the other one. Both are linear, so a tangent goes through the function itself.
     """
 
     @staticmethod
-    def forward(ctx, x, size, groups, stride, weights, scale, per_call):
-        ctx.arguments = (tuple(x.shape[-2:]), size, groups, stride, weights, scale, per_call)
+    def forward(x, grid, weights, scale):
         batch, channels, rows, columns = x.shape
-        fft_h, fft_w = size
-        n_freq = fft_h * (fft_w // 2 + 1)
-        dtype = _COMPLEX[x.dtype]
-        if groups is None:
+        fft_h, fft_w = grid.size
+        dtype = _COMPLEX[x.dtype]  # float32 or float64: the callers cast to these
+        if grid.groups is None:
             out = x.new_empty((batch, channels, fft_h, fft_w // 2 + 1), dtype=dtype)
         else:
-            out = x.new_empty((groups, n_freq, batch, channels // groups), dtype=dtype)
-        pieces = _pieces(batch, channels, per_call)
+            out = x.new_empty(
+                (grid.groups, fft_h * (fft_w // 2 + 1), batch, channels // grid.groups), dtype=dtype
+            )
+        pieces = _pieces(batch, channels, grid.per_call)
         if not pieces:  # an empty batch (MKL refuses to transform no image)
             return out
         padded = x.new_zeros((pieces[0].stop, channels, fft_h, fft_w))
-        window = padded[..., : (rows - 1) * stride + 1 : stride, : (columns - 1) * stride + 1 : stride]
+        window = padded[
+            ..., : (rows - 1) * grid.stride + 1 : grid.stride, : (columns - 1) * grid.stride + 1 : grid.stride
+        ]
         factor = None if weights is None and scale == 1 else (1 if weights is None else weights) * scale
         for piece in pieces:
             n = piece.stop - piece.start
@@ -538,54 +563,72 @@ class _PaddedSpectrum(torch.autograd.Function):
             transformed = torch.fft.rfft2(padded[:n])
             if factor is not None:
                 transformed.mul_(factor)
-            target = out[piece] if groups is None else out[:, :, piece]
-            target.copy_(_spectrum_layout(transformed, groups))
+            target = out[piece] if grid.groups is None else out[:, :, piece]
+            target.copy_(_spectrum_layout(transformed, grid.groups))
         return out
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, ctx.grid, ctx.weights, ctx.scale = inputs
+
+    @staticmethod
     def backward(ctx, grad):
-        (rows, columns), size, groups, stride, weights, scale, per_call = ctx.arguments
-        half = _column_weights(size[1], grad.real.dtype, grad.device)
-        weights = half if weights is None else half * weights
-        scale = scale * size[0] * size[1]
-        image = _CroppedImage.apply(grad, size, groups, (rows, columns), stride, weights, scale, per_call)
-        return image, None, None, None, None, None, None
+        grid = ctx.grid
+        half = _column_weights(grid.size[1], grad.real.dtype, grad.device)
+        weights = half if ctx.weights is None else half * ctx.weights
+        scale = ctx.scale * grid.size[0] * grid.size[1]
+        return _cropped_image(grad, grid, weights, scale), None, None, None
+
+    @staticmethod
+    def jvp(ctx, tangent, *_):
+        return _padded_spectrum(tangent, ctx.grid, ctx.weights, ctx.scale)
+
+    @staticmethod
+    def vmap(info, in_dims, x, grid, weights, scale):
+        # The mapped axis joins the batch.
+        x = x.movedim(in_dims[0], 0)
+        spectrum = _padded_spectrum(x.reshape(-1, *x.shape[2:]), grid, weights, scale)
+        if grid.groups is None:
+            return spectrum.view(x.shape[0], x.shape[1], *spectrum.shape[1:]), 0
+        return spectrum.view(*spectrum.shape[:2], x.shape[0], x.shape[1], spectrum.shape[3]), 2
 
 
 class _CroppedImage(torch.autograd.Function):
-    """``scale * irfft2(weights * spectrum)`` cropped to ``(rows, columns)`` at stride ``s``.
+    """:func:`_cropped_image`, piece by piece; the inverse of :class:`_PaddedSpectrum`.
 
-    The inverse of :class:`_PaddedSpectrum` for the same ``size``, ``groups`` and
-    ``stride``: it reads that function's layout and returns ``(B, C, rows, columns)``,
-    the grid's pixels ``(s i, s j)``, in cache-sized CPU calls.
+    The inverse for ``weights=None`` and ``scale=1`` (and the adjoint with the weights
+    and scale of :meth:`_PaddedSpectrum.backward`): it reads that function's layout.
     """
 
     @staticmethod
-    def forward(ctx, spectrum, size, groups, crop, stride, weights, scale, per_call):
-        ctx.arguments = (size, groups, stride, weights, scale, per_call)
-        fft_h, fft_w = size
-        rows, columns = crop
-        if groups is None:
+    def forward(spectrum, grid, weights, scale):
+        fft_h, fft_w = grid.size
+        rows, columns = grid.image
+        if grid.groups is None:
             batch, channels = spectrum.shape[:2]
         else:
             batch, channels = spectrum.shape[2], spectrum.shape[0] * spectrum.shape[3]
         out = spectrum.new_empty((batch, channels, rows, columns), dtype=spectrum.real.dtype)
-        pieces = _pieces(batch, channels, per_call)
+        pieces = _pieces(batch, channels, grid.per_call)
         if not pieces:
             return out
         buffer = None
-        if groups is not None or weights is not None:
+        if grid.groups is not None or weights is not None:
             buffer = spectrum.new_empty((pieces[0].stop, channels, fft_h, fft_w // 2 + 1))
         for piece in pieces:
             n = piece.stop - piece.start
-            source = spectrum[piece] if groups is None else spectrum[:, :, piece]
+            source = spectrum[piece] if grid.groups is None else spectrum[:, :, piece]
             if buffer is not None:
-                _spectrum_layout(buffer[:n], groups).copy_(source)
+                _spectrum_layout(buffer[:n], grid.groups).copy_(source)
                 source = buffer[:n]
                 if weights is not None:
                     source.mul_(weights)
-            image = torch.fft.irfft2(source, s=size)
-            window = image[..., : (rows - 1) * stride + 1 : stride, : (columns - 1) * stride + 1 : stride]
+            image = torch.fft.irfft2(source, s=grid.size)
+            window = image[
+                ...,
+                : (rows - 1) * grid.stride + 1 : grid.stride,
+                : (columns - 1) * grid.stride + 1 : grid.stride,
+            ]
             if scale == 1:
                 out[piece].copy_(window)
             else:
@@ -593,13 +636,29 @@ class _CroppedImage(torch.autograd.Function):
         return out
 
     @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, ctx.grid, ctx.weights, ctx.scale = inputs
+
+    @staticmethod
     def backward(ctx, grad):
-        size, groups, stride, weights, scale, per_call = ctx.arguments
-        half = _column_weights(size[1], grad.dtype, grad.device)
-        weights = 1 / half if weights is None else weights / half
-        scale = scale / (size[0] * size[1])
-        spectrum = _PaddedSpectrum.apply(grad, size, groups, stride, weights, scale, per_call)
-        return spectrum, None, None, None, None, None, None, None
+        grid = ctx.grid
+        half = _column_weights(grid.size[1], grad.dtype, grad.device)
+        weights = 1 / half if ctx.weights is None else ctx.weights / half
+        scale = ctx.scale / (grid.size[0] * grid.size[1])
+        return _padded_spectrum(grad, grid, weights, scale), None, None, None
+
+    @staticmethod
+    def jvp(ctx, tangent, *_):
+        return _cropped_image(tangent, ctx.grid, ctx.weights, ctx.scale)
+
+    @staticmethod
+    def vmap(info, in_dims, spectrum, grid, weights, scale):
+        # The mapped axis joins the batch axis (0 batch-major, 2 frequency-major).
+        batch_axis = 0 if grid.groups is None else 2
+        spectrum = spectrum.movedim(in_dims[0], batch_axis)
+        mapped, batch = spectrum.shape[batch_axis : batch_axis + 2]
+        image = _cropped_image(spectrum.flatten(batch_axis, batch_axis + 1), grid, weights, scale)
+        return image.view(mapped, batch, *image.shape[1:]), 0
 
 
 def _images_per_call(shape, device):
