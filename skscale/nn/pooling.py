@@ -213,7 +213,8 @@ class _MaxPool2x2(torch.autograd.Function):
         rows, columns = grad.shape[-2:]
         index = _window_maxima(winner, rows, columns)
         spread = grad.new_zeros((index.shape[0], 4 * rows * columns))
-        spread.scatter_(1, index, grad.reshape(-1, rows * columns))
+        # Out of place: vmap has a batching rule for it (per-example gradients), not for scatter_.
+        spread = spread.scatter(1, index, grad.reshape(-1, rows * columns))
         return spread.view(*grad.shape[:-2], 2 * rows, 2 * columns)
 
     @staticmethod
