@@ -436,3 +436,26 @@ def test_loaded_weights_replace_cached_kernels():
         net(x)
         net.load_state_dict(other.state_dict())
         torch.testing.assert_close(net(x), other(x), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("conv_impl", ["direct", "fft"])
+def test_per_example_gradients_with_torch_func_equal_autograd_with_learned_scales(conv_impl):
+    # vmap of grad over examples, the scales learned and the layer in training mode.
+    torch.manual_seed(0)
+    layer = ScaleConvT2H(
+        2, 3, InternalScales(3, "isr", init_sigma_basis=1.0, init_isr=3.0), conv_impl=conv_impl
+    )
+    layer = layer.double().train()
+    x = torch.randn(3, 2, 12, 12, dtype=torch.float64)
+    params = {name: p.detach() for name, p in layer.named_parameters()}
+
+    def loss(params, image):
+        return torch.func.functional_call(layer, params, (image[None],)).square().sum()
+
+    per_example = torch.func.vmap(torch.func.grad(loss), in_dims=(None, 0))(params, x)
+    for i in range(len(x)):
+        layer.zero_grad()
+        layer(x[i : i + 1]).square().sum().backward()
+        for name, p in layer.named_parameters():
+            assert p.grad is not None and float(p.grad.abs().max()) > 0, name
+            torch.testing.assert_close(per_example[name][i], p.grad, rtol=1e-9, atol=1e-12)

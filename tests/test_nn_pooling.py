@@ -214,6 +214,34 @@ def test_max_over_scale_groups_has_the_values_and_gradients_of_the_concatenated_
         torch.testing.assert_close(max_over_scale_groups(groups, backward=False), out, rtol=0, atol=0)
 
 
+def test_max_over_scale_groups_under_forward_ad_and_torch_func_transforms():
+    groups = _groups(2, 1, 3)  # the shapes of one example
+    assert torch.autograd.gradcheck(
+        lambda *g: max_over_scale_groups(g, backward=True),
+        _groups(1, 2),
+        check_forward_ad=True,
+        fast_mode=True,
+    )
+    # Per-example gradients, one group not mapped (shared by every example).
+    examples = [torch.randn(4, *group.shape, dtype=group.dtype) for group in groups]
+    shared = examples[1][0]
+
+    def loss(first, second, third, combine):
+        return combine([first, second, third]).square().sum()
+
+    ours = torch.func.vmap(
+        torch.func.grad(
+            lambda a, b, c: loss(a, b, c, lambda g: max_over_scale_groups(g, backward=True)), (0, 1, 2)
+        ),
+        in_dims=(0, None, 0),
+    )(examples[0], shared, examples[2])
+    theirs = torch.func.vmap(
+        torch.func.grad(lambda a, b, c: loss(a, b, c, _concatenated_max), (0, 1, 2)), in_dims=(0, None, 0)
+    )(examples[0], shared, examples[2])
+    for got, want in zip(ours, theirs):
+        torch.testing.assert_close(got, want, rtol=0, atol=0)
+
+
 def test_max_over_scale_groups_of_mixed_dtypes_gives_each_group_its_own():
     # Under autocast a group on the direct path may be bf16 and one on the FFT path float32.
     groups = [

@@ -178,7 +178,8 @@ class _ScaleConv(HookCountingModule):
                 )
         dtype, device = self.weight.dtype, self.weight.device
         cacheable = not self.scales.trainable or (not self.training and not torch.is_grad_enabled())
-        key = (self.scales.state_key(), dtype, device, self.per_scale_support)
+        # Only a cached basis needs the key (torch.func passes scales without storage to read).
+        key = (self.scales.state_key(), dtype, device, self.per_scale_support) if cacheable else None
         if cacheable and self._basis_cache is not None and self._basis_cache[0] == key:
             return self._basis_cache[1]
         scales = self.scales().to(dtype)

@@ -86,15 +86,20 @@ class _GroupMax(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, *groups):
+    def forward(*groups):
         planes = [plane for group in groups for plane in group.unbind(dim=2)]
-        out, winner = _maximum_and_first_position(planes)
-        ctx.save_for_backward(winner)
-        ctx.groups = [(int(group.shape[2]), group.dtype) for group in groups]
-        return out
+        return _maximum_and_first_position(planes)
 
     @staticmethod
-    def backward(ctx, grad):
+    def setup_context(ctx, inputs, output):
+        winner = output[1]
+        ctx.mark_non_differentiable(winner)
+        ctx.save_for_backward(winner)
+        ctx.save_for_forward(winner)
+        ctx.groups = [(int(group.shape[2]), group.dtype) for group in inputs]
+
+    @staticmethod
+    def backward(ctx, grad, _):
         (winner,) = ctx.saved_tensors
         winner, grad = winner.unsqueeze(2), grad.unsqueeze(2)
         grads, first = [], 0
@@ -104,6 +109,31 @@ class _GroupMax(torch.autograd.Function):
             grads.append((grad * (winner == positions.view(-1, 1, 1))).to(dtype))
             first += n_scales
         return tuple(grads)
+
+    @staticmethod
+    def jvp(ctx, *tangents):
+        (winner,) = ctx.saved_tensors
+        # The tangent of the plane that holds each maximum (a group without one: zero).
+        tangents = [
+            winner.new_zeros((*winner.shape[:2], n_scales, *winner.shape[2:]), dtype=dtype)
+            if tangent is None
+            else tangent
+            for tangent, (n_scales, dtype) in zip(tangents, ctx.groups)
+        ]
+        planes = torch.cat(tangents, dim=2) if len(tangents) > 1 else tangents[0]
+        return planes.gather(2, winner.long().unsqueeze(2)).squeeze(2), None
+
+    @staticmethod
+    def vmap(info, in_dims, *groups):
+        # The mapped axis joins the batch axis; a group that is not mapped is repeated.
+        folded = [
+            (
+                group.movedim(axis, 0) if axis is not None else group.expand(info.batch_size, *group.shape)
+            ).flatten(0, 1)
+            for group, axis in zip(groups, in_dims)
+        ]
+        out, winner = _GroupMax.apply(*folded)
+        return (out.unflatten(0, (info.batch_size, -1)), winner.unflatten(0, (info.batch_size, -1))), (0, 0)
 
 
 def max_over_scale_groups(groups, backward, out=None):
@@ -127,7 +157,7 @@ def max_over_scale_groups(groups, backward, out=None):
     out : tensor of shape (B, C, H, W)
     """
     if backward:
-        return _GroupMax.apply(*groups)
+        return _GroupMax.apply(*groups)[0]
     return max_of_planes([plane for group in groups for plane in group.unbind(dim=2)], out=out)
 
 
