@@ -528,7 +528,23 @@ def _cropped_image(spectrum, grid, weights=None, scale=1.0):
     return _CroppedImage.apply(spectrum, grid, weights, scale)
 
 
-class _PaddedSpectrum(torch.autograd.Function):
+def _grid_points(tensor, grid):
+    """The grid points ``(stride i, stride j)`` of the image's pixels: a strided view of ``tensor``."""
+    rows, columns = grid.image
+    return tensor[
+        ..., : (rows - 1) * grid.stride + 1 : grid.stride, : (columns - 1) * grid.stride + 1 : grid.stride
+    ]
+
+
+class _GridTransform(torch.autograd.Function):
+    """Shared by the two linear transforms: what the backward and tangent passes need."""
+
+    @staticmethod
+    def setup_context(ctx, inputs, output):
+        _, ctx.grid, ctx.weights, ctx.scale = inputs
+
+
+class _PaddedSpectrum(_GridTransform):
     """:func:`_padded_spectrum`, written piece by piece into one result.
 
     A few images at a time are placed in a reused zero buffer that the caches hold and
@@ -540,7 +556,7 @@ class _PaddedSpectrum(torch.autograd.Function):
 
     @staticmethod
     def forward(x, grid, weights, scale):
-        batch, channels, rows, columns = x.shape
+        batch, channels = x.shape[:2]
         fft_h, fft_w = grid.size
         dtype = _COMPLEX[x.dtype]  # float32 or float64: the callers cast to these
         if grid.groups is None:
@@ -553,9 +569,7 @@ class _PaddedSpectrum(torch.autograd.Function):
         if not pieces:  # an empty batch (MKL refuses to transform no image)
             return out
         padded = x.new_zeros((pieces[0].stop, channels, fft_h, fft_w))
-        window = padded[
-            ..., : (rows - 1) * grid.stride + 1 : grid.stride, : (columns - 1) * grid.stride + 1 : grid.stride
-        ]
+        window = _grid_points(padded, grid)
         factor = None if weights is None and scale == 1 else (1 if weights is None else weights) * scale
         for piece in pieces:
             n = piece.stop - piece.start
@@ -566,10 +580,6 @@ class _PaddedSpectrum(torch.autograd.Function):
             target = out[piece] if grid.groups is None else out[:, :, piece]
             target.copy_(_spectrum_layout(transformed, grid.groups))
         return out
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        _, ctx.grid, ctx.weights, ctx.scale = inputs
 
     @staticmethod
     def backward(ctx, grad):
@@ -593,7 +603,7 @@ class _PaddedSpectrum(torch.autograd.Function):
         return spectrum.view(*spectrum.shape[:2], x.shape[0], x.shape[1], spectrum.shape[3]), 2
 
 
-class _CroppedImage(torch.autograd.Function):
+class _CroppedImage(_GridTransform):
     """:func:`_cropped_image`, piece by piece; the inverse of :class:`_PaddedSpectrum`.
 
     The inverse for ``weights=None`` and ``scale=1`` (and the adjoint with the weights
@@ -624,20 +634,12 @@ class _CroppedImage(torch.autograd.Function):
                 if weights is not None:
                     source.mul_(weights)
             image = torch.fft.irfft2(source, s=grid.size)
-            window = image[
-                ...,
-                : (rows - 1) * grid.stride + 1 : grid.stride,
-                : (columns - 1) * grid.stride + 1 : grid.stride,
-            ]
+            window = _grid_points(image, grid)
             if scale == 1:
                 out[piece].copy_(window)
             else:
                 torch.mul(window, scale, out=out[piece])
         return out
-
-    @staticmethod
-    def setup_context(ctx, inputs, output):
-        _, ctx.grid, ctx.weights, ctx.scale = inputs
 
     @staticmethod
     def backward(ctx, grad):

@@ -72,6 +72,14 @@ def _maximum_and_first_position(planes):
     return out, winner
 
 
+def _keep_position(ctx, output):
+    """Save the position of every maximum (``output[1]``, not differentiable) for both AD modes."""
+    winner = output[1]
+    ctx.mark_non_differentiable(winner)
+    ctx.save_for_backward(winner)
+    ctx.save_for_forward(winner)
+
+
 class _GroupMax(torch.autograd.Function):
     """Maximum over the scale axis of several ``(B, C, S_g, H, W)`` tensors taken together.
 
@@ -92,10 +100,7 @@ class _GroupMax(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        winner = output[1]
-        ctx.mark_non_differentiable(winner)
-        ctx.save_for_backward(winner)
-        ctx.save_for_forward(winner)
+        _keep_position(ctx, output)
         ctx.groups = [(int(group.shape[2]), group.dtype) for group in inputs]
 
     @staticmethod
@@ -232,10 +237,7 @@ class _MaxPool2x2(torch.autograd.Function):
 
     @staticmethod
     def setup_context(ctx, inputs, output):
-        winner = output[1]
-        ctx.mark_non_differentiable(winner)
-        ctx.save_for_backward(winner)
-        ctx.save_for_forward(winner)
+        _keep_position(ctx, output)
 
     @staticmethod
     def backward(ctx, grad, _):
@@ -285,19 +287,17 @@ class MaxPool2x2(nn.Module):
             raise ValueError(
                 f"MaxPool2x2 expects input of shape (B, C, H, W) or (B, C, S, H, W), got {tuple(x.shape)}."
             )
-        if recording() and self.training:  # a recorded graph holds torch operations only
+        backward = takes_backward_path(self, x)
+        # torch's pooling: in a recorded graph (torch operations only), and off contiguous CPU
+        # tensors, where ours was not measured faster (channels-last: torch's is faster).
+        if backward and (recording() or x.device.type != "cpu" or not x.is_contiguous()):
             if x.dim() == 4:
                 return nn.functional.max_pool2d(x, 2, ceil_mode=True)
             return nn.functional.max_pool3d(x, (1, 2, 2), ceil_mode=True)
         height, width = x.shape[-2:]
         if height % 2 or width % 2:
             x = nn.functional.pad(x, (0, width % 2, 0, height % 2), value=float("-inf"))
-        if takes_backward_path(self, x):
-            if x.device.type != "cpu" or not x.is_contiguous():
-                # Measured faster on contiguous CPU tensors only (channels-last: torch's is faster).
-                return (
-                    nn.functional.max_pool3d(x, (1, 2, 2)) if x.dim() == 5 else nn.functional.max_pool2d(x, 2)
-                )
+        if backward:
             return _MaxPool2x2.apply(x)[0]
         rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
         return torch.maximum(rows[..., 0::2], rows[..., 1::2])
