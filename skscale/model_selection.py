@@ -368,7 +368,8 @@ class ScaleScorer:
         when None.
     params : tuple of str, default=("parameterisation", "init_isr")
         Parameters of the classifier (the last step of a pipeline) copied into each
-        record; their values must be JSON- and msgpack-serialisable.
+        record; their values must be JSON- and msgpack-serialisable. Scale
+        hyper-parameters are recorded as the network was built (``scale_spec_``).
 
     Examples
     --------
@@ -394,12 +395,21 @@ class ScaleScorer:
             "isr": float(getattr(classifier, "isr_", np.nan)),
         }
         if self.channel is not None:
-            record = {name: getattr(classifier, name) for name in self.params}
+            record = {name: _used_value(classifier, name) for name in self.params}
             record.update(scores)
             record["isr_history"] = _recorded(classifier, "isr")
             record["sigma_basis_history"] = _recorded(classifier, "sigma_basis")
             self.channel.post(record)
         return scores
+
+
+def _used_value(classifier, name):
+    """The value the fit used: a scale hyper-parameter from ``scale_spec_`` (a None argument
+    means the architecture's own), any other parameter as given."""
+    spec = getattr(classifier, "scale_spec_", None)
+    if spec is not None and name in spec.names():
+        return getattr(spec, name)
+    return getattr(classifier, name)
 
 
 def _recorded(classifier, key):

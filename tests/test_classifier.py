@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from skscale import ScaleEquivariantClassifier, ToleranceModel, estimate_scales
 from skscale.classifier import LargeKernelWarning
 from skscale.datasets import make_mnist_scale
-from skscale.nn import count_parameters
+from skscale.nn import ScaleSpec, SESNNet, count_parameters
 
 SMALL = dict(
     n_scales=2,
@@ -240,13 +240,16 @@ def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
     "params, match",
     [
         (dict(architecture="resnet"), "architecture must be one of .* got 'resnet'"),
-        (dict(parameterisation="eq5"), "parameterisation must be one of .* got 'eq5'"),
-        (dict(n_scales=0), "n_scales must be an integer >= 1, got 0"),
-        (dict(init_isr=1.0), "init_isr must be a finite number > 1 or one of 'auto', got 1.0"),
-        (dict(init_isr="Auto"), "init_isr must be a finite number > 1 or one of 'auto', got 'Auto'"),
-        (dict(init_isr=float("inf")), "init_isr must be a finite number > 1 or one of 'auto', got inf"),
-        (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a finite number > 0, got -1.0"),
-        (dict(kernel_extent=float("nan")), "kernel_extent must be a finite number > 0, got nan"),
+        (dict(parameterisation="eq5"), "parameterisation must be one of .* or None, got 'eq5'"),
+        (dict(n_scales=0), "n_scales must be an integer >= 1 or None, got 0"),
+        (dict(init_isr=1.0), "init_isr must be a finite number > 1 or one of 'auto' or None, got 1.0"),
+        (dict(init_isr="Auto"), "init_isr must be a finite number > 1 or one of 'auto' or None, got 'Auto'"),
+        (
+            dict(init_isr=float("inf")),
+            "init_isr must be a finite number > 1 or one of 'auto' or None, got inf",
+        ),
+        (dict(init_sigma_basis=-1.0), "init_sigma_basis must be a finite number > 0 or None, got -1.0"),
+        (dict(kernel_extent=float("nan")), "kernel_extent must be a finite number > 0 or None, got nan"),
         (dict(lr=0), "lr must be a finite number > 0, got 0"),
         (dict(scale_lr=-0.1), r"scale_lr must be a finite number >= 0 or None, got -0.1"),
         (dict(scale_warmup_epochs=-1), "scale_warmup_epochs must be an integer >= 0, got -1"),
@@ -589,7 +592,7 @@ def test_auto_init_isr_reads_what_estimate_scales_returns(monkeypatch):
         calls.append((images.shape, np.asarray(labels).copy()))
         return scales[: len(images)]
 
-    monkeypatch.setattr("skscale.classifier.estimate_scales", fake_estimate)
+    monkeypatch.setattr("skscale._init_isr.estimate_scales", fake_estimate)
     clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
     ((shape, labels),) = calls
     assert shape == (30, 1, 48, 48) and (labels == y).all()
@@ -597,11 +600,11 @@ def test_auto_init_isr_reads_what_estimate_scales_returns(monkeypatch):
     np.testing.assert_allclose(clf.tolerance_.data_range_[0], [finite.min(), finite.max()])
     assert clf.init_isr_ == pytest.approx(ToleranceModel(n_scales=3).fit(finite).isr_[0])
     # A narrow distribution: the ISR is raised to the floor, so that learning can move it.
-    monkeypatch.setattr("skscale.classifier.estimate_scales", lambda images, labels: np.linspace(1, 1.01, 30))
+    monkeypatch.setattr("skscale._init_isr.estimate_scales", lambda images, labels: np.linspace(1, 1.01, 30))
     clf = ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
     assert clf.tolerance_.isr_[0] < 1.25 and clf.init_isr_ == 1.25
     # No spread at all: a warning, the floor, and no tolerance model.
-    monkeypatch.setattr("skscale.classifier.estimate_scales", lambda images, labels: np.ones(len(images)))
+    monkeypatch.setattr("skscale._init_isr.estimate_scales", lambda images, labels: np.ones(len(images)))
     with pytest.warns(
         UserWarning, match="estimated scales of the 30 training images do not spread"
     ) as record:
@@ -617,7 +620,7 @@ def test_auto_init_isr_reads_at_most_500_evenly_spaced_images(monkeypatch):
         seen.append(len(images))
         return np.geomspace(1.0, 2.0, len(images))
 
-    monkeypatch.setattr("skscale.classifier.estimate_scales", fake_estimate)
+    monkeypatch.setattr("skscale._init_isr.estimate_scales", fake_estimate)
     X = np.random.RandomState(0).rand(1200, 6, 6).astype(np.float32)
     y = np.arange(1200) % 3
     ScaleEquivariantClassifier(init_isr="auto", **AUTO).fit(X, y)
@@ -658,7 +661,7 @@ def test_auto_init_isr_in_a_pipeline_and_grid_search_estimates_per_fold(monkeypa
         sizes.append(len(images))
         return estimate_scales(images, labels)
 
-    monkeypatch.setattr("skscale.classifier.estimate_scales", recording_estimate)
+    monkeypatch.setattr("skscale._init_isr.estimate_scales", recording_estimate)
     pipeline = Pipeline(
         [
             ("scale", FunctionTransformer(lambda X: X / X.max())),
@@ -673,3 +676,33 @@ def test_auto_init_isr_in_a_pipeline_and_grid_search_estimates_per_fold(monkeypa
     best = search.best_estimator_.named_steps["classifier"]
     assert sizes[2:] == ([40] if best.init_isr == "auto" else [])
     assert best.init_isr_ > 1.0
+
+
+def test_default_scale_arguments_mean_the_architecture_own_and_given_values_win():
+    sesn = ScaleEquivariantClassifier(architecture="sesn", image_shape=(28, 28), classes=[0, 1]).initialize()
+    np.testing.assert_allclose(sesn.scales_, 1.5 * 2 ** (np.arange(4) / 3), rtol=1e-5)
+    assert sesn.scale_spec_ == SESNNet.scale_defaults and sesn.init_isr_ == 2.0
+    given = ScaleEquivariantClassifier(
+        architecture="sesn", n_scales=3, init_isr=4.0, kernel_extent=4, image_shape=(28, 28), classes=[0, 1]
+    ).initialize()
+    np.testing.assert_allclose(given.scales_, [1.5, 3.0, 6.0], rtol=1e-5)
+    assert given.scale_spec_ == ScaleSpec(n_scales=3, init_sigma_basis=1.5, init_isr=4.0, kernel_extent=4.0)
+    table1 = ScaleEquivariantClassifier(image_shape=(12, 12), classes=[0, 1]).initialize()
+    assert table1.scale_spec_ == ScaleSpec() and table1.scales_.tolist() == pytest.approx(
+        [2.0, 2 * 3**0.5, 6.0]
+    )
+    # module__ names a scale hyper-parameter: it updates the spec the network is built with.
+    routed = ScaleEquivariantClassifier(
+        architecture="sesn", module__n_scales=2, image_shape=(28, 28), classes=[0, 1]
+    ).initialize()
+    assert routed.scale_spec_.n_scales == 2 and routed.scales_.shape == (2,)
+    plain = ScaleEquivariantClassifier(architecture="cnn", image_shape=(28, 28), classes=[0, 1]).initialize()
+    assert plain.scale_spec_ is None and plain.scales_ is None
+
+
+def test_repr_names_the_architecture_and_the_scales_used():
+    clf = ScaleEquivariantClassifier(architecture="sesn", image_shape=(28, 28), classes=[0, 1])
+    assert "architecture='sesn'" in repr(clf)
+    assert "scale_spec_=ScaleSpec(n_scales=4" in repr(clf.initialize())
+    own = ScaleEquivariantClassifier(module=torch.nn.Linear, module__in_features=4, module__out_features=2)
+    assert "architecture" not in repr(own)

@@ -40,7 +40,7 @@ def eager(module, x):
 @pytest.mark.parametrize("kind", ["trace", "export", "compile"])
 def test_table1_network_records_with_the_same_outputs(kind):
     torch.manual_seed(0)
-    net = Table1Net(10, n_scales=3, n_filters=4, init_sigma_basis=1.5, init_isr=4.0).eval()
+    net = Table1Net(10, scale_spec={"init_sigma_basis": 1.5, "init_isr": 4.0}, n_filters=4).eval()
     x = torch.randn(3, 1, 28, 28)
     recorded = record(kind, net, x)
     torch.testing.assert_close(eager(recorded, x), eager(net, x), rtol=1e-5, atol=1e-6)

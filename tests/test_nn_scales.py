@@ -137,7 +137,7 @@ def test_state_of_another_number_of_scales_is_refused(parameterisation):
 
 
 def test_isr_state_of_another_number_of_scales_is_refused_inside_a_network():
-    source, target = Table1Net(10, n_scales=3), Table1Net(10, n_scales=4)
+    source, target = Table1Net(10), Table1Net(10, scale_spec={"n_scales": 4})
     with pytest.raises(RuntimeError, match=r"scales\.scale_count: the state holds n_scales=3"):
         target.load_state_dict(source.state_dict())
 

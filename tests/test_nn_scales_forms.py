@@ -198,10 +198,10 @@ def test_earlier_state_with_a_negative_sigma_is_refused():
 
 
 def test_earlier_network_state_loads():
-    source = Table1Net(10, n_scales=3)  # its shared scales are saved under every path to them
+    source = Table1Net(10)  # its shared scales are saved under every path to them
     sigmas = {name: [0.3] for name in source.state_dict() if name.endswith("sigma")}
     state = legacy(source.state_dict(), **sigmas)
-    target = Table1Net(10, n_scales=3)
+    target = Table1Net(10)
     target.load_state_dict(state)
     assert target.scales.sigma_basis == pytest.approx(0.3)
     assert int(target.scales.parameter_format) == 2

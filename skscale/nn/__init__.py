@@ -28,10 +28,12 @@ from .models import PlainCNN, SESNNet, Table1Net
 from .pooling import ScaleProjection
 from .registry import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .scales import PARAMETERISATIONS, InternalScales, find_internal_scales
+from .spec import ScaleSpec
 
 __all__ = [
     "InternalScales",
     "PARAMETERISATIONS",
+    "ScaleSpec",
     "find_internal_scales",
     "ScaleConvT2H",
     "ScaleConvH2H",

@@ -14,7 +14,7 @@ from .conv import ScaleConvT2H
 from .heads import sesn_head
 from .pooling import ScaleProjection
 from .registry import register_architecture
-from .scales import InternalScales
+from .spec import ScaleSpec, resolve_scale_spec
 
 __all__ = ["Table1Net", "SESNNet", "PlainCNN"]
 
@@ -36,11 +36,10 @@ class Table1Net(nn.Module):
     ----------
     n_classes : int
     in_channels : int, default=1
-    n_scales : int, default=3
-    parameterisation : {"isr", "authors", "log", "ratios", "spacing", "direct", "fixed"}, default="isr"
-    init_sigma_basis : float, default=2.0
-    init_isr : float, default=3.0
-    kernel_extent : float, default=2.0
+    scale_spec : ScaleSpec, mapping or None, optional
+        The internal scales' hyper-parameters (:class:`~skscale.nn.ScaleSpec`); a mapping
+        overrides some of this network's defaults :attr:`scale_defaults` (3 scales from
+        ``init_sigma_basis=2.0``, ``init_isr=3.0``, ``"isr"``, ``kernel_extent=2.0``).
     n_filters : int, default=16
     max_order : int, default=3
     pooled_size : int, default=4
@@ -48,24 +47,23 @@ class Table1Net(nn.Module):
         Extra keyword arguments of :class:`~skscale.nn.ScaleConvT2H`.
     """
 
+    scale_defaults = ScaleSpec()
+
     def __init__(
         self,
         n_classes,
         in_channels=1,
-        n_scales=3,
-        parameterisation="isr",
-        init_sigma_basis=2.0,
-        init_isr=3.0,
-        kernel_extent=2.0,
+        scale_spec=None,
         n_filters=16,
         max_order=3,
         pooled_size=4,
         conv_kwargs=None,
     ):
         super().__init__()
-        self.scales = InternalScales(n_scales, parameterisation, init_sigma_basis, init_isr)
+        self.scale_spec = spec = resolve_scale_spec(scale_spec, self.scale_defaults)
+        self.scales = spec.internal_scales()
         self.conv = ScaleConvT2H(
-            in_channels, n_filters, self.scales, kernel_extent, max_order, **(conv_kwargs or {})
+            in_channels, n_filters, self.scales, spec.kernel_extent, max_order, **(conv_kwargs or {})
         )
         self.projection = ScaleProjection("max")
         self.norm = nn.BatchNorm2d(n_filters)
@@ -96,8 +94,10 @@ class SESNNet(nn.Module):
     ----------
     n_classes : int
     in_channels : int, default=1
-    n_scales, parameterisation, init_sigma_basis, init_isr, kernel_extent
-        As for :class:`InternalScales` and :class:`ScaleConvT2H`.
+    scale_spec : ScaleSpec, mapping or None, optional
+        The internal scales' hyper-parameters (:class:`~skscale.nn.ScaleSpec`); a mapping
+        overrides some of :attr:`scale_defaults`, SESN's own: four scales
+        ``1.5 * 2 ** (i / 3)``, learned as ``"isr"``, ``kernel_extent=2.0``.
     widths : tuple of int, default=(32, 63, 95)
     hidden : int, default=256
     dropout : float, default=0.7
@@ -107,15 +107,13 @@ class SESNNet(nn.Module):
         Extra keyword arguments of every :class:`~skscale.nn.ScaleConvT2H`.
     """
 
+    scale_defaults = ScaleSpec(n_scales=4, init_sigma_basis=1.5, init_isr=2.0)
+
     def __init__(
         self,
         n_classes,
         in_channels=1,
-        n_scales=4,
-        parameterisation="isr",
-        init_sigma_basis=1.5,
-        init_isr=2.0,
-        kernel_extent=2.0,
+        scale_spec=None,
         widths=(32, 63, 95),
         hidden=256,
         dropout=0.7,
@@ -124,14 +122,15 @@ class SESNNet(nn.Module):
         conv_kwargs=None,
     ):
         super().__init__()
-        self.scales = InternalScales(n_scales, parameterisation, init_sigma_basis, init_isr)
+        self.scale_spec = spec = resolve_scale_spec(scale_spec, self.scale_defaults)
+        self.scales = spec.internal_scales()
 
         def make_conv(channels, width):
             return ScaleConvT2H(
                 channels,
                 width,
                 self.scales,
-                kernel_extent,
+                spec.kernel_extent,
                 max_order,
                 index_set=index_set,
                 **(conv_kwargs or {}),

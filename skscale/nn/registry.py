@@ -5,10 +5,10 @@ returns a ``torch.nn.Module`` mapping ``(B, in_channels, H, W)`` images to ``(B,
 n_classes)`` logits: a network class or a function. :func:`build_module` routes the
 arguments by the builder's signature, once, for every architecture:
 
-- ``defaults`` (the classifier's shared hyper-parameters: ``n_scales``,
-  ``parameterisation``, ``init_sigma_basis``, ``init_isr``, ``kernel_extent``,
-  ``n_filters``) reach a builder only where its signature names them; a network whose
-  scales are not learned simply does not name them;
+- ``defaults`` (the classifier's shared hyper-parameters: ``scale_spec``, a
+  :class:`~skscale.nn.ScaleSpec`, its fields by name, ``n_filters``) reach a builder
+  only where its signature names them; a network without internal scales simply does
+  not name them;
 - every other argument (the user's ``module__*``) must be accepted, or a ``ValueError``
   names it and the accepted ones.
 
@@ -20,7 +20,17 @@ from __future__ import annotations
 
 import inspect
 
-__all__ = ["ARCHITECTURES", "register_architecture", "build_module", "builder_arguments", "count_parameters"]
+from .spec import ScaleSpec, resolve_scale_spec
+
+__all__ = [
+    "ARCHITECTURES",
+    "register_architecture",
+    "build_module",
+    "builder_arguments",
+    "count_parameters",
+    "get_builder",
+    "scale_defaults",
+]
 
 ARCHITECTURES = {}
 
@@ -80,6 +90,41 @@ def _describe(builder):
     return getattr(builder, "__qualname__", None) or type(builder).__name__
 
 
+def get_builder(architecture):
+    """The builder of ``architecture``: a registered name's, or the callable itself."""
+    if isinstance(architecture, str):
+        if architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}.")
+        return ARCHITECTURES[architecture]
+    if callable(architecture):
+        return architecture
+    raise ValueError(
+        f"architecture must be a registered name ({sorted(ARCHITECTURES)}) or a callable, "
+        f"got {architecture!r}."
+    )
+
+
+def scale_defaults(builder):
+    """A builder's own scale hyper-parameters: its ``scale_defaults`` attribute, else ``ScaleSpec()``."""
+    defaults = getattr(builder, "scale_defaults", None)
+    return defaults if isinstance(defaults, ScaleSpec) else ScaleSpec()
+
+
+def _fold_scale_arguments(builder, accepted, arguments, defaults):
+    """Scale hyper-parameters named in ``defaults`` or ``arguments`` for a builder that takes
+    ``scale_spec`` but not them go into that spec (the arguments' over the defaults')."""
+    loose = [name for name in ScaleSpec.names() if name not in accepted]
+    from_defaults = {name: defaults[name] for name in loose if name in defaults}
+    from_arguments = {name: arguments[name] for name in loose if name in arguments}
+    if not (from_defaults or from_arguments):
+        return arguments
+    arguments = {name: value for name, value in arguments.items() if name not in from_arguments}
+    given = arguments.get("scale_spec", defaults.get("scale_spec"))
+    base = resolve_scale_spec(given, scale_defaults(builder))
+    arguments["scale_spec"] = base.replace(**from_defaults).replace(**from_arguments)
+    return arguments
+
+
 def build_module(architecture, *, n_classes, in_channels, defaults=None, **arguments):
     """Build a network: a registered architecture's name, or a builder itself.
 
@@ -94,7 +139,9 @@ def build_module(architecture, *, n_classes, in_channels, defaults=None, **argum
     defaults : dict, optional
         Arguments given to the builder only if its signature names them.
     **arguments
-        Arguments the builder must accept (they override ``defaults``).
+        Arguments the builder must accept (they override ``defaults``). A scale
+        hyper-parameter (``n_scales``, ``init_isr``, ...) given by name to a builder that
+        takes ``scale_spec`` instead updates that spec.
 
     Returns
     -------
@@ -106,18 +153,10 @@ def build_module(architecture, *, n_classes, in_channels, defaults=None, **argum
     >>> count_parameters(net)
     494549
     """
-    if isinstance(architecture, str):
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}.")
-        builder = ARCHITECTURES[architecture]
-    elif callable(architecture):
-        builder = architecture
-    else:
-        raise ValueError(
-            f"architecture must be a registered name ({sorted(ARCHITECTURES)}) or a callable, "
-            f"got {architecture!r}."
-        )
+    builder = get_builder(architecture)
     accepted = builder_arguments(builder)
+    if accepted is not None and "scale_spec" in accepted:
+        arguments = _fold_scale_arguments(builder, accepted, arguments, defaults or {})
     if accepted is not None:
         unknown = sorted(set(arguments) - set(accepted))
         if unknown:

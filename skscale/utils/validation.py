@@ -20,12 +20,24 @@ argument and the value it got.
 from __future__ import annotations
 
 import argparse
+import copy
 import math
 import numbers
 
 import numpy as np
 
-__all__ = ["Integer", "Real", "Options", "Boolean", "Pair", "Sequence", "AnyOf", "check_params", "validate"]
+__all__ = [
+    "Integer",
+    "Real",
+    "Options",
+    "Boolean",
+    "Pair",
+    "Sequence",
+    "AnyOf",
+    "check_device",
+    "check_params",
+    "validate",
+]
 
 
 class _Constraint:
@@ -50,6 +62,16 @@ class _Constraint:
 
     def is_valid(self, value):
         return (value is None and self.allow_none) or self._convert(value) is not _INVALID
+
+    def or_none(self):
+        """The same constraint, also accepting None (e.g. "the architecture's own default").
+
+        >>> str(Integer(low=1).or_none())
+        'an integer >= 1 or None'
+        """
+        accepting = copy.copy(self)
+        accepting.allow_none = True
+        return accepting
 
     def argparse_type(self, parse=str):
         """A ``type=`` for :mod:`argparse`: ``parse`` the text, then check it.
@@ -294,3 +316,30 @@ def check_params(params, constraints):
 def validate(value, name, constraint):
     """``constraint.check(value, name)``: one argument, one line."""
     return constraint.check(value, name)
+
+
+def check_device(device):
+    """Refuse a torch ``device`` that does not exist here, naming it; None passes (skorch: leave as is)."""
+    if device is None:
+        return
+    import torch  # the estimators' dependency; validation itself is torch-free
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(
+            f"device must name a torch device such as 'cpu' or 'cuda', got {device!r}."
+        ) from None
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(
+                f"device={device!r} asks for a GPU, but CUDA is not available to this torch "
+                f"({torch.__version__}); use device='cpu'."
+            )
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise ValueError(
+                f"device={device!r} names GPU {parsed.index}, but only "
+                f"{torch.cuda.device_count()} are visible."
+            )
+    elif parsed.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={device!r} asks for Apple's MPS, which is not available; use device='cpu'.")

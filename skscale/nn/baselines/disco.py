@@ -45,6 +45,7 @@ from ..heads import mnist_head
 from ..pooling import ScaleProjection
 from ..registry import register_architecture
 from ..scales import InternalScales
+from ..spec import ScaleSpec, resolve_scale_spec
 
 __all__ = [
     "DISCO_SCALES",
@@ -608,9 +609,14 @@ class DISCONet(nn.Module):
     widths : tuple of int, default=(32, 63, 95)
     hidden : int, default=256
     dropout : float, default=0.7
-    n_scales, init_sigma_basis, init_isr : int, float, float, default=4, 1.8, 2.0
-        The scales of Eq. 2 when ``scales`` is not given (the classifier's hyper-parameters).
+    scale_spec : ScaleSpec, mapping or None, optional
+        The scales of Eq. 2 when ``scales`` is not given (:class:`~skscale.nn.ScaleSpec`,
+        the classifier's hyper-parameters); a mapping overrides some of
+        :attr:`scale_defaults` (``n_scales=4``, ``init_sigma_basis=1.8``, ``init_isr=2.0``).
+        Only those three apply: DISCO's scales are fixed.
     """
+
+    scale_defaults = ScaleSpec(n_scales=4, parameterisation="fixed", init_sigma_basis=1.8, init_isr=2.0)
 
     def __init__(
         self,
@@ -626,13 +632,13 @@ class DISCONet(nn.Module):
         hidden=256,
         dropout=0.7,
         *,
-        n_scales=4,
-        init_sigma_basis=1.8,
-        init_isr=2.0,
+        scale_spec=None,
     ):
         super().__init__()
+        self.scale_spec = None if scales is not None else resolve_scale_spec(scale_spec, self.scale_defaults)
         if scales is None:
-            scales = log_uniform_scales(n_scales, init_sigma_basis, init_isr).tolist()
+            spec = self.scale_spec
+            scales = log_uniform_scales(spec.n_scales, spec.init_sigma_basis, spec.init_isr).tolist()
         widths = Sequence(_POSITIVE_INT).check(widths, "widths")
         upsample = _POSITIVE_INT.check(upsample, "upsample")
         self.basis = DiscoBasis(scales, effective_size, margin=margin, data_home=data_home)

@@ -1,0 +1,496 @@
+"""What every skscale estimator adds to skorch: images in, a scale network built, scales out.
+
+:class:`ScaleNetworkMixin` goes before a skorch net class (``NeuralNetClassifier`` for
+the classifier). It reads the images (:mod:`skscale._images`), builds the network from
+the architecture's scale defaults and the arguments given (:class:`skscale.nn.ScaleSpec`),
+refuses kernels that cannot fit the memory (:mod:`skscale.nn.memory`), keeps the scale
+parameters in an optimiser group of their own, seeds training with ``random_state``,
+applies ``scale_augmentation``, splits prediction batches to ``working_memory`` and
+exports the network (:mod:`skscale.export`). The subclass adds its targets: how labels
+are checked (``_validate_targets``), encoded and predicted.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import numbers
+
+import numpy as np
+import sklearn
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.dataset import ValidSplit, unpack_data
+from skorch.utils import is_dataset, to_tensor
+
+from ._images import (
+    ImageDataset,
+    as_images,
+    check_image_shape,
+    dataset_targets,
+    first_dataset_image,
+    parse_image_shape,
+)
+from ._init_isr import estimate_init_isr
+from .augmentation import augmentation_generator, log_uniform_factors, rescale_batch
+from .callbacks import SCALE_PARAM_GROUP, ScaleLRWarmup, ScaleTrajectory
+from .export import export_module
+from .nn import ScaleSpec, build_module, find_internal_scales
+from .nn.memory import activation_bytes_per_image, check_kernel_memory
+from .nn.registry import get_builder, scale_defaults
+from .utils.validation import AnyOf, Options, check_device, check_params
+
+__all__ = ["ScaleNetworkMixin", "scale_constraints"]
+
+
+def scale_constraints():
+    """The estimators' scale hyper-parameters: ScaleSpec's table, None ("the architecture's")
+    allowed, and ``init_isr="auto"``."""
+    constraints = {name: constraint.or_none() for name, constraint in ScaleSpec.CONSTRAINTS.items()}
+    constraints["init_isr"] = AnyOf(ScaleSpec.CONSTRAINTS["init_isr"], Options(("auto",)), allow_none=True)
+    return constraints
+
+
+class ScaleNetworkMixin:
+    """skorch hooks shared by the skscale estimators (see the module docstring)."""
+
+    # Set by fit while skorch's fit calls partial_fit (the data is validated by then).
+    _in_fit_ = False
+
+    def __repr__(self):
+        head, _, rest = super().__repr__().partition("\n")
+        shown = [] if self.module is not None else [f"  architecture={self.architecture!r},"]
+        if getattr(self, "scale_spec_", None) is not None:
+            shown.append(f"  scale_spec_={self.scale_spec_!r},")
+        return "\n".join([head, *shown, rest])
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self):
+        check_params(
+            {name: getattr(self, name) for name in self._parameter_constraints}, self._parameter_constraints
+        )
+        module = self.module
+        if not (module is None or isinstance(module, torch.nn.Module) or callable(module)):
+            raise ValueError(
+                "module must be None, a torch.nn.Module class or instance, or a callable that builds one, "
+                f"got {module!r}."
+            )
+        check_random_state(self.random_state)
+        check_device(self.device)
+
+    def _builder(self):
+        return get_builder(self.architecture) if self.module is None else self.module
+
+    def _given_scale_settings(self):
+        """The scale hyper-parameters given as arguments (None: the architecture's own)."""
+        given = {name: getattr(self, name) for name in ScaleSpec.names()}
+        if self._auto_init_isr():
+            given["init_isr"] = getattr(self, "init_isr_", None)
+        return given
+
+    def _scale_spec(self):
+        """The architecture's scale defaults, updated by the arguments given."""
+        builder = self._builder()
+        builder = type(builder) if isinstance(builder, torch.nn.Module) else builder
+        return scale_defaults(builder).replace(**self._given_scale_settings())
+
+    def _set_input_shape(self, shape):
+        self.input_shape_ = tuple(int(v) for v in shape)
+        self.n_features_in_ = int(np.prod(self.input_shape_))
+
+    def _learn_classes(self, X, y, classes):
+        """Fix ``classes_`` at the first fit: skorch's ``classes``, the ``classes`` of
+        ``partial_fit``, the labels ``y`` or a Dataset's ``targets``."""
+        if self.classes is None:
+            if classes is not None:
+                self.classes_inferred_ = np.unique(np.asarray(classes))
+            elif y is not None:
+                super().check_data(X, y)  # skorch's inference: np.unique(y)
+            else:
+                targets = dataset_targets(X)
+                if targets is None:
+                    raise ValueError(
+                        f"X is a {type(X).__name__} without a 'targets' attribute, so its classes are "
+                        "unknown before training; pass classes=[...] (all labels it yields)."
+                    )
+                self.classes_inferred_ = np.unique(targets)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y must hold at least two classes, got {len(self.classes_)} class: "
+                f"{self.classes_.tolist()!r}."
+            )
+
+    def _validate_training_data(self, X, y, reset, classes=None):
+        """Images and targets for skorch; with ``reset`` the input shape and classes are learned."""
+        if is_dataset(X):
+            if y is not None:
+                raise ValueError(
+                    f"y must be None when X is a Dataset (the dataset yields the labels), got {y!r}."
+                )
+            first = first_dataset_image(X)
+            if reset:
+                self._set_input_shape(first.shape)
+                self._learn_classes(X, None, classes)
+            images, y = ImageDataset(X, self.classes_, self.input_shape_), None
+        else:
+            images = as_images(X, self.image_shape)
+            if y is None:
+                raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
+            y = self._validate_targets(y, len(images))
+            if reset:
+                self._set_input_shape(images.shape[1:])
+                self._learn_classes(images, y, classes)
+        if reset and self._auto_init_isr():
+            self._check_params()
+            for name in ("init_isr_", "tolerance_"):
+                self.__dict__.pop(name, None)
+            self.init_isr_, self.tolerance_ = estimate_init_isr(images, y, self._scale_spec().n_scales)
+        return images, y
+
+    # ------------------------------------------------------------------ skorch hooks
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "input_shape_") and getattr(self, "initialized_", False)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = self.random_state is None
+        return tags
+
+    def _get_param_names(self):
+        # skorch lists every attribute not ending in "_", its private _params_to_validate
+        # included; that one is bookkeeping, not a hyper-parameter (clone rebuilds it).
+        return [name for name in super()._get_param_names() if not name.startswith("_")]
+
+    def set_params(self, **kwargs):
+        """Set parameters (see :meth:`skorch.NeuralNet.set_params`).
+
+        Before the first fit a new ``callbacks`` list is only stored, as scikit-learn's
+        ``set_params`` must (skorch would build the callbacks at once); ``initialize()``
+        builds them with every other component.
+        """
+        if "callbacks" in kwargs and not self.initialized_:
+            self.callbacks = kwargs.pop("callbacks")
+        return super().set_params(**kwargs)
+
+    def check_data(self, X, y):
+        """skorch's check at the start of every training loop: images of the fitted shape.
+
+        ``fit`` and ``partial_fit`` fixed the classes before; unlike skorch's default,
+        they are not inferred again here (a ``partial_fit`` batch may hold a few classes).
+        """
+        if not is_dataset(X):
+            check_image_shape(X.shape[1:], self.input_shape_, type(self).__name__)
+
+    def initialize(self):
+        """Validate the hyper-parameters, then build the network, criterion and optimiser.
+
+        Before ``fit`` the network needs the image channels and the classes: give
+        ``image_shape`` and ``classes`` (e.g. to ``load_params`` a saved network).
+        """
+        self._check_params()
+        if not hasattr(self, "input_shape_"):
+            shape = parse_image_shape(self.image_shape)
+            if shape is None or self.classes is None:
+                raise ValueError(
+                    f"{type(self).__name__}.initialize() before fit needs image_shape and classes to build "
+                    f"the network, got image_shape={self.image_shape!r} and classes={self.classes!r}; "
+                    "pass both, or call fit."
+                )
+            self._set_input_shape(shape)
+        return super().initialize()
+
+    def initialize_module(self):
+        """Build the network: ``module`` (skorch's semantics) or the registered ``architecture``.
+
+        The builder receives ``scale_spec`` (its own ``scale_defaults`` updated by the scale
+        arguments given) if its signature names it, and the scale arguments given by name
+        where its signature names them.
+        """
+        if self._auto_init_isr() and not hasattr(self, "init_isr_"):
+            raise ValueError(
+                "init_isr='auto' estimates the initial ISR from the training images, so "
+                f"{type(self).__name__}.initialize() before fit needs a number; pass e.g. init_isr=3.0, "
+                "or call fit."
+            )
+        builder = self._builder()
+        if isinstance(builder, torch.nn.Module) and not self.get_params_for("module"):
+            module = builder
+        else:
+            module = self._build_module(type(builder) if isinstance(builder, torch.nn.Module) else builder)
+        # What the network was built with: networks that take a scale_spec keep it.
+        spec = getattr(module, "scale_spec", None)
+        self.scale_spec_ = spec if isinstance(spec, ScaleSpec) else None
+        self.init_isr_ = (self.scale_spec_ or self._scale_spec()).init_isr
+        if not self._auto_init_isr():
+            self.tolerance_ = None
+        self._check_kernels(module)
+        self.module_ = module
+        return self
+
+    def _build_module(self, builder):
+        arguments = self.get_params_for("module")
+        given = {name: value for name, value in self._given_scale_settings().items() if value is not None}
+        defaults = {"scale_spec": self._scale_spec(), **given, "n_filters": self.n_filters}
+        module = build_module(
+            builder,
+            n_classes=len(self.classes_),
+            in_channels=self.input_shape_[0],
+            defaults=defaults,
+            **arguments,
+        )
+        if not isinstance(module, torch.nn.Module):
+            raise ValueError(
+                f"module must build a torch.nn.Module, but {builder!r} returned {type(module).__name__}."
+            )
+        return module
+
+    def _auto_init_isr(self):
+        return isinstance(self.init_isr, str) and self.init_isr == "auto"
+
+    def _check_kernels(self, module):
+        spec = self.scale_spec_ or self._scale_spec()
+        settings = (
+            f"init_sigma_basis={spec.init_sigma_basis!r}, init_isr={spec.init_isr!r}, "
+            f"kernel_extent={spec.kernel_extent!r}"
+        )
+        check_kernel_memory(module, self.input_shape_, self.batch_size, self.device or "cpu", settings)
+
+    def initialize_optimizer(self, triggered_directly=None):
+        """Adam (by default) with the scale parameters in a group of their own (``scale_lr``)."""
+        scale_ids = {id(p) for scales in find_internal_scales(self.module_) for p in scales.parameters()}
+        named = list(self.get_all_learnable_params())
+        weights = [(name, p) for name, p in named if id(p) not in scale_ids]
+        args, kwargs = self.get_params_for_optimizer("optimizer", weights)
+        groups = list(args[0])
+        scale_params = [p for _, p in named if id(p) in scale_ids]
+        if scale_params:
+            scale_lr = kwargs["lr"] if self.scale_lr is None else self.scale_lr
+            groups.append({"params": scale_params, "lr": scale_lr, "name": SCALE_PARAM_GROUP})
+        self.optimizer_ = self.optimizer(groups, **kwargs)
+        return self
+
+    @property
+    def _default_callbacks(self):
+        callbacks = super()._default_callbacks
+        # The per-epoch list of scales stays in the history but out of the printed table.
+        dict(callbacks)["print_log"].set_params(keys_ignored=["scales", "scale_lr"])
+        callbacks.append(("scale_trajectory", ScaleTrajectory()))
+        callbacks.append(("scale_lr_warmup", ScaleLRWarmup(self.scale_warmup_epochs)))
+        if self.early_stopping is True or self.early_stopping is np.True_:
+            stopping = EarlyStopping(
+                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True, sink=lambda *args: None
+            )
+            callbacks.append(("early_stopping", stopping))
+        if isinstance(self.verbose, numbers.Real) and self.verbose >= 2:
+            callbacks.append(("progress_bar", ProgressBar()))
+        return callbacks
+
+    def get_split_datasets(self, X, y=None, **fit_params):
+        if not (self.early_stopping is True or self.early_stopping is np.True_):
+            return super().get_split_datasets(X, y, **fit_params)
+        dataset = self.get_dataset(X, y)
+        if y is None:
+            y = dataset_targets(getattr(dataset, "dataset", dataset))
+        split = ValidSplit(self.validation_fraction, stratified=y is not None, random_state=self._seed_ or 0)
+        return split(dataset, y, **fit_params) if y is not None else split(dataset, **fit_params)
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        """Seed the scale augmentation for this training call (after ``len(history)`` epochs)."""
+        super().on_train_begin(net, X=X, y=y, **kwargs)
+        if self.scale_augmentation is not None:
+            self._augmentation_rng_ = augmentation_generator(self._seed_, len(self.history))
+
+    def train_step_single(self, batch, **fit_params):
+        """skorch's training step, on images rescaled by ``scale_augmentation`` if set."""
+        if self.scale_augmentation is None:
+            return super().train_step_single(batch, **fit_params)
+        images, targets = unpack_data(batch)
+        low, high = self.scale_augmentation
+        factors = log_uniform_factors(len(images), low, high, self._augmentation_rng_)
+        return super().train_step_single((rescale_batch(images, factors), targets), **fit_params)
+
+    def evaluation_step(self, batch, training=False):
+        """skorch's inference step, in pieces of at most ``working_memory`` of activations."""
+        images, _ = unpack_data(batch)
+        if training or not torch.is_tensor(images) or len(images) <= 1:
+            return super().evaluation_step(batch, training)
+        limit = self.inference_batch_size(tuple(images.shape[1:]))
+        if len(images) <= limit:
+            return super().evaluation_step(batch, training)
+        step = super().evaluation_step
+        outputs = [step((piece, None), training) for piece in images.split(limit)]
+        if isinstance(outputs[0], tuple):
+            return tuple(torch.cat(parts) for parts in zip(*outputs))
+        return torch.cat(outputs)
+
+    def inference_batch_size(self, image_shape=None):
+        """Images per forward pass at prediction, so that one pass stays within ``working_memory``.
+
+        Parameters
+        ----------
+        image_shape : tuple of int, optional
+            ``(channels, height, width)``; defaults to ``input_shape_``.
+
+        Returns
+        -------
+        n_images : int
+            ``working_memory`` (MiB) divided by the estimated activation bytes of one
+            image (every layer's output plus the scale convolutions' padded spectra, from
+            one probe pass), at least 1.
+        """
+        check_is_fitted(self)
+        shape = self.input_shape_ if image_shape is None else tuple(image_shape)
+        budget = (
+            self.working_memory if self.working_memory is not None else sklearn.get_config()["working_memory"]
+        )
+        per_image = activation_bytes_per_image(self.module_, shape, self.device or "cpu")
+        return max(1, int(budget * 2**20 // per_image))
+
+    @contextlib.contextmanager
+    def _seeded(self):
+        if self.random_state is None:
+            self._seed_ = None
+            yield
+            return
+        self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        devices = (
+            [torch.cuda.current_device()]
+            if torch.cuda.is_available() and str(self.device).startswith("cuda")
+            else []
+        )
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self._seed_)
+            yield
+
+    def _internal_scales(self):
+        if not getattr(self, "initialized_", False) or not hasattr(self, "module_"):
+            raise AttributeError(
+                f"{type(self).__name__} has no internal scales before it is initialized or fitted."
+            )
+        found = find_internal_scales(self.module_)
+        return found[0] if found else None
+
+    @property
+    def scales_(self):
+        scales = self._internal_scales()
+        return None if scales is None else scales().detach().cpu().double().numpy().copy()
+
+    @property
+    def sigma_basis_(self):
+        scales = self._internal_scales()
+        return None if scales is None else scales.sigma_basis
+
+    @property
+    def isr_(self):
+        scales = self._internal_scales()
+        return None if scales is None else scales.isr
+
+    # ------------------------------------------------------------------ public API
+    def fit(self, X, y=None, **fit_params):
+        """Build the network for the images in ``X`` and train it.
+
+        Parameters
+        ----------
+        X : array-like or torch Dataset
+            Training images of shape (n_samples, height, width), (n_samples, channels,
+            height, width) or (n_samples, n_features) (see ``image_shape``), any numeric
+            dtype (cast to float32); or a ``Dataset`` yielding ``(image, label)`` pairs,
+            streamed through skorch's iterators.
+        y : array-like of shape (n_samples,), optional
+            Class labels of any type; ``None`` when ``X`` is a Dataset.
+        **fit_params
+            Passed to skorch.
+
+        Returns
+        -------
+        self : ScaleEquivariantClassifier
+        """
+        X, y = self._validate_training_data(X, y, reset=not (self.warm_start and self.initialized_))
+        with self._seeded():
+            self._in_fit_ = True
+            try:
+                super().fit(X, y, **fit_params)
+            finally:
+                del self._in_fit_
+        return self
+
+    def partial_fit(self, X, y=None, classes=None, **fit_params):
+        """Train for ``max_epochs`` more epochs without re-initialising the network.
+
+        The first call builds the network like ``fit``; ``classes`` (all labels that will
+        ever be seen) is needed then if the first batch does not hold every class.
+        """
+        if self._in_fit_:  # called by skorch's fit: the data is validated and the generators seeded
+            return super().partial_fit(X, y, **fit_params)
+        X, y = self._validate_training_data(X, y, reset=not self.initialized_, classes=classes)
+        with self._seeded():
+            super().partial_fit(X, y, **fit_params)
+        return self
+
+    def _prediction_input(self, X):
+        check_is_fitted(self)
+        if is_dataset(X):
+            return ImageDataset(X, shape=self.input_shape_)
+        images = as_images(X, self.image_shape)
+        check_image_shape(images.shape[1:], self.input_shape_, type(self).__name__)
+        return images
+
+    def export(self, X, *, format="torch", path=None):
+        """Record the fitted network for deployment without skscale, skorch or scikit-learn.
+
+        A copy of ``module_`` in eval mode (the internal scales fixed, their basis a
+        constant) is recorded on its device while it predicts the example images ``X``;
+        the estimator is left as it was. See :func:`skscale.export.export_module`.
+
+        Parameters
+        ----------
+        X : array-like or torch Dataset
+            Example images in any form :meth:`predict` accepts, e.g. ``X[:1]``. The
+            recording reads batches of any size (a dynamic dimension named ``"batch"``).
+        format : {"torch", "torchscript", "onnx"}, default="torch"
+            :func:`torch.export.export`, :func:`torch.jit.trace`, or
+            :func:`torch.onnx.export` with ``dynamo=True`` (``pip install
+            "skscale[export]"``; input ``"images"``, output ``"logits"``; every scale
+            convolution then runs directly, since ONNX has no complex spectra).
+        path : str or path-like, optional
+            Also save the recording there (``.pt2`` for ``torch.export.load``,
+            ``torch.jit.load``, or ``onnxruntime.InferenceSession``).
+
+        Returns
+        -------
+        program : torch.export.ExportedProgram, torch.jit.ScriptModule or torch.onnx.ONNXProgram
+            Maps float32 images ``(n_images, channels, height, width)`` to class logits
+            ``(n_images, n_classes)``, whose argmax indexes ``classes_``. Run it with
+            ``program.module()(images)``, ``program(images)`` or ``program(images)[0]``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before ``fit`` (or ``initialize``).
+        ValueError
+            For another ``format``, or images that :meth:`predict` refuses.
+        ImportError
+            For ``format="onnx"`` without the ``onnx`` and ``onnxscript`` packages.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> import torch
+        >>> from skscale import ScaleEquivariantClassifier
+        >>> rng = np.random.RandomState(0)
+        >>> X = rng.rand(40, 12, 12).astype("float32")
+        >>> y = np.where(X[:, 4:8, 4:8].mean(axis=(1, 2)) > 0.5, "bright", "dark")
+        >>> clf = ScaleEquivariantClassifier(n_filters=4, init_sigma_basis=1.0, init_isr=2.0,
+        ...                                  max_epochs=2, random_state=0).fit(X, y)
+        >>> program = clf.export(X[:5])
+        >>> logits = program.module()(torch.as_tensor(X[:5, None]))
+        >>> bool((clf.classes_[logits.argmax(dim=1).numpy()] == clf.predict(X[:5])).all())
+        True
+        """
+        inputs = self._prediction_input(X)
+        if is_dataset(inputs):
+            if len(inputs) == 0:
+                raise ValueError("X is an empty Dataset; export needs at least one example image.")
+            inputs = torch.stack([inputs[position][0] for position in range(len(inputs))])
+        return export_module(self.module_, to_tensor(inputs, device=self.device), format=format, path=path)
