@@ -109,10 +109,8 @@ def cropped_image(spectrum, grid, weights=None, scale=1.0):
     Parameters
     ----------
     spectrum : complex tensor in the layout of ``grid`` (see :class:`SpectrumGrid`)
-    grid : SpectrumGrid
-    weights : tensor of shape (N_W // 2 + 1,), optional
-        A factor per spectrum column.
-    scale : float, default=1.0
+    grid, weights, scale
+        As for :func:`padded_spectrum`.
 
     Returns
     -------
