@@ -58,7 +58,8 @@ from benchmarks import harness
 from benchmarks.config import RESULTS_DIR
 from skscale import ScaleEquivariantClassifier
 from skscale.nn import InternalScales, ScaleConvT2H, build_module
-from skscale.nn.functional import correlate_same, select_conv_impl
+from skscale.nn.functional import correlate_same
+from skscale.nn.planning import select_conv_impl
 
 # The SESN reference network of the issue (mnist_ses_scalar_28): four scales from 1.7 to
 # 5.1; kernel_extent 1.2 gives supports 7, 7, 11 and 15 pixels, the largest being SESN's

@@ -110,7 +110,7 @@ def plot_tolerance(
     check_is_fitted(model)
     n_points = Integer(low=2).check(n_points, "n_points")
 
-    index = model._group_index(group)
+    index = model.group_index(group)
     data_range = np.log2(model.data_range_[index])
     internal_scales = np.log2(model.internal_scales_[index])
     reach = 3.0 * max(model.tail_std, model.tau_)
@@ -122,7 +122,7 @@ def plot_tolerance(
         _, ax = plt.subplots()
 
     if X is not None:
-        observed = np.log2(model._validate_scales(X, reset=False))
+        observed = model.log2_scales(X)
         _, _, patches = ax.hist(observed, bins="auto", density=True, color="0.85", label="observed scales")
         for patch in patches:
             patch.set_gid("data_histogram")

@@ -339,7 +339,8 @@ class ToleranceModel(DensityMixin, BaseEstimator):
     :meth:`fit` is called without ``y``. The shapes never depend on whether
     ``y`` was given; the ISR of a single distribution is ``isr_[0]``. Methods
     that evaluate the model take a ``group`` keyword: it must be one of
-    ``groups_``, and may be omitted when only one group exists.
+    ``groups_``, and may be omitted when only one group exists;
+    :meth:`group_index` gives its position on the leading axis.
 
     **Units.** Internally every scale is ``u = log2(scale)``. :meth:`tolerance_pdf`
     and :meth:`data_density` are densities *per octave* (they integrate to one
@@ -561,8 +562,28 @@ class ToleranceModel(DensityMixin, BaseEstimator):
 
     # ------------------------------------------------------------- evaluation
 
-    def _group_index(self, group):
-        """Index into the group axis of the fitted attributes."""
+    @_shared_parameters
+    def group_index(self, group=None):
+        """Position of a data distribution on the leading axis of the fitted attributes.
+
+        ``reference_scale_[index]``, ``isr_[index]``, ``internal_scales_[index]``,
+        ``data_range_[index]`` and ``kl_[index]`` describe ``group``.
+
+        Parameters
+        ----------
+        {group}
+
+        Returns
+        -------
+        index : int
+            In ``range(n_groups)``.
+
+        Raises
+        ------
+        ValueError
+            If ``group`` is not one of ``groups_``, is given for a model fitted without
+            ``y``, or is omitted for a model of several groups.
+        """
         check_is_fitted(self)
         if self.groups_ is None:
             if group is not None:
@@ -585,7 +606,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
 
     def _log2_parameters(self, group):
         """log2 of the reference scale and of the ISR of one group."""
-        index = self._group_index(group)
+        index = self.group_index(group)
         log2_reference = math.log2(self.reference_scale_[index])
         log2_isr = math.log2(self.isr_[index])
         return log2_reference, log2_isr
@@ -602,10 +623,26 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         )
         return log_comp[0].T
 
+    @_shared_parameters
+    def log2_scales(self, X):
+        """The scale factors ``X``, validated as for :meth:`score_samples`, in octaves.
+
+        Parameters
+        ----------
+        {X}
+
+        Returns
+        -------
+        log2_scales : ndarray of shape (n_samples,)
+            ``log2(X)``, the points at which :meth:`tolerance_pdf` and
+            :meth:`data_density` evaluate.
+        """
+        check_is_fitted(self)
+        return np.log2(self._validate_scales(X, reset=False))
+
     def _log_components_of(self, X, group):
         """``log2(X)`` of validated scales and their weighted log tolerances."""
-        check_is_fitted(self)
-        log2_scales = np.log2(self._validate_scales(X, reset=False))
+        log2_scales = self.log2_scales(X)
         return log2_scales, self._log_components_at(log2_scales, group)
 
     @_shared_parameters
@@ -650,7 +687,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
             Density per octave; it integrates to one over the real line.
         """
         log2_scales = column_or_1d(log2_scales, dtype=np.float64)
-        index = self._group_index(group)
+        index = self.group_index(group)
         log2_range = np.log2(self.data_range_)
         return np.exp(self._group_log_data_density(log2_scales, index, log2_range))
 

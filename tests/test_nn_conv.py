@@ -7,8 +7,7 @@ import torch.nn.functional as F
 
 from skscale.basis import hermite_basis, kernel_size
 from skscale.metrics import scale_equivariance_error
-from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection
-from skscale.nn import functional as functional_module
+from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, planning
 
 from .conftest import smooth_noise
 
@@ -293,7 +292,7 @@ def test_mixed_plan_with_unsorted_scales(kind, monkeypatch):
     """Some supports direct, the others merged into one FFT call; scale order is kept."""
     # Modelled costs (direct, fft): supports of 9 and more are cheaper through the FFT.
     monkeypatch.setattr(
-        functional_module,
+        planning,
         "conv_cost_estimates",
         lambda size, *a, **k: (1.0, 0.0) if size >= 9 else (0.0, 1.0),
     )

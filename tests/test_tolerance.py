@@ -268,6 +268,26 @@ def test_group_keyword_selects_a_distribution(paper_fit):
         single.predict([1.0], group="wide")
 
 
+def test_group_index_and_log2_scales_are_the_public_lookups(paper_fit):
+    model, _, _ = paper_fit
+    for index, group in enumerate(model.groups_):
+        assert model.group_index(group) == index
+    with pytest.raises(ValueError, match="group must be given"):
+        model.group_index()
+    with pytest.raises(ValueError, match="group must be one of"):
+        model.group_index("unknown")
+    single = ToleranceModel().fit(loguniform_scales(0.0, 1.0))
+    assert single.group_index() == 0
+    with pytest.raises(ValueError, match="group must be None"):
+        single.group_index("wide")
+    np.testing.assert_array_equal(model.log2_scales([1.0, 2.0, 0.25]), [0.0, 1.0, -2.0])
+    np.testing.assert_array_equal(model.log2_scales(np.array([[4.0]])), [2.0])
+    with pytest.raises(ValueError, match="strictly positive"):
+        model.log2_scales([1.0, -2.0])
+    with pytest.raises(NotFittedError):
+        ToleranceModel().log2_scales([1.0])
+
+
 # ------------------------------------------------------------------ errors
 
 

@@ -9,7 +9,7 @@ Speed. Every support group is correlated either directly (``F.conv2d``) or throu
 FFT (:func:`skscale.nn.functional.fft_correlate_same`), as ``conv_impl`` asks. All groups
 that go through the FFT are merged into one call (its cost hardly depends on the kernel
 size, and the input is transformed once). With ``"auto"`` the groups with the largest
-kernels take the FFT, split by the one rule :func:`skscale.nn.functional.fft_split`
+kernels take the FFT, split by the one rule :func:`skscale.nn.planning.fft_split`
 (deterministic for a given input shape and for training vs inference).
 ``per_scale_support=False`` instead zero-pads every scale's kernel to the largest
 support (:func:`skscale.basis.window_basis`) and runs one correlation for all scales
@@ -36,8 +36,9 @@ from torch.fx.experimental.symbolic_shapes import optimization_hint
 from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basis
 from ..utils.validation import Boolean, Integer, Options, Real
 from .blocks import check_input_shape, reset_conv_parameters
-from .functional import CONV_IMPLS, _correlate_spectrum, _kernel_spectrum, correlate_same, fft_split
+from .functional import correlate_same, correlate_spectrum, kernel_spectrum
 from .hooks import HookCountingModule, recording, takes_backward_path
+from .planning import CONV_IMPLS, fft_split
 from .pooling import common_dtype, max_over_scale_groups
 from .scales import InternalScales
 
@@ -46,8 +47,7 @@ __all__ = ["ScaleConvT2H", "ScaleConvH2H"]
 _POSITIVE = Integer(low=1)
 # Inference in forward_max_projected: the most bytes of (B, O, S, H, W) outputs written at once.
 # On a CPU a batch whose whole output outgrows this runs slower (fresh memory on every call,
-# cache misses): the first layer of the sesn network took 0.6 of its time in chunks of 32 of
-# its batch of 128 (about 0.05 of the network's inference on a 2-core Xeon).
+# cache misses).
 _FUSED_CHUNK_BYTES = 16 * 2**20
 
 
@@ -86,9 +86,9 @@ def _cut_to_image(groups, height, width):
     In a "same" correlation the output at a pixel reads the input at offsets up to
     ``max(H, W) - 1`` from it: taps farther out meet only the zero padding. A basis
     wider than ``2 max(H, W) - 1`` is cut to its centre of that size, which leaves every
-    output and gradient as it was (a large internal scale on the small maps of a deep
-    layer: 25-pixel kernels on 7-pixel maps cost the direct path 16 times a 13-pixel
-    one); groups cut to the same size are merged into one call.
+    output and gradient as it was and spares the direct path the padding taps (a large
+    internal scale on the small maps of a deep layer); groups cut to the same size are
+    merged into one call.
     """
     limit = 2 * max(int(height), int(width)) - 1
     if all(basis.shape[-1] <= limit for _, basis in groups):
@@ -104,19 +104,23 @@ def _cut_to_image(groups, height, width):
 
 
 class _ScaleConv(HookCountingModule):
-    """Shared machinery: scale handling, basis cache, support groups."""
+    """Shared machinery: scale handling, basis cache, support groups.
+
+    Takes the arguments of :class:`ScaleConvT2H`; a subclass gives the shape of its
+    basis coefficients with :meth:`_coefficient_shape`.
+    """
 
     def __init__(
         self,
         in_channels,
         out_channels,
         scales,
-        kernel_extent,
-        max_order,
-        index_set,
-        stride,
-        bias,
-        weight_shape,
+        kernel_extent=2.0,
+        max_order=3,
+        *,
+        index_set="total",
+        stride=1,
+        bias=True,
         conv_impl="auto",
         per_scale_support=True,
     ):
@@ -131,7 +135,7 @@ class _ScaleConv(HookCountingModule):
         self.max_order = max_order
         self.index_set = index_set
         self.n_functions = n_basis_functions(max_order, index_set)
-        self.weight = nn.Parameter(torch.empty(*weight_shape, self.n_functions))
+        self.weight = nn.Parameter(torch.empty(*self._coefficient_shape(), self.n_functions))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self._basis_cache = None
         self._index_cache = {}
@@ -227,6 +231,10 @@ class _ScaleConv(HookCountingModule):
             self._index_cache[cache_key] = torch.tensor(indices, dtype=torch.long, device=device)
         return self._index_cache[cache_key]
 
+    def _coefficient_shape(self):
+        """Shape of :attr:`weight` without its last axis (one coefficient per basis function)."""
+        raise NotImplementedError
+
     def _correlation_shape(self):
         """Input channels and output channels per scale, and whether scales are conv groups."""
         raise NotImplementedError
@@ -259,7 +267,7 @@ class _ScaleConv(HookCountingModule):
         lose the taps that cannot reach it (:func:`_cut_to_image`). All groups that take
         the FFT become one group (kernels zero-padded to the largest of them), which
         transforms the input once. With ``conv_impl="auto"`` the groups, ordered by kernel
-        size, are split by :func:`~skscale.nn.functional.fft_split`.
+        size, are split by :func:`~skscale.nn.planning.fft_split`.
         """
         groups = _cut_to_image(groups, input_shape[-2], input_shape[-1])
         if self.conv_impl != "auto":
@@ -334,8 +342,7 @@ class _ScaleConv(HookCountingModule):
 
         In inference (eval mode, no gradients, nothing recording) the kernel, or on the FFT
         path its spectrum, is kept for the next call on images of the same size until the
-        weights (``weight._version``) or the cached basis change: about 0.03 of the
-        ``sesn`` network's inference on a CPU.
+        weights (``weight._version``) or the cached basis change.
         """
         if self.training or torch.is_grad_enabled() or recording() or self._basis_cache is None:
             return correlate_same(x, build_kernel(), stride=self.stride, groups=groups, impl=impl, bias=bias)
@@ -345,13 +352,13 @@ class _ScaleConv(HookCountingModule):
         if entry is None or entry[0] is not self._basis_cache or entry[1] != stamp:
             kernel = build_kernel()
             if impl == "fft":
-                kernel = _kernel_spectrum(kernel, x.shape[-2], x.shape[-1], groups)
+                kernel = kernel_spectrum(kernel, x.shape[-2], x.shape[-1], groups)
             entry = (self._basis_cache, stamp, kernel)
             self._kernel_cache[key] = entry
         kernel = entry[2]
         if impl != "fft":
             return correlate_same(x, kernel, stride=self.stride, groups=groups, impl=impl, bias=bias)
-        out = _correlate_spectrum(x, kernel, self.stride).to(torch.result_type(x, self.weight))
+        out = correlate_spectrum(x, kernel, self.stride).to(torch.result_type(x, self.weight))
         return out if bias is None else out + bias.view(1, -1, 1, 1)
 
     def _group_bias(self, n_group, scale_major):
@@ -469,7 +476,7 @@ class ScaleConvT2H(_ScaleConv):
         (:func:`~skscale.nn.functional.fft_correlate_same`, same result up to float
         error) or ``"auto"``: the groups with the largest kernels through one FFT call and
         the others direct, split where the cost model of
-        :func:`~skscale.nn.functional.conv_cost_estimates` is lowest for the kernel sizes,
+        :func:`~skscale.nn.planning.conv_cost_estimates` is lowest for the kernel sizes,
         image size, channels and batch (and whether gradients are needed); see
         :meth:`correlation_plan`.
         On a CPU the FFT wins from kernels of about 15 pixels with one input channel in
@@ -494,33 +501,8 @@ class ScaleConvT2H(_ScaleConv):
     (2, 8, 3, 32, 32)
     """
 
-    def __init__(
-        self,
-        in_channels,
-        out_channels,
-        scales,
-        kernel_extent=2.0,
-        max_order=3,
-        *,
-        index_set="total",
-        stride=1,
-        bias=True,
-        conv_impl="auto",
-        per_scale_support=True,
-    ):
-        super().__init__(
-            in_channels,
-            out_channels,
-            scales,
-            kernel_extent,
-            max_order,
-            index_set,
-            stride,
-            bias,
-            weight_shape=(out_channels, in_channels),
-            conv_impl=conv_impl,
-            per_scale_support=per_scale_support,
-        )
+    def _coefficient_shape(self):
+        return self.out_channels, self.in_channels
 
     def _correlation_shape(self):
         # Every scale reads the whole input; the scales of a group stack their outputs.
@@ -605,13 +587,15 @@ class ScaleConvH2H(_ScaleConv):
             scales,
             kernel_extent,
             max_order,
-            index_set,
-            stride,
-            bias,
-            weight_shape=(out_channels, in_channels, scale_size),
+            index_set=index_set,
+            stride=stride,
+            bias=bias,
             conv_impl=conv_impl,
             per_scale_support=per_scale_support,
         )
+
+    def _coefficient_shape(self):
+        return self.out_channels, self.in_channels, self.scale_size
 
     def _correlation_shape(self):
         # Every scale reads its own window of scale_size input scales: one conv group each.

@@ -90,7 +90,7 @@ class _GroupMax(torch.autograd.Function):
     written once at the group's shape.
 
     Counting and multiplying by masks, not ``masked_fill`` or ``where``: on a CPU torch's
-    kernels with a boolean mask take five to ten times as long as arithmetic on it.
+    kernels with a boolean mask are several times slower than arithmetic on it.
     """
 
     @staticmethod
@@ -175,8 +175,7 @@ class ScaleProjection(HookCountingModule):
     With gradients, ``"max"`` keeps the index of every maximum (``torch.max``), so the
     backward pass routes each gradient to one scale; ``amax``'s backward compares the
     whole input with the result and divides by the count of ties, several passes over
-    an input ``S`` times the output's size (about 0.1 of the ``sesn`` training step on a
-    CPU). The two agree wherever the maximum is unique. Without gradients it is the
+    an input ``S`` times the output's size. The two agree wherever the maximum is unique. Without gradients it is the
     elementwise maximum of the scale planes (:func:`max_of_planes`).
 
     Parameters
@@ -268,9 +267,8 @@ class MaxPool2x2(nn.Module):
     ``(..., H, W) -> (..., ceil(H / 2), ceil(W / 2))``: what ``nn.MaxPool2d(2,
     ceil_mode=True)`` gives on ``(B, C, H, W)`` and ``nn.MaxPool3d((1, 2, 2),
     ceil_mode=True)`` on ``(B, C, S, H, W)``: the maximum of the four strided quarters of
-    the input (an odd side padded with ``-inf``); on a CPU torch's pooling of contiguous
-    NCHW tensors takes about ten times as long, near 0.05 of the ``sesn`` network's
-    inference. With gradients the position of every maximum is kept too, and the backward
+    the input (an odd side padded with ``-inf``), which on a CPU is much faster than
+    torch's pooling of contiguous NCHW tensors. With gradients the position of every maximum is kept too, and the backward
     sends each gradient to it, as torch's pooling does (a graph recorded in training mode
     runs torch's pooling).
 

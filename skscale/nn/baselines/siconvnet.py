@@ -152,8 +152,9 @@ class SIConvNet(nn.Module):
     mode : {"bilinear", "bicubic", "nearest"}, default="bilinear"
     antialias : bool, default=True
     widths : tuple of int, default=(32, 63, 95)
-    hidden : int, default=256
-    dropout : float, default=0.7
+        Filters of the three blocks.
+    hidden, dropout : int, float, default=256, 0.7
+        Units and dropout rate of the head (:func:`~skscale.nn.heads.mnist_head`).
     """
 
     def __init__(
