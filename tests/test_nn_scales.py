@@ -120,7 +120,8 @@ def test_from_values_and_pickle():
     torch.testing.assert_close(unsorted(), torch.tensor([6.0, 2.0, 4.0]))
     with torch.no_grad():
         unsorted.direct_scales.copy_(torch.tensor([3.0, 2.5, 2.0]))
-    torch.testing.assert_close(unsorted(), torch.tensor([3.0, 2.0, 2.5]))
+    growth = (1 + MIN_SCALE_STEP) ** torch.arange(3.0)  # the factor floor of the ranks 0, 1, 2
+    torch.testing.assert_close(unsorted(), torch.tensor([3.0, 2.0, 2.5]) * growth[[2, 0, 1]])
     clone = pickle.loads(pickle.dumps(unsorted))
     torch.testing.assert_close(clone(), unsorted())
 

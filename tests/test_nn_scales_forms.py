@@ -71,13 +71,14 @@ def test_direct_scales_that_cross_swap_and_stay_positive_and_increasing():
         scales.direct_scales.copy_(torch.tensor([-3.0, 9.0, 4.0, 4.0]))
     values = scales()
     assert_positive_and_increasing(values, "crossed")
-    torch.testing.assert_close(values[1:], torch.tensor([4.0, 4.0 * (1 + MIN_SCALE_STEP), 9.0]))
+    growth = (1 + MIN_SCALE_STEP) ** torch.arange(4.0)  # each rank's floor factor
+    torch.testing.assert_close(values[1:], torch.tensor([4.0, 4.0, 9.0]) * growth[1:])
     assert 0 < float(values[0].detach()) < 1e-20  # softplus of -3 px at sharpness 20
     (values * torch.tensor([1.0, 2.0, 3.0, 4.0])).sum().backward()
     grad = scales.direct_scales.grad
     assert bool(torch.isfinite(grad).all())
-    # Each parameter receives the weight of the position it now holds (the tie: both to the first).
-    torch.testing.assert_close(grad[1:], torch.tensor([4.0, 2.0 + 3.0 * (1 + MIN_SCALE_STEP), 0.0]))
+    # Each parameter receives the weight of the position it now holds.
+    torch.testing.assert_close(grad[1:], torch.tensor([4.0, 2.0, 3.0]) * growth[[3, 1, 2]])
     values = values.detach()
     assert scales.sigma_basis == pytest.approx(float(values[0]))
     assert scales.isr == pytest.approx(float(values[-1] / values[0]))

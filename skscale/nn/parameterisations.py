@@ -156,19 +156,14 @@ class ScaleForm:
         )
 
 
-def _upgrade_positive(state_dict, key, what):
-    """Replace the positive values at ``key`` by their raw softplus parameters; an error if one is not."""
-    values = state_dict.get(key)
-    if values is None:
+def _not_positive_error(key, values, what):
+    """Why a state's ``values`` at ``key`` cannot be loaded (one is not positive), or ``None``."""
+    if bool(torch.isfinite(values).all() and (values > 0).all()):
         return None
-    values = values.detach()
-    if not bool(torch.isfinite(values).all() and (values > 0).all()):
-        return (
-            f"{key}: the state holds {what}={values.tolist()!r}, a value that is not positive, saved "
-            "before the learned scales were kept positive; it cannot be loaded."
-        )
-    state_dict[key] = _raw_sigma(values)
-    return None
+    return (
+        f"{key}: the state holds {what}={values.tolist()!r}, a value that is not positive, saved "
+        "before the learned scales were kept positive; it cannot be loaded."
+    )
 
 
 class FixedForm(ScaleForm):
@@ -311,9 +306,14 @@ def _upgrade_unconstrained_sigma(state_dict, prefix, saved_format, roots_name):
     """Format 1 (before the forms were constrained): ``sigma`` was the scale itself, ``root**2`` a step."""
     if saved_format >= 2:
         return None
-    error = _upgrade_positive(state_dict, prefix + "sigma", "sigma_basis")
+    sigma = state_dict.get(prefix + "sigma")
+    if sigma is None:
+        return None
+    sigma = sigma.detach()
+    error = _not_positive_error(prefix + "sigma", sigma, "sigma_basis")
     if error is not None:
         return error
+    state_dict[prefix + "sigma"] = _raw_sigma(sigma)
     roots = state_dict.get(prefix + roots_name)
     if roots is not None:
         roots = roots.detach()
@@ -362,9 +362,10 @@ class DirectForm(ScaleForm):
     """``"direct"``: every scale its own parameter, ``direct_scales``; no interval imposed.
 
     The paper's Table 4 ablation (after Yang et al. 2023, "without defining intervals the
-    internal scales adhere to"), kept valid by construction: scale values are
+    internal scales adhere to"), kept valid by construction: the values
     ``softplus(direct_scales)`` (positive; the identity above 1 px, as for ``sigma`` of the
-    other forms), sorted, and each at least a factor ``1 + eps`` above the one before. Two
+    other forms) are sorted, and the one of rank ``i`` is multiplied by ``(1 + eps) ** i``, so
+    that neighbours are at least a factor ``1 + eps`` apart even where two values meet. Two
     parameters that cross during training swap the scales they stand for; nothing ties one
     scale to another. The scales come out increasing, or in the order of the values given to
     :meth:`~skscale.nn.InternalScales.from_values` (the non-persistent buffer
@@ -373,37 +374,43 @@ class DirectForm(ScaleForm):
 
     def initial_tensors(self, init_sigma_basis, init_isr):
         initial = self._initial_scales(self.n_scales, init_sigma_basis, init_isr)
-        return {"direct_scales": _raw_sigma(initial)}
+        return {"direct_scales": _raw_sigma(initial / _rank_growth(initial))}
 
     def unsaved_buffers(self):
         return {"direct_ranks": torch.arange(self.n_scales)}
 
     def scales(self, tensors):
-        increasing = _ratio_floored(torch.sort(_positive_sigma(tensors["direct_scales"])).values)
-        return increasing[tensors["direct_ranks"]]
+        ascending = torch.sort(_positive_sigma(tensors["direct_scales"])).values
+        return (ascending * _rank_growth(ascending))[tensors["direct_ranks"]]
 
     def set_scales(self, tensors, values):
-        tensors["direct_scales"].copy_(_raw_sigma(values))
-        tensors["direct_ranks"].copy_(torch.argsort(torch.argsort(values)))
+        raw, ranks = _direct_raw(values)
+        tensors["direct_scales"].copy_(raw)
+        tensors["direct_ranks"].copy_(ranks)
 
     def upgrade_state(self, state_dict, prefix, saved_format):
         # Formats 1 and 2: direct_scales held the scales themselves.
-        if saved_format >= 3:
+        key = prefix + "direct_scales"
+        values = state_dict.get(key)
+        if saved_format >= 3 or values is None:
             return None
-        return _upgrade_positive(state_dict, prefix + "direct_scales", "scales")
+        values = values.detach()
+        error = _not_positive_error(key, values, "scales")
+        if error is None:
+            state_dict[key] = _direct_raw(values)[0]
+        return error
 
 
-def _ratio_floored(ascending):
-    """Sorted positive scales raised where needed so that each is at least ``1 + eps`` times the previous.
+def _direct_raw(values):
+    """The ``direct_scales`` and ranks for which ``"direct"`` gives the positive ``values``."""
+    ranks = torch.argsort(torch.argsort(values))
+    return _raw_sigma(values / _rank_growth(values)[ranks]), ranks
 
-    With ``w_i = s_i / (1 + eps) ** i`` the result is ``cummax(w)_i (1 + eps) ** i``: the
-    smallest sequence above ``s`` with every ratio at least ``1 + eps``; a scale that already
-    is far enough from the one before keeps its exact value.
-    """
-    positions = torch.arange(ascending.shape[-1], device=ascending.device)
-    growth = (1 + MIN_SCALE_STEP) ** positions.to(ascending.dtype)
-    running_max, argmax = torch.cummax(ascending / growth, dim=-1)
-    return torch.where(argmax == positions, ascending, running_max * growth)
+
+def _rank_growth(scales):
+    """``(1 + eps) ** i`` for the ranks ``i`` of sorted scales: the factor floor of ``"direct"``."""
+    ranks = torch.arange(scales.shape[-1], device=scales.device, dtype=scales.dtype)
+    return (1 + MIN_SCALE_STEP) ** ranks
 
 
 #: The forms of :class:`~skscale.nn.InternalScales`, by ``parameterisation`` name.
