@@ -2,6 +2,7 @@
 gradients, the authors' ISR formula and the log form's sensitivity, and loading earlier states."""
 
 import math
+import pickle
 
 import pytest
 import torch
@@ -244,3 +245,31 @@ def test_direct_state_of_format_2_with_a_negative_scale_is_refused():
     old.update(direct_scales=torch.tensor([-0.5, 1.0, 2.0]), parameter_format=torch.tensor(2))
     with pytest.raises(RuntimeError, match=r"direct_scales: the state holds scales=\[-0.5, .*not positive"):
         InternalScales(3, "direct").load_state_dict(old)
+
+
+def as_pickled_before_the_table(scales, direct_values=None):
+    """``scales`` laid out as the previous release pickled it: no form object; "direct" held its
+    scales themselves with a non-persistent ``direct_order`` and format 2."""
+    state = dict(scales.__dict__)
+    del state["_form"], state["_form_tensor_names"]
+    if direct_values is not None:
+        values = torch.tensor(direct_values)
+        state["_parameters"] = {"direct_scales": torch.nn.Parameter(values)}
+        state["_buffers"] = {**state["_buffers"], "direct_order": torch.argsort(values)}
+        state["_buffers"].pop("direct_ranks")
+        state["_buffers"]["parameter_format"] = torch.tensor(2)
+        state["_checked_key"] = None
+    earlier = InternalScales.__new__(InternalScales)
+    earlier.__dict__.update(state)
+    return earlier
+
+
+def test_modules_pickled_before_the_table_load():
+    isr = InternalScales(3, "isr", init_sigma_basis=1.2, init_isr=4.0)
+    clone = pickle.loads(pickle.dumps(as_pickled_before_the_table(isr)))
+    torch.testing.assert_close(clone(), isr())
+    direct = InternalScales.from_values([0.3, 0.1, 0.2], trainable=True)
+    clone = pickle.loads(pickle.dumps(as_pickled_before_the_table(direct, [0.3, 0.1, 0.2])))
+    torch.testing.assert_close(clone(), torch.tensor([0.3, 0.1, 0.2]))
+    assert int(clone.parameter_format) == 3 and not hasattr(clone, "direct_order")
+    assert set(clone.state_dict()) == {"direct_scales", "parameter_format", "scale_count"}

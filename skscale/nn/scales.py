@@ -173,6 +173,27 @@ class InternalScales(nn.Module):
         if saved is None and key in missing_keys:
             missing_keys.remove(key)  # a state saved before this buffer existed: loads as before
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_form" not in state:
+            self._adopt_earlier_pickle()
+
+    def _adopt_earlier_pickle(self):
+        """Give a module pickled before the table of forms its form (and "direct" its format 3)."""
+        self._form = FORMS[self.parameterisation](self.n_scales)
+        names = tuple(self._form.initial_tensors(self.init_sigma_basis, self.init_isr))
+        unsaved = self._form.unsaved_buffers()
+        self._form_tensor_names = (*names, *unsaved)
+        self.__dict__.pop("_checked_key", None)
+        earlier_order = self._buffers.pop("direct_order", None)
+        for name, value in unsaved.items():
+            self.register_buffer(name, value.to(self.scale_count.device), persistent=False)
+        if int(self.parameter_format) < _FORMAT:
+            with torch.no_grad():
+                if earlier_order is not None:  # "direct_scales" held the scales themselves
+                    self._form.set_scales(self._form_tensors(), self.direct_scales.detach().clone())
+                self.parameter_format.fill_(_FORMAT)
+
     @property
     def trainable(self):
         """Whether the form has trainable parameters (every form but ``"fixed"``)."""
