@@ -89,6 +89,15 @@ class ScaleForm:
     ----------
     trainable : bool
         Class attribute: whether the tensors are trainable parameters (``True``) or buffers.
+
+    Examples
+    --------
+    >>> form = FORMS["isr"](3)
+    >>> tensors = form.initial_tensors(init_sigma_basis=2.0, init_isr=4.0)
+    >>> sorted(tensors)
+    ['gamma', 'sigma']
+    >>> [round(s, 3) for s in form.scales(tensors).tolist()]
+    [2.0, 4.0, 8.0]
     """
 
     trainable = True
@@ -148,12 +157,10 @@ class ScaleForm:
         """
         return None
 
-    @staticmethod
-    def _initial_scales(n_scales, init_sigma_basis, init_isr):
+    def _initial_scales(self, init_sigma_basis, init_isr):
         """Eq. 2's scales in the default dtype, the common start of every form."""
-        return torch.as_tensor(
-            log_uniform_scales(n_scales, init_sigma_basis, init_isr), dtype=torch.get_default_dtype()
-        )
+        scales = log_uniform_scales(self.n_scales, init_sigma_basis, init_isr)
+        return torch.as_tensor(scales, dtype=torch.get_default_dtype())
 
 
 def _not_positive_error(key, values, what):
@@ -172,7 +179,7 @@ class FixedForm(ScaleForm):
     trainable = False
 
     def initial_tensors(self, init_sigma_basis, init_isr):
-        return {"fixed_scales": self._initial_scales(self.n_scales, init_sigma_basis, init_isr)}
+        return {"fixed_scales": self._initial_scales(init_sigma_basis, init_isr)}
 
     def scales(self, tensors):
         return tensors["fixed_scales"]
@@ -185,7 +192,7 @@ class _SoftplusSigmaForm(ScaleForm):
     """A learned form whose first scale is ``sigma_basis = softplus(sigma)``, a parameter ``sigma``."""
 
     def initial_tensors(self, init_sigma_basis, init_isr):
-        initial = self._initial_scales(self.n_scales, init_sigma_basis, init_isr)
+        initial = self._initial_scales(init_sigma_basis, init_isr)
         tensors = {"sigma": _raw_sigma(initial[:1])}
         if self.n_scales > 1:
             tensors.update(self._step_tensors(initial, init_isr))
@@ -338,7 +345,7 @@ class LogForm(ScaleForm):
         return 1 + MIN_SCALE_STEP
 
     def initial_tensors(self, init_sigma_basis, init_isr):
-        initial = self._initial_scales(self.n_scales, init_sigma_basis, init_isr)
+        initial = self._initial_scales(init_sigma_basis, init_isr)
         tensors = {"log_sigma": torch.log(initial[:1])}
         if self.n_scales > 1:
             tensors["log_isr_excess"] = initial.new_tensor(math.log(init_isr - 1 - MIN_SCALE_STEP))
@@ -373,7 +380,7 @@ class DirectForm(ScaleForm):
     """
 
     def initial_tensors(self, init_sigma_basis, init_isr):
-        initial = self._initial_scales(self.n_scales, init_sigma_basis, init_isr)
+        initial = self._initial_scales(init_sigma_basis, init_isr)
         return {"direct_scales": _raw_sigma(initial / _rank_growth(initial))}
 
     def unsaved_buffers(self):
