@@ -1,47 +1,23 @@
-"""Internal scales of a scale-equivariant network, fixed or learnable (paper Eqs. 2 and 5)."""
+"""Internal scales of a scale-equivariant network, fixed or learnable (paper Eqs. 2 and 5).
+
+The forms themselves (``parameterisation``) are in :mod:`skscale.nn.parameterisations`.
+"""
 
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
 
-from .._scales import MIN_SCALE_STEP, gamma_from_isr, geometric_scales, isr_from_gamma, log_uniform_scales
 from ..utils.validation import Boolean, Integer, Options, Real
+from .parameterisations import FORMS, PARAMETERISATIONS, SIGMA_SOFTNESS
 
 __all__ = ["InternalScales", "PARAMETERISATIONS", "SIGMA_SOFTNESS", "find_internal_scales"]
 
-PARAMETERISATIONS = ("fixed", "isr", "spacing", "direct", "authors", "ratios", "log")
-
-#: ``beta`` of the softplus that keeps ``sigma_basis`` positive, per pixel: the softplus is the
-#: identity above 1 px (torch switches to it exactly there) and within 3.4e-4 px of it above 0.25 px.
-SIGMA_SOFTNESS = 20.0
-
-# Saved with every state since the learned forms were kept positive and ordered by construction;
-# a state without it stores "sigma", "gamma" and "gap_roots" in their earlier, unconstrained meaning.
-_FORMAT = 2
+# Saved with every state. 2: the learned forms kept positive and ordered by construction (a
+# state without the buffer stores "sigma", "gamma" and "gap_roots" unconstrained); 3: "direct"
+# too ("direct_scales" holds raw softplus parameters, no longer the scales themselves).
+_FORMAT = 3
 _POSITIVE = Real(low=0, closed="neither")
-_SOFTPLUS_THRESHOLD = 20.0  # torch's default: softplus(x) == x once beta * x exceeds it
-
-
-def _positive_sigma(raw):
-    # Clamped at the smallest normal number: float32 rounds the softplus to 0 below -87 / beta.
-    return nn.functional.softplus(raw, beta=SIGMA_SOFTNESS, threshold=_SOFTPLUS_THRESHOLD).clamp_min(
-        torch.finfo(raw.dtype).tiny
-    )
-
-
-def _raw_sigma(sigma):
-    """Inverse of :func:`_positive_sigma` for a positive tensor (the identity where torch's is)."""
-    scaled = SIGMA_SOFTNESS * sigma
-    inverse = sigma + torch.log(-torch.expm1(-scaled.clamp_max(_SOFTPLUS_THRESHOLD))) / SIGMA_SOFTNESS
-    return torch.where(scaled > _SOFTPLUS_THRESHOLD, sigma, inverse)
-
-
-def _root_above_floor(value):
-    """``r`` with ``MIN_SCALE_STEP + r**2 == value`` (0 where ``value`` is at or below the floor)."""
-    return torch.sqrt((value - MIN_SCALE_STEP).clamp_min(0.0))
 
 
 class InternalScales(nn.Module):
@@ -60,52 +36,38 @@ class InternalScales(nn.Module):
     n_scales : int, default=3
         Number of internal scales ``N_S`` (1 is valid: a single scale).
     parameterisation : {"fixed", "isr", "spacing", "direct", "authors", "ratios", "log"}, default="isr"
-        How the scales are learned. With ``eps = MIN_SCALE_STEP = 1e-4`` (see
+        How the scales are learned: a key of :data:`skscale.nn.parameterisations.FORMS`,
+        whose classes document each form. With ``eps = MIN_SCALE_STEP = 1e-4`` (see
         :mod:`skscale._scales`) and ``softplus`` of sharpness :data:`SIGMA_SOFTNESS`:
 
         - ``"fixed"``: nothing is trainable (the SESN baseline); the scales are a buffer.
         - ``"isr"`` (the paper, Eq. 5): parameters ``sigma`` and ``gamma``;
           ``sigma_basis = softplus(sigma)``, ``ISR = 1 + eps + gamma**2``, scales log-uniform
           (Eq. 2).
-        - ``"authors"`` (the authors' code, learn mode 6 ``SINGLE_RATIO_SQUARED``):
-          parameters ``sigma`` and ``step_gamma``; every neighbouring pair of scales is a
-          factor ``1 + eps + step_gamma**2`` apart, so ``ISR = (1 + eps + step_gamma**2) **
-          (N_S - 1)``: Eq. 5 applied per step, not to the whole range. At ISR 3 with three
-          scales ``dISR / dgamma`` is 2.1 times that of ``"isr"`` (2.9 times with four).
+        - ``"authors"`` (the authors' code, learn mode 6): parameters ``sigma`` and
+          ``step_gamma``; neighbouring scales a factor ``1 + eps + step_gamma**2`` apart, so
+          ``ISR = (1 + eps + step_gamma**2) ** (N_S - 1)`` (Eq. 5 per step).
         - ``"ratios"`` (the authors' ``RATIO_SQUARED``): parameters ``sigma`` and the
           ``N_S - 1`` ``ratio_roots``; scale ``i + 1`` is scale ``i`` times
-          ``1 + eps + ratio_roots[i]**2``, so the spacing need not stay log-uniform.
+          ``1 + eps + ratio_roots[i]**2``.
         - ``"spacing"``: parameters ``sigma`` and the ``N_S - 1`` ``gap_roots``; scale ``i + 1``
           is scale ``i`` plus ``eps + gap_roots[i]**2`` pixels.
         - ``"log"``: parameters ``log_sigma`` and ``log_isr_excess``;
           ``sigma_basis = exp(log_sigma)``, ``ISR = 1 + eps + exp(log_isr_excess)``, scales
-          log-uniform (Eq. 2). A unit step of ``log_isr_excess`` multiplies ``ISR - 1 - eps``
-          by ``e`` whatever the ISR (``dlog(ISR - 1) / dlog_isr_excess`` is 1 up to ``eps``),
-          and a unit step of ``log_sigma`` multiplies ``sigma_basis`` by ``e``. With Eq. 5 the
-          same step of ``gamma`` changes the ISR by ``2 gamma``, which vanishes near
-          ``ISR = 1``, while ``log(ISR - 1)`` moves by ``2 / gamma``, which diverges: under an
-          optimiser that takes steps of a set size (Adam), ``"log"`` approaches an ISR near 1
-          geometrically where ``gamma`` jumps across 0. Note that plain SGD scales the step
-          of ``log_isr_excess`` by ``ISR - 1`` itself.
-        - ``"direct"`` (the paper's Table 4 ablation, after Yang et al. 2023 "without defining
-          intervals the internal scales adhere to"): every scale is a free parameter
-          ``direct_scales``. It stays unconstrained, since constraining it would make it one
-          of the forms above and no longer the ablation the paper measures; instead the
-          first forward pass after an update that left a scale not positive or broke the
-          order raises a ``ValueError`` naming the scales, rather than training on (or failing
-          later in the kernel size with) reversed or negative scales. The order is increasing,
-          or the order of the values given to :meth:`from_values`. The check reads the scales
-          once per change of the parameters, not once per layer.
+          log-uniform (Eq. 2): steps of the same relative size at every ISR.
+        - ``"direct"`` (the paper's Table 4 ablation): every scale its own parameter
+          ``direct_scales``, no interval imposed; the scales are ``softplus(direct_scales)``
+          sorted, neighbours at least a factor ``1 + eps`` apart, so parameters that cross
+          swap the scales they stand for. The order is increasing, or the order of the values
+          given to :meth:`from_values`.
 
-        Guarantees, for every parameter value: all learned forms but ``"direct"`` keep
-        ``sigma_basis > 0`` and the scales strictly increasing, neighbouring scales at least
-        a factor ``1 + eps`` apart (``"ratios"``, ``"authors"``), ``ISR >= 1 + eps``
-        (``"isr"``, ``"log"``) or ``eps`` pixels apart (``"spacing"``). The floor ``eps``
-        keeps the order in float32; ``sigma_basis`` is at least the dtype's smallest normal
-        number. Of the earlier forms only the initial gradient moved: ``softplus`` is the
-        identity for ``sigma >= 1`` px (and has slope 0.98 at 0.2 px), and the initial
-        ``gamma``/``gap_roots`` absorb ``eps``, which changes their initial gradient by
-        less than ``1e-4`` relative at ISR 3.
+        Guarantees, for every parameter value: every learned form keeps ``sigma_basis > 0``
+        and the scales strictly increasing (in the order given to :meth:`from_values` for
+        ``"direct"``), neighbouring scales at least a factor ``1 + eps`` apart (``"ratios"``,
+        ``"authors"``, ``"direct"``), ``ISR >= 1 + eps`` (``"isr"``, ``"log"``) or ``eps``
+        pixels apart (``"spacing"``). The floor ``eps`` keeps the order in float32;
+        ``sigma_basis`` is at least the dtype's smallest normal number. ``softplus`` is the
+        identity for values of at least 1 px (and has slope 0.98 at 0.2 px).
     init_sigma_basis : float, default=2.0
         Initial smallest scale ``sigma_basis``, in pixels.
     init_isr : float, default=3.0
@@ -117,18 +79,21 @@ class InternalScales(nn.Module):
     Attributes
     ----------
     sigma_basis : float
-        Current smallest scale (the first scale for ``"direct"``).
+        Current smallest scale (the first scale for ``"direct"`` and ``"fixed"``).
     isr : float
         Current internal scale range, last over first scale (1.0 for a single scale).
+    trainable : bool
+        Whether the form has trainable parameters (all but ``"fixed"``).
 
     Notes
     -----
-    Checkpoints: the parameter names of ``"isr"``, ``"spacing"`` and ``"direct"`` did not
-    change. A state saved before the constrained forms (it lacks ``parameter_format``) is
-    converted on loading: its raw ``sigma`` through the inverse softplus, its ``gamma`` and
-    ``gap_roots`` so that ``eps + root**2`` equals the old ``root**2`` (0 where the old
-    square was below ``eps``), so it gives the same scales (to within ``eps``); a state whose
-    ``sigma`` is not positive cannot be represented and is refused with an error.
+    Checkpoints keep the parameter names. A state saved before the constrained forms (it
+    lacks ``parameter_format``) is converted on loading: its raw ``sigma`` through the inverse
+    softplus, its ``gamma`` and ``gap_roots`` so that ``eps + root**2`` equals the old
+    ``root**2`` (0 where the old square was below ``eps``), so it gives the same scales (to
+    within ``eps``). A ``"direct"`` state saved before format 3 held the scales themselves:
+    they go through the inverse softplus. A state whose ``sigma`` or direct scales are not
+    positive cannot be represented and is refused with an error.
 
     Examples
     --------
@@ -144,60 +109,43 @@ class InternalScales(nn.Module):
 
     def __init__(self, n_scales=3, parameterisation="isr", init_sigma_basis=2.0, init_isr=3.0):
         super().__init__()
-        self.n_scales = Integer(low=1).check(n_scales, "n_scales")
-        self.parameterisation = Options(PARAMETERISATIONS).check(parameterisation, "parameterisation")
-        self.init_sigma_basis = _POSITIVE.check(init_sigma_basis, "init_sigma_basis")
-        init_isr = Real(low=self._lowest_init_isr(), closed="neither").check(init_isr, "init_isr")
-        self.init_isr = init_isr if self.n_scales > 1 else 1.0
+        n_scales, parameterisation, init_sigma_basis, init_isr = self._check_arguments(
+            n_scales, parameterisation, init_sigma_basis, init_isr
+        )
+        self.n_scales = n_scales
+        self.parameterisation = parameterisation
+        self.init_sigma_basis = init_sigma_basis
+        self.init_isr = init_isr
+        self._form = FORMS[parameterisation](n_scales)
 
         # Saved with the state: the "isr" parameters have the same shapes for every number of
         # scales, so only this count tells a checkpoint of another n_scales apart.
-        self.register_buffer("scale_count", torch.tensor(self.n_scales))
+        self.register_buffer("scale_count", torch.tensor(n_scales))
         self.register_buffer("parameter_format", torch.tensor(_FORMAT))
-        initial = torch.as_tensor(
-            log_uniform_scales(self.n_scales, self.init_sigma_basis, self.init_isr),
-            dtype=torch.get_default_dtype(),
-        )
-        if parameterisation == "fixed":
-            self.register_buffer("fixed_scales", initial)
-            return
-        if parameterisation == "direct":
-            self.direct_scales = nn.Parameter(initial.clone())
-            # The positions of the scales from smallest to largest: an update must keep them so.
-            self.register_buffer("direct_order", torch.arange(self.n_scales), persistent=False)
-            self._checked_key = None
-            return
-        if parameterisation == "log":
-            self.log_sigma = nn.Parameter(torch.log(initial[:1]))
-        else:
-            self.sigma = nn.Parameter(_raw_sigma(initial[:1]))
-        if self.n_scales == 1:
-            return
-        step = initial.new_tensor(self.init_isr ** (1.0 / (self.n_scales - 1)))  # ratio of every step
-        if parameterisation == "isr":
-            self.gamma = nn.Parameter(initial.new_tensor(gamma_from_isr(self.init_isr - MIN_SCALE_STEP)))
-        elif parameterisation == "log":
-            excess = math.log(self.init_isr - 1 - MIN_SCALE_STEP)
-            self.log_isr_excess = nn.Parameter(initial.new_tensor(excess))
-        elif parameterisation == "authors":
-            self.step_gamma = nn.Parameter(_root_above_floor(step - 1))
-        elif parameterisation == "ratios":
-            self.ratio_roots = nn.Parameter(_root_above_floor(step - 1).repeat(self.n_scales - 1))
-        else:
-            self.gap_roots = nn.Parameter(_root_above_floor(torch.diff(initial)))
+        tensors = self._form.initial_tensors(init_sigma_basis, init_isr)
+        for name, value in tensors.items():
+            if self._form.trainable:
+                self.register_parameter(name, nn.Parameter(value))
+            else:
+                self.register_buffer(name, value)
+        unsaved = self._form.unsaved_buffers()
+        for name, value in unsaved.items():
+            self.register_buffer(name, value, persistent=False)
+        self._form_tensor_names = (*tensors, *unsaved)
 
-    def _lowest_init_isr(self):
-        """The ``init_isr`` every initial step must exceed: 1, or the floor of a learned form."""
-        steps = self.n_scales - 1
-        if steps == 0:
-            return None
-        if self.parameterisation in ("isr", "log"):
-            return 1 + MIN_SCALE_STEP
-        if self.parameterisation in ("authors", "ratios"):
-            return (1 + MIN_SCALE_STEP) ** steps
-        if self.parameterisation == "spacing":  # the first gap is the smallest
-            return (1 + MIN_SCALE_STEP / self.init_sigma_basis) ** steps
-        return 1
+    @staticmethod
+    def _check_arguments(n_scales, parameterisation, init_sigma_basis, init_isr):
+        """The validated constructor arguments (``init_isr`` is 1.0 for a single scale)."""
+        n_scales = Integer(low=1).check(n_scales, "n_scales")
+        parameterisation = Options(tuple(FORMS)).check(parameterisation, "parameterisation")
+        init_sigma_basis = _POSITIVE.check(init_sigma_basis, "init_sigma_basis")
+        lowest = FORMS[parameterisation].lowest_init_isr(n_scales, init_sigma_basis) if n_scales > 1 else None
+        init_isr = Real(low=lowest, closed="neither").check(init_isr, "init_isr")
+        return n_scales, parameterisation, init_sigma_basis, init_isr if n_scales > 1 else 1.0
+
+    def _form_tensors(self):
+        """The form's tensors by name (those ``torch.func.functional_call`` swapped in, if any)."""
+        return {name: getattr(self, name) for name in self._form_tensor_names}
 
     def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
@@ -210,92 +158,54 @@ class InternalScales(nn.Module):
                 f"has n_scales={self.n_scales}; build the module with n_scales={int(saved)} to load it."
             )
             return
-        legacy = prefix + "parameter_format" not in state_dict
-        if legacy and not self._convert_legacy_state(state_dict, prefix, error_msgs):
-            return
+        format_key = prefix + "parameter_format"
+        saved_format = int(state_dict[format_key]) if format_key in state_dict else 1
+        if saved_format < _FORMAT:
+            # Rewritten in torch's copy of the state: the caller's dict stays as it was.
+            error = self._form.upgrade_state(state_dict, prefix, saved_format)
+            if error is not None:
+                error_msgs.append(error)
+                return
+            state_dict[format_key] = torch.tensor(_FORMAT)
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
-        for name, absent in ((key, saved is None), (prefix + "parameter_format", legacy)):
-            if absent and name in missing_keys:
-                missing_keys.remove(name)  # a state saved before this buffer existed: loads as before
+        if saved is None and key in missing_keys:
+            missing_keys.remove(key)  # a state saved before this buffer existed: loads as before
 
-    def _convert_legacy_state(self, state_dict, prefix, error_msgs):
-        """Rewrite, in ``state_dict`` (torch's copy), the raw parameters of an earlier version."""
-        sigma = state_dict.get(prefix + "sigma")
-        if self.parameterisation not in ("isr", "spacing") or sigma is None:
-            return True
-        sigma = sigma.detach()
-        if not bool(torch.isfinite(sigma).all() and (sigma > 0).all()):
-            error_msgs.append(
-                f"{prefix}sigma: the state holds sigma_basis={sigma.tolist()!r}, which is not positive; "
-                "it was saved before sigma_basis was kept positive and cannot be loaded."
-            )
-            return False
-        state_dict[prefix + "sigma"] = _raw_sigma(sigma)
-        for name in ("gamma", "gap_roots"):
-            root = state_dict.get(prefix + name)
-            if root is not None:
-                root = root.detach()
-                state_dict[prefix + name] = torch.copysign(_root_above_floor(root**2), root)
-        return True
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_form" not in state:
+            self._adopt_earlier_pickle()
+
+    def _adopt_earlier_pickle(self):
+        """Give a module pickled before the table of forms its form (and "direct" its format 3)."""
+        self._form = FORMS[self.parameterisation](self.n_scales)
+        names = tuple(self._form.initial_tensors(self.init_sigma_basis, self.init_isr))
+        unsaved = self._form.unsaved_buffers()
+        self._form_tensor_names = (*names, *unsaved)
+        self.__dict__.pop("_checked_key", None)
+        earlier_order = self._buffers.pop("direct_order", None)
+        for name, value in unsaved.items():
+            self.register_buffer(name, value.to(self.scale_count.device), persistent=False)
+        if int(self.parameter_format) < _FORMAT:
+            with torch.no_grad():
+                if earlier_order is not None:  # "direct_scales" held the scales themselves
+                    self._form.set_scales(self._form_tensors(), self.direct_scales.detach().clone())
+                self.parameter_format.fill_(_FORMAT)
 
     @property
     def trainable(self):
-        """Whether any scale parameter exists (``parameterisation != "fixed"``)."""
-        return self.parameterisation != "fixed"
+        """Whether the form has trainable parameters (every form but ``"fixed"``)."""
+        return self._form.trainable
 
     def forward(self):
-        """Return the current internal scales, a 1-D tensor of length ``n_scales``.
+        """Return the current internal scales, a 1-D tensor of length ``n_scales``."""
+        return self._form.scales(self._form_tensors())
 
-        Raises
-        ------
-        ValueError
-            For ``"direct"``, when a scale is not positive or the scales left their order.
-        """
-        scales = self._scales()
-        if self.parameterisation == "direct" and self._checked_key != self.state_key():
-            ordered = scales.detach()[self.direct_order]
-            if not bool((ordered > 0).all() and (torch.diff(ordered) > 0).all()):
-                raise ValueError(
-                    f"parameterisation='direct' left the internal scales {scales.detach().tolist()!r}, which "
-                    "are not positive and strictly increasing (in the order they started in): the "
-                    "unconstrained ablation broke it at the last update. Use a form that keeps it "
-                    "('spacing', 'ratios', 'isr', 'authors' or 'log') or a smaller scale learning rate."
-                )
-            self._checked_key = self.state_key()
-        return scales
-
-    def _sigma_basis(self):
-        if self.parameterisation == "log":
-            return torch.exp(self.log_sigma).clamp_min(torch.finfo(self.log_sigma.dtype).tiny)
-        return _positive_sigma(self.sigma)
-
-    def _range(self):
-        """The ISR of the forms that parameterise it (``"isr"``, ``"authors"``, ``"log"``)."""
-        if self.parameterisation == "isr":
-            return isr_from_gamma(self.gamma) + MIN_SCALE_STEP  # Eq. 5 with the floor
-        if self.parameterisation == "log":
-            return 1 + MIN_SCALE_STEP + torch.exp(self.log_isr_excess)
-        return (isr_from_gamma(self.step_gamma) + MIN_SCALE_STEP) ** (self.n_scales - 1)
-
-    def _scales(self):
-        """The scales of the current parameters, unchecked."""
-        if self.parameterisation == "fixed":
-            return self.fixed_scales
-        if self.parameterisation == "direct":
-            return self.direct_scales
-        sigma = self._sigma_basis()
-        if self.n_scales == 1:
-            return sigma
-        if self.parameterisation == "spacing":
-            return torch.cat([sigma, sigma + torch.cumsum(MIN_SCALE_STEP + self.gap_roots**2, dim=0)])
-        if self.parameterisation == "ratios":
-            return geometric_scales(sigma, isr_from_gamma(self.ratio_roots) + MIN_SCALE_STEP)
-        if self.parameterisation == "authors":
-            step = isr_from_gamma(self.step_gamma) + MIN_SCALE_STEP
-            return geometric_scales(sigma, step.expand(self.n_scales - 1))
-        return log_uniform_scales(self.n_scales, sigma, self._range())  # Eq. 2
+    def _isr(self):
+        """The current ISR as a differentiable 0-d tensor (``n_scales > 1``)."""
+        return self._form.isr(self._form_tensors())
 
     def state_key(self):
         """A hashable key that changes whenever a parameter or buffer is modified.
@@ -311,17 +221,14 @@ class InternalScales(nn.Module):
     @property
     def sigma_basis(self):
         with torch.no_grad():
-            return float(self._scales()[0])
+            return float(self._form.sigma_basis(self._form_tensors())[0])
 
     @property
     def isr(self):
         if self.n_scales == 1:
             return 1.0
         with torch.no_grad():
-            if self.parameterisation in ("isr", "authors", "log"):
-                return float(self._range())
-            scales = self._scales()
-            return float(scales[-1] / scales[0])
+            return float(self._isr())
 
     @classmethod
     def from_values(cls, values, trainable=False):
@@ -333,7 +240,9 @@ class InternalScales(nn.Module):
             Positive, distinct scales, e.g. SESN's ``[1.5, 1.89, 2.38, 3.0]``, in any order.
         trainable : bool, default=False
             ``False`` gives ``parameterisation="fixed"``, ``True`` gives ``"direct"``, which
-            must then keep the scales positive and in the order of ``values``.
+            keeps the scales positive and in the order of ``values`` (their ranks), and
+            neighbours in that order at least a factor ``1 + MIN_SCALE_STEP`` apart (closer
+            values start that far apart).
 
         Returns
         -------
@@ -349,11 +258,10 @@ class InternalScales(nn.Module):
             raise ValueError(f"values must be distinct scales, got {values!r}.")
         isr = values[-1] / values[0] if len(values) > 1 and values[-1] > values[0] else 2.0
         module = cls(len(values), "direct" if trainable else "fixed", values[0], isr)
-        target = module.direct_scales if trainable else module.fixed_scales
         with torch.no_grad():
-            target.copy_(torch.tensor(values, dtype=target.dtype))
-        if trainable:
-            module.direct_order.copy_(torch.argsort(torch.tensor(values)))
+            module._form.set_scales(
+                module._form_tensors(), torch.tensor(values, dtype=torch.get_default_dtype())
+            )
         return module
 
     def extra_repr(self):
