@@ -65,7 +65,7 @@ def test_resolve_scale_spec():
 
 def test_internal_scales_start_where_the_spec_says():
     spec = ScaleSpec(n_scales=4, parameterisation="log", init_sigma_basis=1.5, init_isr=2.0)
-    scales = spec.internal_scales()
+    scales = InternalScales.from_spec(spec)
     assert isinstance(scales, InternalScales)
     expected = log_uniform_scales(4, 1.5, 2.0)
     np.testing.assert_allclose(scales().detach().numpy(), np.asarray(expected), rtol=1e-5)

@@ -14,6 +14,7 @@ from .conv import ScaleConvT2H
 from .heads import sesn_head
 from .pooling import ScaleProjection
 from .registry import register_architecture
+from .scales import InternalScales
 from .spec import ScaleSpec, resolve_scale_spec
 
 __all__ = ["Table1Net", "SESNNet", "PlainCNN"]
@@ -61,7 +62,7 @@ class Table1Net(nn.Module):
     ):
         super().__init__()
         self.scale_spec = spec = resolve_scale_spec(scale_spec, self.scale_defaults)
-        self.scales = spec.internal_scales()
+        self.scales = InternalScales.from_spec(spec)
         self.conv = ScaleConvT2H(
             in_channels, n_filters, self.scales, spec.kernel_extent, max_order, **(conv_kwargs or {})
         )
@@ -123,7 +124,7 @@ class SESNNet(nn.Module):
     ):
         super().__init__()
         self.scale_spec = spec = resolve_scale_spec(scale_spec, self.scale_defaults)
-        self.scales = spec.internal_scales()
+        self.scales = InternalScales.from_spec(spec)
 
         def make_conv(channels, width):
             return ScaleConvT2H(

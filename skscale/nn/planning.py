@@ -194,11 +194,11 @@ def select_conv_impl(
     path is chosen exactly when its modelled cost (:func:`conv_cost_estimates`) is below
     that of the direct path; kernels of size 1 and 3 always go direct. With the constants
     fitted on a CPU, training (``backward=True``) takes the FFT from kernel 15 with one
-    input channel on 56 to 168 pixels (17 on 28; oneDNN's direct weight gradient slows down
-    from kernel 15 on, the factor ``d`` of :func:`conv_cost_estimates`) and from kernel 7 to 9 with tens of channels on 14 to
-    56 pixels; inference keeps one-channel kernels direct up to 23 pixels on 168-pixel
-    images and always on 28-pixel ones, and takes the FFT from kernel 9 to 13 with tens of
-    channels on 14 to 56 pixels.
+    input channel on 56 to 168 pixels (17 on 28; oneDNN's direct weight gradient slows
+    down from kernel 15 on, the factor ``d`` of :func:`conv_cost_estimates`) and from
+    kernel 7 to 9 with tens of channels on 14 to 56 pixels; inference keeps one-channel
+    kernels direct up to 23 pixels on 168-pixel images and always on 28-pixel ones, and
+    takes the FFT from kernel 9 to 13 with tens of channels on 14 to 56 pixels.
 
     Parameters
     ----------

@@ -175,8 +175,8 @@ class ScaleProjection(HookCountingModule):
     With gradients, ``"max"`` keeps the index of every maximum (``torch.max``), so the
     backward pass routes each gradient to one scale; ``amax``'s backward compares the
     whole input with the result and divides by the count of ties, several passes over
-    an input ``S`` times the output's size. The two agree wherever the maximum is unique. Without gradients it is the
-    elementwise maximum of the scale planes (:func:`max_of_planes`).
+    an input ``S`` times the output's size. The two agree wherever the maximum is unique.
+    Without gradients it is the elementwise maximum of the scale planes (:func:`max_of_planes`).
 
     Parameters
     ----------
@@ -268,9 +268,9 @@ class MaxPool2x2(nn.Module):
     ceil_mode=True)`` gives on ``(B, C, H, W)`` and ``nn.MaxPool3d((1, 2, 2),
     ceil_mode=True)`` on ``(B, C, S, H, W)``: the maximum of the four strided quarters of
     the input (an odd side padded with ``-inf``), which on a CPU is much faster than
-    torch's pooling of contiguous NCHW tensors. With gradients the position of every maximum is kept too, and the backward
-    sends each gradient to it, as torch's pooling does (a graph recorded in training mode
-    runs torch's pooling).
+    torch's pooling of contiguous NCHW tensors. With gradients the position of every
+    maximum is kept too, and the backward sends each gradient to it, as torch's pooling
+    does (a graph recorded in training mode runs torch's pooling).
 
     Examples
     --------

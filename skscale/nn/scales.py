@@ -8,8 +8,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..utils.validation import Boolean, Integer, Options, Real
+from ..utils.validation import Boolean, Real
 from .parameterisations import FORMS, PARAMETERISATIONS, SIGMA_SOFTNESS
+from .spec import ScaleSpec
 
 __all__ = ["InternalScales", "PARAMETERISATIONS", "SIGMA_SOFTNESS", "find_internal_scales"]
 
@@ -135,13 +136,30 @@ class InternalScales(nn.Module):
 
     @staticmethod
     def _check_arguments(n_scales, parameterisation, init_sigma_basis, init_isr):
-        """The validated constructor arguments (``init_isr`` is 1.0 for a single scale)."""
-        n_scales = Integer(low=1).check(n_scales, "n_scales")
-        parameterisation = Options(tuple(FORMS)).check(parameterisation, "parameterisation")
-        init_sigma_basis = _POSITIVE.check(init_sigma_basis, "init_sigma_basis")
-        lowest = FORMS[parameterisation].lowest_init_isr(n_scales, init_sigma_basis) if n_scales > 1 else None
-        init_isr = Real(low=lowest, closed="neither").check(init_isr, "init_isr")
-        return n_scales, parameterisation, init_sigma_basis, init_isr if n_scales > 1 else 1.0
+        """The validated constructor arguments (``init_isr`` is 1.0 for a single scale).
+
+        ScaleSpec's constraint table checks each; the form adds its own floor of
+        ``init_isr`` (the ISR it can represent, just above 1).
+        """
+        constraints = ScaleSpec.CONSTRAINTS
+        n_scales = constraints["n_scales"].check(n_scales, "n_scales")
+        parameterisation = constraints["parameterisation"].check(parameterisation, "parameterisation")
+        init_sigma_basis = constraints["init_sigma_basis"].check(init_sigma_basis, "init_sigma_basis")
+        if n_scales == 1:
+            return n_scales, parameterisation, init_sigma_basis, 1.0
+        init_isr = constraints["init_isr"].check(init_isr, "init_isr")
+        lowest = FORMS[parameterisation].lowest_init_isr(n_scales, init_sigma_basis)
+        return (
+            n_scales,
+            parameterisation,
+            init_sigma_basis,
+            Real(low=lowest, closed="neither").check(init_isr, "init_isr"),
+        )
+
+    @classmethod
+    def from_spec(cls, spec):
+        """Internal scales starting where a :class:`~skscale.nn.ScaleSpec` says."""
+        return cls(spec.n_scales, spec.parameterisation, spec.init_sigma_basis, spec.init_isr)
 
     def _form_tensors(self):
         """The form's tensors by name (those ``torch.func.functional_call`` swapped in, if any)."""

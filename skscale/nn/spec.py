@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import ClassVar
 
 from ..utils.validation import Integer, Options, Real, check_params
-from .scales import PARAMETERISATIONS, InternalScales
+from .parameterisations import FORMS
 
 __all__ = ["ScaleSpec", "resolve_scale_spec"]
 
@@ -26,7 +26,8 @@ class ScaleSpec:
     n_scales : int, default=3
         Number of internal scales ``N_S``.
     parameterisation : str, default="isr"
-        How the scales are learned, one of :data:`skscale.nn.PARAMETERISATIONS` (see
+        How the scales are learned, a key of
+        :data:`skscale.nn.parameterisations.FORMS` (see
         :class:`~skscale.nn.InternalScales`); ``"fixed"`` learns nothing.
     init_sigma_basis : float, default=2.0
         Initial smallest internal scale, in pixels.
@@ -55,7 +56,7 @@ class ScaleSpec:
     #: The one constraint table of the scale hyper-parameters.
     CONSTRAINTS: ClassVar[dict] = {
         "n_scales": Integer(low=1),
-        "parameterisation": Options(PARAMETERISATIONS),
+        "parameterisation": Options(FORMS),
         "init_sigma_basis": Real(low=0, closed="neither"),
         "init_isr": Real(low=1, closed="neither"),
         "kernel_extent": Real(low=0, closed="neither"),
@@ -73,10 +74,6 @@ class ScaleSpec:
     def as_dict(self):
         """``{name: value}`` of the five hyper-parameters."""
         return {name: getattr(self, name) for name in self.names()}
-
-    def internal_scales(self):
-        """A new :class:`~skscale.nn.InternalScales` starting from this spec."""
-        return InternalScales(self.n_scales, self.parameterisation, self.init_sigma_basis, self.init_isr)
 
     def replace(self, **values):
         """A copy with the given values; a value of None keeps this spec's own.

@@ -179,14 +179,19 @@ class Real(_Constraint):
 
 
 class Options(_Constraint):
-    """One of a fixed set of values (strings, usually).
+    """One of a set of values (strings, usually): a sequence, or the keys of a registry dict.
 
     >>> Options(("max", "mean")).check("max", "mode")
     'max'
     """
 
     def __init__(self, options, *, allow_none=False):
-        self.options, self.allow_none = tuple(options), allow_none
+        self._options, self.allow_none = options if isinstance(options, dict) else tuple(options), allow_none
+
+    @property
+    def options(self):
+        """The accepted values; the keys of a dict as they are at each check (a live registry)."""
+        return tuple(self._options)
 
     def describe(self):
         return f"one of {', '.join(repr(option) for option in self.options)}"
