@@ -66,7 +66,7 @@ def test_single_scale_is_valid():
         (dict(parameterisation="eq5"), "parameterisation must be one of 'fixed', .*'log', got 'eq5'"),
         (dict(init_sigma_basis=0.0), "init_sigma_basis must be a finite number > 0, got 0.0"),
         (dict(init_sigma_basis=float("nan")), "init_sigma_basis must be a finite number > 0, got nan"),
-        (dict(init_isr=1.0), "init_isr must be a finite number > 1.0001, got 1.0"),
+        (dict(init_isr=1.0), "init_isr must be a finite number > 1, got 1.0"),
         (dict(init_isr=1.00005), "init_isr must be a finite number > 1.0001, got 1.00005"),
         (dict(parameterisation="fixed", init_isr=0.5), "init_isr must be a finite number > 1, got 0.5"),
         (dict(parameterisation="ratios", init_isr=1.0001), r"init_isr must be a finite number > 1.0002\d*, "),

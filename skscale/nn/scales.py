@@ -145,7 +145,8 @@ class InternalScales(nn.Module):
         n_scales = constraints["n_scales"].check(n_scales, "n_scales")
         parameterisation = constraints["parameterisation"].check(parameterisation, "parameterisation")
         init_sigma_basis = constraints["init_sigma_basis"].check(init_sigma_basis, "init_sigma_basis")
-        if n_scales == 1:
+        if n_scales == 1:  # a single scale has no range: any finite init_isr is ignored
+            Real().check(init_isr, "init_isr")
             return n_scales, parameterisation, init_sigma_basis, 1.0
         init_isr = constraints["init_isr"].check(init_isr, "init_isr")
         lowest = FORMS[parameterisation].lowest_init_isr(n_scales, init_sigma_basis)
