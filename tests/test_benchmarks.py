@@ -152,8 +152,8 @@ def test_baselines_rank_a_fit_by_the_time_of_one_training_step():
     from benchmarks import baselines
 
     settings = config.PROFILES["smoke"].mnist_scale
-    plain = baselines.step_seconds(settings, "cnn", "fixed", batch=4, repeats=1)
-    pyramid = baselines.step_seconds(settings, "siconvnet", "fixed", batch=4, repeats=1)
+    plain = baselines.step_seconds(settings, "cnn", "fixed", batch=4, repeats=5)
+    pyramid = baselines.step_seconds(settings, "siconvnet", "fixed", batch=4, repeats=5)
     # SI-ConvNet convolves seven rescaled copies (about 20 times the pixels) with the same filters.
     assert 0 < plain < pyramid
 
@@ -898,12 +898,40 @@ def test_every_start_of_every_script_is_at_least_one_pixel():
         assert min(min(values) for values in starts.values()) >= 1.0, (profile.name, starts)
     too_small = dataclasses.replace(config.PROFILES["cpu"], digit_size=10)
     assert min(too_small.internal_scale_starts()["init"]) < 1.0
-    # The scripts start where the profile says.
-    from benchmarks import parameterisation
 
-    assert harness.SWEEP_SIGMA_BASIS == config.SWEEP_SIGMA_BASIS
-    assert (harness.INIT_SIGMA_BASIS, harness.INIT_ISR) == config.LEARN_START
-    assert (parameterisation.INIT_SIGMA_BASIS, parameterisation.INIT_ISR) == config.LEARN_START
+
+def test_every_script_trains_from_the_start_the_config_declares(monkeypatch):
+    # internal_scale_starts() checks config.SWEEP_SIGMA_BASIS and config.LEARN_START: the
+    # scripts must pass them to the fit (stopped there, before any training).
+    from benchmarks import parameterisation, training_length
+
+    starts = []
+
+    def fit_table1(data, profile, seed, device="cpu", *, sigma_basis, isr, parameterisation, **params):
+        starts.append((sigma_basis, isr, parameterisation))
+        raise RuntimeError("stop before fitting")
+
+    monkeypatch.setattr(harness, "fit_table1", fit_table1)
+    monkeypatch.setattr(harness, "last_dynamic_split", lambda *args, **kwargs: {})
+    monkeypatch.setattr(harness, "dynamic_split", lambda *args, **kwargs: {})
+    profile = dataclasses.replace(config.PROFILES["smoke"], distributions=((1.0, 8.0),))
+    sweep, (learn_sigma, learn_isr) = config.SWEEP_SIGMA_BASIS, config.LEARN_START
+    for run in (
+        lambda: harness.fit_fixed(profile, (1.0, 8.0), 0, 5.0),
+        lambda: harness.run_learning(profile, "cpu"),
+        lambda: parameterisation.fit_form(profile, (1.0, 8.0), 0, "direct"),
+        lambda: training_length.fit_one(profile, 1, 0, training_length.LEARNED, "cpu"),
+        lambda: training_length.fit_one(profile, 1, 0, 4.0, "cpu"),
+    ):
+        with pytest.raises(RuntimeError, match="stop before fitting"):
+            run()
+    assert starts == [
+        (sweep, 5.0, "fixed"),
+        (learn_sigma, learn_isr, profile.form),
+        (learn_sigma, learn_isr, "direct"),
+        (learn_sigma, learn_isr, profile.form),
+        (sweep, 4.0, "fixed"),
+    ]
 
 
 def test_every_scale_of_every_profile_fits_its_canvas():
