@@ -399,17 +399,12 @@ PROFILES = {
     ),
     # The paper's code path shrunk by two: 14-pixel digits on an 84-pixel canvas (scale 8
     # fits: 8 * 14 * 20/28 = 80), so that the smallest start, sigma_basis = 2 paper units,
-    # is 1 pixel (with 10-pixel digits sigma_basis = 1 was a 0.36-pixel scale, a 5 x 5
-    # support of rank 17 of 25); the schedule divided by ten (6 epochs, decays at 2 and 4,
-    # one warm-up epoch: the classifier counts whole epochs); three realisations; 1,000
-    # training / 300 validation / 2,000 test digits (binomial SE of a 3 % error: 0.38
-    # points) at batch 16, 375 steps (the 12-epoch, 1,500-image runs of issue 17 moved the
-    # ISR in 288 steps); four of the authors' seven fixed ISRs. Sized for <= 30 min per
-    # script with --n-jobs 2 on two cores: measured on this 84-pixel canvas, a training
-    # image-epoch costs about 2.7 + 0.24 l ms (l: kernel side of the largest scale,
-    # 2 ceil(4 sigma) + 1), i.e. 8.7 ms from (1 px, ISR 3) and 26 ms from (2 px, ISR 6);
-    # init (36 fits) needs about 56 core-minutes, isr_sweep (36) about 50, parameterisation
-    # (27) about 30, learn_isr (9) about 10. Speed and memory are measured at full size.
+    # is 1 pixel (below a pixel the 25 Hermite functions no longer span a rank-25 basis);
+    # the schedule divided by ten (6 epochs, decays at 2 and 4, one warm-up epoch: the
+    # classifier counts whole epochs); three realisations; 1,000 training / 300 validation
+    # / 2,000 test digits (binomial SE of a 3 % error: 0.38 points) at batch 16; four of
+    # the authors' seven fixed ISRs. Sized for about 30 minutes per script with --n-jobs 2
+    # on two cores. Speed and memory are measured at full size.
     "cpu": Profile(
         name="cpu",
         digit_size=14,
@@ -439,12 +434,8 @@ PROFILES = {
         # Tables 5 and 6 at the full data sizes of MNIST-Scale on Fashion-MNIST (offline from
         # Debian's package): 10,000 / 2,000 / 50,000 images, 3 of the authors' 60 epochs
         # with the decays scaled alike, ONE realisation (rows compared on the binomial SE
-        # of 50,000 test images, no spread over realisations). Measured on this idle
-        # 2-core Xeon, one thread, batch 128, k = 4: training steps of 0.30 (CNN), 2.96
-        # (SESN), 3.06 (SESN, learned), 1.24 (DISCO), 0.46 (DSS) and 6.36 s (SI-ConvNet),
-        # inference at 976, 77, 78, 304, 719 and 56 images/s; the twelve fits (six rows,
-        # plain and '+') then cost about 1.9 core-hours of training, 1.4 of predicting
-        # the test images and 0.2 of validation: about 1.7 h with --n-jobs 2. Each further
+        # of 50,000 test images, no spread over realisations). The twelve fits (six rows,
+        # plain and '+') take about two hours with --n-jobs 2 on two cores; each further
         # realisation (--seeds 0 1 2) adds as much.
         mnist_scale=dict(
             n_train=10000,

@@ -18,8 +18,8 @@ several folders (``--init-dirs``: e.g. every start on [1, 8] in one run, two sta
   fixed by more than one paired standard error.
 
     python -m benchmarks.findings --profile cpu --forms isr authors log
-    python -m benchmarks.findings --profile cpu --output-dir results/protocol-17 \
-        --init-dirs results/protocol-17 results/protocol-17/narrow
+    python -m benchmarks.findings --profile cpu --forms isr authors log \
+        --init-dirs benchmarks/results benchmarks/results/narrow
 """
 
 from __future__ import annotations

@@ -761,8 +761,27 @@ def profile_dict(profile, sections=("training",)):
 
 
 def command_line(name, argv):
-    """The command that reruns the script ``benchmarks/<name>.py`` from the repository root."""
-    return " ".join(["python", "-m", f"benchmarks.{name}", *(shlex.quote(str(a)) for a in argv)])
+    """The command that reruns the script ``benchmarks/<name>.py`` from the repository root.
+
+    No machine path goes into a report: an absolute path inside the repository is written
+    relative to its root, any other absolute path as ``PATH``.
+    """
+    return " ".join(["python", "-m", f"benchmarks.{name}", *(shlex.quote(_portable(str(a))) for a in argv)])
+
+
+_REPOSITORY = Path(__file__).resolve().parent.parent
+
+
+def _portable(argument):
+    """``argument``, or the ``--option=value`` form of it, without a machine path."""
+    option, equals, value = argument.partition("=") if argument.startswith("--") else ("", "", argument)
+    if not Path(value).is_absolute():
+        return argument
+    try:
+        value = Path(value).resolve().relative_to(_REPOSITORY).as_posix() or "."
+    except ValueError:
+        value = "PATH"
+    return f"{option}{equals}{value}"
 
 
 def provenance_lines():

@@ -9,6 +9,8 @@ from sklearn.model_selection import GridSearchCV
 from skscale import ScaleEquivariantClassifier
 from skscale.augmentation import augmentation_generator, log_uniform_factors, rescale_batch
 
+from .conftest import SMALL as NETWORK
+
 
 def gaussian_blobs(n, size=16, radius=2.0):
     yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
@@ -43,17 +45,7 @@ def test_factors_are_log_uniform_and_reproducible():
     assert not np.array_equal(factors, later)
 
 
-SMALL = dict(
-    n_scales=2,
-    n_filters=4,
-    init_sigma_basis=0.5,
-    init_isr=2.0,
-    max_epochs=3,
-    lr=0.05,
-    batch_size=16,
-    random_state=0,
-    iterator_train__shuffle=False,
-)
+SMALL = {**NETWORK, "max_epochs": 3, "batch_size": 16, "iterator_train__shuffle": False}
 
 
 def data(n=16, size=12):

@@ -152,8 +152,8 @@ def test_baselines_rank_a_fit_by_the_time_of_one_training_step():
     from benchmarks import baselines
 
     settings = config.PROFILES["smoke"].mnist_scale
-    plain = baselines.step_seconds(settings, "cnn", "fixed", batch=4, repeats=1)
-    pyramid = baselines.step_seconds(settings, "siconvnet", "fixed", batch=4, repeats=1)
+    plain = baselines.step_seconds(settings, "cnn", "fixed", batch=4, repeats=5)
+    pyramid = baselines.step_seconds(settings, "siconvnet", "fixed", batch=4, repeats=5)
     # SI-ConvNet convolves seven rescaled copies (about 20 times the pixels) with the same filters.
     assert 0 < plain < pyramid
 
@@ -208,18 +208,93 @@ def test_every_committed_result_comes_from_a_smoke_tested_script():
 
 
 RESULTS = BENCHMARKS / "results"
-PROTOCOL_17 = RESULTS / "protocol-17"
 GENERATED = re.compile(r"<!-- generated from (\S+) -->\n(.*?)<!-- end of generated text -->", re.S)
+
+
+# The settings that make a run one of the current protocol; the scripts may change the
+# rest (seeds, distributions, form, their own data sizes) from the command line.
+PROTOCOL_FIELDS = (
+    "digit_size",
+    "canvas_size",
+    "max_epochs",
+    "batch_size",
+    "lr",
+    "lr_step",
+    "lr_gamma",
+    "scale_lr",
+    "scale_warmup_epochs",
+    "scale_lr_milestones",
+    "scale_lr_gamma",
+    "checkpoint_monitor",
+    "kernel_extent",
+    "max_order",
+    "index_set",
+)
+ARCHIVE = RESULTS / "archive"
+
+
+def test_results_outside_the_archive_are_of_the_current_protocol():
+    current = {
+        name: json.loads(json.dumps(harness.profile_dict(profile)))
+        for name, profile in config.PROFILES.items()
+    }
+    checked = 0
+    for path in sorted(RESULTS.rglob("*.json")):
+        profile = json.loads(path.read_text()).get("profile")
+        if ARCHIVE in path.parents or not isinstance(profile, dict) or "digit_size" not in profile:
+            continue  # archived, or a speed or memory measurement (no training protocol)
+        expected = current[profile["name"]]
+        differ = [field for field in PROTOCOL_FIELDS if profile[field] != expected[field]]
+        assert not differ, (
+            f"{path.relative_to(ROOT)} is of another protocol ({differ}): move it to {ARCHIVE.name}/"
+        )
+        checked += 1
+    assert checked >= 10
+
+
+def test_every_archived_report_is_described_in_the_archive_readme():
+    readme = (ARCHIVE / "README.md").read_text()
+    reports = sorted(
+        path.relative_to(ARCHIVE).as_posix() for path in ARCHIVE.rglob("*.md") if path.name != "README.md"
+    )
+    assert reports
+    for report in reports:
+        assert re.search(rf"^- \[`?{re.escape(report)}`?\]\({re.escape(report)}\): \S", readme, re.M), report
+
+
+MACHINE_PATH = re.compile(rb"(?<![\w.~-])/(?:work|root|tmp|home|Users|mnt|private|var/folders)/")
+
+
+def test_no_committed_result_holds_a_machine_path():
+    for path in sorted(RESULTS.rglob("*")):
+        if path.is_file():
+            content = path.read_bytes()
+            assert not MACHINE_PATH.search(content), path.relative_to(ROOT)
+            assert str(ROOT).encode() not in content, path.relative_to(ROOT)
+
+
+def test_reports_record_the_command_without_machine_paths(tmp_path):
+    inside = BENCHMARKS / "results" / "narrow"
+    command = harness.command_line(
+        "init",
+        ["--output-dir", str(inside), f"--output-dir={ROOT}", "--sesn-code", str(tmp_path), "relative/dir"],
+    )
+    assert command == (
+        "python -m benchmarks.init --output-dir benchmarks/results/narrow --output-dir=. "
+        "--sesn-code PATH relative/dir"
+    )
 
 
 def test_committed_findings_are_what_the_code_writes_from_the_committed_json():
     from benchmarks import findings
 
-    committed = (PROTOCOL_17 / "findings-cpu.md").read_text()
+    committed = (RESULTS / "findings-cpu.md").read_text()
     forms = re.findall(r"^\*\*(\w+)\*\*: target", committed, re.M)
     assert forms, "findings-cpu.md names no form"
-    init_dirs = [PROTOCOL_17] + [path for path in sorted(PROTOCOL_17.iterdir()) if path.is_dir()]
-    text, numbers = findings.findings(PROTOCOL_17, "cpu", forms, init_dirs)
+    command = re.search(r"- command: `python -m benchmarks\.findings .*--init-dirs ([^`]+)`", committed)
+    init_dirs = [ROOT / folder for folder in command.group(1).split()]
+    assert RESULTS in init_dirs and all(folder.is_dir() for folder in init_dirs)
+    text, numbers = findings.findings(RESULTS, "cpu", forms, init_dirs)
     assert "## Findings\n\n" + text.rstrip() + "\n" in committed
     # The classifier's default form is the best measured one (issue 17).
     from skscale import ScaleEquivariantClassifier
@@ -236,6 +311,19 @@ def test_findings_quoted_in_the_readmes_are_the_generated_lines(document):
         generated = (ROOT / source).read_text()
         for line in quoted.strip().splitlines():
             assert line.strip() in generated, (source, line)
+
+
+@pytest.mark.parametrize(
+    "document", ["README.md", "benchmarks/README.md", "benchmarks/results/archive/README.md"]
+)
+def test_every_result_a_readme_names_is_committed(document):
+    path = ROOT / document
+    text = path.read_text()
+    quoted = [ROOT / name for name in re.findall(r"`(benchmarks/results/[^`*<\s]+)`", text)]
+    linked = [path.parent / link for link in re.findall(r"\]\(([^)\s]+\.(?:md|png|json))\)", text)]
+    assert quoted or linked, document
+    missing = [str(found.relative_to(ROOT)) for found in quoted + linked if not found.exists()]
+    assert not missing, missing
 
 
 def test_one_config_holds_every_size():
@@ -898,12 +986,40 @@ def test_every_start_of_every_script_is_at_least_one_pixel():
         assert min(min(values) for values in starts.values()) >= 1.0, (profile.name, starts)
     too_small = dataclasses.replace(config.PROFILES["cpu"], digit_size=10)
     assert min(too_small.internal_scale_starts()["init"]) < 1.0
-    # The scripts start where the profile says.
-    from benchmarks import parameterisation
 
-    assert harness.SWEEP_SIGMA_BASIS == config.SWEEP_SIGMA_BASIS
-    assert (harness.INIT_SIGMA_BASIS, harness.INIT_ISR) == config.LEARN_START
-    assert (parameterisation.INIT_SIGMA_BASIS, parameterisation.INIT_ISR) == config.LEARN_START
+
+def test_every_script_trains_from_the_start_the_config_declares(monkeypatch):
+    # internal_scale_starts() checks config.SWEEP_SIGMA_BASIS and config.LEARN_START: the
+    # scripts must pass them to the fit (stopped there, before any training).
+    from benchmarks import parameterisation, training_length
+
+    starts = []
+
+    def fit_table1(data, profile, seed, device="cpu", *, sigma_basis, isr, parameterisation, **params):
+        starts.append((sigma_basis, isr, parameterisation))
+        raise RuntimeError("stop before fitting")
+
+    monkeypatch.setattr(harness, "fit_table1", fit_table1)
+    monkeypatch.setattr(harness, "last_dynamic_split", lambda *args, **kwargs: {})
+    monkeypatch.setattr(harness, "dynamic_split", lambda *args, **kwargs: {})
+    profile = dataclasses.replace(config.PROFILES["smoke"], distributions=((1.0, 8.0),))
+    sweep, (learn_sigma, learn_isr) = config.SWEEP_SIGMA_BASIS, config.LEARN_START
+    for run in (
+        lambda: harness.fit_fixed(profile, (1.0, 8.0), 0, 5.0),
+        lambda: harness.run_learning(profile, "cpu"),
+        lambda: parameterisation.fit_form(profile, (1.0, 8.0), 0, "direct"),
+        lambda: training_length.fit_one(profile, 1, 0, training_length.LEARNED, "cpu"),
+        lambda: training_length.fit_one(profile, 1, 0, 4.0, "cpu"),
+    ):
+        with pytest.raises(RuntimeError, match="stop before fitting"):
+            run()
+    assert starts == [
+        (sweep, 5.0, "fixed"),
+        (learn_sigma, learn_isr, profile.form),
+        (learn_sigma, learn_isr, "direct"),
+        (learn_sigma, learn_isr, profile.form),
+        (sweep, 4.0, "fixed"),
+    ]
 
 
 def test_every_scale_of_every_profile_fits_its_canvas():

@@ -6,16 +6,9 @@ from skorch.callbacks import LRScheduler
 from skscale import ScaleEquivariantClassifier
 from skscale.callbacks import scale_history
 
-SMALL = dict(
-    n_scales=2,
-    n_filters=4,
-    init_sigma_basis=0.5,
-    init_isr=2.0,
-    max_epochs=4,
-    lr=0.05,
-    batch_size=8,
-    random_state=0,
-)
+from .conftest import SMALL as NETWORK
+
+SMALL = {**NETWORK, "max_epochs": 4, "batch_size": 8}
 
 
 def data(n=16, size=10):

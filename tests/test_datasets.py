@@ -3,7 +3,6 @@ skscale.metrics.error_per_scale."""
 
 import gzip
 import struct
-import urllib.error
 import warnings
 
 import numpy as np
@@ -13,13 +12,11 @@ from scipy import stats
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
-from sklearn.utils import Bunch
 
 from skscale.datasets import (
     DatasetSizeWarning,
     DynamicScaleMNIST,
     _mnist,
-    _openml,
     load_mnist,
     make_mnist_scale,
     rescale_images,
@@ -170,17 +167,11 @@ def test_auto_and_bundled_need_idx_for_subsets(tmp_path):
         load_mnist(source="bundled", subset="train")
 
 
-def test_openml_source_with_fake_fetch(monkeypatch, tmp_path):
+def test_openml_source_with_fake_fetch(fake_fetch_openml, tmp_path):
     rng = np.random.default_rng(5)
     data = rng.integers(0, 256, size=(30, 784)).astype(np.float64)
     target = np.array([str(i % 10) for i in range(30)], dtype=object)
-    calls = []
-
-    def fake_fetch_openml(name, **kwargs):
-        calls.append((name, kwargs))
-        return Bunch(data=data, target=target)
-
-    monkeypatch.setattr(_openml, "fetch_openml", fake_fetch_openml)
+    calls = fake_fetch_openml(data, target)
     bunch = load_mnist(source="openml", data_home=tmp_path)
     assert calls[0][0] == "mnist_784"
     assert calls[0][1]["as_frame"] is False and calls[0][1]["data_home"] == tmp_path
@@ -193,11 +184,8 @@ def test_openml_source_with_fake_fetch(monkeypatch, tmp_path):
         load_mnist(source="openml", data_home=tmp_path, subset="train")
 
 
-def test_openml_offline_error(monkeypatch):
-    def unreachable(name, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(_openml, "fetch_openml", unreachable)
+def test_openml_offline_error(fake_fetch_openml):
+    fake_fetch_openml()
     with pytest.raises(ConnectionError, match="source='bundled'"):
         load_mnist(source="openml")
 

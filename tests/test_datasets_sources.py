@@ -4,12 +4,10 @@ MNIST-Scale's splits and make_dynamic_split."""
 
 import gzip
 import os
-import urllib.error
 import warnings
 
 import numpy as np
 import pytest
-from sklearn.utils import Bunch
 
 from skscale.datasets import (
     DEBIAN_FASHION_MNIST,
@@ -17,7 +15,6 @@ from skscale.datasets import (
     DatasetSizeWarning,
     DynamicScaleMNIST,
     _idx,
-    _openml,
     data_sources,
     find_idx_files,
     get_data_home,
@@ -187,26 +184,17 @@ def test_fashion_debian_folder_comes_first(monkeypatch, tmp_path):
         load_fashion_mnist(source="debian")
 
 
-def test_fashion_openml_fallback(monkeypatch, tmp_path, no_debian):
+def test_fashion_openml_fallback(fake_fetch_openml, tmp_path, no_debian):
     data = np.random.default_rng(8).integers(0, 256, size=(70000, 784)).astype(np.float64)
     target = np.array([str(i % 10) for i in range(70000)], dtype=object)
-    calls = []
-
-    def fake_fetch_openml(name, **kwargs):
-        calls.append((name, kwargs))
-        return Bunch(data=data, target=target)
-
-    monkeypatch.setattr(_openml, "fetch_openml", fake_fetch_openml)
+    calls = fake_fetch_openml(data, target)
     fashion = load_fashion_mnist(data_home=tmp_path, subset="test")
     assert calls[0][0] == "Fashion-MNIST" and calls[0][1]["data_home"] == tmp_path
     assert fashion.source == "openml" and fashion.data.shape == (10000, 28, 28)
     np.testing.assert_allclose(fashion.data[0], data[60000].reshape(28, 28) / 255, rtol=1e-6)
     assert load_fashion_mnist(data_home=tmp_path, source="openml", subset="train").data.shape[0] == 60000
 
-    def unreachable(name, **kwargs):
-        raise urllib.error.URLError("no network")
-
-    monkeypatch.setattr(_openml, "fetch_openml", unreachable)
+    fake_fetch_openml()  # OpenML unreachable from now on
     with pytest.raises(FileNotFoundError, match="could not reach OpenML.*no network.*apt-get install"):
         load_fashion_mnist(data_home=tmp_path)
     with pytest.raises(ConnectionError, match="Fashion-MNIST"):

@@ -1,11 +1,11 @@
-"""The scale projection, the 2 x 2 max pooling of the MNIST bodies and their fusion with the convolutions."""
+"""The scale projection and the 2 x 2 max pooling of the MNIST bodies (fused with the convolutions:
+test_nn_blocks.py)."""
 
 import pytest
 import torch
 
 from skscale.nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, build_module, pooling
 from skscale.nn import conv as conv_module
-from skscale.nn.hooks import has_forward_hooks
 from skscale.nn.pooling import MaxPool2x2, max_of_planes, max_over_scale_groups
 
 
@@ -154,42 +154,6 @@ def test_forward_max_projected_is_the_projection_of_the_output(layer):
         torch.testing.assert_close(conv.forward_max_projected(x), conv(x).amax(dim=2), rtol=0, atol=0)
 
 
-def test_blocks_fuse_convolution_and_projection_unless_hooked(monkeypatch):
-    torch.manual_seed(0)
-    network = build_module("sesn", n_classes=3, in_channels=1, n_scales=3).eval()
-    calls = []
-    original = ScaleConvT2H.forward_max_projected
-
-    def spy(self, x):
-        calls.append(self)
-        return original(self, x)
-
-    monkeypatch.setattr(ScaleConvT2H, "forward_max_projected", spy)
-    x = torch.randn(2, 1, 28, 28)
-    with torch.no_grad():
-        fused = network(x)
-    assert len(calls) == 3
-    calls.clear()
-    torch.testing.assert_close(network(x).detach(), fused)
-    assert len(calls) == 3  # with gradients too
-    calls.clear()
-    seen = []
-    handle = network.features[0].register_forward_hook(
-        lambda module, inputs, output: seen.append(output.shape)
-    )
-    with torch.no_grad():
-        torch.testing.assert_close(network(x), fused)
-    handle.remove()
-    assert seen == [torch.Size([2, 32, 3, 28, 28])] and len(calls) == 2  # the hooked layer ran whole
-    with network.features[1].register_forward_pre_hook(lambda module, inputs: None):
-        with torch.no_grad():
-            network(x)
-    assert len(calls) == 4  # a hook on the projection: its convolution runs whole too
-    with torch.no_grad():
-        network(x)
-    assert len(calls) == 7 and not has_forward_hooks(network.features[0])  # hooks gone: fused again
-
-
 def _groups(*n_scales, dtype=torch.float64):
     return [torch.randn(2, 3, n, 4, 5, dtype=dtype, requires_grad=True) for n in n_scales]
 
@@ -294,26 +258,6 @@ def test_max_of_planes_writes_out_and_leaves_its_planes():
     expected = torch.maximum(torch.maximum(mixed[0], mixed[1]), mixed[2])
     assert expected.dtype == torch.float32
     torch.testing.assert_close(max_of_planes(mixed), expected, rtol=0, atol=0)
-
-
-@pytest.mark.parametrize("n_scales", [2, 4])
-def test_fused_training_gives_the_values_and_gradients_of_the_modules_apart(n_scales):
-    torch.manual_seed(0)
-    fused = build_module("sesn", n_classes=3, in_channels=1, n_scales=n_scales).train()
-    apart = build_module("sesn", n_classes=3, in_channels=1, n_scales=n_scales).train()
-    apart.load_state_dict(fused.state_dict())
-    apart.features = torch.nn.Sequential(*apart.features)  # a plain Sequential never fuses
-    x = torch.randn(4, 1, 28, 28)
-    outputs = []
-    for network in (fused, apart):
-        torch.manual_seed(1)  # the same dropout mask
-        out = network(x)
-        out.square().sum().backward()
-        outputs.append(out)
-    torch.testing.assert_close(outputs[0], outputs[1], rtol=0, atol=0)
-    for (name, ours), theirs in zip(fused.named_parameters(), apart.parameters()):
-        if ours.grad is not None:
-            torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0, msg=name)
 
 
 @pytest.mark.parametrize("layer", ["t2h", "h2h"])
