@@ -10,8 +10,8 @@ from scipy import stats
 from sklearn.utils import check_random_state
 from torch.utils.data import Dataset
 
+from ..rescaling import rescale_about_centre
 from ..utils.validation import Boolean, Integer, Pair, Real
-from ._rescale import _resample
 
 __all__ = ["DynamicScaleMNIST", "scale_grid"]
 
@@ -350,10 +350,11 @@ default="loguniform"
     def _render(self, indices):
         """Images of the samples ``indices``, shape (B, 1, canvas, canvas), normalised."""
         with torch.no_grad():
-            images = _resample(
+            images = rescale_about_centre(
                 self.images[torch.from_numpy(np.asarray(self.source_index[indices]))],
                 self.scales[indices],
-                (self.canvas_size, self.canvas_size),
+                output_size=self.canvas_size,
+                clip=(0.0, 1.0),
             )
         if self.mean != 0.0 or self.std != 1.0:
             images = images.sub_(self.mean).div_(self.std)

@@ -11,11 +11,11 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 
+from ..rescaling import rescale_about_centre
 from ..utils.validation import Boolean, Integer, Options, Pair, Real
 from ._fashion import load_fashion_mnist
 from ._idx import _N_CLASSES
 from ._mnist import load_mnist
-from ._rescale import _resample
 
 __all__ = ["DatasetSizeWarning", "make_mnist_scale"]
 
@@ -217,8 +217,12 @@ def make_mnist_scale(
     all_indices = np.concatenate([indices[split] for split in _SPLITS])
     all_scales = np.concatenate([scales[split] for split in _SPLITS])
     with torch.no_grad():
-        rescaled = _resample(
-            torch.from_numpy(images[all_indices]), all_scales, images.shape[1:], antialias=antialias
+        rescaled = rescale_about_centre(
+            torch.from_numpy(images[all_indices]),
+            all_scales,
+            output_size=images.shape[1:],
+            antialias=antialias,
+            clip=(0.0, 1.0),
         )
     rescaled = rescaled.numpy()
 
