@@ -16,6 +16,11 @@ in ``data_home/fashion-mnist``, and downloads them from OpenML only when neither
   :func:`rescale_tensor` does the same to torch batches on their device.
 - :func:`get_data_home`, :func:`find_idx_files`, :func:`read_idx`, :func:`data_sources`:
   where the data is and what is available.
+
+The modules of this package are private; the names they list in ``__all__`` are exported
+here. Their other names without a leading underscore (e.g. ``read_idx_files``,
+``to_bunch``) are shared between the modules of this package only; names with one are
+used by their own module only.
 """
 
 from ._dynamic import MNIST_OBJECT_FRACTION, DynamicScaleMNIST, scale_grid

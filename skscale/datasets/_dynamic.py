@@ -84,7 +84,8 @@ def scale_grid(low_octave, high_octave, per_octave=10, *, num=None):
     return 2.0 ** np.linspace(low, high, num)
 
 
-def _check_images(images, labels):
+def check_images(images, labels):
+    """``images`` as C-contiguous float32 (n, side, side) in [0, 1] and ``labels`` checked."""
     images = np.require(np.asarray(images, dtype=np.float32), requirements=["C", "W"])
     if images.ndim != 3 or images.shape[1] != images.shape[2] or not len(images):
         raise ValueError(
@@ -256,7 +257,7 @@ default="loguniform"
         random_state=0,
         object_fraction=MNIST_OBJECT_FRACTION,
     ):
-        images, labels = _check_images(images, labels)
+        images, labels = check_images(images, labels)
         canvas_size, object_size = _check_geometry(images, canvas_size, object_fraction)
         low, high = _SCALE_RANGE.check(scale_range, "scale_range")
         _check_fits(high, object_size, canvas_size, "scale_range")
@@ -311,7 +312,7 @@ default="loguniform"
         >>> len(test), test.grid.round(2).tolist()
         (40, [1.0, 1.26, 1.59, 2.0])
         """
-        images, labels = _check_images(images, labels)
+        images, labels = check_images(images, labels)
         canvas_size, object_size = _check_geometry(images, canvas_size, object_fraction)
         grid = np.asarray(scales, dtype=np.float64)
         if grid.ndim != 1 or not len(grid) or not (np.isfinite(grid).all() and (grid > 0).all()):

@@ -14,7 +14,7 @@ from sklearn.utils import Bunch, check_random_state
 from ..rescaling import rescale_about_centre
 from ..utils.validation import Boolean, Integer, Options, Pair, Real
 from ._fashion import load_fashion_mnist
-from ._idx import _N_CLASSES
+from ._idx import N_CLASSES
 from ._mnist import load_mnist
 
 __all__ = ["DatasetSizeWarning", "make_mnist_scale"]
@@ -23,7 +23,7 @@ _SPLITS = ("train", "val", "test")
 _LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
 _NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 _DATASET = Options(tuple(_LOADERS))
-_SPLIT_SIZE = Integer(low=_N_CLASSES)  # a stratified split needs one image per class
+_SPLIT_SIZE = Integer(low=N_CLASSES)  # a stratified split needs one image per class
 _SCALE_RANGE = Pair(Real(low=0, closed="neither"), allow_equal=True)
 _EXTRA_SCALING = Real(low=0, closed="neither", allow_none=True)
 
@@ -51,7 +51,7 @@ _DESCR_KEYS = (
 )
 
 
-def _split_sizes(requested, n_available, n_classes=_N_CLASSES):
+def _split_sizes(requested, n_available, n_classes=N_CLASSES):
     """Scale the requested split sizes down proportionally to ``n_available``.
 
     Every non-empty split keeps at least ``n_classes`` images, which the stratified

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sklearn.utils import Bunch
 
-from ._fashion import _debian_files
+from ._fashion import debian_files
 from ._idx import find_idx_files, get_data_home
 from ._mnist import bundled_mnist_path
 
@@ -47,7 +47,7 @@ def data_sources(data_home=None):
     home = get_data_home(data_home)
     mnist_idx = find_idx_files("mnist", home)
     fashion_idx = find_idx_files("fashion", home)
-    fashion_debian = _debian_files("all")
+    fashion_debian = debian_files("all")
     try:
         bundled, bundled_error = bundled_mnist_path(), None
     except (ImportError, OSError) as exc:
