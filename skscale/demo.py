@@ -43,13 +43,8 @@ from sklearn.pipeline import Pipeline
 from .classifier import ScaleEquivariantClassifier
 from .datasets import FASHION_MNIST_CLASSES, DatasetSizeWarning, make_mnist_scale
 from .metrics import error_per_scale
-from .model_selection import (
-    ProgressReporter,
-    ScaleScorer,
-    format_duration,
-    search_backend,
-    torch_threads_in_this_process,
-)
+from .progress import ProgressReporter, ScaleScorer, format_duration
+from .search_backends import search_backend, torch_threads_in_this_process
 from .preprocessing import ImageStandardizer
 from .tolerance import ToleranceModel
 from .utils.validation import Options
@@ -332,17 +327,17 @@ def run_search(pipeline, param_grid, X, y, *, cv=3, random_state=0, workers=None
     random_state : int, default=0
         Seeds the folds.
     workers : SearchBackend, optional
-        What an enclosing ``with skscale.model_selection.search_backend(...) as workers:``
+        What an enclosing ``with skscale.search_backends.search_backend(...) as workers:``
         set up; the search runs on its backend and reports progress through its
         channel. When None, the search runs on the default
-        :func:`~skscale.model_selection.search_backend` (loky, all cores).
+        :func:`~skscale.search_backends.search_backend` (loky, all cores).
     stream : file-like, optional
         Where to print; ``sys.stdout`` when None.
 
     Returns
     -------
     search : GridSearchCV
-        Fitted with :class:`~skscale.model_selection.ScaleScorer` (``refit=False``).
+        Fitted with :class:`~skscale.progress.ScaleScorer` (``refit=False``).
     records : list of dict
         One progress record per fit.
     """
@@ -377,7 +372,7 @@ def run_search(pipeline, param_grid, X, y, *, cv=3, random_state=0, workers=None
 
 
 def results_table(search):
-    """Rows of the results table of a search scored by :class:`~skscale.model_selection.ScaleScorer`.
+    """Rows of the results table of a search scored by :class:`~skscale.progress.ScaleScorer`.
 
     Best first.
 
@@ -461,7 +456,7 @@ def refit_best(search, pipeline, X, y, *, auto=False):
     """Refit the best configuration of each parameterisation on all of ``X, y``.
 
     The fits run at the same time on the active joblib backend (inside
-    :func:`skscale.model_selection.search_backend`, its workers).
+    :func:`skscale.search_backends.search_backend`, its workers).
 
     Parameters
     ----------
@@ -590,7 +585,7 @@ def run_demo(
     output : str or path-like, default="skscale-demo"
         Folder for the figures and CSV files; created if needed.
     n_jobs : int, optional
-        Worker processes (all cores when None); see :func:`skscale.model_selection.search_backend`.
+        Worker processes (all cores when None); see :func:`skscale.search_backends.search_backend`.
     random_state : int, default=0
         Seeds the data realisation, the folds and every network.
     backend : {"loky", "dask"}, default="loky"
