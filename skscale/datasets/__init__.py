@@ -30,9 +30,10 @@ from ._idx import DEBIAN_FASHION_MNIST, find_idx_files, get_data_home, read_idx
 from ._mnist import bundled_mnist_path, load_mnist
 from ._mnist_scale import DatasetSizeWarning, make_mnist_scale
 from ._rescale import rescale_images, rescale_tensor
-from ._sources import data_sources
+from ._sources import DATASET_SOURCES, data_sources
 
 __all__ = [
+    "DATASET_SOURCES",
     "DEBIAN_FASHION_MNIST",
     "FASHION_MNIST_CLASSES",
     "MNIST_OBJECT_FRACTION",

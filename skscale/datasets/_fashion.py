@@ -12,7 +12,9 @@ from ._openml import load_openml
 
 __all__ = ["FASHION_MNIST_CLASSES", "load_fashion_mnist"]
 
-_SOURCE = Options(("auto", "debian", "idx", "openml"))
+#: Where :func:`load_fashion_mnist` can read Fashion-MNIST from, ``"auto"`` first.
+FASHION_MNIST_SOURCES = ("auto", "debian", "idx", "openml")
+_SOURCE = Options(FASHION_MNIST_SOURCES)
 _OPENML_NAME = "Fashion-MNIST"
 
 FASHION_MNIST_CLASSES = (

