@@ -382,7 +382,7 @@ def run_fits(function, tasks, n_jobs=1, costs=None):
     """``[function(*task) for task in tasks]``, in order, on ``n_jobs`` worker processes.
 
     With ``n_jobs > 1`` the calls run on joblib's loky backend with one torch thread per
-    worker (:func:`skscale.model_selection.search_backend`); every fit is seeded, so the
+    worker (:func:`skscale.search_backends.search_backend`); every fit is seeded, so the
     results are those of one process. ``function`` must be importable (a module-level
     function of a benchmark module). ``costs`` (one expected cost per task, any unit)
     dispatches the tasks most expensive first (:func:`dispatch_order`); the results still
@@ -395,7 +395,7 @@ def run_fits(function, tasks, n_jobs=1, costs=None):
     import joblib
 
     function = _importable(function)
-    from skscale.model_selection import search_backend
+    from skscale.search_backends import search_backend
 
     with search_backend("loky", n_jobs=n_jobs, torch_threads=1) as backend:
         log(f"{len(tasks)} fits on {backend.description}")

@@ -90,7 +90,7 @@ def run(profile, device, n_jobs):
     """
     import joblib
 
-    from skscale.model_selection import search_backend
+    from skscale.search_backends import search_backend
 
     variants = [LEARNED, *fixed_isrs(profile)]
     # Longest runs first so that the last ones to finish are short; one seed after the

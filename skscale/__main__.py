@@ -24,6 +24,8 @@ import zlib
 
 import torch
 
+from .datasets import DATASET_SOURCES
+from .search_backends import BACKENDS
 from .utils import show_versions
 from .utils.validation import Integer, Options, Real
 
@@ -68,6 +70,11 @@ _positive_float = Real(low=0, closed="neither").argparse_type(float)
 _n_jobs = _either(
     _positive_int, Options((-1,)).argparse_type(int), description=f"{Integer(low=1)} or -1 (all cores)"
 )
+
+
+def _add_choice(parser, flag, choices, help):
+    """Add the option ``flag`` that takes one of ``choices``, the first by default."""
+    parser.add_argument(flag, choices=choices, default=choices[0], help=help)
 
 
 def _prog():
@@ -133,11 +140,11 @@ def build_parser():
         metavar="SEED",
         help="seeds the data realisation, the folds and the networks (default: 0)",
     )
-    demo.add_argument(
+    _add_choice(
+        demo,
         "--backend",
-        choices=("loky", "dask"),
-        default="loky",
-        help="joblib backend: loky processes on this machine (default) or a Dask cluster",
+        BACKENDS,
+        "joblib backend: loky processes on this machine (default) or a Dask cluster",
     )
     demo.add_argument(
         "--scheduler",
@@ -145,19 +152,19 @@ def build_parser():
         help="address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786 "
         "(with --backend dask; default: start a local cluster)",
     )
-    demo.add_argument(
+    _add_choice(
+        demo,
         "--dataset",
-        choices=("mnist", "fashion"),
-        default="mnist",
-        help="rescale MNIST digits or Fashion-MNIST articles (default: %(default)s)",
+        tuple(DATASET_SOURCES),
+        "rescale MNIST digits or Fashion-MNIST articles (default: %(default)s)",
     )
-    demo.add_argument(
+    _add_choice(
+        demo,
         "--source",
-        choices=("auto", "idx", "openml", "bundled", "debian"),
-        default="auto",
-        help="where the images come from (default: auto, offline when the data is "
-        "here); MNIST: auto, idx, openml, bundled; Fashion-MNIST: auto, debian, idx, "
-        "openml",
+        tuple(dict.fromkeys(source for sources in DATASET_SOURCES.values() for source in sources)),
+        "where the images come from (default: auto, offline when the data is here); "
+        f"MNIST: {', '.join(DATASET_SOURCES['mnist'])}; "
+        f"Fashion-MNIST: {', '.join(DATASET_SOURCES['fashion'])}",
     )
     demo.add_argument(
         "--data-home",
@@ -240,17 +247,10 @@ def _run_demo(args, parser):
     _check_demo_arguments(parser, args)
     from .demo import FULL, QUICK, run_demo
 
-    run_demo(
-        QUICK if args.quick else FULL,
-        output=args.output,
-        n_jobs=None if args.n_jobs == -1 else args.n_jobs,
-        random_state=args.random_state,
-        backend=args.backend,
-        scheduler=args.scheduler,
-        source=args.source,
-        data_home=args.data_home,
-        dataset=args.dataset,
-    )
+    # The options named as run_demo's parameters pass through unchanged.
+    passed = ("output", "random_state", "backend", "scheduler", "source", "data_home", "dataset")
+    n_jobs = None if args.n_jobs == -1 else args.n_jobs
+    run_demo(QUICK if args.quick else FULL, n_jobs=n_jobs, **{name: getattr(args, name) for name in passed})
     return 0
 
 

@@ -9,8 +9,8 @@ high))`` applies it in its training step only.
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+from .rescaling import rescale_about_centre
 
 __all__ = ["augmentation_generator", "log_uniform_factors", "rescale_batch"]
 
@@ -51,7 +51,8 @@ def rescale_batch(images, factors):
 
     A factor ``f > 1`` magnifies (the border is cropped), ``f < 1`` shrinks (the border
     is filled by repeating the edge pixels, which keeps the background of normalised
-    images). Bilinear interpolation, ``align_corners=False``: ``f = 1`` returns the input.
+    images). It is :func:`~skscale.rescaling.rescale_about_centre` with bilinear
+    interpolation and ``padding="border"``; ``f = 1`` returns the input.
 
     Parameters
     ----------
@@ -64,15 +65,9 @@ def rescale_batch(images, factors):
 
     Examples
     --------
+    >>> import torch
     >>> x = torch.rand(2, 1, 8, 8)
     >>> bool(torch.allclose(rescale_batch(x, [1.0, 1.0]), x, atol=1e-6))
     True
     """
-    factors = torch.as_tensor(np.asarray(factors, dtype=np.float64), dtype=images.dtype, device=images.device)
-    # affine_grid maps output coordinates to input coordinates: an output offset p from
-    # the centre reads the input at offset p / factor.
-    theta = images.new_zeros((len(images), 2, 3))
-    theta[:, 0, 0] = 1.0 / factors
-    theta[:, 1, 1] = 1.0 / factors
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)
+    return rescale_about_centre(images, factors, interpolation="bilinear", padding="border")

@@ -19,8 +19,10 @@ Fashion-MNIST rescaled the same way (``dataset="fashion"``), the demo
 4. writes ``tolerance.png`` (paper Fig. 2), ``isr_trajectory.png`` (Fig. 6),
    ``error_per_scale.png`` (Fig. 4), ``results.csv`` and ``error_per_scale.csv``.
 
-Every step is a function, so the job can be rerun piece by piece from Python;
-:func:`run_demo` chains them as the command line does.
+Every step is a function, so the job can be rerun piece by piece from Python:
+:func:`compute_demo` computes (steps 1 to 3), :func:`format_report` writes up its result
+and :func:`write_files` saves it (step 4); :func:`run_demo` chains them as the command
+line does.
 """
 
 from __future__ import annotations
@@ -41,45 +43,41 @@ from sklearn.model_selection import GridSearchCV, StratifiedKFold
 from sklearn.pipeline import Pipeline
 
 from .classifier import ScaleEquivariantClassifier
-from .datasets import FASHION_MNIST_CLASSES, DatasetSizeWarning, make_mnist_scale
+from .datasets import DATASET_SOURCES, FASHION_MNIST_CLASSES, DatasetSizeWarning, make_mnist_scale
 from .metrics import error_per_scale
-from .model_selection import (
-    ProgressReporter,
-    ScaleScorer,
-    format_duration,
-    search_backend,
-    torch_threads_in_this_process,
-)
+from .nn import PARAMETERISATIONS
 from .preprocessing import ImageStandardizer
+from .progress import ProgressReporter, ScaleScorer, format_duration
+from .search_backends import search_backend, torch_threads_in_this_process
 from .tolerance import ToleranceModel
 from .utils.validation import Options
 
 __all__ = [
     "AUTO_PARAMS",
+    "COMPARED_PARAMETERISATIONS",
     "DATASET_SOURCES",
     "FULL",
     "QUICK",
     "DemoConfig",
     "DemoResult",
+    "compute_demo",
     "fit_tolerance_model",
+    "format_report",
     "load_demo_data",
+    "make_figures",
     "make_param_grid",
     "make_pipeline",
     "refit_best",
     "results_table",
     "run_demo",
     "run_search",
+    "write_files",
 ]
 
-PARAMETERISATIONS = ("fixed", "isr")
+#: The parameterisations the demo compares, chosen from :data:`skscale.nn.PARAMETERISATIONS`:
+#: fixed internal scales (the SESN baseline) and the learned ISR of Eq. 5.
+COMPARED_PARAMETERISATIONS = tuple(name for name in PARAMETERISATIONS if name in ("fixed", "isr"))
 FIGURES = ("tolerance.png", "isr_trajectory.png", "error_per_scale.png")
-
-#: The sources each data set can be read from (see :func:`skscale.datasets.load_mnist`
-#: and :func:`skscale.datasets.load_fashion_mnist`), ``"auto"`` (offline when possible) first.
-DATASET_SOURCES = {
-    "mnist": ("auto", "idx", "openml", "bundled"),
-    "fashion": ("auto", "debian", "idx", "openml"),
-}
 # How the report and the figures name the rescaled data set, and what they call its images.
 _TITLES = {"mnist": "MNIST-Scale", "fashion": "Fashion-MNIST-Scale"}
 _NOUNS = {"mnist": "digits", "fashion": "images"}
@@ -127,19 +125,24 @@ class DemoConfig:
 #: The full demo: 6 configurations x 3 folds of 20 epochs on 2,000 digits (about 4
 #: minutes on 2 idle cores).
 FULL = DemoConfig(n_train=2000, n_test=3000, cv=3, max_epochs=20)
+# The fields of DemoConfig that are hyper-parameters of the classifier, under its names.
+_CLASSIFIER_SIZES = ("n_scales", "init_sigma_basis", "n_filters", "lr", "max_epochs", "batch_size")
+
 #: ``--quick``: 4 configurations x 2 folds of 8 epochs on fewer digits (well under 2 minutes).
 QUICK = DemoConfig(n_train=400, n_test=1000, cv=2, max_epochs=8, init_isr=(4.0,), error_bins=5)
 
 
 @dataclasses.dataclass
 class DemoResult:
-    """What :func:`run_demo` computed.
+    """What :func:`compute_demo` computed (and :func:`run_demo` wrote).
 
     Attributes
     ----------
     config : DemoConfig
     dataset : str
         ``"mnist"`` or ``"fashion"``.
+    data : sklearn.utils.Bunch
+        The MNIST-Scale realisation, as :func:`load_demo_data` returns it.
     target_names : ndarray of shape (10,)
         Name of each class (the digits, or Fashion-MNIST's articles).
     tolerance : ToleranceModel
@@ -149,9 +152,15 @@ class DemoResult:
         :func:`refit_best`).
     rows : list of dict
         The results table (see :func:`results_table`), best first.
+    param_grid : dict
+        The searched grid (:func:`make_param_grid`).
     best_params : dict
         Parameters of the best configuration (``classifier__parameterisation``,
         ``classifier__init_isr``).
+    refit_params : dict
+        Parameters of each entry of ``refitted`` (as :func:`refit_best` returns them).
+    labels : dict
+        How the report and the figures name each entry of ``refitted``.
     refitted : dict
         ``{"fixed": pipeline, "isr": pipeline, "auto": pipeline}``: the best
         configuration of each parameterisation refitted on all training digits, and the
@@ -166,20 +175,24 @@ class DemoResult:
     records : list of dict
         One progress record per cross-validation fit (with its ISR history).
     files : list of str
-        Paths written.
+        Paths written (empty until :func:`write_files` ran).
     backend : str
         Description of the joblib backend used.
     elapsed : float
-        Seconds the whole run took.
+        Seconds the whole run took (:func:`compute_demo`: the computation).
     """
 
     config: DemoConfig
     dataset: str
+    data: object
     target_names: np.ndarray
     tolerance: ToleranceModel
     search: GridSearchCV
     rows: list
+    param_grid: dict
     best_params: dict
+    refit_params: dict
+    labels: dict
     refitted: dict
     test_error: dict
     n_fits: dict
@@ -284,16 +297,8 @@ def make_pipeline(config, random_state=0):
     The classifier is the Table-1 network with the sizes of ``config``; the search
     sets its ``parameterisation`` and ``init_isr``.
     """
-    classifier = ScaleEquivariantClassifier(
-        architecture="table1",
-        n_scales=config.n_scales,
-        init_sigma_basis=config.init_sigma_basis,
-        n_filters=config.n_filters,
-        lr=config.lr,
-        max_epochs=config.max_epochs,
-        batch_size=config.batch_size,
-        random_state=random_state,
-    )
+    sizes = {name: getattr(config, name) for name in _CLASSIFIER_SIZES}
+    classifier = ScaleEquivariantClassifier(architecture="table1", random_state=random_state, **sizes)
     return Pipeline([("standardize", ImageStandardizer()), ("classifier", classifier)])
 
 
@@ -303,7 +308,10 @@ def make_param_grid(config, tolerance_isr):
     The tolerance model's ISR is rounded to two decimals (it is an initial value).
     """
     init_isr = sorted({float(value) for value in config.init_isr} | {round(float(tolerance_isr), 2)})
-    return {"classifier__parameterisation": list(PARAMETERISATIONS), "classifier__init_isr": init_isr}
+    return {
+        "classifier__parameterisation": list(COMPARED_PARAMETERISATIONS),
+        "classifier__init_isr": init_isr,
+    }
 
 
 def _describe_record(record):
@@ -332,17 +340,17 @@ def run_search(pipeline, param_grid, X, y, *, cv=3, random_state=0, workers=None
     random_state : int, default=0
         Seeds the folds.
     workers : SearchBackend, optional
-        What an enclosing ``with skscale.model_selection.search_backend(...) as workers:``
+        What an enclosing ``with skscale.search_backends.search_backend(...) as workers:``
         set up; the search runs on its backend and reports progress through its
         channel. When None, the search runs on the default
-        :func:`~skscale.model_selection.search_backend` (loky, all cores).
+        :func:`~skscale.search_backends.search_backend` (loky, all cores).
     stream : file-like, optional
         Where to print; ``sys.stdout`` when None.
 
     Returns
     -------
     search : GridSearchCV
-        Fitted with :class:`~skscale.model_selection.ScaleScorer` (``refit=False``).
+        Fitted with :class:`~skscale.progress.ScaleScorer` (``refit=False``).
     records : list of dict
         One progress record per fit.
     """
@@ -377,7 +385,7 @@ def run_search(pipeline, param_grid, X, y, *, cv=3, random_state=0, workers=None
 
 
 def results_table(search):
-    """Rows of the results table of a search scored by :class:`~skscale.model_selection.ScaleScorer`.
+    """Rows of the results table of a search scored by :class:`~skscale.progress.ScaleScorer`.
 
     Best first.
 
@@ -461,7 +469,7 @@ def refit_best(search, pipeline, X, y, *, auto=False):
     """Refit the best configuration of each parameterisation on all of ``X, y``.
 
     The fits run at the same time on the active joblib backend (inside
-    :func:`skscale.model_selection.search_backend`, its workers).
+    :func:`skscale.search_backends.search_backend`, its workers).
 
     Parameters
     ----------
@@ -487,7 +495,7 @@ def refit_best(search, pipeline, X, y, *, auto=False):
     for index in np.argsort(results["rank_test_accuracy"], kind="stable"):
         params = results["params"][index]
         best.setdefault(params["classifier__parameterisation"], params)
-    names = [name for name in PARAMETERISATIONS if name in best]
+    names = [name for name in COMPARED_PARAMETERISATIONS if name in best]
     if auto:
         best["auto"] = dict(AUTO_PARAMS)
         names.append("auto")
@@ -530,20 +538,36 @@ def _format_test_errors(refitted, labels, test_error, per_scale, best_params, n_
     return lines
 
 
-def _figures(title, tolerance, scales_train, records, per_scale, test_error, labels):
-    """The three figures, ``{file name: Figure}``, titled with the data set's name ``title``."""
+def make_figures(result):
+    """The three figures of a run, ``{file name: Figure}``, titled with its data set's name.
+
+    Parameters
+    ----------
+    result : DemoResult
+        As :func:`compute_demo` returns it.
+
+    Returns
+    -------
+    figures : dict
+        ``{name: matplotlib.figure.Figure}`` for every name in :data:`FIGURES`.
+    """
     from matplotlib.figure import Figure
 
     from .plotting import plot_error_per_scale, plot_isr_trajectory, plot_tolerance
 
+    title, tolerance = _TITLES[result.dataset], result.tolerance
     figures = {}
     figure = figures["tolerance.png"] = Figure(figsize=(6.4, 4.2), layout="constrained")
     ax = figure.add_subplot()
-    plot_tolerance(tolerance, ax=ax, X=scales_train)
+    plot_tolerance(tolerance, ax=ax, X=result.data.scales_train)
     ax.set_title(f"{title} training scales: {ax.get_title()}")
 
     learned = sorted(
-        (record for record in records if record["parameterisation"] != "fixed" and record["isr_history"]),
+        (
+            record
+            for record in result.records
+            if record["parameterisation"] != "fixed" and record["isr_history"]
+        ),
         key=lambda record: record["init_isr"],
     )
     figure = figures["isr_trajectory.png"] = Figure(figsize=(6.4, 4.2), layout="constrained")
@@ -560,12 +584,231 @@ def _figures(title, tolerance, scales_train, records, per_scale, test_error, lab
 
     figure = figures["error_per_scale.png"] = Figure(figsize=(6.4, 4.2), layout="constrained")
     curves = {
-        f"{labels[name]} (test error {100 * test_error[name]:.1f}%)": per_scale[name] for name in per_scale
+        f"{result.labels[name]} (test error {100 * result.test_error[name]:.1f}%)": curve
+        for name, curve in result.per_scale.items()
     }
     ax = figure.add_subplot()
     plot_error_per_scale(curves, ax=ax)
     ax.set_title(f"{title}: {ax.get_title().lower()}")
     return figures
+
+
+def _check_dataset_and_source(dataset, source):
+    """``dataset`` and ``source`` checked: a data set of :data:`DATASET_SOURCES` and one of its sources."""
+    dataset = _DATASET.check(dataset, "dataset")
+    source = Options(DATASET_SOURCES[dataset]).check(source, f"source (dataset={dataset!r})")
+    return dataset, source
+
+
+def _data_lines(data, noun):
+    """What the demo prints about its data, once loaded."""
+    return [
+        f"data: {len(data.y_train)} training and {len(data.y_test)} test {noun} (28 x 28) from "
+        f"source {data.source!r}, each shrunk by a factor in "
+        f"[{data.scales_train.min():.2f}, {data.scales_train.max():.2f}]",
+        f"      {len(data.target_names)} classes: {', '.join(map(str, data.target_names))}",
+        "",
+    ]
+
+
+def _tolerance_lines(tolerance, noun):
+    """Step 1 of the report: the tolerance model's recommendation."""
+    return [
+        f"1. Tolerance model of the training scales (kernel density, tau = {tolerance.tau_:.3f} octaves):",
+        f"   recommended ISR = {tolerance.isr_[0]:.2f}, internal scales "
+        f"{', '.join(f'{value:.2f}' for value in tolerance.internal_scales_[0])} (x {noun[:-1]} size)",
+        "",
+    ]
+
+
+def _score_on_test(refitted, data, bins):
+    """Test error, overall and per data scale, of every refitted pipeline."""
+    test_error, per_scale = {}, {}
+    with torch_threads_in_this_process(1):
+        for name, fitted in refitted.items():
+            per_scale[name] = error_per_scale(fitted, data.X_test, data.y_test, data.scales_test, bins=bins)
+            # The bins span every test digit, so their weighted mean is the test error.
+            test_error[name] = float(np.average(per_scale[name][1], weights=per_scale[name][2]))
+    return test_error, per_scale
+
+
+def compute_demo(
+    config=FULL,
+    *,
+    n_jobs=None,
+    random_state=0,
+    backend="loky",
+    scheduler=None,
+    source="auto",
+    data_home=None,
+    dataset="mnist",
+    stream=None,
+):
+    """Load the data, search, refit and test: the demo's computation, without its report or files.
+
+    Prints the data, the tolerance model and the search's progress as it goes;
+    :func:`format_report` writes up the result and :func:`write_files` saves it.
+
+    Parameters
+    ----------
+    config, n_jobs, random_state, backend, scheduler, source, data_home, dataset, stream
+        See :func:`run_demo`.
+
+    Returns
+    -------
+    result : DemoResult
+        With no ``files`` yet; ``elapsed`` is the time this computation took.
+    """
+    start = time.perf_counter()
+    dataset, source = _check_dataset_and_source(dataset, source)
+    noun = _NOUNS[dataset]
+    data = load_demo_data(
+        config, random_state, source=source, data_home=data_home, dataset=dataset, stream=stream
+    )
+    _print(stream, *_data_lines(data, noun))
+    tolerance = fit_tolerance_model(data.scales_train, config.n_scales)
+    _print(stream, *_tolerance_lines(tolerance, noun))
+
+    pipeline = make_pipeline(config, random_state)
+    grid = make_param_grid(config, tolerance.isr_[0])
+    _print(
+        stream,
+        "2. Grid search: internal scales fixed or learned, initial ISR in "
+        f"{{{', '.join(f'{value:g}' for value in grid['classifier__init_isr'])}}} "
+        f"(sigma_basis {config.init_sigma_basis:g} px, {config.max_epochs} epochs per fit)",
+    )
+    with search_backend(backend, n_jobs=n_jobs, scheduler=scheduler) as workers:
+        search, records = run_search(
+            pipeline,
+            grid,
+            data.X_train,
+            data.y_train,
+            cv=config.cv,
+            random_state=random_state,
+            workers=workers,
+            stream=stream,
+        )
+        refitted, refit_params = refit_best(search, pipeline, data.X_train, data.y_train, auto=True)
+    test_error, per_scale = _score_on_test(refitted, data, config.error_bins)
+
+    rows = results_table(search)
+    for row in rows:
+        name = row["parameterisation"]
+        refit = name in refit_params and refit_params[name]["classifier__init_isr"] == row["init_isr"]
+        row["test_error"] = test_error[name] if refit else ""
+    # The grid's fits that chose a parameterisation's best initial ISR, plus its refit.
+    per_half = config.cv * len(grid["classifier__init_isr"])
+    return DemoResult(
+        config=config,
+        dataset=dataset,
+        data=data,
+        target_names=data.target_names,
+        tolerance=tolerance,
+        search=search,
+        rows=rows,
+        param_grid=grid,
+        best_params={
+            "classifier__parameterisation": rows[0]["parameterisation"],
+            "classifier__init_isr": rows[0]["init_isr"],
+        },
+        refit_params=refit_params,
+        labels={
+            name: _label(
+                refit_params[name]["classifier__parameterisation"], refit_params[name]["classifier__init_isr"]
+            )
+            for name in refitted
+        },
+        refitted=refitted,
+        test_error=test_error,
+        n_fits={name: 1 if name == "auto" else per_half + 1 for name in refitted},
+        per_scale=per_scale,
+        records=records,
+        files=[],
+        backend=workers.description,
+        elapsed=time.perf_counter() - start,
+    )
+
+
+def format_report(result):
+    """Steps 3 and 4 of the demo's report: the search's table and the test errors.
+
+    Parameters
+    ----------
+    result : DemoResult
+        As :func:`compute_demo` returns it.
+
+    Returns
+    -------
+    lines : list of str
+    """
+    data, noun, best = result.data, _NOUNS[result.dataset], result.rows[0]
+    n_train, n_test = len(data.y_train), len(data.y_test)
+    per_half = result.config.cv * len(result.param_grid["classifier__init_isr"])
+    return [
+        "",
+        f"3. Results ({result.config.cv}-fold cross-validation on {n_train} training {noun}; "
+        "sigma_basis [px] and ISR after training)",
+        *_format_table(result.rows),
+        f"   best: {_label(best['parameterisation'], best['init_isr'])}, CV accuracy "
+        f"{best['cv_accuracy']:.3f} +/- {best['cv_accuracy_std']:.3f}",
+        "",
+        f"4. Test error on {n_test} {noun} of the best fixed and the best learned "
+        f"configuration, refitted on all {n_train} training {noun}, and of a learned ISR "
+        "from init_isr='auto' (no search)",
+        f"   fits: the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
+        f"cross-validation fits ({per_half} each) and 2 refits;",
+        "   init_isr='auto' estimated its ISR from the training images and needed 1 fit",
+        *_format_test_errors(
+            result.refitted,
+            result.labels,
+            result.test_error,
+            result.per_scale,
+            result.best_params,
+            result.n_fits,
+        ),
+    ]
+
+
+def write_files(result, output):
+    """Write the figures (:data:`FIGURES`), ``results.csv`` and ``error_per_scale.csv``.
+
+    Parameters
+    ----------
+    result : DemoResult
+        As :func:`compute_demo` returns it.
+    output : str or path-like
+        Folder of the files; created if needed.
+
+    Returns
+    -------
+    files : list of str
+        The paths written, in the order above.
+    """
+    output = os.fspath(output)
+    os.makedirs(output, exist_ok=True)
+    files = []
+    for name, figure in make_figures(result).items():
+        files.append(os.path.join(output, name))
+        figure.savefig(files[-1], dpi=100)
+    files.append(os.path.join(output, "results.csv"))
+    _write_csv(files[-1], list(result.rows[0]), result.rows)
+    files.append(os.path.join(output, "error_per_scale.csv"))
+    _write_csv(
+        files[-1],
+        ["parameterisation", "init_isr", "scale", "test_error", "n_digits"],
+        [
+            {
+                "parameterisation": result.refit_params[name]["classifier__parameterisation"],
+                "init_isr": result.refit_params[name]["classifier__init_isr"],
+                "scale": float(scale),
+                "test_error": float(error),
+                "n_digits": int(count),
+            }
+            for name in result.refitted
+            for scale, error, count in zip(*result.per_scale[name])
+        ],
+    )
+    return files
 
 
 def run_demo(
@@ -583,6 +826,8 @@ def run_demo(
 ):
     """Run the whole demo, printing as it goes, and write the figures and tables.
 
+    :func:`compute_demo`, then :func:`format_report` printed and :func:`write_files`.
+
     Parameters
     ----------
     config : DemoConfig, default=FULL
@@ -590,7 +835,7 @@ def run_demo(
     output : str or path-like, default="skscale-demo"
         Folder for the figures and CSV files; created if needed.
     n_jobs : int, optional
-        Worker processes (all cores when None); see :func:`skscale.model_selection.search_backend`.
+        Worker processes (all cores when None); see :func:`skscale.search_backends.search_backend`.
     random_state : int, default=0
         Seeds the data realisation, the folds and every network.
     backend : {"loky", "dask"}, default="loky"
@@ -620,147 +865,30 @@ def run_demo(
         work).
     """
     start = time.perf_counter()
-    dataset = _DATASET.check(dataset, "dataset")
-    source = Options(DATASET_SOURCES[dataset]).check(source, f"source (dataset={dataset!r})")
+    dataset, source = _check_dataset_and_source(dataset, source)
     import matplotlib  # noqa: F401  (fail before the long search when the plot extra is missing)
 
-    title, noun = _TITLES[dataset], _NOUNS[dataset]
-    _print(stream, f"skscale demo: learned versus fixed internal scale range (ISR) on {title}")
-    data = load_demo_data(
-        config, random_state, source=source, data_home=data_home, dataset=dataset, stream=stream
-    )
+    _print(stream, f"skscale demo: learned versus fixed internal scale range (ISR) on {_TITLES[dataset]}")
     output = os.fspath(output)
-    os.makedirs(output, exist_ok=True)
-    _print(
-        stream,
-        f"data: {len(data.y_train)} training and {len(data.y_test)} test {noun} (28 x 28) from "
-        f"source {data.source!r}, each shrunk by a factor in "
-        f"[{data.scales_train.min():.2f}, {data.scales_train.max():.2f}]",
-        f"      {len(data.target_names)} classes: {', '.join(map(str, data.target_names))}",
-        "",
-    )
-
-    tolerance = fit_tolerance_model(data.scales_train, config.n_scales)
-    _print(
-        stream,
-        f"1. Tolerance model of the training scales (kernel density, tau = {tolerance.tau_:.3f} octaves):",
-        f"   recommended ISR = {tolerance.isr_[0]:.2f}, internal scales "
-        f"{', '.join(f'{value:.2f}' for value in tolerance.internal_scales_[0])} (x {noun[:-1]} size)",
-        "",
-    )
-
-    pipeline = make_pipeline(config, random_state)
-    grid = make_param_grid(config, tolerance.isr_[0])
-    _print(
-        stream,
-        "2. Grid search: internal scales fixed or learned, initial ISR in "
-        f"{{{', '.join(f'{value:g}' for value in grid['classifier__init_isr'])}}} "
-        f"(sigma_basis {config.init_sigma_basis:g} px, {config.max_epochs} epochs per fit)",
-    )
-    with search_backend(backend, n_jobs=n_jobs, scheduler=scheduler) as workers:
-        search, records = run_search(
-            pipeline,
-            grid,
-            data.X_train,
-            data.y_train,
-            cv=config.cv,
-            random_state=random_state,
-            workers=workers,
-            stream=stream,
-        )
-        rows = results_table(search)
-        best = rows[0]
-        best_params = {
-            "classifier__parameterisation": best["parameterisation"],
-            "classifier__init_isr": best["init_isr"],
-        }
-        _print(
-            stream,
-            "",
-            f"3. Results ({config.cv}-fold cross-validation on {len(data.y_train)} training {noun}; "
-            "sigma_basis [px] and ISR after training)",
-            *_format_table(rows),
-            f"   best: {_label(best['parameterisation'], best['init_isr'])}, CV accuracy "
-            f"{best['cv_accuracy']:.3f} +/- {best['cv_accuracy_std']:.3f}",
-            "",
-            f"4. Test error on {len(data.y_test)} {noun} of the best fixed and the best learned "
-            f"configuration, refitted on all {len(data.y_train)} training {noun}, and of a learned ISR "
-            "from init_isr='auto' (no search)",
-        )
-        refitted, best_of = refit_best(search, pipeline, data.X_train, data.y_train, auto=True)
-
-    test_error, per_scale = {}, {}
-    with torch_threads_in_this_process(1):
-        for name, fitted in refitted.items():
-            per_scale[name] = error_per_scale(
-                fitted, data.X_test, data.y_test, data.scales_test, bins=config.error_bins
-            )
-            # The bins span every test digit, so their weighted mean is the test error.
-            test_error[name] = float(np.average(per_scale[name][1], weights=per_scale[name][2]))
-    labels = {
-        name: _label(best_of[name]["classifier__parameterisation"], best_of[name]["classifier__init_isr"])
-        for name in refitted
-    }
-    # The grid's fits that chose a parameterisation's best initial ISR, plus its refit.
-    per_half = config.cv * len(grid["classifier__init_isr"])
-    n_fits = {name: 1 if name == "auto" else per_half + 1 for name in refitted}
-    _print(
-        stream,
-        f"   fits: the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
-        f"cross-validation fits ({per_half} each) and 2 refits;",
-        "   init_isr='auto' estimated its ISR from the training images and needed 1 fit",
-        *_format_test_errors(refitted, labels, test_error, per_scale, best_params, n_fits),
-    )
-
-    for row in rows:
-        name = row["parameterisation"]
-        refit = name in best_of and best_of[name]["classifier__init_isr"] == row["init_isr"]
-        row["test_error"] = test_error[name] if refit else ""
-    figures = _figures(title, tolerance, data.scales_train, records, per_scale, test_error, labels)
-    files = []
-    for name, figure in figures.items():
-        files.append(os.path.join(output, name))
-        figure.savefig(files[-1], dpi=100)
-    files.append(os.path.join(output, "results.csv"))
-    _write_csv(files[-1], list(rows[0]), rows)
-    files.append(os.path.join(output, "error_per_scale.csv"))
-    _write_csv(
-        files[-1],
-        ["parameterisation", "init_isr", "scale", "test_error", "n_digits"],
-        [
-            {
-                "parameterisation": best_of[name]["classifier__parameterisation"],
-                "init_isr": best_of[name]["classifier__init_isr"],
-                "scale": float(scale),
-                "test_error": float(error),
-                "n_digits": int(count),
-            }
-            for name in refitted
-            for scale, error, count in zip(*per_scale[name])
-        ],
-    )
-
-    elapsed = time.perf_counter() - start
-    _print(
-        stream,
-        "",
-        f"5. Wrote {', '.join(os.path.basename(path) for path in files)} to {output}{os.sep}",
-        f"Done in {format_duration(elapsed)}.",
-    )
-    return DemoResult(
-        config=config,
+    os.makedirs(output, exist_ok=True)  # a folder that cannot be made fails before the search
+    result = compute_demo(
+        config,
+        n_jobs=n_jobs,
+        random_state=random_state,
+        backend=backend,
+        scheduler=scheduler,
+        source=source,
+        data_home=data_home,
         dataset=dataset,
-        target_names=data.target_names,
-        tolerance=tolerance,
-        search=search,
-        rows=rows,
-        best_params=best_params,
-        refitted=refitted,
-        test_error=test_error,
-        n_fits=n_fits,
-        per_scale=per_scale,
-        records=records,
-        files=files,
-        backend=workers.description,
-        elapsed=elapsed,
+        stream=stream,
     )
+    _print(stream, *format_report(result))
+    result.files = write_files(result, output)
+    result.elapsed = time.perf_counter() - start
+    _print(
+        stream,
+        "",
+        f"5. Wrote {', '.join(os.path.basename(path) for path in result.files)} to {output}{os.sep}",
+        f"Done in {format_duration(result.elapsed)}.",
+    )
+    return result

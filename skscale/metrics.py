@@ -6,9 +6,9 @@ import numbers
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, column_or_1d
 
+from .rescaling import rescale_about_centre
 from .utils.validation import Integer, Options, Real
 
 __all__ = ["error_per_scale", "rescale", "scale_equivariance_error"]
@@ -19,7 +19,10 @@ _MODE = Options(("bicubic", "bilinear"))
 def rescale(images, factor, mode="bicubic"):
     """Rescale the spatial axes of a batch by ``factor`` about the image centre.
 
-    This is the operator ``L_s`` of Eq. 1, sampled on the pixel grid.
+    This is the operator ``L_s`` of Eq. 1, sampled on the pixel grid: the whole image is
+    resized to ``round(H * factor) x round(W * factor)`` pixels by
+    :func:`~skscale.rescaling.rescale_about_centre`, with the edge pixels repeated beyond
+    the border (``padding="border"``) and, when shrinking, box-filter antialiasing.
 
     Parameters
     ----------
@@ -42,8 +45,13 @@ def rescale(images, factor, mode="bicubic"):
         )
     leading = images.shape[:-2]
     flat = images.reshape(leading[0], -1, *images.shape[-2:])
-    size = (round(images.shape[-2] * factor), round(images.shape[-1] * factor))
-    out = F.interpolate(flat, size=size, mode=mode, align_corners=False, antialias=factor < 1)
+    height, width = images.shape[-2:]
+    size = (round(height * factor), round(width * factor))
+    # The whole image is resized to the rounded size: each axis by its own exact ratio.
+    ratios = [[size[0] / height, size[1] / width]]
+    out = rescale_about_centre(
+        flat, ratios, output_size=size, interpolation=mode, padding="border", antialias=factor < 1
+    )
     return out.reshape(*leading, *size)
 
 

@@ -263,6 +263,37 @@ def test_disco_basis_is_cached_under_the_data_home(tmp_path, monkeypatch):
         assert stored["scale_1"].shape == first[1].shape
 
 
+def test_disco_basis_touches_the_disk_on_first_use_not_when_built(tmp_path):
+    cache = tmp_path / "skscale" / "disco"
+    images = torch.randn(2, 1, 28, 28, generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    network = DISCONet(10, scales=[1.0, 1.5, 2.0], effective_size=3, data_home=tmp_path, widths=(4, 4, 4))
+    assert not tmp_path.exists() or not any(tmp_path.iterdir())  # building wrote nothing
+    network.eval()
+    with torch.no_grad():
+        first = network(images)
+    assert len(list(cache.glob("*.npz"))) == 1  # the first forward pass did
+    # The basis is that of load_disco_basis: a network loaded from this state dict (no
+    # computation: its buffers come from the state dict) and one that reads the cache agree.
+    torch.manual_seed(0)
+    loaded = DISCONet(
+        10, scales=[1.0, 1.5, 2.0], effective_size=3, data_home=tmp_path / "elsewhere", widths=(4, 4, 4)
+    )
+    loaded.load_state_dict(network.state_dict())
+    torch.manual_seed(0)
+    cached = DISCONet(10, scales=[1.0, 1.5, 2.0], effective_size=3, data_home=tmp_path, widths=(4, 4, 4))
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.eval()(images), first, rtol=0, atol=0)
+        torch.testing.assert_close(cached.eval()(images), first, rtol=0, atol=0)
+    assert not (tmp_path / "elsewhere").exists()
+    # A state dict of a basis never used holds the computed basis, not placeholders.
+    fresh = DiscoBasis([1.0, 1.5, 2.0], effective_size=3, data_home=tmp_path / "fresh")
+    state = fresh.state_dict()
+    for index, (kernels, _) in enumerate(network.basis.kernels()):
+        torch.testing.assert_close(state[f"basis_{index}"], kernels, rtol=0, atol=0)
+    assert len(list((tmp_path / "fresh").rglob("*.npz"))) == 1
+
+
 def test_disco_layers_are_equivariant_on_their_scales(tmp_path):
     images = smooth_noise(4, 96, sigma=1.5)
     basis = DiscoBasis(DISCO_SCALES, data_home=tmp_path)

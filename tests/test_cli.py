@@ -318,13 +318,13 @@ def test_demo_on_a_tiny_fashion_mnist_from_idx_files(capsys, monkeypatch, tmp_pa
     )
     monkeypatch.setattr(skscale.demo, "QUICK", tiny)
     figures = {}
-    draw = skscale.demo._figures
+    draw = skscale.demo.make_figures
 
     def keep_figures(*args, **kwargs):
         figures.update(draw(*args, **kwargs))
         return figures
 
-    monkeypatch.setattr(skscale.demo, "_figures", keep_figures)
+    monkeypatch.setattr(skscale.demo, "make_figures", keep_figures)
     output = tmp_path / "out"
     argv = [
         "demo",

@@ -14,6 +14,7 @@ from skscale import ToleranceModel  # noqa: E402
 from skscale.__main__ import main  # noqa: E402
 from skscale.datasets import FASHION_MNIST_CLASSES, DatasetSizeWarning  # noqa: E402
 from skscale.demo import (  # noqa: E402
+    COMPARED_PARAMETERISATIONS,
     FIGURES,
     QUICK,
     DemoConfig,
@@ -124,6 +125,19 @@ def test_param_grid_compares_fixed_and_learned_scales_around_the_tolerance_isr()
         "classifier__init_isr": [1.5, 2.41, 4.0],
     }
     assert make_param_grid(config, 4.0)["classifier__init_isr"] == [1.5, 4.0]
+
+
+def test_the_compared_forms_and_the_sources_are_declared_once():
+    import skscale.demo
+    from skscale.datasets import DATASET_SOURCES
+    from skscale.nn import PARAMETERISATIONS
+
+    assert COMPARED_PARAMETERISATIONS == ("fixed", "isr")
+    assert set(COMPARED_PARAMETERISATIONS) <= set(PARAMETERISATIONS)
+    assert (
+        not hasattr(skscale.demo, "PARAMETERISATIONS") or skscale.demo.PARAMETERISATIONS is PARAMETERISATIONS
+    )
+    assert skscale.demo.DATASET_SOURCES is DATASET_SOURCES
 
 
 def test_tolerance_model_follows_the_uniform_scales_of_mnist_scale():

@@ -16,6 +16,11 @@ in ``data_home/fashion-mnist``, and downloads them from OpenML only when neither
   :func:`rescale_tensor` does the same to torch batches on their device.
 - :func:`get_data_home`, :func:`find_idx_files`, :func:`read_idx`, :func:`data_sources`:
   where the data is and what is available.
+
+The modules of this package are private; the names they list in ``__all__`` are exported
+here. Their other names without a leading underscore (e.g. ``read_idx_files``,
+``to_bunch``) are shared between the modules of this package only; names with one are
+used by their own module only.
 """
 
 from ._dynamic import MNIST_OBJECT_FRACTION, DynamicScaleMNIST, scale_grid
@@ -25,9 +30,10 @@ from ._idx import DEBIAN_FASHION_MNIST, find_idx_files, get_data_home, read_idx
 from ._mnist import bundled_mnist_path, load_mnist
 from ._mnist_scale import DatasetSizeWarning, make_mnist_scale
 from ._rescale import rescale_images, rescale_tensor
-from ._sources import data_sources
+from ._sources import DATASET_SOURCES, data_sources
 
 __all__ = [
+    "DATASET_SOURCES",
     "DEBIAN_FASHION_MNIST",
     "FASHION_MNIST_CLASSES",
     "MNIST_OBJECT_FRACTION",

@@ -10,8 +10,8 @@ from scipy import stats
 from sklearn.utils import check_random_state
 from torch.utils.data import Dataset
 
+from ..rescaling import rescale_about_centre
 from ..utils.validation import Boolean, Integer, Pair, Real
-from ._rescale import _resample
 
 __all__ = ["DynamicScaleMNIST", "scale_grid"]
 
@@ -84,7 +84,8 @@ def scale_grid(low_octave, high_octave, per_octave=10, *, num=None):
     return 2.0 ** np.linspace(low, high, num)
 
 
-def _check_images(images, labels):
+def check_images(images, labels):
+    """``images`` as C-contiguous float32 (n, side, side) in [0, 1] and ``labels`` checked."""
     images = np.require(np.asarray(images, dtype=np.float32), requirements=["C", "W"])
     if images.ndim != 3 or images.shape[1] != images.shape[2] or not len(images):
         raise ValueError(
@@ -256,7 +257,7 @@ default="loguniform"
         random_state=0,
         object_fraction=MNIST_OBJECT_FRACTION,
     ):
-        images, labels = _check_images(images, labels)
+        images, labels = check_images(images, labels)
         canvas_size, object_size = _check_geometry(images, canvas_size, object_fraction)
         low, high = _SCALE_RANGE.check(scale_range, "scale_range")
         _check_fits(high, object_size, canvas_size, "scale_range")
@@ -311,7 +312,7 @@ default="loguniform"
         >>> len(test), test.grid.round(2).tolist()
         (40, [1.0, 1.26, 1.59, 2.0])
         """
-        images, labels = _check_images(images, labels)
+        images, labels = check_images(images, labels)
         canvas_size, object_size = _check_geometry(images, canvas_size, object_fraction)
         grid = np.asarray(scales, dtype=np.float64)
         if grid.ndim != 1 or not len(grid) or not (np.isfinite(grid).all() and (grid > 0).all()):
@@ -350,10 +351,11 @@ default="loguniform"
     def _render(self, indices):
         """Images of the samples ``indices``, shape (B, 1, canvas, canvas), normalised."""
         with torch.no_grad():
-            images = _resample(
+            images = rescale_about_centre(
                 self.images[torch.from_numpy(np.asarray(self.source_index[indices]))],
                 self.scales[indices],
-                (self.canvas_size, self.canvas_size),
+                output_size=self.canvas_size,
+                clip=(0.0, 1.0),
             )
         if self.mean != 0.0 or self.std != 1.0:
             images = images.sub_(self.mean).div_(self.std)

@@ -6,7 +6,7 @@ import numpy as np
 from sklearn.utils import Bunch, check_random_state
 
 from ..utils.validation import Boolean, Integer
-from ._dynamic import MNIST_OBJECT_FRACTION, DynamicScaleMNIST, _check_images
+from ._dynamic import MNIST_OBJECT_FRACTION, DynamicScaleMNIST, check_images
 
 __all__ = ["make_dynamic_split"]
 
@@ -86,7 +86,7 @@ def make_dynamic_split(
     >>> split.X_train.shape, split.X_test.shape, split.X_grid.shape
     ((200, 1, 56, 56), (100, 1, 56, 56), (40, 1, 56, 56))
     """
-    images, labels = _check_images(images, labels)
+    images, labels = check_images(images, labels)
     n_train = _COUNT.check(n_train, "n_train")
     n_test = _COUNT.check(n_test, "n_test")
     if n_train + n_test > len(labels):

@@ -6,13 +6,15 @@ import os
 
 from ..utils.validation import Boolean, Options
 from . import _idx
-from ._idx import _SUBSET, _find_in_folders, _idx_folders, _read_idx_files, find_idx_files
-from ._mnist import _missing_files_error, _to_bunch
-from ._openml import _load_openml
+from ._idx import SUBSET, find_idx_files, find_in_folders, idx_folders, missing_files_error, read_idx_files
+from ._mnist import to_bunch
+from ._openml import load_openml
 
 __all__ = ["FASHION_MNIST_CLASSES", "load_fashion_mnist"]
 
-_SOURCE = Options(("auto", "debian", "idx", "openml"))
+#: Where :func:`load_fashion_mnist` can read Fashion-MNIST from, ``"auto"`` first.
+FASHION_MNIST_SOURCES = ("auto", "debian", "idx", "openml")
+_SOURCE = Options(FASHION_MNIST_SOURCES)
 _OPENML_NAME = "Fashion-MNIST"
 
 FASHION_MNIST_CLASSES = (
@@ -53,9 +55,10 @@ unlike MNIST's digits, which fill a 20x20 box.
 """
 
 
-def _debian_files(subset):
+def debian_files(subset):
+    """The IDX files of ``subset`` in Debian's Fashion-MNIST folder, or None."""
     # Read at call time so that the folder can be pointed elsewhere (tests do).
-    return _find_in_folders([_idx.DEBIAN_FASHION_MNIST], subset)
+    return find_in_folders([_idx.DEBIAN_FASHION_MNIST], subset)
 
 
 def load_fashion_mnist(*, data_home=None, source="auto", subset="all", return_X_y=False):
@@ -112,28 +115,28 @@ def load_fashion_mnist(*, data_home=None, source="auto", subset="all", return_X_
     ((10000, 28, 28), 'T-shirt/top')
     """
     source = _SOURCE.check(source, "source")
-    subset = _SUBSET.check(subset, "subset")
+    subset = SUBSET.check(subset, "subset")
     return_X_y = Boolean().check(return_X_y, "return_X_y")
     paths = None
     if source in ("auto", "debian"):
-        paths = _debian_files(subset)
+        paths = debian_files(subset)
         if paths is not None:
             source = "debian"
         elif source == "debian":
-            raise _missing_files_error("Fashion-MNIST", [_idx.DEBIAN_FASHION_MNIST], subset, _HOW_TO_PROVIDE)
+            raise missing_files_error("Fashion-MNIST", [_idx.DEBIAN_FASHION_MNIST], subset, _HOW_TO_PROVIDE)
     if source in ("auto", "idx"):
         paths = find_idx_files("fashion", data_home, subset=subset)
         if paths is not None:
             source = "idx"
         elif source == "idx":
-            raise _missing_files_error(
-                "Fashion-MNIST", _idx_folders("fashion", data_home), subset, _HOW_TO_PROVIDE
+            raise missing_files_error(
+                "Fashion-MNIST", idx_folders("fashion", data_home), subset, _HOW_TO_PROVIDE
             )
     if source == "auto":
         try:
-            images, labels, location = _load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
+            images, labels, location = load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
         except ConnectionError as exc:
-            folders = [_idx.DEBIAN_FASHION_MNIST, *_idx_folders("fashion", data_home)]
+            folders = [_idx.DEBIAN_FASHION_MNIST, *idx_folders("fashion", data_home)]
             raise FileNotFoundError(
                 "source='auto' found Fashion-MNIST in none of "
                 + ", ".join(repr(os.fspath(folder)) for folder in folders)
@@ -142,11 +145,11 @@ def load_fashion_mnist(*, data_home=None, source="auto", subset="all", return_X_
             ) from exc
         source = "openml"
     elif source == "openml":
-        images, labels, location = _load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
+        images, labels, location = load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
     else:
-        images, labels = _read_idx_files(paths, subset)
+        images, labels = read_idx_files(paths, subset)
         location = os.fspath(next(iter(paths.values())).parent)
-    return _to_bunch(
+    return to_bunch(
         images,
         labels,
         return_X_y=return_X_y,

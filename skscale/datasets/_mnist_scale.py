@@ -11,11 +11,11 @@ import torch
 from sklearn.model_selection import train_test_split
 from sklearn.utils import Bunch, check_random_state
 
+from ..rescaling import rescale_about_centre
 from ..utils.validation import Boolean, Integer, Options, Pair, Real
 from ._fashion import load_fashion_mnist
-from ._idx import _N_CLASSES
+from ._idx import N_CLASSES
 from ._mnist import load_mnist
-from ._rescale import _resample
 
 __all__ = ["DatasetSizeWarning", "make_mnist_scale"]
 
@@ -23,7 +23,7 @@ _SPLITS = ("train", "val", "test")
 _LOADERS = {"mnist": load_mnist, "fashion": load_fashion_mnist}
 _NAMES = {"mnist": "MNIST", "fashion": "Fashion-MNIST"}
 _DATASET = Options(tuple(_LOADERS))
-_SPLIT_SIZE = Integer(low=_N_CLASSES)  # a stratified split needs one image per class
+_SPLIT_SIZE = Integer(low=N_CLASSES)  # a stratified split needs one image per class
 _SCALE_RANGE = Pair(Real(low=0, closed="neither"), allow_equal=True)
 _EXTRA_SCALING = Real(low=0, closed="neither", allow_none=True)
 
@@ -51,7 +51,7 @@ _DESCR_KEYS = (
 )
 
 
-def _split_sizes(requested, n_available, n_classes=_N_CLASSES):
+def _split_sizes(requested, n_available, n_classes=N_CLASSES):
     """Scale the requested split sizes down proportionally to ``n_available``.
 
     Every non-empty split keeps at least ``n_classes`` images, which the stratified
@@ -217,8 +217,12 @@ def make_mnist_scale(
     all_indices = np.concatenate([indices[split] for split in _SPLITS])
     all_scales = np.concatenate([scales[split] for split in _SPLITS])
     with torch.no_grad():
-        rescaled = _resample(
-            torch.from_numpy(images[all_indices]), all_scales, images.shape[1:], antialias=antialias
+        rescaled = rescale_about_centre(
+            torch.from_numpy(images[all_indices]),
+            all_scales,
+            output_size=images.shape[1:],
+            antialias=antialias,
+            clip=(0.0, 1.0),
         )
     rescaled = rescaled.numpy()
 

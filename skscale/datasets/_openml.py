@@ -9,7 +9,7 @@ _N_TRAIN = 60000
 _N_ALL = 70000
 
 
-def _load_openml(name, data_home, subset, how_to_provide):
+def load_openml(name, data_home, subset, how_to_provide):
     """Images (n, side, side) and labels of the OpenML data set ``name``.
 
     Raises ``ConnectionError`` (ending with ``how_to_provide``) when OpenML cannot be

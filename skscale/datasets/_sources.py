@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from sklearn.utils import Bunch
 
-from ._fashion import _debian_files
+from ._fashion import FASHION_MNIST_SOURCES, debian_files
 from ._idx import find_idx_files, get_data_home
-from ._mnist import bundled_mnist_path
+from ._mnist import MNIST_SOURCES, bundled_mnist_path
 
-__all__ = ["data_sources"]
+__all__ = ["DATASET_SOURCES", "data_sources"]
+
+#: The sources each data set can be read from (see :func:`load_mnist` and
+#: :func:`load_fashion_mnist`), ``"auto"`` (offline when possible) first.
+DATASET_SOURCES = {"mnist": MNIST_SOURCES, "fashion": FASHION_MNIST_SOURCES}
 
 
 def data_sources(data_home=None):
@@ -47,7 +51,7 @@ def data_sources(data_home=None):
     home = get_data_home(data_home)
     mnist_idx = find_idx_files("mnist", home)
     fashion_idx = find_idx_files("fashion", home)
-    fashion_debian = _debian_files("all")
+    fashion_debian = debian_files("all")
     try:
         bundled, bundled_error = bundled_mnist_path(), None
     except (ImportError, OSError) as exc:

@@ -367,7 +367,8 @@ class DiscoBasis(nn.Module):
     of the proxy basis of :func:`load_disco_basis` gives it: dilated for integer ratios
     ``scales[s] / scales[0]``, optimised otherwise. Each function is divided by its L2
     norm at the smallest scale. The basis holds no trainable parameter; it may be shared
-    by several layers.
+    by several layers. It is computed on first use (:meth:`kernels`, so the first forward
+    pass of a layer, or a ``state_dict``): constructing it touches no disk.
 
     Parameters
     ----------
@@ -379,7 +380,7 @@ class DiscoBasis(nn.Module):
     margin : int, default=1
         See :func:`disco_kernel_layout`.
     data_home : str or path-like, optional
-        Where the optimised basis is cached (see :func:`load_disco_basis`).
+        Where the optimised basis is cached (see :func:`load_disco_basis`), on first use.
 
     Attributes
     ----------
@@ -408,29 +409,57 @@ class DiscoBasis(nn.Module):
         self.layout = disco_kernel_layout(relative, self.effective_size, margin)
         self.n_functions = self.effective_size**2
         self.scales = InternalScales.from_values(values)
-        proxy = load_disco_basis(relative, self.effective_size, margin=margin, data_home=data_home)
+        self._values = values
+        self.data_home = data_home
+        # The basis is computed (and the optimised proxy read from or written to the disk
+        # cache) on first use, so that building a network touches no disk; until then the
+        # buffers hold zeros of their final shapes, so that state dicts load into them.
+        self._computed = False
+        self._dtype = torch.get_default_dtype()
+        for index, (kernel_size, _, _) in enumerate(self.layout):
+            placeholder = torch.zeros(self.n_functions, kernel_size, kernel_size, dtype=self._dtype)
+            self.register_buffer(f"basis_{index}", placeholder)
 
+    def _compute(self):
+        """Fill the basis buffers once (in place: their device and dtype are kept)."""
+        if self._computed:
+            return
+        values = self._values
+        relative = [value / values[0] for value in values]
+        proxy = load_disco_basis(relative, self.effective_size, margin=self.margin, data_home=self.data_home)
         size = self.effective_size
         hermite = hermite_basis(
             torch.tensor([values[0]], dtype=torch.float64), size, size - 1, index_set="tensor"
         )[:, 0]
         hermite = hermite.reshape(self.n_functions, self.n_functions)
         hermite = hermite / torch.linalg.vector_norm(hermite, dim=1, keepdim=True)
-        dtype = torch.get_default_dtype()
-        for index, ((kernel_size, _, is_integer), kernels) in enumerate(zip(self.layout, proxy)):
-            if is_integer:
-                basis = hermite.reshape(self.n_functions, size, size)
-            else:
-                kernels = torch.as_tensor(kernels, dtype=torch.float64).reshape(self.n_functions, -1)
-                basis = (hermite @ kernels).reshape(self.n_functions, kernel_size, kernel_size)
-            self.register_buffer(f"basis_{index}", basis.to(dtype))
+        with torch.no_grad():
+            for index, ((kernel_size, _, is_integer), kernels) in enumerate(zip(self.layout, proxy)):
+                if is_integer:
+                    basis = hermite.reshape(self.n_functions, size, size)
+                else:
+                    kernels = torch.as_tensor(kernels, dtype=torch.float64).reshape(self.n_functions, -1)
+                    basis = (hermite @ kernels).reshape(self.n_functions, kernel_size, kernel_size)
+                # Rounded to the default dtype at construction first, as an eager basis was.
+                getattr(self, f"basis_{index}").copy_(basis.to(self._dtype))
+        self._computed = True
+
+    def _save_to_state_dict(self, destination, prefix, keep_vars):
+        self._compute()
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        if all(f"{prefix}basis_{index}" in state_dict for index in range(len(self.layout))):
+            self._computed = True
 
     @property
     def n_scales(self):
         return len(self.layout)
 
     def kernels(self):
-        """``[(basis (F, size, size), dilation) for every scale]``."""
+        """``[(basis (F, size, size), dilation) for every scale]``, computed on the first call."""
+        self._compute()
         return [
             (getattr(self, f"basis_{index}"), dilation) for index, (_, dilation, _) in enumerate(self.layout)
         ]
