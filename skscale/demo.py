@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import dataclasses
+import inspect
 import math
 import os
 import sys
@@ -544,7 +545,7 @@ def make_figures(result):
     Parameters
     ----------
     result : DemoResult
-        As :func:`compute_demo` returns it.
+        The run to draw (from :func:`compute_demo`): its grid records and trajectories.
 
     Returns
     -------
@@ -811,19 +812,7 @@ def write_files(result, output):
     return files
 
 
-def run_demo(
-    config=FULL,
-    *,
-    output="skscale-demo",
-    n_jobs=None,
-    random_state=0,
-    backend="loky",
-    scheduler=None,
-    source="auto",
-    data_home=None,
-    dataset="mnist",
-    stream=None,
-):
+def run_demo(config=FULL, *, output="skscale-demo", **options):
     """Run the whole demo, printing as it goes, and write the figures and tables.
 
     :func:`compute_demo`, then :func:`format_report` printed and :func:`write_files`.
@@ -834,25 +823,9 @@ def run_demo(
         :data:`FULL` or :data:`QUICK` (or your own sizes).
     output : str or path-like, default="skscale-demo"
         Folder for the figures and CSV files; created if needed.
-    n_jobs : int, optional
-        Worker processes (all cores when None); see :func:`skscale.search_backends.search_backend`.
-    random_state : int, default=0
-        Seeds the data realisation, the folds and every network.
-    backend : {"loky", "dask"}, default="loky"
-    scheduler : str, optional
-        Dask scheduler address (``backend="dask"``); a local cluster when None.
-    source : str, default="auto"
-        Where the images come from, one of :data:`DATASET_SOURCES` ``[dataset]``: for
-        MNIST see :func:`skscale.datasets.load_mnist`, for Fashion-MNIST
-        :func:`skscale.datasets.load_fashion_mnist`.
-    data_home : str or path-like, optional
-        Folder of the data (IDX files, OpenML cache), see
-        :func:`skscale.datasets.get_data_home`.
-    dataset : {"mnist", "fashion"}, default="mnist"
-        MNIST digits or Fashion-MNIST articles, rescaled as MNIST-Scale (see
-        :func:`skscale.datasets.make_mnist_scale`).
-    stream : file-like, optional
-        Where to print; ``sys.stdout`` when None.
+    **options
+        The keyword arguments of :func:`compute_demo` (``n_jobs``, ``random_state``,
+        ``backend``, ``scheduler``, ``source``, ``data_home``, ``dataset``, ``stream``).
 
     Returns
     -------
@@ -863,25 +836,24 @@ def run_demo(
     ValueError
         If ``dataset`` is unknown or ``source`` is not one of its sources (before any
         work).
+    TypeError
+        For an option :func:`compute_demo` does not take.
     """
     start = time.perf_counter()
-    dataset, source = _check_dataset_and_source(dataset, source)
+    unknown = sorted(set(options) - set(inspect.signature(compute_demo).parameters) - {"config"})
+    if unknown:
+        raise TypeError(f"run_demo() got an unexpected keyword argument {unknown[0]!r}")
+    stream = options.get("stream")
+    options["dataset"], options["source"] = _check_dataset_and_source(
+        options.get("dataset", "mnist"), options.get("source", "auto")
+    )
     import matplotlib  # noqa: F401  (fail before the long search when the plot extra is missing)
 
-    _print(stream, f"skscale demo: learned versus fixed internal scale range (ISR) on {_TITLES[dataset]}")
+    title = _TITLES[options["dataset"]]
+    _print(stream, f"skscale demo: learned versus fixed internal scale range (ISR) on {title}")
     output = os.fspath(output)
     os.makedirs(output, exist_ok=True)  # a folder that cannot be made fails before the search
-    result = compute_demo(
-        config,
-        n_jobs=n_jobs,
-        random_state=random_state,
-        backend=backend,
-        scheduler=scheduler,
-        source=source,
-        data_home=data_home,
-        dataset=dataset,
-        stream=stream,
-    )
+    result = compute_demo(config, **options)
     _print(stream, *format_report(result))
     result.files = write_files(result, output)
     result.elapsed = time.perf_counter() - start

@@ -20,15 +20,7 @@ from skscale.search_backends import (
     torch_threads_in_this_process,
 )
 
-
-def blobs_images(n=48, size=12, seed=0):
-    """Two classes: a bright blob near the centre at a small or a large scale."""
-    rng = np.random.RandomState(seed)
-    yy, xx = np.mgrid[:size, :size] - (size - 1) / 2
-    radius = np.where(np.arange(n) % 2 == 0, 1.0, 3.0)
-    images = np.exp(-(yy**2 + xx**2)[None] / (2 * radius[:, None, None] ** 2))
-    images = images + 0.3 * rng.randn(n, size, size)
-    return images.astype(np.float32), (np.arange(n) % 2)
+from .conftest import blobs_images
 
 
 def tiny_search(channel):
@@ -95,7 +87,7 @@ def test_loky_workers_run_single_threaded_torch():
 @pytest.mark.filterwarnings("ignore:`apply_async` is deprecated:DeprecationWarning")
 def test_dask_local_cluster_matches_the_default_backend():
     pytest.importorskip("distributed", reason="the dask extra is not installed")
-    X, y = blobs_images()
+    X, y = blobs_images(n=48, noise=0.3)
     with search_backend("loky", n_jobs=2) as workers:
         reference = tiny_search(workers.channel).fit(X, y)
         reference_records = workers.channel.read_new()
