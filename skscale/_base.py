@@ -31,14 +31,17 @@ from ._images import (
     dataset_targets,
     first_dataset_image,
     parse_image_shape,
+    resolve_layout,
 )
 from ._init_isr import estimate_init_isr
 from .augmentation import augmentation_generator, log_uniform_factors, rescale_batch
 from .callbacks import SCALE_PARAM_GROUP, ScaleLRWarmup, ScaleTrajectory
 from .export import export_module
 from .nn import ScaleSpec, build_module, find_internal_scales
-from .nn.memory import activation_bytes_per_image, check_kernel_memory
-from .nn.registry import get_builder, scale_defaults
+from .nn.batchnorm import batchnorm_layers, recalibrate_batchnorm
+from .nn.checkpoints import state_differences
+from .nn.memory import activation_bytes_per_image, check_kernel_memory, check_parameter_memory
+from .nn.registry import builder_arguments, get_builder, scale_defaults
 from .utils.validation import AnyOf, Options, check_device, check_params
 
 __all__ = ["ScaleNetworkMixin", "scale_constraints"]
@@ -50,6 +53,13 @@ def scale_constraints():
     constraints = {name: constraint.or_none() for name, constraint in ScaleSpec.CONSTRAINTS.items()}
     constraints["init_isr"] = AnyOf(ScaleSpec.CONSTRAINTS["init_isr"], Options(("auto",)), allow_none=True)
     return constraints
+
+
+def _dataset_layout(dataset, image_layout):
+    """The layout a Dataset's first image was read in."""
+    item = dataset[0]
+    shape = tuple(torch.as_tensor(item[0] if isinstance(item, (tuple, list)) else item).shape)
+    return "grayscale" if len(shape) == 2 else resolve_layout((1, *shape), image_layout)
 
 
 class ScaleNetworkMixin:
@@ -78,6 +88,13 @@ class ScaleNetworkMixin:
             )
         check_random_state(self.random_state)
         check_device(self.device)
+        if self.classes is not None:
+            classes = np.asarray(self.classes)
+            if classes.ndim != 1 or len(np.unique(classes)) != len(classes):
+                raise ValueError(
+                    f"classes must list every class label once, got {self.classes!r}"
+                    + (" (it repeats labels)." if classes.ndim == 1 else ".")
+                )
 
     def _builder(self):
         return get_builder(self.architecture) if self.module is None else self.module
@@ -128,17 +145,24 @@ class ScaleNetworkMixin:
                 raise ValueError(
                     f"y must be None when X is a Dataset (the dataset yields the labels), got {y!r}."
                 )
-            first = first_dataset_image(X)
+            first = first_dataset_image(X, self.image_layout)
             if reset:
+                self._training_size = len(X)
                 self._set_input_shape(first.shape)
                 self._learn_classes(X, None, classes)
-            images, y = ImageDataset(X, self.classes_, self.input_shape_), None
+                self.image_layout_ = _dataset_layout(X, self.image_layout)
+            images, y = ImageDataset(X, self.classes_, self.input_shape_, self._fitted_layout()), None
         else:
-            images = as_images(X, self.image_shape)
+            images, layout = as_images(
+                X, self.image_shape, self._fitted_layout() if not reset else self.image_layout
+            )
+            if reset:
+                self.image_layout_ = layout
             if y is None:
                 raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
             y = self._validate_targets(y, len(images))
             if reset:
+                self._training_size = len(images)
                 self._set_input_shape(images.shape[1:])
                 self._learn_classes(images, y, classes)
         if reset and self._auto_init_isr():
@@ -232,13 +256,24 @@ class ScaleNetworkMixin:
         arguments = self.get_params_for("module")
         given = {name: value for name, value in self._given_scale_settings().items() if value is not None}
         defaults = {"scale_spec": self._scale_spec(), **given, "n_filters": self.n_filters}
-        module = build_module(
-            builder,
-            n_classes=len(self.classes_),
-            in_channels=self.input_shape_[0],
-            defaults=defaults,
-            **arguments,
+
+        def build():
+            return build_module(
+                builder,
+                n_classes=len(self.classes_),
+                in_channels=self.input_shape_[0],
+                defaults=defaults,
+                **arguments,
+            )
+
+        accepted = builder_arguments(builder)
+        width = (
+            ("n_filters", self.n_filters)
+            if accepted is None or "n_filters" in accepted
+            else ("architecture", builder)
         )
+        check_parameter_memory(build, self.device or "cpu", *width)
+        module = build()
         if not isinstance(module, torch.nn.Module):
             raise ValueError(
                 f"module must build a torch.nn.Module, but {builder!r} returned {type(module).__name__}."
@@ -254,7 +289,9 @@ class ScaleNetworkMixin:
             f"init_sigma_basis={spec.init_sigma_basis!r}, init_isr={spec.init_isr!r}, "
             f"kernel_extent={spec.kernel_extent!r}"
         )
-        check_kernel_memory(module, self.input_shape_, self.batch_size, self.device or "cpu", settings)
+        # A batch holds at most the training images (the whole set when batch_size exceeds it).
+        batch_size = min(self.batch_size, getattr(self, "_training_size", self.batch_size))
+        check_kernel_memory(module, self.input_shape_, batch_size, self.device or "cpu", settings)
 
     def initialize_optimizer(self, triggered_directly=None):
         """Adam (by default) with the scale parameters in a group of their own (``scale_lr``)."""
@@ -302,13 +339,26 @@ class ScaleNetworkMixin:
             self._augmentation_rng_ = augmentation_generator(self._seed_, len(self.history))
 
     def train_step_single(self, batch, **fit_params):
-        """skorch's training step, on images rescaled by ``scale_augmentation`` if set."""
-        if self.scale_augmentation is None:
-            return super().train_step_single(batch, **fit_params)
+        """skorch's training step, on images rescaled by ``scale_augmentation`` if set.
+
+        A batch of one image (e.g. the last of an epoch) cannot give BatchNorm statistics:
+        its step normalises with the running statistics instead.
+        """
         images, targets = unpack_data(batch)
-        low, high = self.scale_augmentation
-        factors = log_uniform_factors(len(images), low, high, self._augmentation_rng_)
-        return super().train_step_single((rescale_batch(images, factors), targets), **fit_params)
+        if self.scale_augmentation is not None:
+            low, high = self.scale_augmentation
+            factors = log_uniform_factors(len(images), low, high, self._augmentation_rng_)
+            batch = (rescale_batch(images, factors), targets)
+        if len(images) > 1:
+            return super().train_step_single(batch, **fit_params)
+        layers = [layer for layer in batchnorm_layers(self.module_) if layer.training]
+        try:
+            for layer in layers:
+                layer.eval()
+            return super().train_step_single(batch, **fit_params)
+        finally:
+            for layer in layers:
+                layer.train()
 
     def evaluation_step(self, batch, training=False):
         """skorch's inference step, in pieces of at most ``working_memory`` of activations."""
@@ -406,6 +456,7 @@ class ScaleNetworkMixin:
         -------
         self : ScaleEquivariantClassifier
         """
+        self._check_fit_params(fit_params)
         X, y = self._validate_training_data(X, y, reset=not (self.warm_start and self.initialized_))
         with self._seeded():
             self._in_fit_ = True
@@ -413,6 +464,7 @@ class ScaleNetworkMixin:
                 super().fit(X, y, **fit_params)
             finally:
                 del self._in_fit_
+        self._recalibrate_batchnorm(X, y)
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -423,18 +475,95 @@ class ScaleNetworkMixin:
         """
         if self._in_fit_:  # called by skorch's fit: the data is validated and the generators seeded
             return super().partial_fit(X, y, **fit_params)
+        self._check_fit_params(fit_params)
         X, y = self._validate_training_data(X, y, reset=not self.initialized_, classes=classes)
         with self._seeded():
             super().partial_fit(X, y, **fit_params)
+        self._recalibrate_batchnorm(X, y)
         return self
+
+    def load_params(self, f_params=None, *args, **kwargs):
+        """skorch's ``load_params``; a saved network that does not fit this one is refused
+        with the hyper-parameter that differs (instead of torch's lists of keys)."""
+        seen = {}
+        module = getattr(self, "module_", None)
+        handle = None
+        if isinstance(module, torch.nn.Module):
+            handle = module.register_load_state_dict_pre_hook(
+                lambda _module, state, prefix, *rest: seen.setdefault("state", dict(state))
+            )
+        try:
+            return super().load_params(f_params, *args, **kwargs)
+        except RuntimeError as error:
+            if "state" not in seen:
+                raise
+            raise ValueError(self._describe_state_mismatch(seen["state"])) from error
+        finally:
+            if handle is not None:
+                handle.remove()
+
+    def _describe_state_mismatch(self, state):
+        differences = state_differences(self.module_, state)
+        suspects = []
+        if differences["scale_count"]:
+            saved, own = differences["scale_count"]
+            suspects.append(f"n_scales (saved {saved}, this network {own})")
+        elif differences["scales"]:
+            suspects.append("parameterisation (the internal scales' parameters differ)")
+        if differences["outputs"]:
+            saved, own = differences["outputs"]
+            suspects.append(f"classes (saved {saved} outputs, this network has {own})")
+        if differences["missing"] or differences["unexpected"] or (differences["shapes"] and not suspects):
+            suspects.append("n_filters, architecture or module__ arguments (the layers differ)")
+        details = [f"{key}: saved {saved}, here {own}" for key, saved, own in differences["shapes"][:3]]
+        details += [f"missing {key}" for key in differences["missing"][:3]]
+        details += [f"unexpected {key}" for key in differences["unexpected"][:3]]
+        return (
+            f"The saved parameters do not fit this {type(self).__name__}'s network: it was saved with "
+            f"another {' and another '.join(suspects)}. Build the estimator with the hyper-parameters of "
+            f"the one that saved it. Differences: {'; '.join(details)}."
+        )
+
+    def set_fit_request(self, **kwargs):
+        """skorch's metadata requests of ``fit`` (routed to the module), ``sample_weight`` refused."""
+        if "sample_weight" in kwargs:
+            self._check_fit_params(kwargs)
+        return super().set_fit_request(**kwargs)
+
+    def _check_fit_params(self, fit_params):
+        """Refuse ``sample_weight`` at once: the loss does not weigh samples."""
+        if "sample_weight" in fit_params:
+            raise ValueError(
+                f"{type(self).__name__}.fit does not support sample_weight (its loss weighs every image "
+                "the same); resample the training images instead, or pass class weights to the loss "
+                "with criterion__weight=torch.tensor([...])."
+            )
+
+    def _fitted_layout(self):
+        """How 4-D input is read at prediction: as in training when that was stated or decided."""
+        layout = getattr(self, "image_layout_", None)
+        return layout if layout in ("channels_first", "channels_last") else self.image_layout
 
     def _prediction_input(self, X):
         check_is_fitted(self)
         if is_dataset(X):
-            return ImageDataset(X, shape=self.input_shape_)
-        images = as_images(X, self.image_shape)
+            return ImageDataset(X, shape=self.input_shape_, image_layout=self._fitted_layout())
+        images, _ = as_images(X, self.image_shape, self._fitted_layout())
         check_image_shape(images.shape[1:], self.input_shape_, type(self).__name__)
         return images
+
+    def _recalibrate_batchnorm(self, X, y):
+        """Precise BN after training: the running statistics recomputed on the final weights
+        over the training part of the data, without augmentation (see
+        :func:`skscale.nn.batchnorm.recalibrate_batchnorm`)."""
+        if not (self.recalibrate_batchnorm is True or self.recalibrate_batchnorm is np.True_):
+            return
+        dataset_train, _ = self.get_split_datasets(X, y)
+        batches = (
+            to_tensor(unpack_data(batch)[0], device=self.device)
+            for batch in self.get_iterator(dataset_train, training=False)
+        )
+        recalibrate_batchnorm(self.module_, batches)
 
     def export(self, X, *, format="torch", path=None):
         """Record the fitted network for deployment without skscale, skorch or scikit-learn.

@@ -7,12 +7,14 @@ as it is read. Labels of any type become class indices with :func:`encode_labels
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 from sklearn.utils.validation import check_array
 from skorch.utils import to_numpy
 
-from .utils.validation import Integer
+from .utils.validation import Integer, Options
 
 __all__ = [
     "ImageDataset",
@@ -23,6 +25,9 @@ __all__ = [
     "encode_labels",
     "first_dataset_image",
     "parse_image_shape",
+    "resolve_layout",
+    "IMAGE_LAYOUTS",
+    "MAX_PIXEL_MAGNITUDE",
 ]
 
 _SIDE = Integer(low=1)
@@ -39,34 +44,60 @@ class ImageDataset(torch.utils.data.Dataset):
     Parameters
     ----------
     dataset : torch.utils.data.Dataset
-        Yields ``(image, label)`` pairs, or bare images when ``classes`` is None.
+        Yields ``(image, label)`` pairs, or bare images when ``classes`` is None. Images
+        are ``(H, W)``, ``(C, H, W)`` or ``(H, W, C)`` (read as ``image_layout`` says, see
+        :func:`resolve_layout`); each is checked as it is read: finite pixels of a
+        magnitude float32 can train on.
     classes : array-like, optional
         The class labels; a sample's label becomes its position here. None (prediction)
         ignores the labels and yields class index 0.
     shape : tuple of int, optional
         ``(channels, height, width)`` every image must have; another is refused with the
         sample's index.
+    image_layout : {"auto", "channels_first", "channels_last"}, default="auto"
     """
 
-    def __init__(self, dataset, classes=None, shape=None):
+    def __init__(self, dataset, classes=None, shape=None, image_layout="auto"):
         self.dataset = dataset
         self.index = (
             None if classes is None else {label: i for i, label in enumerate(np.asarray(classes).tolist())}
         )
         self.shape = shape
+        self.image_layout = image_layout
 
     def __len__(self):
         return len(self.dataset)
 
-    def _convert(self, item, position):
-        image = torch.as_tensor(item[0] if isinstance(item, (tuple, list)) else item, dtype=torch.float32)
+    def _image(self, item, position):
+        pair = isinstance(item, (tuple, list))
+        if self.index is not None and not (pair and len(item) >= 2):
+            raise ValueError(
+                f"sample {position} of the dataset is not an (image, label) pair but a "
+                f"{type(item).__name__}; training needs the labels (a Dataset of bare images can only "
+                "be predicted)."
+            )
+        image = torch.as_tensor(item[0] if pair else item, dtype=torch.float32)
         if image.ndim == 2:
             image = image.unsqueeze(0)
+        elif image.ndim == 3 and resolve_layout((1, *image.shape), self.image_layout) == "channels_last":
+            image = image.permute(2, 0, 1)
+        if not bool(torch.isfinite(image).all()):
+            raise ValueError(
+                f"sample {position} of the dataset holds non-finite pixel values (NaN or inf); the network "
+                "cannot train on or predict them."
+            )
+        _check_magnitude(
+            image.numpy() if image.device.type == "cpu" else image.cpu().numpy(), f"sample {position}"
+        )
         if self.shape is not None and tuple(image.shape) != self.shape:
             raise ValueError(
                 f"sample {position} of the dataset is an image of shape {tuple(image.shape)} (channels, "
                 f"height, width), but the network reads images of shape {self.shape}."
             )
+        return image
+
+    def _convert(self, item, position):
+        image = self._image(item, position)
         if self.index is None:
             return image, 0
         label = _as_label(item[1])
@@ -106,11 +137,17 @@ def dataset_labels(dataset):
     return np.asarray([_as_label(dataset[i][1]) for i in range(len(dataset))])
 
 
-def first_dataset_image(dataset):
+def first_dataset_image(dataset, image_layout="auto"):
     """The first image of a training Dataset, checked to be a non-empty (C, H, W) image."""
     if len(dataset) == 0:
         raise ValueError("X is an empty Dataset; it must yield at least one (image, label) pair.")
-    first = ImageDataset(dataset)[0][0]
+    item = dataset[0]
+    if not (isinstance(item, (tuple, list)) and len(item) >= 2):
+        raise ValueError(
+            f"a training Dataset must yield (image, label) pairs; sample 0 is a {type(item).__name__}. "
+            "Wrap bare images with their labels (e.g. torch.utils.data.TensorDataset(images, labels))."
+        )
+    first = ImageDataset(dataset, image_layout=image_layout)._image(item, 0)
     if first.ndim != 3 or min(first.shape) == 0:
         raise ValueError(
             "a Dataset must yield (image, label) with images of shape (height, width) or (channels, "
@@ -119,9 +156,27 @@ def first_dataset_image(dataset):
     return first
 
 
+#: How a 4-D array's axes are read: decided from its shape, or stated.
+IMAGE_LAYOUTS = ("auto", "channels_first", "channels_last")
+#: Channel counts a channels-last array may have (grey, RGB, RGBA): numpy's, PIL's and
+#: scikit-image's convention.
+CHANNEL_COUNTS = (1, 3, 4)
+#: ``image_shape`` that reads every row of a 2-D array as one 1 x n_features image.
+ROW_IMAGES = "row"
+
+_LAYOUT = Options(IMAGE_LAYOUTS)
+
+# Values beyond this overflow float32 in the networks' sums of squares (BatchNorm's
+# variance of 1e20-pixel images is 1e40 > 3.4e38): refused rather than trained on.
+MAX_PIXEL_MAGNITUDE = 1e15
+
+
 def parse_image_shape(image_shape):
-    """``image_shape`` ((height, width) or (height, width, channels)) as ``(C, H, W)``, or None."""
-    if image_shape is None:
+    """``image_shape`` ((height, width) or (height, width, channels)) as ``(C, H, W)``.
+
+    None and ``"row"`` give None (the shape then comes from the data).
+    """
+    if image_shape is None or (isinstance(image_shape, str) and image_shape == ROW_IMAGES):
         return None
     try:
         values = tuple(image_shape)
@@ -130,44 +185,86 @@ def parse_image_shape(image_shape):
     if len(values) not in (2, 3) or not all(_SIDE.is_valid(value) for value in values):
         raise ValueError(
             "image_shape must be (height, width) or (height, width, channels) of positive "
-            f"integers, got {image_shape!r}."
+            f"integers, or 'row', got {image_shape!r}."
         )
     height, width = int(values[0]), int(values[1])
     channels = int(values[2]) if len(values) == 3 else 1
     return channels, height, width
 
 
-def as_images(X, image_shape=None):
-    """Validate the array ``X`` and return float32 images ``(n, C, H, W)``.
+def resolve_layout(shape, image_layout="auto"):
+    """Whether a 4-D array of ``shape`` holds ``(n, C, H, W)`` or ``(n, H, W, C)`` images.
+
+    With ``image_layout="auto"``: channels-last when the last axis has 1, 3 or 4 entries
+    and axis 1 has not; channels-first when axis 1 has and the last has not (or neither
+    has: many feature maps). When both could be channels (e.g. ``(n, 3, 32, 3)``) the
+    layout is ambiguous and must be stated.
+
+    Returns
+    -------
+    layout : {"channels_first", "channels_last"}
+    """
+    image_layout = _LAYOUT.check(image_layout, "image_layout")
+    if image_layout != "auto":
+        return image_layout
+    first, middle, last = shape[1:]
+    first_is_channels, last_is_channels = first in CHANNEL_COUNTS, last in CHANNEL_COUNTS
+    if last_is_channels and not first_is_channels:
+        return "channels_last"
+    if not last_is_channels or (first == middle == last == 1):
+        return "channels_first"
+    raise ValueError(
+        f"X of shape {tuple(shape)} could be (n, channels, height, width) or (n, height, width, "
+        "channels); pass image_layout='channels_first' or 'channels_last'."
+    )
+
+
+def _check_magnitude(values, where):
+    largest = float(np.max(np.abs(values))) if values.size else 0.0
+    if largest > MAX_PIXEL_MAGNITUDE:
+        raise ValueError(
+            f"{where} holds pixel values up to {largest:.3g}; beyond {MAX_PIXEL_MAGNITUDE:.0e} they "
+            "overflow float32 in the network. Rescale the images first (e.g. "
+            "skscale.preprocessing.ImageStandardizer)."
+        )
+
+
+def as_images(X, image_shape=None, image_layout="auto"):
+    """Validate the array ``X`` and return float32 images ``(n, C, H, W)`` and the layout read.
 
     Parameters
     ----------
     X : array-like
-        ``(n, features)`` rows (read with ``image_shape``, channels-last), ``(n, H, W)``
-        or ``(n, C, H, W)``.
-    image_shape : tuple of int, optional
-        ``(height, width)`` or ``(height, width, channels)``, see :func:`parse_image_shape`.
+        ``(n, features)`` rows, ``(n, H, W)``, ``(n, C, H, W)`` or ``(n, H, W, C)``.
+    image_shape : tuple of int or "row", optional
+        How 2-D rows are images: ``(height, width)`` or ``(height, width, channels)``
+        (channels-last, C order, as images are usually flattened), ``"row"`` (each row a
+        1 x n_features image: tabular data), or None: square single-channel images, and
+        rows whose length is not a square number are refused. For 3-D and 4-D ``X`` it
+        must agree with the images read.
+    image_layout : {"auto", "channels_first", "channels_last"}, default="auto"
+        How a 4-D ``X`` is read (see :func:`resolve_layout`).
+
+    Returns
+    -------
+    images : ndarray of shape (n, C, H, W), float32
+    layout : {"flattened", "grayscale", "channels_first", "channels_last"}
     """
     X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True, input_name="X")
+    _check_magnitude(X, "X")
     expected = parse_image_shape(image_shape)
     if X.ndim == 2:
-        if expected is None:
-            return X.reshape(X.shape[0], 1, 1, X.shape[1])
-        channels, height, width = expected
-        if X.shape[1] != channels * height * width:
-            raise ValueError(
-                f"X has {X.shape[1]} features per row, but image_shape={image_shape!r} "
-                f"needs {channels * height * width}."
-            )
-        return np.ascontiguousarray(X.reshape(X.shape[0], height, width, channels).transpose(0, 3, 1, 2))
+        return _rows_as_images(X, image_shape, expected), "flattened"
     if X.ndim == 3:
-        images = X[:, None]
+        images, layout = X[:, None], "grayscale"
     elif X.ndim == 4:
-        images = X
+        layout = resolve_layout(X.shape, image_layout)
+        images = X if layout == "channels_first" else np.ascontiguousarray(X.transpose(0, 3, 1, 2))
     else:
         raise ValueError(
             "X must be 2-D (n_samples, n_features), 3-D (n_samples, height, width) or 4-D "
-            f"(n_samples, channels, height, width), got shape {X.shape}."
+            "(n_samples, channels, height, width) or (n_samples, height, width, channels), "
+            f"got shape {X.shape}."
         )
     if min(images.shape[1:]) == 0:
         raise ValueError(
@@ -179,7 +276,29 @@ def as_images(X, image_shape=None):
             f"image_shape={image_shape!r} does not match X of shape {X.shape} "
             f"(read as images of shape {tuple(images.shape[1:])} (channels, height, width))."
         )
-    return images
+    return images, layout
+
+
+def _rows_as_images(X, image_shape, expected):
+    n_samples, n_features = X.shape
+    if expected is not None:
+        channels, height, width = expected
+        if n_features != channels * height * width:
+            raise ValueError(
+                f"X has {n_features} features per row, but image_shape={image_shape!r} "
+                f"needs {channels * height * width}."
+            )
+        return np.ascontiguousarray(X.reshape(n_samples, height, width, channels).transpose(0, 3, 1, 2))
+    if image_shape is not None:  # "row": tabular data, one 1 x n_features image per row
+        return X.reshape(n_samples, 1, 1, n_features)
+    side = math.isqrt(n_features)
+    if side * side != n_features:
+        raise ValueError(
+            f"X has {n_features} features per row, which is not a square single-channel image; pass "
+            "image_shape=(height, width) or (height, width, channels) to say how its rows are images, "
+            f"or image_shape='row' to read each row as a 1 x {n_features} image."
+        )
+    return X.reshape(n_samples, 1, side, side)
 
 
 def check_image_shape(shape, expected, estimator_name):

@@ -11,16 +11,16 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import column_or_1d
 from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.utils import is_dataset, to_numpy
 
 from ._base import ScaleNetworkMixin, scale_constraints
-from ._images import dataset_labels, encode_labels
+from ._images import IMAGE_LAYOUTS, dataset_labels, encode_labels
 from .nn.memory import LargeKernelWarning
-from .utils.validation import Boolean, Integer, Pair, Real
+from .utils.validation import Boolean, Integer, Options, Pair, Real
 
 __all__ = ["ScaleEquivariantClassifier", "LargeKernelWarning"]
 
@@ -84,14 +84,23 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         biases the learned scales downwards (``benchmarks/results/kernel_extent-cpu.md``).
     n_filters : int, default=16
         Filters of the ``"table1"`` network (other architectures have fixed widths).
-    image_shape : tuple of int, optional
+    image_shape : tuple of int or "row", optional
         ``(height, width)`` or ``(height, width, channels)``: how to read 2-D input rows
-        (channels-last, C order, as images are usually flattened). Without it, 2-D input
-        rows are read as ``1 x n_features`` single-channel images. 3-D input is
-        ``(n_samples, height, width)`` and 4-D input ``(n_samples, channels, height,
-        width)``; if ``image_shape`` is also given it must agree with them. With
-        ``image_shape`` and ``classes``, ``initialize()`` builds the network before any
-        data is seen (e.g. to ``load_params`` a saved network).
+        (channels-last, C order, as images are usually flattened). Without it, 2-D rows
+        are read as square single-channel images, and rows whose length is not a square
+        number are refused; ``"row"`` reads each row as a ``1 x n_features`` image
+        (tabular data). 3-D input is ``(n_samples, height, width)``; for 4-D input see
+        ``image_layout``. If ``image_shape`` is also given it must agree with the images
+        read. With ``image_shape`` and ``classes``, ``initialize()`` builds the network
+        before any data is seen (e.g. to ``load_params`` a saved network).
+    image_layout : {"auto", "channels_first", "channels_last"}, default="auto"
+        How 4-D input is read: ``(n_samples, channels, height, width)`` (torch's layout)
+        or ``(n_samples, height, width, channels)`` (numpy's, PIL's and scikit-image's).
+        ``"auto"`` reads channels-last when the last axis has 1, 3 or 4 entries and the
+        second has not, channels-first otherwise, and refuses shapes where both axes could
+        be channels (e.g. ``(n, 3, 32, 3)``). The same rule reads the images a Dataset
+        yields. ``image_layout_`` records what was read; prediction reads 4-D input the
+        same way.
     scale_lr : float, optional
         Learning rate of the scale parameters (the paper schedules them apart from the
         weights); defaults to ``lr``.
@@ -103,7 +112,8 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         ``(low, high)``: every training batch is rescaled about the image centre, each
         image by its own factor drawn log-uniformly from ``[low, high]`` and redrawn in
         every epoch (the paper's "+" setting). Reproducible with ``random_state``; off
-        for prediction and for the internal validation split.
+        for prediction and for the internal validation split. Factors lie in [0.1, 10]:
+        beyond them an object shrinks below a pixel or fills the image with one pixel.
     early_stopping : bool, default=False
         Hold out a seeded, stratified ``validation_fraction`` of the training data and stop
         when the validation loss has not improved for ``n_iter_no_change`` epochs,
@@ -112,6 +122,13 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         Used only with ``early_stopping=True``.
     n_iter_no_change : int, default=10
         Used only with ``early_stopping=True``.
+    recalibrate_batchnorm : bool, default=True
+        At the end of ``fit`` and ``partial_fit`` (after early stopping restored the best
+        weights), recompute every BatchNorm layer's running statistics on the final
+        weights: one pass over the training images without augmentation, with the
+        weights frozen ("precise BN", :func:`skscale.nn.batchnorm.recalibrate_batchnorm`).
+        The running averages of training lag behind the weights, which after a short fit
+        can make eval-mode predictions collapse onto one class.
     working_memory : float, optional
         Memory budget, in MiB, of one forward pass at prediction: ``predict``,
         ``predict_proba`` and the validation scores split their batches so that the
@@ -152,6 +169,9 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         Number of values per sample (``channels * height * width``).
     input_shape_ : tuple of int
         ``(channels, height, width)`` of the images the network reads.
+    image_layout_ : {"flattened", "grayscale", "channels_first", "channels_last"}
+        How the training images were read: 2-D rows, 3-D ``(n, H, W)``, or 4-D (or a
+        Dataset's images) with the channel axis first or last.
     init_isr_ : float
         The initial ISR the network started from: ``init_isr``, the estimated one for
         ``init_isr="auto"``, or the architecture's own for None.
@@ -196,11 +216,13 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         "n_filters": Integer(low=1),
         "scale_lr": Real(low=0, allow_none=True),
         "scale_warmup_epochs": Integer(low=0),
-        "scale_augmentation": Pair(Real(low=0, closed="neither"), allow_equal=True, allow_none=True),
+        "scale_augmentation": Pair(Real(low=0.1, high=10), allow_equal=True, allow_none=True),
         "early_stopping": Boolean(),
         "validation_fraction": Real(low=0, high=1, closed="neither"),
         "n_iter_no_change": Integer(low=1),
         "working_memory": Real(low=0, closed="neither", allow_none=True),
+        "image_layout": Options(IMAGE_LAYOUTS),
+        "recalibrate_batchnorm": Boolean(),
         "lr": Real(low=0, closed="neither"),
         "max_epochs": Integer(low=1),
         "batch_size": Integer(low=1),
@@ -216,6 +238,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         kernel_extent=None,
         n_filters=16,
         image_shape=None,
+        image_layout="auto",
         scale_lr=None,
         scale_warmup_epochs=0,
         scale_augmentation=None,
@@ -223,6 +246,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         validation_fraction=0.1,
         n_iter_no_change=10,
         working_memory=None,
+        recalibrate_batchnorm=True,
         random_state=None,
         *,
         module=None,
@@ -260,6 +284,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         self.kernel_extent = kernel_extent
         self.n_filters = n_filters
         self.image_shape = image_shape
+        self.image_layout = image_layout
         self.scale_lr = scale_lr
         self.scale_warmup_epochs = scale_warmup_epochs
         self.scale_augmentation = scale_augmentation
@@ -267,6 +292,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.working_memory = working_memory
+        self.recalibrate_batchnorm = recalibrate_batchnorm
         self.random_state = random_state
 
     def _validate_targets(self, y, n_samples):
@@ -274,6 +300,15 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         y = column_or_1d(y, warn=True)
         if len(y) != n_samples:
             raise ValueError(f"X and y have different numbers of samples: {n_samples} and {len(y)}.")
+        if y.dtype.kind == "f" and np.isnan(y).any():
+            raise ValueError(
+                f"y holds NaN labels (at samples {np.flatnonzero(np.isnan(y))[:5].tolist()} ...)."
+            )
+        if type_of_target(y, input_name="y") == "continuous":
+            raise ValueError(
+                "y holds non-integer float labels, which scikit-learn reads as continuous values (a "
+                "regression target); if they are classes, pass them as strings, e.g. y.astype(str)."
+            )
         check_classification_targets(y)
         return y
 

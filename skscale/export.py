@@ -59,13 +59,18 @@ def export_module(module, images, *, format="torch", path=None):
     format : {"torch", "torchscript", "onnx"}, default="torch"
         See :meth:`skscale.ScaleEquivariantClassifier.export`.
     path : str or path-like, optional
-        Also save the recording there.
+        Also save the recording there; its folder must exist (``FileNotFoundError``, an
+        ``OSError``, before anything is recorded).
 
     Returns
     -------
     program : torch.export.ExportedProgram, torch.jit.ScriptModule or torch.onnx.ONNXProgram
     """
     format = Options(EXPORT_FORMATS).check(format, "format")
+    if path is not None:
+        folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+        if not os.path.isdir(folder):
+            raise FileNotFoundError(f"path={os.fspath(path)!r}: the folder {folder!r} does not exist.")
     # torch.export fixes a batch of one (its 0/1 specialisation): record two copies instead.
     if len(images) == 1:
         images = images.expand(2, *images.shape[1:])

@@ -3,16 +3,24 @@
 import pytest
 import torch
 
-from skscale.nn import PlainCNN, SESNNet, Table1Net, count_parameters
+from skscale.nn import PlainCNN, ScaleSpec, SESNNet, Table1Net, count_parameters
 
 
 @pytest.mark.parametrize(
     "network, shape, expected",
     [
         (lambda: Table1Net(10), (3, 1, 28, 28), (3, 10)),
-        (lambda: Table1Net(4, in_channels=3, n_scales=2, n_filters=5), (2, 3, 20, 17), (2, 4)),
+        (
+            lambda: Table1Net(4, in_channels=3, scale_spec={"n_scales": 2}, n_filters=5),
+            (2, 3, 20, 17),
+            (2, 4),
+        ),
         (lambda: SESNNet(10, widths=(4, 6, 8), hidden=16), (3, 1, 28, 28), (3, 10)),
-        (lambda: SESNNet(5, in_channels=3, n_scales=2, widths=(4, 6, 8), hidden=16), (2, 3, 40, 40), (2, 5)),
+        (
+            lambda: SESNNet(5, in_channels=3, scale_spec={"n_scales": 2}, widths=(4, 6, 8), hidden=16),
+            (2, 3, 40, 40),
+            (2, 5),
+        ),
         (lambda: PlainCNN(10), (3, 1, 28, 28), (3, 10)),
         (lambda: PlainCNN(3, in_channels=4, widths=(4, 5), kernel_size=3), (2, 4, 11, 13), (2, 3)),
     ],
@@ -43,7 +51,7 @@ def test_table1_has_the_parameter_count_of_its_docstring(n_filters, in_channels,
 def test_sesn_has_the_parameter_count_of_a_7x7_cnn_plus_its_scale_parameters(
     parameterisation, scale_parameters
 ):
-    sesn = SESNNet(10, parameterisation=parameterisation)
+    sesn = SESNNet(10, scale_spec={"parameterisation": parameterisation})
     assert count_parameters(sesn) == 494_549 + scale_parameters
     assert count_parameters(PlainCNN(10)) == 494_549
     assert count_parameters(sesn.scales) == scale_parameters
@@ -65,8 +73,10 @@ def test_sesn_convolutions_share_one_set_of_internal_scales():
 @pytest.mark.parametrize(
     "network",
     [
-        lambda: Table1Net(3, n_scales=3, n_filters=4, init_sigma_basis=1.0, init_isr=2.0),
-        lambda: SESNNet(3, n_scales=3, widths=(4, 6, 8), hidden=16, init_sigma_basis=1.0, init_isr=2.0),
+        lambda: Table1Net(3, scale_spec=ScaleSpec(init_sigma_basis=1.0, init_isr=2.0), n_filters=4),
+        lambda: SESNNet(
+            3, scale_spec=ScaleSpec(init_sigma_basis=1.0, init_isr=2.0), widths=(4, 6, 8), hidden=16
+        ),
         lambda: PlainCNN(3, widths=(4, 6, 8), hidden=16),
     ],
     ids=["table1", "sesn", "cnn"],
@@ -86,7 +96,7 @@ def test_backward_reaches_every_trainable_parameter_including_the_scales(network
 
 
 def test_fixed_scales_have_no_gradient_and_stay_put():
-    model = Table1Net(3, n_scales=3, parameterisation="fixed", init_sigma_basis=1.0, init_isr=2.0)
+    model = Table1Net(3, scale_spec=ScaleSpec(parameterisation="fixed", init_sigma_basis=1.0, init_isr=2.0))
     before = model.scales().clone()
     model(torch.randn(2, 1, 16, 16)).sum().backward()
     assert not list(model.scales.parameters())
@@ -95,7 +105,12 @@ def test_fixed_scales_have_no_gradient_and_stay_put():
 
 def test_table1_arguments_reach_its_layers():
     network = Table1Net(
-        7, in_channels=2, n_scales=4, n_filters=6, pooled_size=3, kernel_extent=3.0, conv_kwargs={"stride": 2}
+        7,
+        in_channels=2,
+        scale_spec={"n_scales": 4, "kernel_extent": 3.0},
+        n_filters=6,
+        pooled_size=3,
+        conv_kwargs={"stride": 2},
     )
     assert network.scales.n_scales == 4
     assert network.conv.out_channels == 6 and network.conv.stride == 2 and network.conv.kernel_extent == 3.0

@@ -118,8 +118,8 @@ def test_a_kwargs_builder_gets_every_default_and_every_argument(registered):
 def test_builder_arguments():
     assert builder_arguments(Recorder) == ["n_scales", "width"]
     assert builder_arguments(open_builder) is None
-    assert "init_isr" in builder_arguments(Table1Net) and "n_classes" not in builder_arguments(Table1Net)
-    assert "init_isr" not in builder_arguments(PlainCNN)
+    assert "scale_spec" in builder_arguments(Table1Net) and "n_classes" not in builder_arguments(Table1Net)
+    assert "scale_spec" not in builder_arguments(PlainCNN)
 
 
 @pytest.mark.parametrize("architecture", ["resnet", "Table1", ""])

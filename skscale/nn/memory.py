@@ -19,6 +19,7 @@ __all__ = [
     "LargeKernelWarning",
     "activation_bytes_per_image",
     "check_kernel_memory",
+    "check_parameter_memory",
     "device_memory",
     "scale_convolutions",
 ]
@@ -108,6 +109,58 @@ def activation_bytes_per_image(module, shape, device="cpu"):
     return cache[key]
 
 
+# Bytes a trained parameter costs besides itself: its gradient and Adam's two moments.
+_TRAINING_COPIES = 4
+
+
+def check_parameter_memory(build, device, parameter, value):
+    """Refuse a network whose parameters cannot be trained on ``device``, before building it.
+
+    ``build()`` is called once on torch's ``meta`` device (shapes without storage) to
+    count the parameters; builders that read tensor values while building cannot be
+    counted that way and pass unchecked.
+
+    Parameters
+    ----------
+    build : callable
+        Builds the network (no arguments).
+    device : str or torch.device
+    parameter, value : str, object
+        The hyper-parameter that sets the network's width and its value, for the error.
+    """
+    try:
+        with torch.device("meta"):
+            shapes = build()
+    except (RuntimeError, NotImplementedError):
+        return
+    n_values = sum(parameter.numel() for parameter in shapes.parameters())
+    needed = _TRAINING_COPIES * FLOAT_BYTES * n_values
+    available = device_memory(device)
+    if available is not None and needed > available:
+        raise ValueError(
+            f"The network would have {n_values:,} parameters ({parameter}={value!r}): training them "
+            f"(weights, gradients and the optimiser's state) needs about {gib(needed)}, more than the "
+            f"{gib(available)} of device {str(device)!r}. Choose a smaller {parameter}."
+        )
+
+
+def _drivers(largest, image_side, n_scales, channels, batch_size):
+    """The hyper-parameters that make a batch large, by the values that are out of the usual range."""
+    drivers = []
+    if largest > 4 * image_side:
+        drivers.append(
+            f"the kernel size ({largest} px on {image_side}-px images: "
+            "init_isr, init_sigma_basis, kernel_extent)"
+        )
+    if n_scales > 64:
+        drivers.append(f"n_scales={n_scales}")
+    if channels > 4096:
+        drivers.append(f"the channels ({channels}: n_filters or the architecture)")
+    if batch_size > 4096:
+        drivers.append(f"batch_size={batch_size}")
+    return drivers
+
+
 def check_kernel_memory(module, input_shape, batch_size, device, settings):
     """Refuse kernels that cannot fit ``device``; warn when they dwarf the images.
 
@@ -126,26 +179,35 @@ def check_kernel_memory(module, input_shape, batch_size, device, settings):
         The hyper-parameters that set the kernel sizes, as the error should quote them.
     """
     _, height, width = input_shape
-    fixed, per_image, largest = 0, 0, 0
+    fixed, per_image, largest, most_scales, most_channels = 0, 0, 0, 0, 0
     for layer in scale_convolutions(module):
         sizes = [int(size) for size in layer.kernel_sizes()]
         size = max(sizes)
         largest = max(largest, size)
         channels = getattr(layer, "in_channels", 1) * getattr(layer, "scale_size", 1)
-        filters = getattr(layer, "n_functions", 1) + channels * getattr(layer, "out_channels", 1)
+        out_channels = getattr(layer, "out_channels", 1)
+        most_scales, most_channels = max(most_scales, len(sizes)), max(most_channels, channels, out_channels)
+        filters = getattr(layer, "n_functions", 1) + channels * out_channels
         fixed += FLOAT_BYTES * filters * sum(side * side for side in sizes)
         padded = (height + size - 1) * (width + size - 1)
-        per_image += COMPLEX_BYTES * (channels + getattr(layer, "out_channels", 1)) * len(sizes) * padded
+        per_image += COMPLEX_BYTES * (channels + out_channels) * len(sizes) * padded
     if not largest:
         return
     needed = fixed + batch_size * per_image
     available = device_memory(device)
     if available is not None and needed > available:
+        drivers = _drivers(largest, max(height, width), most_scales, most_channels, batch_size)
         raise ValueError(
             f"The largest initial kernel spans {largest} x {largest} pixels (Eq. 6 with {settings}) on "
-            f"{height} x {width} images: one batch of {batch_size} needs at least {gib(needed)}, "
-            f"more than the {gib(available)} of device {str(device)!r}. Lower init_isr, "
-            "init_sigma_basis or kernel_extent (or batch_size)."
+            f"{height} x {width} images, with {most_scales} scales and up to {most_channels} channels: one "
+            f"batch of {batch_size} needs at least {gib(needed)}, more than the {gib(available)} of device "
+            f"{str(device)!r}. Lower "
+            + (
+                " or ".join(drivers)
+                if drivers
+                else "init_isr, init_sigma_basis or kernel_extent (or batch_size)"
+            )
+            + "."
         )
     if largest > 4 * max(height, width):
         warnings.warn(
