@@ -45,8 +45,9 @@ class MultiColumnConv2d(nn.Module):
     """One kernel correlated at several scales, one column per scale: -> (B, O, S, H, W).
 
     Column ``j`` correlates with the kernel resized to :func:`rescaled_kernel_size`
-    ``n_j`` (bilinear, antialiased when shrinking) and multiplied by ``(k / n_j)**2``, so
-    that its sum (the response to a constant image) is the same in every column. "Same"
+    ``n_j`` (bilinear, antialiased when shrinking) and multiplied by ``(k / n_j)**2``, the
+    ratio of the areas, so that column ``j`` responds to a pattern stretched by its factor
+    as the column of factor 1 responds to the pattern. "Same"
     zero padding keeps the spatial size. With ``input_columns=1`` every column reads the
     one ``(B, C, H, W)`` input (the first layer); with ``input_columns=S`` column ``j``
     reads column ``j`` of a ``(B, C, S, H, W)`` input only.
@@ -54,9 +55,9 @@ class MultiColumnConv2d(nn.Module):
     The one ``weight`` serves every column: its gradient sums the columns' gradients.
 
     Simplifications with respect to the SESN benchmark code (``XU_SIConv2d``): kernels are
-    resized to their own support instead of a common zero-padded one, keep their sum
-    instead of their L1 norm (a linear map of the weights), and are upscaled bilinearly
-    instead of by nearest neighbour.
+    resized to their own support instead of a common zero-padded one, are scaled by the
+    ratio of the areas instead of keeping their L1 norm (a linear map of the weights),
+    and are upscaled bilinearly instead of by nearest neighbour.
 
     Parameters
     ----------
