@@ -33,7 +33,7 @@ from ._images import (
     parse_image_shape,
 )
 from ._init_isr import estimate_init_isr
-from .augmentation import augmentation_generator, log_uniform_factors, rescale_batch
+from .augmentation import augmentation_generator, draw_factors, rescale_batch
 from .callbacks import SCALE_PARAM_GROUP, ScaleLRWarmup, ScaleTrajectory
 from .export import export_module
 from .nn import ScaleSpec, build_module, find_internal_scales
@@ -307,8 +307,9 @@ class ScaleNetworkMixin:
             return super().train_step_single(batch, **fit_params)
         images, targets = unpack_data(batch)
         low, high = self.scale_augmentation
-        factors = log_uniform_factors(len(images), low, high, self._augmentation_rng_)
-        return super().train_step_single((rescale_batch(images, factors), targets), **fit_params)
+        factors = draw_factors(len(images), low, high, self._augmentation_rng_, self.scale_augmentation_draw)
+        rescaled = rescale_batch(images, factors, mode=self.scale_augmentation_interpolation)
+        return super().train_step_single((rescaled, targets), **fit_params)
 
     def evaluation_step(self, batch, training=False):
         """skorch's inference step, in pieces of at most ``working_memory`` of activations."""
