@@ -5,12 +5,19 @@ The paper's architectures (CNN, SESN, DSS, SI-ConvNet, DISCO, as registered in
 :func:`skscale.datasets.make_mnist_scale` (images shrunk by a factor drawn uniformly from
 [0.3, 1] on 28 x 28 images; ``--dataset fashion`` takes Fashion-MNIST's images, offline
 from Debian's ``dataset-fashion-mnist``) and, on the same realisation, with the "+"
-protocol: every training batch rescaled by factors in [0.5, 2] (the classifier's
-``scale_augmentation``). The SESN network runs with fixed scales (the SESN baseline, 4
+protocol: every training image rescaled by a factor drawn uniformly from [0.5, 2] with
+bicubic resampling, as the SESN authors' ``RandomAffine(0, scale=(0.5, 2), resample=3)``
+(the classifier's ``scale_augmentation``, ``scale_augmentation_draw="uniform"``,
+``scale_augmentation_interpolation="bicubic"``). The SESN network runs with fixed scales (the SESN baseline, 4
 scales 1.5 * 2^(i/3)) and learns them with the profile's forms (the paper's "Ours" rows);
 the learned scales form Table 6. Every fit restores its best-validation checkpoint when the
 profile has a validation split. Errors come with the binomial standard error of one test
 error and each row's difference to SESN with fixed scales, paired by realisation.
+
+Every fit is appended to ``<results>.fits.jsonl`` beside the results file as soon as it
+finishes (its test error, per-epoch validation errors ``val_history``, scales, times),
+keyed by row, setting, realisation and a digest of the protocol; running the same command
+again skips the fits the journal holds, so a long run can be stopped and continued.
 
     python -m benchmarks.baselines --profile cpu --dataset fashion --n-jobs 2
     python -m benchmarks.baselines --profile paper --dataset mnist --device cuda
@@ -38,11 +45,14 @@ SESN_SCALES = dict(n_scales=4, init_sigma_basis=1.5, init_isr=2.0)
 # times would span the whole 28-pixel image).
 SCALE_OVERRIDES = {"disco": dict(init_sigma_basis=1.8), "dss": dict(n_scales=2)}
 # The architectures compared in the paper's Table 5 that skscale provides or plans.
-EXPECTED = ("cnn", "sesn", "dss", "siconvnet", "disco")
+EXPECTED = ("cnn", "sesn", "sicnn", "siconvnet", "sevf", "dss", "sscnn", "disco")
 # Every row's test error is compared with this one, paired by realisation.
 REFERENCE = "sesn/fixed"
-# The "+" protocol: training images rescaled by factors in [0.5, 2].
+# The "+" protocol: training images rescaled by factors in [0.5, 2], drawn uniformly and
+# resampled bicubically (the SESN authors' torchvision RandomAffine(0, scale=(0.5, 2), resample=3)).
 AUGMENTATION = (0.5, 2.0)
+AUGMENTATION_DRAW = "uniform"
+AUGMENTATION_INTERPOLATION = "bicubic"
 DATASETS = {"mnist": "MNIST-Scale", "fashion": "Fashion-MNIST-Scale"}
 # Which of the paper's "Ours" rows a learned form stands for.
 ROLES = {
@@ -56,8 +66,11 @@ ROLES = {
 # (architecture, role) -> the paper's Table 5 row: (name, MNIST-Scale, MNIST-Scale+, params).
 PAPER_TABLE5 = {
     ("cnn", "fixed"): ("CNN", "2.02 ± 0.07", "1.60 ± 0.09", "495k"),
+    ("sicnn", "fixed"): ("SiCNN", "2.02 ± 0.14", "1.59 ± 0.03", "497k"),
     ("siconvnet", "fixed"): ("SI-ConvNet", "1.82 ± 0.11", "1.59 ± 0.10", "495k"),
+    ("sevf", "fixed"): ("SEVF", "2.12 ± 0.13", "1.81 ± 0.09", "495k"),
     ("dss", "fixed"): ("DSS", "1.97 ± 0.08", "1.57 ± 0.09", "475k"),
+    ("sscnn", "fixed"): ("SS-CNN", "1.84 ± 0.10", "1.76 ± 0.07", "494k"),
     ("sesn", "fixed"): ("SESN (Hermite)", "1.68 ± 0.06", "1.42 ± 0.07", "495k"),
     ("disco", "fixed"): ("DISCO", "1.52 ± 0.06", "1.35 ± 0.05", "495k"),
     ("sesn", "Learn ISR"): ("Ours (Learn ISR)", "1.72 ± 0.05", "1.44 ± 0.09", "495k"),
@@ -140,6 +153,8 @@ def make_classifier(settings, seed, augmented, architecture, parameterisation, d
         scale_lr=settings["scale_lr"],
         scale_warmup_epochs=settings["scale_warmup_epochs"],
         scale_augmentation=AUGMENTATION if augmented else None,
+        scale_augmentation_draw=AUGMENTATION_DRAW,
+        scale_augmentation_interpolation=AUGMENTATION_INTERPOLATION,
         device=device,
         random_state=seed,
         **kwargs,
@@ -150,8 +165,9 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
     """Train one network of Table 5 and measure it on the test split.
 
     Returns a record: test error (%), validation error and epoch of the restored
-    checkpoint (None without a validation split), fit and predict seconds, the sorted
-    internal scales (None for networks without them) and the parameter count.
+    checkpoint and the validation error (%) after every epoch, ``val_history`` (None
+    without a validation split), fit and predict seconds, the sorted internal scales (None
+    for networks without them) and the parameter count.
     """
     from skscale.nn import count_parameters
 
@@ -185,9 +201,10 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
     start = time.perf_counter()
     error = harness.error_rate(clf, data.X_test, data.y_test)
     predict_s = time.perf_counter() - start
-    val_error, best_epoch = None, None
+    val_error, best_epoch, val_history = None, None, None
     if settings["n_val"]:
         best_epoch, val_error = harness.best_epoch(clf)
+        val_history = [100.0 * (1.0 - float(accuracy)) for accuracy in clf.history[:, "valid_acc"]]
     harness.log(
         f"{dataset} seed {seed} {'+' if augmented else ' '} {architecture}/{parameterisation}: error "
         f"{error:.2f} % (fit {fit_s / 60:.1f} min, predict {predict_s:.0f} s)"
@@ -196,6 +213,7 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
         "error": error,
         "val_error": val_error,
         "best_epoch": best_epoch,
+        "val_history": val_history,
         "fit_s": fit_s,
         "predict_s": predict_s,
         "scales": None if clf.scales_ is None else np.sort(clf.scales_).tolist(),
@@ -226,11 +244,42 @@ def step_seconds(settings, architecture, parameterisation, batch=16, repeats=3):
     return float(np.median(times[1:]))
 
 
-def run(settings, dataset, device="cpu", n_jobs=1):
+def protocol_settings(settings, dataset):
+    """Everything besides the row, setting and realisation that determines a fit's result."""
+    chosen = {key: value for key, value in settings.items() if key not in ("seeds", "learned")}
+    return {
+        **chosen,
+        "dataset": dataset,
+        "sesn_scales": SESN_SCALES,
+        "scale_overrides": SCALE_OVERRIDES,
+        "augmentation": [*AUGMENTATION, AUGMENTATION_DRAW, AUGMENTATION_INTERPOLATION],
+    }
+
+
+def fit_key(settings, dataset, seed, augmented, architecture, parameterisation):
+    """The journal key of one fit: row, setting, realisation and the protocol's digest."""
+    return harness.fit_key(
+        row=f"{architecture}/{parameterisation}",
+        setting=KINDS[int(bool(augmented))],
+        seed=int(seed),
+        dataset=dataset,
+        protocol=harness.protocol_digest(protocol_settings(settings, dataset)),
+    )
+
+
+def journal_path(markdown):
+    """The append-only fit journal beside a results file: ``<stem>.fits.jsonl``."""
+    return Path(markdown).with_suffix(".fits.jsonl")
+
+
+def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
     """Every (seed, plain or augmented, configuration) fit; returns ``(results, missing)``.
 
     ``results[name][kind][field]`` lists one value per seed (``kind``: ``"plain"`` or
-    ``"augmented"``; ``field``: the keys of :func:`fit_one`'s record).
+    ``"augmented"``; ``field``: the keys of :func:`fit_one`'s record). With ``journal``
+    (a JSONL path) every fit is stored there as it finishes and the fits it already holds
+    are read back instead of run (:func:`benchmarks.harness.run_fits_resumable`, keys
+    from :func:`fit_key`).
     """
     runs, missing = configurations(settings["learned"])
     tasks = [
@@ -246,7 +295,11 @@ def run(settings, dataset, device="cpu", n_jobs=1):
             step[architecture, parameterisation] for *_, architecture, parameterisation, _device in tasks
         ]
         harness.log("one training step (s): " + ", ".join(f"{a}/{p} {s:.3f}" for (a, p), s in step.items()))
-    fits = iter(harness.run_fits(fit_one, tasks, n_jobs, costs=costs))
+    if journal is None:
+        fits = iter(harness.run_fits(fit_one, tasks, n_jobs, costs=costs))
+    else:
+        keys = [fit_key(*task[:6]) for task in tasks]
+        fits = iter(harness.run_fits_resumable(fit_one, tasks, keys, journal, n_jobs, costs=costs))
     results = {
         f"{a}/{p}": {"architecture": a, "parameterisation": p, "seeds": list(settings["seeds"])}
         for a, p in runs
@@ -468,7 +521,9 @@ def main(argv=None):
         profile,
         variant=dataset,
     )
-    results, missing = run(settings, dataset, args.device, args.n_jobs or 1)
+    journal = journal_path(report.paths()[0])
+    harness.log(f"fits journal: {journal} (delete it to fit everything again)")
+    results, missing = run(settings, dataset, args.device, args.n_jobs or 1, journal=journal)
     checkpoint = (
         f"the best-validation checkpoint ({settings['n_val']:,} validation images)"
         if settings["n_val"]
@@ -476,8 +531,9 @@ def main(argv=None):
     )
     text = (
         f"Test error (%) of {checkpoint} on {DATASETS[dataset]} ({settings['n_train']:,} training, "
-        f"{settings['n_test']:,} test images) without and with the '+' augmentation (training batches "
-        f"rescaled by factors in [{AUGMENTATION[0]:g}, {AUGMENTATION[1]:g}]): mean ± sample std over "
+        f"{settings['n_test']:,} test images) without and with the '+' augmentation (training images "
+        f"rescaled by factors drawn {AUGMENTATION_DRAW} from [{AUGMENTATION[0]:g}, {AUGMENTATION[1]:g}], "
+        f"{AUGMENTATION_INTERPOLATION}): mean ± sample std over "
         f"realisations {list(settings['seeds'])} with the binomial SE of one test error, and the "
         f"difference to `{REFERENCE}` paired by realisation (± its SE). Scale networks start from SESN's "
         f"scales ({', '.join(f'{key}={value:g}' for key, value in SESN_SCALES.items())}); `/fixed` keeps "
@@ -504,7 +560,7 @@ def main(argv=None):
         text += (
             "\n\nNot registered in `skscale.nn.ARCHITECTURES` when this ran, so not measured: "
             + ", ".join(f"`{name}`" for name in missing)
-            + ". SS-CNN, SiCNN and SEVF are not implemented."
+            + "."
         )
     report.add("Classification error (Table 5)", text)
     report.add(

@@ -557,10 +557,12 @@ PAPER_DIFFERENCES = (
         "basis; skscale registers the scalar SESN network on 28-pixel images.",
     ),
     (
-        "MNIST-Scale: augmentation factors drawn per batch",
-        "The authors' '+' transform rescales each training image anew every epoch; "
-        "benchmarks.baselines uses the classifier's scale_augmentation=(0.5, 2), which draws "
-        "log-uniform factors for every batch of every epoch (bilinear, edge padding).",
+        "MNIST-Scale: augmentation padding",
+        "The authors' '+' transform is torchvision's RandomAffine(0, scale=(0.5, 2), resample=3): "
+        "factors uniform in [0.5, 2], bicubic, redrawn for every image in every epoch, the border "
+        "filled with zeros. benchmarks.baselines draws the same way (scale_augmentation=(0.5, 2), "
+        "scale_augmentation_draw='uniform', scale_augmentation_interpolation='bicubic') but repeats "
+        "the edge pixels, which on normalised images keeps the background value.",
     ),
     (
         "Scale-rate schedule needs the per-step warm-up",

@@ -12,9 +12,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import hashlib
 import importlib
 import json
 import math
+import os
 import shlex
 import sys
 import time
@@ -404,6 +406,117 @@ def run_fits(function, tasks, n_jobs=1, costs=None):
     for index, result in zip(order, done):
         results[index] = result
     return results
+
+
+def _indexed_call(function, index, args):
+    return index, function(*args)
+
+
+def iterate_fits(function, tasks, n_jobs=1, costs=None):
+    """``(index, function(*tasks[index]))`` for every task, each as soon as it finishes.
+
+    As :func:`run_fits` (``n_jobs`` loky workers with one torch thread each, the costliest
+    tasks dispatched first), but a generator in the order the fits *finish*, so that a
+    caller can store every result at once.
+    """
+    tasks = list(tasks)
+    order = dispatch_order(costs, len(tasks))
+    if n_jobs == 1:
+        for index in order:
+            yield index, function(*tasks[index])
+        return
+    import joblib
+
+    function = _importable(function)
+    from skscale.model_selection import search_backend
+
+    with search_backend("loky", n_jobs=n_jobs, torch_threads=1) as backend:
+        log(f"{len(tasks)} fits on {backend.description}")
+        yield from joblib.Parallel(verbose=10, return_as="generator_unordered")(
+            joblib.delayed(_indexed_call)(function, index, tasks[index]) for index in order
+        )
+
+
+def read_journal(journal):
+    """``{key: result}`` of the fits an append-only JSONL journal holds (empty if absent).
+
+    Every line is ``{"key": ..., "result": ...}``; a last line cut short by an interrupted
+    write is ignored (its fit runs again). A later line for the same key wins.
+    """
+    journal = Path(journal)
+    if not journal.exists():
+        return {}
+    finished = {}
+    lines = journal.read_text().splitlines()
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            entry = json.loads(line)
+            finished[entry["key"]] = entry["result"]
+        except (json.JSONDecodeError, KeyError, TypeError):
+            if number < len(lines):
+                raise ValueError(f"{journal}, line {number}, is not a fit record: {line[:80]!r}.") from None
+            log(f"{journal.name}: ignoring its last line, cut short by an interrupted write")
+    return finished
+
+
+def append_to_journal(journal, key, result):
+    """Append one fit's ``result`` under ``key`` to ``journal`` and flush it to disk."""
+    journal = Path(journal)
+    journal.parent.mkdir(parents=True, exist_ok=True)
+    line = json.dumps({"key": key, "result": result}, default=_json_default)
+    with journal.open("a") as stream:
+        stream.write(line + "\n")
+        stream.flush()
+        os.fsync(stream.fileno())
+
+
+def run_fits_resumable(function, tasks, keys, journal, n_jobs=1, costs=None):
+    """:func:`run_fits` that stores every result in ``journal`` and skips the stored ones.
+
+    Each fit's result (a JSON-serialisable record) is appended to the JSONL file
+    ``journal`` under its ``key`` as soon as the fit finishes; a task whose key the
+    journal already holds is not run again but read back. A run of many hours can so be
+    stopped at any point (only the fits in progress are lost) and continued by running
+    the same command again. ``keys`` (strings, one per task, unique) must name
+    everything that determines a fit's result: change a setting and the key changes.
+
+    Returns
+    -------
+    results : list
+        One result per task, in task order (read back from JSON for the stored ones:
+        tuples come back as lists).
+    """
+    tasks, keys = list(tasks), list(keys)
+    if len(keys) != len(tasks) or len(set(keys)) != len(keys):
+        raise ValueError(f"keys must be {len(tasks)} distinct strings, one per task, got {len(keys)} keys.")
+    finished = read_journal(journal)
+    pending = [index for index, key in enumerate(keys) if key not in finished]
+    if len(pending) < len(tasks):
+        log(f"{len(tasks) - len(pending)} of {len(tasks)} fits read from {Path(journal).name}")
+    pending_costs = None if costs is None else [costs[index] for index in pending]
+    fits = iterate_fits(function, [tasks[index] for index in pending], n_jobs, pending_costs)
+    for position, result in fits:
+        key = keys[pending[position]]
+        append_to_journal(journal, key, result)
+        # What a later run reads back: the JSON round trip of the record.
+        finished[key] = json.loads(json.dumps(result, default=_json_default))
+    return [finished[key] for key in keys]
+
+
+def fit_key(**fields):
+    """A journal key: the fields as canonical JSON (sorted keys, no spaces).
+
+    >>> fit_key(row="cnn/fixed", seed=0, setting="plain")
+    '{"row":"cnn/fixed","seed":0,"setting":"plain"}'
+    """
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def protocol_digest(settings):
+    """A short digest of a settings mapping (its canonical JSON), for journal keys."""
+    return hashlib.sha256(fit_key(**settings).encode()).hexdigest()[:16]
 
 
 def dispatch_order(costs, n_tasks):

@@ -34,7 +34,7 @@ from ._images import (
     resolve_layout,
 )
 from ._init_isr import estimate_init_isr
-from .augmentation import augmentation_generator, log_uniform_factors, rescale_batch
+from .augmentation import augmentation_generator, draw_factors, rescale_batch
 from .callbacks import SCALE_PARAM_GROUP, ScaleLRWarmup, ScaleTrajectory
 from .export import export_module
 from .nn import ScaleSpec, build_module, find_internal_scales
@@ -347,8 +347,9 @@ class ScaleNetworkMixin:
         images, targets = unpack_data(batch)
         if self.scale_augmentation is not None:
             low, high = self.scale_augmentation
-            factors = log_uniform_factors(len(images), low, high, self._augmentation_rng_)
-            batch = (rescale_batch(images, factors), targets)
+            draw, interpolation = self.scale_augmentation_draw, self.scale_augmentation_interpolation
+            factors = draw_factors(len(images), low, high, self._augmentation_rng_, draw)
+            batch = (rescale_batch(images, factors, mode=interpolation), targets)
         if len(images) > 1:
             return super().train_step_single(batch, **fit_params)
         layers = [layer for layer in batchnorm_layers(self.module_) if layer.training]

@@ -19,6 +19,7 @@ from skorch.utils import is_dataset, to_numpy
 
 from ._base import ScaleNetworkMixin, scale_constraints
 from ._images import IMAGE_LAYOUTS, dataset_labels, encode_labels
+from .augmentation import FACTOR_DRAWS, INTERPOLATIONS
 from .nn.memory import LargeKernelWarning
 from .utils.validation import Boolean, Integer, Options, Pair, Real
 
@@ -114,6 +115,12 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         every epoch (the paper's "+" setting). Reproducible with ``random_state``; off
         for prediction and for the internal validation split. Factors lie in [0.1, 10]:
         beyond them an object shrinks below a pixel or fills the image with one pixel.
+    scale_augmentation_draw : {"log-uniform", "uniform"}, default="log-uniform"
+        How the factors of ``scale_augmentation`` are drawn from ``[low, high]``:
+        log-uniformly (as many shrink as magnify) or uniformly (torchvision's
+        ``RandomAffine(scale=(low, high))``, the SESN authors' "+" transform).
+    scale_augmentation_interpolation : {"bilinear", "bicubic"}, default="bilinear"
+        Resampling of the rescaled images (the SESN authors': bicubic).
     early_stopping : bool, default=False
         Hold out a seeded, stratified ``validation_fraction`` of the training data and stop
         when the validation loss has not improved for ``n_iter_no_change`` epochs,
@@ -217,6 +224,8 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         "scale_lr": Real(low=0, allow_none=True),
         "scale_warmup_epochs": Integer(low=0),
         "scale_augmentation": Pair(Real(low=0.1, high=10), allow_equal=True, allow_none=True),
+        "scale_augmentation_draw": Options(tuple(FACTOR_DRAWS)),
+        "scale_augmentation_interpolation": Options(INTERPOLATIONS),
         "early_stopping": Boolean(),
         "validation_fraction": Real(low=0, high=1, closed="neither"),
         "n_iter_no_change": Integer(low=1),
@@ -249,6 +258,8 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         recalibrate_batchnorm=True,
         random_state=None,
         *,
+        scale_augmentation_draw="log-uniform",
+        scale_augmentation_interpolation="bilinear",
         module=None,
         classes=None,
         criterion=torch.nn.CrossEntropyLoss,
@@ -288,6 +299,8 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         self.scale_lr = scale_lr
         self.scale_warmup_epochs = scale_warmup_epochs
         self.scale_augmentation = scale_augmentation
+        self.scale_augmentation_draw = scale_augmentation_draw
+        self.scale_augmentation_interpolation = scale_augmentation_interpolation
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change

@@ -13,6 +13,7 @@ Usable on their own in any ``torch.nn`` network:
 """
 
 from .baselines import (
+    SSCNN,
     DiscoBasis,
     DiscoConvH2H,
     DiscoConvT2H,
@@ -20,6 +21,8 @@ from .baselines import (
     DSSNet,
     GaussianScaleSpace,
     ScaleSpaceConv,
+    SEVFNet,
+    SiCNN,
     SIConv2d,
     SIConvNet,
 )
@@ -54,4 +57,7 @@ __all__ = [
     "DiscoConvT2H",
     "DiscoConvH2H",
     "DISCONet",
+    "SiCNN",
+    "SSCNN",
+    "SEVFNet",
 ]

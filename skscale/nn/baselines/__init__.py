@@ -6,8 +6,14 @@
   (``architecture="siconvnet"``).
 - DISCO (Sosnovik et al., 2021): :class:`DiscoBasis`, :class:`DiscoConvT2H`,
   :class:`DiscoConvH2H`, network :class:`DISCONet` (``architecture="disco"``).
+- SiCNN (Xu et al., 2014): :class:`MultiColumnConv2d`, network :class:`SiCNN`
+  (``architecture="sicnn"``, 496,639 parameters; the paper's Table 5: 497k).
+- SS-CNN (Ghosh and Gupta, 2019): :func:`log_radial_basis`, :class:`SteerableScaleConv2d`,
+  network :class:`SSCNN` (``architecture="sscnn"``, 486,202; Table 5: 494k).
+- SEVF (Marcos et al., 2018): :class:`ScaleVectorConv2d`, network :class:`SEVFNet`
+  (``architecture="sevf"``, 495,202; Table 5: 495k).
 
-Each network has the layout of the SESN MNIST networks (three blocks of 32, 63 and 95
+DSS, SI-ConvNet and DISCO have the layout of the SESN MNIST networks (three blocks of 32, 63 and 95
 filters and a 256-unit head) and 494,549 trainable parameters for 10 classes on one
 channel, so that all of them compare with ``"sesn"`` and ``"cnn"`` at equal size:
 
@@ -29,7 +35,19 @@ from .disco import (
     optimise_disco_basis,
 )
 from .dss import DSSNet, GaussianScaleSpace, ScaleSpaceConv, discrete_gaussian
+from .sevf import (
+    SEVF_ANGLES,
+    SEVF_FACTORS,
+    ScaleVectorConv2d,
+    SEVFNet,
+    VectorBatchNorm2d,
+    VectorMaxPool2d,
+    scale_vector_field,
+    vector_magnitude,
+)
+from .sicnn import ColumnBatchNorm, MultiColumnConv2d, SiCNN, rescaled_kernel_size
 from .siconvnet import SESN_FACTORS, SIConv2d, SIConvNet
+from .sscnn import LOG_PERIOD, SSCNN, SteerableScaleConv2d, log_radial_basis, steer_log_radial
 
 __all__ = [
     "GaussianScaleSpace",
@@ -47,4 +65,21 @@ __all__ = [
     "disco_kernel_layout",
     "optimise_disco_basis",
     "load_disco_basis",
+    "MultiColumnConv2d",
+    "ColumnBatchNorm",
+    "SiCNN",
+    "rescaled_kernel_size",
+    "log_radial_basis",
+    "steer_log_radial",
+    "LOG_PERIOD",
+    "SteerableScaleConv2d",
+    "SSCNN",
+    "scale_vector_field",
+    "vector_magnitude",
+    "ScaleVectorConv2d",
+    "VectorMaxPool2d",
+    "VectorBatchNorm2d",
+    "SEVFNet",
+    "SEVF_FACTORS",
+    "SEVF_ANGLES",
 ]

@@ -1,0 +1,208 @@
+"""SiCNN: a multi-column network whose columns share one kernel at different scales.
+
+Xu, Y., Xiao, T., Zhang, J., Yang, K. and Zhang, Z. (2014). Scale-Invariant
+Convolutional Neural Networks (arXiv:1411.6369).
+
+Every column of the network sees the same image; column ``j`` correlates with the
+layer's one learned kernel rescaled by the factor ``s_j`` (a larger support for a larger
+factor), so a pattern shown ``s_j`` times larger excites column ``j`` as the pattern
+itself excites the column of factor 1. The columns stay apart through the network (each
+has its own batch norm) and are max-pooled at the end, which makes the features locally
+invariant to the scales the factors cover.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...utils.validation import Integer, Real, Sequence
+from ..blocks import check_input_shape, reset_conv_parameters
+from ..heads import sesn_head
+from ..pooling import MaxPool2x2, ScaleProjection
+from ..registry import register_architecture
+from .siconvnet import SESN_FACTORS
+
+__all__ = ["MultiColumnConv2d", "ColumnBatchNorm", "SiCNN", "rescaled_kernel_size"]
+
+_POSITIVE_INT = Integer(low=1)
+_FACTORS = Sequence(Real(low=0, closed="neither"))
+
+
+def rescaled_kernel_size(kernel_size, factor):
+    """The odd support of a ``kernel_size`` kernel stretched by ``factor`` (at least 1).
+
+    Examples
+    --------
+    >>> [rescaled_kernel_size(7, factor) for factor in SESN_FACTORS]
+    [3, 3, 5, 7, 11, 15, 23]
+    """
+    return max(1, 2 * round((kernel_size * factor - 1) / 2) + 1)
+
+
+class MultiColumnConv2d(nn.Module):
+    """One kernel correlated at several scales, one column per scale: -> (B, O, S, H, W).
+
+    Column ``j`` correlates with the kernel resized to :func:`rescaled_kernel_size`
+    ``n_j`` (bilinear, antialiased when shrinking) and multiplied by ``(k / n_j)**2``, the
+    ratio of the areas, so that column ``j`` responds to a pattern stretched by its factor
+    as the column of factor 1 responds to the pattern. "Same"
+    zero padding keeps the spatial size. With ``input_columns=1`` every column reads the
+    one ``(B, C, H, W)`` input (the first layer); with ``input_columns=S`` column ``j``
+    reads column ``j`` of a ``(B, C, S, H, W)`` input only.
+
+    The one ``weight`` serves every column: its gradient sums the columns' gradients.
+
+    Simplifications with respect to the SESN benchmark code (``XU_SIConv2d``): kernels are
+    resized to their own support instead of a common zero-padded one, are scaled by the
+    ratio of the areas instead of keeping their L1 norm (a linear map of the weights),
+    and are upscaled bilinearly instead of by nearest neighbour.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+    kernel_size : int, default=7
+        Odd size of the learned kernel (the column of factor 1).
+    factors : sequence of float, default=SESN_FACTORS
+        The scale of every column.
+    input_columns : int, default=1
+        1, or ``len(factors)``.
+
+    Attributes
+    ----------
+    weight : Parameter of shape (O, C, kernel_size, kernel_size)
+        No bias: the batch norm that follows has one per column.
+
+    Examples
+    --------
+    >>> layer = MultiColumnConv2d(1, 4, kernel_size=5, factors=(0.5, 1.0, 2.0))
+    >>> tuple(layer(torch.randn(2, 1, 16, 16)).shape)
+    (2, 4, 3, 16, 16)
+    >>> [tuple(kernel.shape[-2:]) for kernel in layer.column_kernels()]
+    [(3, 3), (5, 5), (9, 9)]
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size=7, factors=SESN_FACTORS, input_columns=1):
+        super().__init__()
+        self.in_channels = _POSITIVE_INT.check(in_channels, "in_channels")
+        self.out_channels = _POSITIVE_INT.check(out_channels, "out_channels")
+        self.kernel_size = Integer(low=1, odd=True).check(kernel_size, "kernel_size")
+        self.factors = _FACTORS.check(factors, "factors")
+        self.input_columns = _POSITIVE_INT.check(input_columns, "input_columns")
+        if self.input_columns not in (1, len(self.factors)):
+            raise ValueError(
+                f"input_columns must be 1 or len(factors)={len(self.factors)}, got {input_columns!r}."
+            )
+        self.sizes = [rescaled_kernel_size(self.kernel_size, factor) for factor in self.factors]
+        self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """The initialisation of ``nn.Conv2d`` (Kaiming-uniform)."""
+        reset_conv_parameters(self.weight)
+
+    def column_kernels(self):
+        """The kernel of every column: a list of (O, C, n_j, n_j) tensors."""
+        kernels = []
+        for size in self.sizes:
+            if size == self.kernel_size:
+                kernels.append(self.weight)
+                continue
+            resized = F.interpolate(
+                self.weight,
+                size=(size, size),
+                mode="bilinear",
+                align_corners=False,
+                antialias=size < self.kernel_size,
+            )
+            kernels.append(resized * (self.kernel_size / size) ** 2)
+        return kernels
+
+    def forward(self, x):
+        if self.input_columns == 1:
+            check_input_shape(self, x, self.in_channels)
+            columns = [x] * len(self.factors)
+        else:
+            check_input_shape(self, x, self.in_channels, self.input_columns, scale_axis=True)
+            columns = x.unbind(2)
+        outputs = [
+            F.conv2d(column, kernel, padding=kernel.shape[-1] // 2)
+            for column, kernel in zip(columns, self.column_kernels())
+        ]
+        return torch.stack(outputs, dim=2)
+
+    def extra_repr(self):
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"factors={self.factors}, input_columns={self.input_columns}"
+        )
+
+
+class ColumnBatchNorm(nn.BatchNorm2d):
+    """Batch norm of (B, C, S, H, W) features with its own statistics and affine map per
+    channel *and* column (``C * S`` features), as columns of separate networks would have."""
+
+    def __init__(self, channels, n_columns, **kwargs):
+        self.channels = _POSITIVE_INT.check(channels, "channels")
+        self.n_columns = _POSITIVE_INT.check(n_columns, "n_columns")
+        super().__init__(channels * n_columns, **kwargs)
+
+    def forward(self, x):
+        check_input_shape(self, x, self.channels, self.n_columns, scale_axis=True)
+        batch, channels, n_columns, height, width = x.shape
+        flat = super().forward(x.reshape(batch, channels * n_columns, height, width))
+        return flat.view(batch, channels, n_columns, height, width)
+
+
+@register_architecture("sicnn")
+class SiCNN(nn.Module):
+    """SiCNN for MNIST-sized images (Xu et al., 2014), as benchmarked by SESN.
+
+    Three blocks of :class:`MultiColumnConv2d` (7 x 7 kernels, 32, 63 and 95 filters,
+    seven columns of factors :data:`~skscale.nn.baselines.SESN_FACTORS`) -> 2 x 2 max
+    pooling -> ReLU -> :class:`ColumnBatchNorm`, then the maximum over the columns and the
+    SESN head (2 x 2 max pooling, 256 units without bias, batch norm, ReLU, dropout,
+    logits): **496,639** trainable parameters for 10 classes on one channel (the paper's
+    Table 5: 497k), the batch norms of the seven columns included.
+
+    Parameters
+    ----------
+    n_classes : int
+    in_channels : int, default=1
+    factors : sequence of float, default=SESN_FACTORS
+        The scales of the columns.
+    kernel_size : int, default=7
+    widths : tuple of int, default=(32, 63, 95)
+    hidden, dropout : int, float, default=256, 0.7
+        Units and dropout rate of the head.
+    """
+
+    def __init__(
+        self,
+        n_classes,
+        in_channels=1,
+        factors=SESN_FACTORS,
+        kernel_size=7,
+        widths=(32, 63, 95),
+        hidden=256,
+        dropout=0.7,
+    ):
+        super().__init__()
+        widths = Sequence(_POSITIVE_INT).check(widths, "widths")
+        factors = _FACTORS.check(factors, "factors")
+        layers, channels, input_columns = [], in_channels, 1
+        for width in widths:
+            layers += [
+                MultiColumnConv2d(channels, width, kernel_size, factors, input_columns),
+                MaxPool2x2(),
+                nn.ReLU(),
+                ColumnBatchNorm(width, len(factors)),
+            ]
+            channels, input_columns = width, len(factors)
+        layers.append(ScaleProjection("max"))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveMaxPool2d(2), *sesn_head(channels, n_classes, hidden, dropout))
+
+    def forward(self, x):
+        return self.head(self.features(x))

@@ -1,0 +1,217 @@
+"""The Table 5 baselines SiCNN, SS-CNN and SEVF (skscale.nn.baselines.sicnn, sscnn, sevf)."""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from skscale import ScaleEquivariantClassifier
+from skscale.datasets import make_mnist_scale
+from skscale.nn import ARCHITECTURES, SSCNN, SEVFNet, SiCNN, build_module, count_parameters
+from skscale.nn.baselines import (
+    SEVF_ANGLES,
+    MultiColumnConv2d,
+    ScaleVectorConv2d,
+    SteerableScaleConv2d,
+    VectorBatchNorm2d,
+    VectorMaxPool2d,
+    log_radial_basis,
+    scale_vector_field,
+    steer_log_radial,
+    vector_magnitude,
+)
+
+from .conftest import smooth_noise
+
+# The paper's Table 5 (Basting et al., 2024) and what each network has here.
+PAPER_SIZES = {"sicnn": 497_000, "sscnn": 494_000, "sevf": 495_000}
+OUR_SIZES = {"sicnn": 496_639, "sscnn": 486_202, "sevf": 495_202}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def relative_error(actual, expected, border=0):
+    crop = slice(border, -border if border else None)
+    actual, expected = actual[..., crop, crop], expected[..., crop, crop]
+    return float((actual - expected).norm() / expected.norm())
+
+
+# --------------------------------------------------------------------------- SiCNN
+def test_sicnn_columns_share_one_kernel():
+    layer = MultiColumnConv2d(2, 3, kernel_size=5, factors=(0.5, 1.0, 2.0)).double()
+    kernels = layer.column_kernels()
+    assert [k.shape[-1] for k in kernels] == [3, 5, 9]
+    assert kernels[1] is layer.weight  # factor 1: the learned kernel itself
+    # A change of the one weight changes every column.
+    kernels = [kernel.detach().clone() for kernel in kernels]
+    with torch.no_grad():
+        layer.weight.mul_(2.0)
+    for before, after in zip(kernels, layer.column_kernels()):
+        torch.testing.assert_close(after, 2.0 * before)
+    # One parameter: every column's response reaches its gradient.
+    x = torch.randn(2, 2, 12, 12, dtype=torch.float64)
+    for column in range(3):
+        layer.zero_grad()
+        layer(x)[:, :, column].sum().backward()
+        assert layer.weight.grad.abs().sum() > 0
+    assert [name for name, _ in layer.named_parameters()] == ["weight"]
+    # Deeper layers read their own column only.
+    deep = MultiColumnConv2d(3, 4, kernel_size=3, factors=(0.5, 1.0, 2.0), input_columns=3).double()
+    features = torch.randn(2, 3, 3, 12, 12, dtype=torch.float64)
+    changed = features.clone()
+    changed[:, :, 0] += 1.0
+    torch.testing.assert_close(deep(features)[:, :, 1:], deep(changed)[:, :, 1:])
+    with pytest.raises(ValueError, match="input_columns must be 1 or len"):
+        MultiColumnConv2d(1, 2, factors=(1.0, 2.0), input_columns=3)
+
+
+def test_sicnn_column_of_factor_s_sees_an_s_times_larger_input_as_column_one_sees_the_input():
+    images = smooth_noise(2, 32, sigma=2.0).double()
+    layer = MultiColumnConv2d(1, 4, kernel_size=5, factors=(1.0, 3.0)).double()
+    upscaled = F.interpolate(images, scale_factor=3, mode="bilinear", align_corners=False)
+    with torch.no_grad():
+        expected = F.interpolate(layer(images)[:, :, 0], scale_factor=3, mode="bilinear", align_corners=False)
+        responses = layer(upscaled)
+    matched = relative_error(responses[:, :, 1], expected, border=12)
+    unmatched = relative_error(responses[:, :, 0], expected, border=12)
+    assert matched < 0.06 and unmatched > 5 * matched  # measured 0.03 against 0.41
+
+
+# --------------------------------------------------------------------------- SS-CNN
+@pytest.mark.parametrize("scale", [0.6, 1.3, 2.0])
+def test_log_radial_basis_is_steerable_under_rescaling(scale):
+    """psi(x / s) = s exp(-i k' log s) psi(x): a rescaling is a phase (a shift in log-radius)."""
+    size = 15
+    basis = log_radial_basis(size)
+    stretched = log_radial_basis(size, scale=scale)
+    defined = basis.abs().sum(dim=(0, 1)) > 0  # the disc without its centre
+    coefficients = torch.complex(
+        torch.randn(4, 3, 9, dtype=torch.float64), torch.randn(4, 3, 9, dtype=torch.float64)
+    )
+    steered = steer_log_radial(coefficients, scale=scale)
+    from_steering = torch.einsum("okp,kpyx->oyx", steered, basis).real
+    from_stretching = torch.einsum("okp,kpyx->oyx", coefficients, stretched).real / scale
+    torch.testing.assert_close(from_steering[:, defined], from_stretching[:, defined], rtol=1e-9, atol=1e-9)
+    # Each function alone: psi(x / s) / s is psi(x) turned by the phase -k' log s.
+    unit = torch.eye(27, dtype=torch.complex128).view(27, 3, 9)
+    turned = torch.einsum("okp,kpyx->oyx", steer_log_radial(unit, scale=scale), basis)
+    torch.testing.assert_close(turned[:, defined], stretched.reshape(27, size, size)[:, defined] / scale)
+    # The steering is not a no-op: the phase differs from 1 at these scales.
+    assert relative_error(from_steering, torch.einsum("okp,kpyx->oyx", coefficients, basis).real) > 0.1
+
+
+def test_sscnn_layer_kernels_are_one_set_of_coefficients_stretched_to_every_scale():
+    layer = SteerableScaleConv2d(2, 3, kernel_sizes=(5, 9, 13), base_size=9).double()
+    coefficients = torch.complex(layer.weight_real, layer.weight_imag).detach()
+    for kernel, size, scale in zip(layer.kernels(), (5, 9, 13), layer.scales):
+        expected = (
+            torch.einsum("ockp,kpyx->ocyx", coefficients, log_radial_basis(size, scale=scale)).real / scale
+        )
+        torch.testing.assert_close(kernel.detach(), expected, rtol=1e-5, atol=1e-6)  # float32 basis
+    x = torch.randn(2, 2, 16, 16, dtype=torch.float64)
+    responses = layer.scale_responses(x)
+    assert responses.shape == (2, 3, 3, 16, 16)
+    torch.testing.assert_close(layer(x), responses.amax(dim=2) + layer.bias.view(1, -1, 1, 1))
+
+
+# --------------------------------------------------------------------------- SEVF
+def test_scale_vector_field_encodes_the_max_and_its_scale():
+    responses = torch.randn(3, 4, 5, 6, 6, dtype=torch.float64)
+    angles = [-0.4, -0.2, 0.0, 0.2, 0.4]
+    field = scale_vector_field(responses, angles)
+    assert field.shape == (3, 4, 2, 6, 6)
+    values, winners = responses.max(dim=2)
+    torch.testing.assert_close(vector_magnitude(field), F.relu(values))
+    positive = values > 0
+    angle = torch.atan2(field[:, :, 1], field[:, :, 0])
+    torch.testing.assert_close(angle[positive], torch.tensor(angles, dtype=torch.float64)[winners][positive])
+    with pytest.raises(ValueError, match="one scale per angle"):
+        scale_vector_field(responses, angles[:3])
+
+
+def mexican_hat(size, sigma):
+    offsets = torch.arange(size, dtype=torch.float64) - size // 2
+    squared = offsets[:, None] ** 2 + offsets[None] ** 2
+    kernel = (1 - squared / (2 * sigma**2)) * torch.exp(-squared / (2 * sigma**2))
+    return kernel - kernel.mean()
+
+
+def test_sevf_rescaling_the_input_moves_the_encoded_scale():
+    """A blob 1.26 times larger wins one factor lower: the angle turns by one step."""
+    layer = ScaleVectorConv2d(1, 1, kernel_size=9).double()
+    with torch.no_grad():
+        layer.weight.copy_(mexican_hat(9, 1.2).view(1, 1, 9, 9))
+    grid = torch.arange(64, dtype=torch.float64) - 31.5
+    step = SEVF_ANGLES[1] - SEVF_ANGLES[0]
+    winners, lengths = [], []
+    for power in (2, 3, 4):
+        sigma = 1.2 * 1.26**power
+        blob = torch.exp(-(grid[:, None] ** 2 + grid[None] ** 2) / (2 * sigma**2)).view(1, 1, 64, 64)
+        with torch.no_grad():
+            vector = layer(blob)[0, 0, :, 31, 31]
+        winners.append(round(math.atan2(vector[1], vector[0]) / step))
+        lengths.append(float(vector.norm()))
+    # Factor index 4 is 1.26 ** 0: the blob 1.26 ** p larger is matched by 1.26 ** -p.
+    assert winners == [-2, -3, -4]
+    assert max(lengths) / min(lengths) < 1.15  # the length (what the head reads) stays
+
+
+def test_sevf_vector_layers_pool_and_normalise_without_turning_vectors():
+    field = torch.randn(2, 3, 2, 6, 6, dtype=torch.float64)
+    pooled = VectorMaxPool2d(2)(field)
+    assert pooled.shape == (2, 3, 2, 3, 3)
+    torch.testing.assert_close(
+        vector_magnitude(pooled), F.max_pool2d(vector_magnitude(field), 2)
+    )  # the longest vector of each window, whole
+    norm = VectorBatchNorm2d(3).double().train()
+    normalised = norm(field)
+    ratio = normalised / field
+    torch.testing.assert_close(ratio[:, :, 0], ratio[:, :, 1])  # both components scaled alike
+    layer = ScaleVectorConv2d(
+        3, 4, kernel_size=3, factors=(0.8, 1.0, 1.25), angles=(-0.3, 0.0, 0.3), vector_input=True
+    )
+    assert layer(field.float()).shape == (2, 4, 2, 6, 6)
+
+
+# --------------------------------------------------------------------------- networks
+@pytest.mark.parametrize("name, network", [("sicnn", SiCNN), ("sscnn", SSCNN), ("sevf", SEVFNet)])
+def test_networks_have_the_papers_size_and_train(name, network):
+    assert ARCHITECTURES[name] is network
+    module = build_module(name, n_classes=10, in_channels=1)
+    assert count_parameters(module) == OUR_SIZES[name]
+    assert abs(count_parameters(module) - PAPER_SIZES[name]) / PAPER_SIZES[name] < 0.03
+    x = torch.randn(4, 1, 28, 28)
+    logits = module.train()(x)
+    assert logits.shape == (4, 10)
+    F.cross_entropy(logits, torch.arange(4)).backward()
+    for parameter_name, parameter in module.named_parameters():
+        assert parameter.grad is not None and torch.isfinite(parameter.grad).all(), parameter_name
+    assert module.eval()(torch.randn(2, 1, 20, 20)).shape == (2, 10)  # any image size
+    three = build_module(name, n_classes=4, in_channels=3, widths=(4, 6, 8), hidden=8)
+    assert three(torch.randn(2, 3, 28, 28)).shape == (2, 4)
+
+
+@pytest.fixture(scope="module")
+def tiny_digits():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the bundled source is smaller than MNIST
+        return make_mnist_scale(n_train=64, n_val=0, n_test=16, source="bundled", random_state=0)
+
+
+@pytest.mark.parametrize("name", ["sicnn", "sscnn", "sevf"])
+def test_classifier_fits_each_network_for_one_epoch(tiny_digits, name):
+    clf = ScaleEquivariantClassifier(architecture=name, max_epochs=1, batch_size=32, lr=1e-3, random_state=0)
+    clf.fit(tiny_digits.X_train, tiny_digits.y_train)
+    assert count_parameters(clf.module_) == OUR_SIZES[name]
+    assert len(clf.history) == 1 and np.isfinite(clf.history[-1, "train_loss"])
+    assert clf.predict(tiny_digits.X_test).shape == (16,)
+    assert clf.scales_ is None  # fixed-scale baselines
