@@ -339,24 +339,27 @@ class ScaleNetworkMixin:
             self._augmentation_rng_ = augmentation_generator(self._seed_, len(self.history))
 
     def train_step_single(self, batch, **fit_params):
-        """skorch's training step, on images rescaled by ``scale_augmentation`` if set.
-
-        A batch of one image (e.g. the last of an epoch) cannot give BatchNorm statistics:
-        its step normalises with the running statistics instead.
-        """
-        images, targets = unpack_data(batch)
-        if self.scale_augmentation is not None:
-            low, high = self.scale_augmentation
-            draw, interpolation = self.scale_augmentation_draw, self.scale_augmentation_interpolation
-            factors = draw_factors(len(images), low, high, self._augmentation_rng_, draw)
-            batch = (rescale_batch(images, factors, mode=interpolation), targets)
-        if len(images) > 1:
+        """skorch's training step, on images rescaled by ``scale_augmentation`` if set."""
+        if self.scale_augmentation is None:
             return super().train_step_single(batch, **fit_params)
+        images, targets = unpack_data(batch)
+        low, high = self.scale_augmentation
+        draw, interpolation = self.scale_augmentation_draw, self.scale_augmentation_interpolation
+        factors = draw_factors(len(images), low, high, self._augmentation_rng_, draw)
+        return super().train_step_single(
+            (rescale_batch(images, factors, mode=interpolation), targets), **fit_params
+        )
+
+    def infer(self, x, **fit_params):
+        """skorch's forward pass. In training, a batch of one image (e.g. the last of an
+        epoch) cannot give BatchNorm statistics: it is normalised with the running ones."""
+        if not (self.module_.training and torch.is_tensor(x) and len(x) == 1):
+            return super().infer(x, **fit_params)
         layers = [layer for layer in batchnorm_layers(self.module_) if layer.training]
         try:
             for layer in layers:
                 layer.eval()
-            return super().train_step_single(batch, **fit_params)
+            return super().infer(x, **fit_params)
         finally:
             for layer in layers:
                 layer.train()
