@@ -25,6 +25,7 @@ import zlib
 import torch
 
 from .datasets import DATASET_SOURCES
+from .scale_estimation import LAYOUTS, POLARITIES
 from .search_backends import BACKENDS
 from .utils import show_versions
 from .utils.validation import Integer, Options, Real
@@ -194,13 +195,28 @@ def build_parser():
         "--images",
         metavar="FILE.npy",
         help="estimate the object scales of these images instead: a NumPy .npy file "
-        "of shape (n, height, width) or (n, channels, height, width)",
+        "of shape (n, height, width), (n, channels, height, width) or (n, height, width, channels) "
+        "with 1, 3 or 4 channels (see --layout)",
     )
     tolerance.add_argument(
         "--labels",
         metavar="FILE.npy",
         help="with --images: the class of every image (.npy of shape (n,)); the "
         "size differences between classes are then removed",
+    )
+    _add_choice(
+        tolerance,
+        "--layout",
+        LAYOUTS,
+        help="with --images: where the channels of 4-D images are (default: auto, channels last "
+        "when the last axis has 1, 3 or 4 entries and axis 1 has not)",
+    )
+    _add_choice(
+        tolerance,
+        "--polarity",
+        POLARITIES,
+        help="with --images: objects brighter or darker than their background (default: auto, "
+        "decided from the images)",
     )
     tolerance.add_argument(
         "--n-scales",
@@ -258,6 +274,9 @@ def _run_demo(args, parser):
 def _run_tolerance(args, parser):
     if args.labels is not None and args.images is None:
         parser.error("--labels needs --images")
+    for flag, value in (("--layout", args.layout), ("--polarity", args.polarity)):
+        if value != "auto" and args.images is None:
+            parser.error(f"{flag} needs --images")
     low, high = args.scale_range if args.scale_range is not None else (1.0, 8.0)
     if not high > low:
         parser.error(f"--range needs LOW < HIGH, got {low:g} {high:g}")
@@ -282,7 +301,7 @@ def _run_tolerance(args, parser):
         octaves = math.log2(high / low)
         print(f"Tolerance model of data scales log-uniform in [{low:g}, {high:g}] ({octaves:.3g} octaves)")
     else:
-        scales = _estimated_scales(args.images, args.labels)
+        scales = _estimated_scales(args.images, args.labels, layout=args.layout, polarity=args.polarity)
     model = ToleranceModel(n_scales=args.n_scales, tau=args.tau).fit(scales)
     print(f"  internal scales N_S   {args.n_scales}")
     print(f"  tau                   {model.tau_:.3f} octaves")
@@ -317,7 +336,7 @@ def _load_array(path, option):
     return array
 
 
-def _estimated_scales(images_path, labels_path):
+def _estimated_scales(images_path, labels_path, *, layout="auto", polarity="auto"):
     """Estimate the scales of the images of ``images_path``, print their distribution, return them."""
     import warnings
 
@@ -328,8 +347,8 @@ def _estimated_scales(images_path, labels_path):
     images = _load_array(images_path, "--images")
     if images.ndim not in (3, 4) or min(images.shape, default=0) == 0:
         raise ValueError(
-            f"--images {images_path!r} must hold images of shape (n, height, width) or (n, channels, height, "
-            f"width), got an array of shape {images.shape}"
+            f"--images {images_path!r} must hold images of shape (n, height, width), (n, channels, height, "
+            f"width) or (n, height, width, channels), got an array of shape {images.shape}"
         )
     if not (np.issubdtype(images.dtype, np.number) or images.dtype == bool):
         raise ValueError(f"--images {images_path!r} must hold numbers, got dtype {images.dtype}")
@@ -343,7 +362,7 @@ def _estimated_scales(images_path, labels_path):
             )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        scales = estimate_scales(images, labels)
+        scales = estimate_scales(images, labels, layout=layout, polarity=polarity)
     for warning in caught:
         print(f"note: {' '.join(str(warning.message).split())}")
     kept = scales[np.isfinite(scales)]
@@ -358,6 +377,17 @@ def _estimated_scales(images_path, labels_path):
         print(
             f"  full range            {kept.min():.3f} to {kept.max():.3f}  "
             f"({math.log2(kept.max() / kept.min()):.2f} octaves)"
+        )
+    if len(kept) < 2:
+        found = (
+            f"no object in any of the {len(images)} images (they look"
+            if not len(kept)
+            else f"an object in only one of the {len(images)} images (the others look"
+        )
+        raise ValueError(
+            f"--images {images_path!r}: found {found} blank, constant or noise only); the tolerance model "
+            "needs the object scales of at least 2 images. "
+            "Check that each image holds an object that stands out from its background (see --polarity)"
         )
     print("Tolerance model of the estimated scales")
     return kept

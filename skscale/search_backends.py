@@ -7,6 +7,16 @@ threads, so that ``n`` workers on ``n`` cores do not each start ``n`` threads
 channel of :mod:`skscale.progress` that suits the backend.
 
 ``dask.distributed`` is imported only when the Dask backend is used.
+
+Torch's CPU convolutions sum in an order that depends on the number of intra-op
+threads, and training amplifies those last-digit differences into different scores and
+flipped predictions. Inside :func:`search_backend` every fit runs with ``torch_threads``
+threads, in workers and (with one worker) in this process alike, so a search gives the
+same results for any ``n_jobs``. A scikit-learn function called with ``n_jobs`` outside
+the context (``cross_val_score(clf, X, y, n_jobs=2)``) runs the fits of ``n_jobs=1`` with
+this process's thread count and those of ``n_jobs=2`` with joblib's limit in its workers
+(``cpu_count // n_jobs``), which can differ: wrap such calls in :func:`search_backend`
+or :func:`torch_threads_in_this_process`.
 """
 
 from __future__ import annotations

@@ -30,7 +30,9 @@ def test_smoke_profile_writes_the_report_and_its_numbers(tmp_path):
     for row in rows:
         assert -1.0 <= row["spearman"] <= 1.0 and row["isr_true"] > 1.0 and row["isr_estimated"] > 1.0
         assert row["isr_error"] == pytest.approx(row["isr_estimated"] / row["isr_true"] - 1.0)
-        assert row["left_out"] == 0  # every canvas holds a digit
+        if row["background"] == "clean":
+            assert row["left_out"] == 0  # every clean canvas holds a visible digit
+        assert f"| {row['data']} | {row['background']} | {row['spearman']:.3f} |" in text
     met = sum(scale_estimation.meets_target(row) for row in rows)
     assert f"is met in {met} of {len(rows)} settings." in text
     spearman = [row["spearman"] for row in rows]
@@ -108,3 +110,23 @@ def test_only_the_smoke_and_cpu_profiles(capsys):
         scale_estimation.main(["--profile", "paper"])
     error = capsys.readouterr().err
     assert re.search(r"--profile 'paper': this benchmark has the profiles smoke, cpu", error)
+
+
+@pytest.mark.parametrize("background", ["bright", "gradient", "noisy", "distractors"])
+def test_conditions_the_estimator_was_not_tuned_on(background):
+    clean, labels, factors = scale_estimation.make_canvases(12, 4.76, 0, "clean")
+    other, labels2, factors2 = scale_estimation.make_canvases(12, 4.76, 0, background)
+    np.testing.assert_array_equal(factors, factors2)
+    assert other.shape == clean.shape and not np.allclose(other, clean)
+    if background == "bright":
+        assert np.median(other) > 0.9  # dark digits on a white canvas
+    row = scale_estimation.estimation_row(40, 4.76, 0, background)
+    assert row["background"] == background and row["spearman"] > 0.85
+
+
+def test_estimation_only_writes_part_one(tmp_path):
+    raw = scale_estimation.main(["--profile", "smoke", "--estimation-only", "--output-dir", str(tmp_path)])
+    assert "classifier" not in raw
+    text = (tmp_path / "scale_estimation-smoke-estimation.md").read_text()
+    assert "--estimation-only" in text and "2. init_isr" not in text
+    assert {row["background"] for row in raw["estimation"]} == set(scale_estimation.BACKGROUNDS)

@@ -208,8 +208,9 @@ def test_tolerance_isr_of_images_grows_with_the_spread_of_their_sizes(capsys, tm
         (
             np.ones(10),
             None,
-            r"--images '.*bad\.npy' must hold images of shape \(n, height, width\) or "
-            r"\(n, channels, height, width\), got an array of shape \(10,\)",
+            r"--images '.*bad\.npy' must hold images of shape \(n, height, width\), "
+            r"\(n, channels, height, width\) or \(n, height, width, channels\), "
+            r"got an array of shape \(10,\)",
         ),
         (np.ones((2, 3, 4, 5, 6)), None, r"got an array of shape \(2, 3, 4, 5, 6\)"),
         (np.array([["a"]] * 3), None, r"must hold images of shape"),
@@ -220,6 +221,17 @@ def test_tolerance_isr_of_images_grows_with_the_spread_of_their_sizes(capsys, tm
             r"--labels '.*labels\.npy' must hold one label per image, shape \(4,\), got shape \(3,\)",
         ),
         ("not an array", None, r"--images '.*bad\.npy' is not a NumPy \.npy file of numbers"),
+        (
+            np.zeros((5, 28, 28)),
+            None,
+            r"--images '.*bad\.npy': found no object in any of the 5 images \(they look blank, constant or "
+            r"noise only\); the tolerance model needs the object scales of at least 2 images",
+        ),
+        (
+            np.random.default_rng(0).standard_normal((6, 28, 28, 3)),
+            None,
+            r"found no object in any of the 6 images",
+        ),
     ],
 )
 def test_tolerance_of_bad_image_files_is_one_line(capsys, tmp_path, images, labels, message):
@@ -236,6 +248,46 @@ def test_tolerance_of_bad_image_files_is_one_line(capsys, tmp_path, images, labe
     err = capsys.readouterr().err
     assert err.startswith("python -m skscale tolerance: error: ") and len(err.strip().splitlines()) == 1
     assert re.search(message, err), err
+
+
+def test_tolerance_of_images_never_speaks_of_samples(capsys, tmp_path):
+    np.save(tmp_path / "blank.npy", np.zeros((5, 28, 28)))
+    assert main(["tolerance", "--images", str(tmp_path / "blank.npy")]) == 1
+    captured = capsys.readouterr()
+    assert "sample" not in captured.err and "images" in captured.err
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_tolerance_reads_channels_last_images_as_such(capsys, tmp_path, channels):
+    images_path, _, images, _, _ = write_blobs(tmp_path)
+    assert main(["tolerance", "--images", str(images_path)]) == 0
+    gray = capsys.readouterr().out
+    np.save(tmp_path / "last.npy", np.repeat(images[..., None], channels, axis=3))
+    assert main(["tolerance", "--images", str(tmp_path / "last.npy")]) == 0
+    last = capsys.readouterr().out
+    assert _value(last, "ISR") == _value(gray, "ISR")
+    assert _value(last, "images with an object") == _value(gray, "images with an object")
+    np.save(tmp_path / "first.npy", np.repeat(images[:, None], channels, axis=1))
+    assert main(["tolerance", "--images", str(tmp_path / "first.npy"), "--layout", "channels_first"]) == 0
+    assert _value(capsys.readouterr().out, "ISR") == _value(gray, "ISR")
+
+
+def test_tolerance_of_dark_objects_with_polarity(capsys, tmp_path):
+    images_path, _, images, _, _ = write_blobs(tmp_path)
+    assert main(["tolerance", "--images", str(images_path)]) == 0
+    bright = capsys.readouterr().out
+    np.save(tmp_path / "dark.npy", 1.0 - images)
+    assert main(["tolerance", "--images", str(tmp_path / "dark.npy"), "--polarity", "dark"]) == 0
+    assert _value(capsys.readouterr().out, "ISR") == _value(bright, "ISR")
+    assert main(["tolerance", "--images", str(tmp_path / "dark.npy")]) == 0
+    assert "note: the objects look darker than their background" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("flag", [["--layout", "channels_last"], ["--polarity", "dark"]])
+def test_image_options_need_images(capsys, flag):
+    with pytest.raises(SystemExit):
+        main(["tolerance", *flag])
+    assert f"{flag[0]} needs --images" in capsys.readouterr().err
 
 
 def test_tolerance_of_a_missing_image_file_is_one_line(capsys, tmp_path):

@@ -113,6 +113,16 @@ def test_one_image():
         ({"X": np.zeros((2, 8, 8)), "background_size": 0}, "background_size must be an integer >= 1, got 0"),
         ({"X": np.zeros((2, 8, 8)), "correct_spread": "yes"}, "correct_spread must be True or False"),
         ({"X": np.zeros((2, 2, 2, 2, 2))}, "X must be 2-D"),
+        ({"X": np.zeros((2, 8, 8)), "polarity": "light"}, "polarity must be one of"),
+        ({"X": np.zeros((2, 8, 8, 3)), "layout": "nhwc"}, "layout must be one of"),
+        (
+            {"X": np.zeros((2, 8, 8)), "y": [0.0, np.nan]},
+            r"y holds 1 missing or non-finite labels .* image 1",
+        ),
+        ({"X": np.zeros((2, 8, 8)), "y": [0.0, np.inf]}, "y holds 1 missing or non-finite"),
+        ({"X": np.zeros((2, 8, 8)), "y": np.array(["a", None], dtype=object)}, "y holds 1 missing"),
+        ({"X": np.full((2, 8, 8), np.nan)}, "Input X contains NaN"),
+        ({"X": np.full((2, 8, 8), np.inf)}, "Input X contains infinity"),
     ],
 )
 def test_invalid_arguments_are_named(kwargs, match):
@@ -164,3 +174,115 @@ def test_spread_correction_keeps_ranks_and_ignores_an_outlier(sigmas):
     corrected_range = np.ptp(np.log2(corrected))
     assert corrected_range < np.ptp(np.log2(raw)) - 0.5
     assert abs(corrected_range - np.ptp(without)) < 0.4
+
+
+# ------------------------------------------------------------------ issue 28: the inputs users pass
+def mnist_digits(n=40):
+    from skscale.datasets import load_mnist
+
+    return load_mnist(source="bundled", return_X_y=True)[0][:n].astype(float)
+
+
+@pytest.mark.parametrize("background_size", [1001, 100_000, 10**12])
+def test_a_disk_larger_than_the_image_costs_nothing_and_changes_nothing(background_size):
+    import time
+    import tracemalloc
+
+    digits = mnist_digits(20)
+    # 81 px = 2 * ceil(sqrt(2) * 28) + 1: the smallest disk covering the reflected image.
+    reference = estimate_scales(digits, background_size=81)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        scales = estimate_scales(digits, background_size=background_size)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert time.perf_counter() - start < 5.0
+    assert peak < 50 * 2**20
+    np.testing.assert_array_equal(scales, reference)
+
+
+def test_labels_that_are_all_different_are_ignored_with_a_warning():
+    digits = mnist_digits(20)
+    with pytest.warns(UserWarning, match="y gives each of the 20 images a label of its own"):
+        scales = estimate_scales(digits, np.arange(20))
+    np.testing.assert_array_equal(scales, estimate_scales(digits))
+    assert np.unique(scales).size > 10
+
+
+def test_a_class_of_one_image_borrows_the_spread_of_the_others(sigmas):
+    labels = np.r_[np.zeros(len(sigmas) - 1), 1]
+    scales = estimate_scales(blobs(sigmas), labels, background_size=1)
+    assert np.unique(scales).size == len(sigmas)
+
+
+def test_pure_noise_holds_no_object_and_most_empty_images_are_reported():
+    noise = np.random.default_rng(5).standard_normal((30, 32, 32))
+    with pytest.warns(UserWarning, match=r"30 of 30 images hold no object.*most of the images") as record:
+        scales = estimate_scales(noise)
+    assert np.isnan(scales).all()
+    assert not any("darker" in str(w.message) for w in record)  # noise is no polarity
+
+
+@pytest.mark.parametrize("polarity", ["auto", "dark"])
+def test_dark_objects_on_a_bright_background(sigmas, polarity):
+    bright = estimate_scales(blobs(sigmas), background_size=1)
+    dark = 1.0 - blobs(sigmas)
+    if polarity == "auto":
+        with pytest.warns(UserWarning, match="look darker than their background in 100% of the images, so"):
+            scales = estimate_scales(dark, background_size=1)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            scales = estimate_scales(dark, background_size=1, polarity="dark")
+    np.testing.assert_allclose(scales, bright, rtol=1e-6)
+    assert stats.spearmanr(scales, sigmas)[0] > 0.9
+
+
+def test_a_polarity_the_images_contradict_is_kept_with_a_warning(sigmas):
+    with pytest.warns(UserWarning, match="polarity='bright' measures bright objects"):
+        estimate_scales(1.0 - blobs(sigmas), background_size=1, polarity="bright")
+    with pytest.warns(UserWarning, match="polarity='dark' measures dark objects"):
+        estimate_scales(blobs(sigmas), background_size=1, polarity="dark")
+
+
+@pytest.mark.parametrize("factor", [1e30, 1e300, -1e30])
+def test_extreme_pixels_are_standardised_with_a_warning(sigmas, factor):
+    images = blobs(sigmas)
+    reference = estimate_scales(images, background_size=1)
+    with pytest.warns(UserWarning, match=r"X holds pixel values up to 1(\.\d+)?e\+(30|300) in magnitude"):
+        scales = estimate_scales(
+            factor * images, background_size=1, polarity="dark" if factor < 0 else "auto"
+        )
+    np.testing.assert_allclose(scales, reference, rtol=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_channels_last_images_are_read_as_such(sigmas, channels):
+    images = blobs(sigmas)
+    reference = estimate_scales(images)
+    last = np.repeat(images[..., None], channels, axis=3)
+    np.testing.assert_allclose(estimate_scales(last), reference)
+    np.testing.assert_allclose(estimate_scales(last, layout="channels_last"), reference)
+    first = np.repeat(images[:, None], channels, axis=1)
+    np.testing.assert_allclose(estimate_scales(first), reference)
+    np.testing.assert_allclose(estimate_scales(first, layout="channels_first"), reference)
+
+
+@pytest.mark.parametrize(
+    ("shape", "layout", "axis"),
+    [
+        ((6, 28, 28, 3), "auto", 3),
+        ((6, 28, 28, 1), "auto", 3),
+        ((6, 3, 28, 28), "auto", 1),
+        ((6, 1, 28, 28), "auto", 1),
+        ((6, 3, 4, 4), "auto", 1),  # ambiguous: channels first, as before
+        ((6, 3, 4, 4), "channels_last", 3),
+        ((6, 28, 28, 3), "channels_first", 1),
+    ],
+)
+def test_the_layout_rule(shape, layout, axis):
+    from skscale.scale_estimation import _channel_axis
+
+    assert _channel_axis(shape, layout) == axis
