@@ -24,8 +24,9 @@ import zlib
 
 import torch
 
+from ._images import IMAGE_LAYOUTS
 from .datasets import DATASET_SOURCES
-from .scale_estimation import LAYOUTS, POLARITIES
+from .scale_estimation import POLARITIES
 from .search_backends import BACKENDS
 from .utils import show_versions
 from .utils.validation import Integer, Options, Real
@@ -207,7 +208,7 @@ def build_parser():
     _add_choice(
         tolerance,
         "--layout",
-        LAYOUTS,
+        IMAGE_LAYOUTS,
         help="with --images: where the channels of 4-D images are (default: auto, channels last "
         "when the last axis has 1, 3 or 4 entries and axis 1 has not)",
     )
@@ -362,7 +363,7 @@ def _estimated_scales(images_path, labels_path, *, layout="auto", polarity="auto
             )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", UserWarning)
-        scales = estimate_scales(images, labels, layout=layout, polarity=polarity)
+        scales = estimate_scales(images, labels, image_layout=layout, polarity=polarity)
     for warning in caught:
         print(f"note: {' '.join(str(warning.message).split())}")
     kept = scales[np.isfinite(scales)]

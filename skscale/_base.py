@@ -42,6 +42,7 @@ from .nn.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from .nn.checkpoints import state_differences
 from .nn.memory import activation_bytes_per_image, check_kernel_memory, check_parameter_memory
 from .nn.registry import builder_arguments, get_builder, scale_defaults
+from .search_backends import torch_threads_in_this_process
 from .utils.validation import AnyOf, Options, check_device, check_params
 
 __all__ = ["ScaleNetworkMixin", "scale_constraints"]
@@ -106,11 +107,13 @@ class ScaleNetworkMixin:
             given["init_isr"] = getattr(self, "init_isr_", None)
         return given
 
+    def _builder_class(self):
+        builder = self._builder()
+        return type(builder) if isinstance(builder, torch.nn.Module) else builder
+
     def _scale_spec(self):
         """The architecture's scale defaults, updated by the arguments given."""
-        builder = self._builder()
-        builder = type(builder) if isinstance(builder, torch.nn.Module) else builder
-        return scale_defaults(builder).replace(**self._given_scale_settings())
+        return scale_defaults(self._builder_class()).replace(**self._given_scale_settings())
 
     def _set_input_shape(self, shape):
         self.input_shape_ = tuple(int(v) for v in shape)
@@ -169,7 +172,12 @@ class ScaleNetworkMixin:
             self._check_params()
             for name in ("init_isr_", "tolerance_"):
                 self.__dict__.pop(name, None)
-            self.init_isr_, self.tolerance_ = estimate_init_isr(images, y, self._scale_spec().n_scales)
+            spec = scale_defaults(self._builder_class()).replace(
+                **{name: value for name, value in self._given_scale_settings().items() if name != "init_isr"}
+            )
+            self.init_isr_, self.tolerance_ = estimate_init_isr(
+                images, y, spec.n_scales, sigma_basis=spec.init_sigma_basis, kernel_extent=spec.kernel_extent
+            )
         return images, y
 
     # ------------------------------------------------------------------ skorch hooks
@@ -401,6 +409,17 @@ class ScaleNetworkMixin:
         per_image = activation_bytes_per_image(self.module_, shape, self.device or "cpu")
         return max(1, int(budget * 2**20 // per_image))
 
+    def _torch_threads(self):
+        """``torch_threads`` intra-op threads while this estimator computes (None: torch's own)."""
+        if self.torch_threads is None:
+            return contextlib.nullcontext()
+        return torch_threads_in_this_process(self.torch_threads)
+
+    def forward_iter(self, X, training=False, device="cpu"):
+        """skorch's batched forward passes (prediction, scoring), with ``torch_threads`` threads."""
+        with self._torch_threads():
+            yield from super().forward_iter(X, training=training, device=device)
+
     @contextlib.contextmanager
     def _seeded(self):
         if self.random_state is None:
@@ -462,13 +481,13 @@ class ScaleNetworkMixin:
         """
         self._check_fit_params(fit_params)
         X, y = self._validate_training_data(X, y, reset=not (self.warm_start and self.initialized_))
-        with self._seeded():
+        with self._seeded(), self._torch_threads():
             self._in_fit_ = True
             try:
                 super().fit(X, y, **fit_params)
             finally:
                 del self._in_fit_
-        self._recalibrate_batchnorm(X, y)
+            self._recalibrate_batchnorm(X, y)
         return self
 
     def partial_fit(self, X, y=None, classes=None, **fit_params):
@@ -481,9 +500,9 @@ class ScaleNetworkMixin:
             return super().partial_fit(X, y, **fit_params)
         self._check_fit_params(fit_params)
         X, y = self._validate_training_data(X, y, reset=not self.initialized_, classes=classes)
-        with self._seeded():
+        with self._seeded(), self._torch_threads():
             super().partial_fit(X, y, **fit_params)
-        self._recalibrate_batchnorm(X, y)
+            self._recalibrate_batchnorm(X, y)
         return self
 
     def load_params(self, f_params=None, *args, **kwargs):

@@ -136,6 +136,14 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         weights frozen ("precise BN", :func:`skscale.nn.batchnorm.recalibrate_batchnorm`).
         The running averages of training lag behind the weights, which after a short fit
         can make eval-mode predictions collapse onto one class.
+    torch_threads : int, optional
+        Intra-op threads of torch while the estimator fits and predicts (restored
+        afterwards); None leaves torch's setting. Float sums depend on how a computation
+        is split between threads, so fits with different thread counts differ in the last
+        digits: scikit-learn's ``n_jobs`` workers run torch on fewer threads than the
+        parent (``cpu_count // n_jobs``), and ``cross_val_score(..., n_jobs=1)`` and
+        ``n_jobs=2`` then differ in the fourth decimal. ``torch_threads=1`` gives the same
+        results for any ``n_jobs`` (and is often as fast for small networks).
     working_memory : float, optional
         Memory budget, in MiB, of one forward pass at prediction: ``predict``,
         ``predict_proba`` and the validation scores split their batches so that the
@@ -232,6 +240,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         "working_memory": Real(low=0, closed="neither", allow_none=True),
         "image_layout": Options(IMAGE_LAYOUTS),
         "recalibrate_batchnorm": Boolean(),
+        "torch_threads": Integer(low=1, allow_none=True),
         "lr": Real(low=0, closed="neither"),
         "max_epochs": Integer(low=1),
         "batch_size": Integer(low=1),
@@ -256,6 +265,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         n_iter_no_change=10,
         working_memory=None,
         recalibrate_batchnorm=True,
+        torch_threads=None,
         random_state=None,
         *,
         scale_augmentation_draw="log-uniform",
@@ -306,6 +316,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         self.n_iter_no_change = n_iter_no_change
         self.working_memory = working_memory
         self.recalibrate_batchnorm = recalibrate_batchnorm
+        self.torch_threads = torch_threads
         self.random_state = random_state
 
     def _validate_targets(self, y, n_samples):

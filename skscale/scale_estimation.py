@@ -17,9 +17,10 @@ import numpy as np
 from scipy import ndimage, stats
 from sklearn.utils.validation import check_array, column_or_1d
 
+from ._images import resolve_layout
 from .utils.validation import Boolean, Integer, Options
 
-__all__ = ["LAYOUTS", "POLARITIES", "estimate_scales"]
+__all__ = ["POLARITIES", "estimate_scales"]
 
 _SMOOTH = 0.85
 # Foreground: smoothed residual above this many noise standard deviations and above this
@@ -38,9 +39,6 @@ _EXTREME = 1e6
 # An image votes for bright (dark) objects when its pixels reach this many times further
 # above (below) the median of its border than below (above) it.
 _POLARITY_MARGIN = 1.5
-# Channel counts of channels-last (numpy / PIL) images.
-_CHANNELS = (1, 3, 4)
-LAYOUTS = ("auto", "channels_first", "channels_last")
 POLARITIES = ("auto", "bright", "dark")
 
 
@@ -130,21 +128,7 @@ def _gyration_radii(images, background_size):
     return radii
 
 
-def _channel_axis(shape, layout):
-    """Axis of the channels of a 4-D image array of ``shape`` (1 or 3).
-
-    ``"auto"``: channels-last when the last axis has 1, 3 or 4 entries and axis 1 has
-    not (``(n, 28, 28, 3)``), channels-first otherwise (``(n, 3, 28, 28)``, and the
-    ambiguous ``(n, 3, 4, 4)``).
-    """
-    if layout == "channels_first":
-        return 1
-    if layout == "channels_last":
-        return 3
-    return 3 if shape[3] in _CHANNELS and shape[1] not in _CHANNELS else 1
-
-
-def _as_gray_images(X, image_shape, layout="auto"):
+def _as_gray_images(X, image_shape, image_layout="auto"):
     """(n, H, W) float64 images from the layouts the classifier accepts (channels averaged)."""
     X = check_array(X, allow_nd=True, dtype=np.float64, ensure_all_finite=True, input_name="X")
     if X.ndim == 2:
@@ -169,7 +153,7 @@ def _as_gray_images(X, image_shape, layout="auto"):
     if X.ndim == 3:
         images = X
     elif X.ndim == 4:
-        images = X.mean(axis=_channel_axis(X.shape, layout))
+        images = X.mean(axis=1 if resolve_layout(X.shape, image_layout) == "channels_first" else 3)
     else:
         raise ValueError(
             "X must be 2-D (n, features), 3-D (n, height, width) or 4-D (n, channels, height, width) "
@@ -345,7 +329,7 @@ def estimate_scales(
     background_size=7,
     correct_spread=True,
     polarity="auto",
-    layout="auto",
+    image_layout="auto",
 ):
     """Estimate one relative object scale per image, for the tolerance model.
 
@@ -381,7 +365,7 @@ def estimate_scales(
     X : array-like of shape (n_samples, height, width), (n_samples, channels, height, width), \
 (n_samples, height, width, channels) or (n_samples, n_features)
         Finite pixels (NaN and inf are refused), as :class:`ScaleEquivariantClassifier`
-        accepts them; channels are averaged. See ``layout`` for 4-D arrays; 2-D input
+        accepts them; channels are averaged. See ``image_layout`` for 4-D arrays; 2-D input
         needs ``image_shape``.
     y : array-like of shape (n_samples,), default=None
         Class labels of any type (NaN, inf and None are refused). When given, the median
@@ -410,7 +394,7 @@ def estimate_scales(
         inverts them, with a warning, when more images look dark than bright and at
         least a quarter do. A given
         polarity that most images contradict is kept, with a warning.
-    layout : {"auto", "channels_first", "channels_last"}, default="auto"
+    image_layout : {"auto", "channels_first", "channels_last"}, default="auto"
         Where the channels of a 4-D ``X`` are. ``"auto"`` reads ``(n, H, W, C)`` with C in
         {1, 3, 4} as channels-last when axis 1 is not also 1, 3 or 4, and everything else
         as ``(n, C, H, W)``; name the layout for ambiguous shapes such as ``(n, 3, 4, 4)``.
@@ -471,8 +455,7 @@ def estimate_scales(
     background_size = Integer(low=1).check(background_size, "background_size")
     correct_spread = Boolean().check(correct_spread, "correct_spread")
     polarity = Options(POLARITIES).check(polarity, "polarity")
-    layout = Options(LAYOUTS).check(layout, "layout")
-    images = _as_gray_images(X, image_shape, layout)
+    images = _as_gray_images(X, image_shape, image_layout)
     n_samples = len(images)
     if y is not None:
         y = _checked_labels(y, n_samples)

@@ -114,7 +114,7 @@ def test_one_image():
         ({"X": np.zeros((2, 8, 8)), "correct_spread": "yes"}, "correct_spread must be True or False"),
         ({"X": np.zeros((2, 2, 2, 2, 2))}, "X must be 2-D"),
         ({"X": np.zeros((2, 8, 8)), "polarity": "light"}, "polarity must be one of"),
-        ({"X": np.zeros((2, 8, 8, 3)), "layout": "nhwc"}, "layout must be one of"),
+        ({"X": np.zeros((2, 8, 8, 3)), "image_layout": "nhwc"}, "image_layout must be one of"),
         (
             {"X": np.zeros((2, 8, 8)), "y": [0.0, np.nan]},
             r"y holds 1 missing or non-finite labels .* image 1",
@@ -264,25 +264,21 @@ def test_channels_last_images_are_read_as_such(sigmas, channels):
     reference = estimate_scales(images)
     last = np.repeat(images[..., None], channels, axis=3)
     np.testing.assert_allclose(estimate_scales(last), reference)
-    np.testing.assert_allclose(estimate_scales(last, layout="channels_last"), reference)
+    np.testing.assert_allclose(estimate_scales(last, image_layout="channels_last"), reference)
     first = np.repeat(images[:, None], channels, axis=1)
     np.testing.assert_allclose(estimate_scales(first), reference)
-    np.testing.assert_allclose(estimate_scales(first, layout="channels_first"), reference)
+    np.testing.assert_allclose(estimate_scales(first, image_layout="channels_first"), reference)
 
 
-@pytest.mark.parametrize(
-    ("shape", "layout", "axis"),
-    [
-        ((6, 28, 28, 3), "auto", 3),
-        ((6, 28, 28, 1), "auto", 3),
-        ((6, 3, 28, 28), "auto", 1),
-        ((6, 1, 28, 28), "auto", 1),
-        ((6, 3, 4, 4), "auto", 1),  # ambiguous: channels first, as before
-        ((6, 3, 4, 4), "channels_last", 3),
-        ((6, 28, 28, 3), "channels_first", 1),
-    ],
-)
-def test_the_layout_rule(shape, layout, axis):
-    from skscale.scale_estimation import _channel_axis
-
-    assert _channel_axis(shape, layout) == axis
+def test_channels_last_images_are_read_by_the_shared_layout_rule():
+    # The rule itself is tested in test_images.py; here estimate_scales follows it.
+    rng = np.random.RandomState(0)
+    gray = np.zeros((6, 28, 28))
+    for i, radius in enumerate([2, 3, 4, 5, 6, 7]):
+        yy, xx = np.mgrid[:28, :28] - 13.5
+        gray[i] = np.exp(-(yy**2 + xx**2) / (2 * radius**2)) + 0.01 * rng.randn(28, 28)
+    rgb_last = np.repeat(gray[..., None], 3, axis=3)
+    np.testing.assert_allclose(estimate_scales(rgb_last), estimate_scales(gray))
+    with pytest.raises(ValueError, match="pass image_layout="):
+        estimate_scales(np.zeros((6, 3, 4, 4)) + rng.rand(6, 3, 4, 4))
+    assert estimate_scales(rgb_last.transpose(0, 3, 1, 2), image_layout="channels_first").shape == (6,)
