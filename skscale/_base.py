@@ -411,9 +411,8 @@ class ScaleNetworkMixin:
 
     def _torch_threads(self):
         """``torch_threads`` intra-op threads while this estimator computes (None: torch's own)."""
-        if self.torch_threads is None:
-            return contextlib.nullcontext()
-        return torch_threads_in_this_process(self.torch_threads)
+        threads = self._parameter_constraints["torch_threads"].check(self.torch_threads, "torch_threads")
+        return contextlib.nullcontext() if threads is None else torch_threads_in_this_process(threads)
 
     def forward_iter(self, X, training=False, device="cpu"):
         """skorch's batched forward passes (prediction, scoring), with ``torch_threads`` threads."""

@@ -255,6 +255,11 @@ def as_images(X, image_shape=None, image_layout="auto"):
     expected = parse_image_shape(image_shape)
     if X.ndim == 2:
         return _rows_as_images(X, image_shape, expected), "flattened"
+    if X.ndim in (3, 4) and min(X.shape[1:]) == 0:
+        raise ValueError(
+            f"X of shape {X.shape} holds empty images; every image needs at least one channel, row "
+            "and column."
+        )
     if X.ndim == 3:
         images, layout = X[:, None], "grayscale"
     elif X.ndim == 4:
@@ -265,11 +270,6 @@ def as_images(X, image_shape=None, image_layout="auto"):
             "X must be 2-D (n_samples, n_features), 3-D (n_samples, height, width) or 4-D "
             "(n_samples, channels, height, width) or (n_samples, height, width, channels), "
             f"got shape {X.shape}."
-        )
-    if min(images.shape[1:]) == 0:
-        raise ValueError(
-            f"X of shape {X.shape} holds empty images (channels, height, width) = "
-            f"{tuple(images.shape[1:])}; every image needs at least one channel, row and column."
         )
     if expected is not None and tuple(images.shape[1:]) != expected:
         raise ValueError(

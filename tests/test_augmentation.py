@@ -58,7 +58,11 @@ def test_training_batches_are_rescaled_anew_every_epoch_and_prediction_is_not():
     seen = []
     clf = ScaleEquivariantClassifier(**SMALL, scale_augmentation=(0.5, 2.0))
     clf.fit(X, y)
-    hook = clf.module_.register_forward_pre_hook(lambda module, inputs: seen.append(inputs[0].clone()))
+    # Training steps only: the precise-BN pass at the end of partial_fit reads the images
+    # as they are, in eval mode.
+    hook = clf.module_.register_forward_pre_hook(
+        lambda module, inputs: seen.append(inputs[0].clone()) if module.training else None
+    )
     clf.partial_fit(X, y)  # three more epochs, one full batch each (no shuffling)
     hook.remove()
     training, predicted = seen, []

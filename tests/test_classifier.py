@@ -24,7 +24,7 @@ SMALL = {**NETWORK, "max_epochs": 6, "batch_size": 32}
 
 
 @parametrize_with_checks(
-    [ScaleEquivariantClassifier(**SMALL)],
+    [ScaleEquivariantClassifier(**SMALL, image_shape="row")],
     expected_failed_checks=lambda estimator: {
         "check_no_attributes_set_in_init": (
             "skorch's NeuralNet.__init__ sets history_, initialized_ and virtual_params_"
@@ -102,8 +102,10 @@ def test_tabular_rows_are_read_as_one_row_images_and_warn():
     X = np.random.RandomState(0).rand(20, 4)
     y = np.arange(20) % 2
     with pytest.warns(LargeKernelWarning, match="1 x 4"):
-        clf = ScaleEquivariantClassifier(max_epochs=1).fit(X, y)
+        clf = ScaleEquivariantClassifier(max_epochs=1, image_shape="row").fit(X, y)
     assert clf.input_shape_ == (1, 1, 4)
+    with pytest.warns(LargeKernelWarning, match="2 x 2"):  # four values: a square 2 x 2 image
+        assert ScaleEquivariantClassifier(max_epochs=1).fit(X, y).input_shape_ == (1, 2, 2)
 
 
 def test_random_state_gives_identical_predictions_and_leaves_global_rng():
