@@ -2,7 +2,8 @@
 
 Each rank trains an AcceleratedClassifier from its own seed (the accelerator must make
 the ranks agree), saves its tensors after ``fit`` and after a ``partial_fit`` to
-``<out>/rank<k>-<stage>.pt``, and its predictions and the number of processes.
+``<out>/rank<k>-<stage>.pt`` (with its own eval-mode outputs on a few images), and its
+predictions and the number of processes.
 """
 
 import sys
@@ -15,9 +16,13 @@ from accelerate import Accelerator
 from skscale.accelerate import AcceleratedClassifier
 
 
-def tensors(clf):
+def tensors(clf, X):
     state = {name: value.detach().clone() for name, value in clf.module_.state_dict().items()}
     state["scales"] = torch.as_tensor(clf.scales_)
+    # This rank's own outputs in eval mode (no gathering): the layers' cached basis included.
+    module = clf.accelerator.unwrap_model(clf.module_).eval()
+    with torch.no_grad():
+        state["local_logits"] = module(torch.as_tensor(X[:16, None]))
     return state
 
 
@@ -39,9 +44,9 @@ def main(out):
         accelerator=accelerator,
     )
     clf.fit(X, y)
-    torch.save(tensors(clf), out / f"rank{rank}-fit.pt")
+    torch.save(tensors(clf, X), out / f"rank{rank}-fit.pt")
     clf.partial_fit(X, y)
-    torch.save(tensors(clf), out / f"rank{rank}-partial_fit.pt")
+    torch.save(tensors(clf, X), out / f"rank{rank}-partial_fit.pt")
     torch.save(
         {"predictions": clf.predict(X).tolist(), "n_processes": accelerator.num_processes},
         out / f"rank{rank}-info.pt",
