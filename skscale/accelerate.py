@@ -17,7 +17,7 @@ resolution order unchanged.
 from __future__ import annotations
 
 import torch
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import LRScheduler, PrintLog
 from skorch.hf import AccelerateMixin
 
 try:
@@ -31,6 +31,14 @@ except ImportError as error:
 from .classifier import ScaleEquivariantClassifier
 
 __all__ = ["AcceleratedClassifier"]
+
+
+class _PrintLogIfVerbose(PrintLog):
+    """skorch's per-epoch table, printed only when the net's ``verbose`` is set."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.verbose:
+            super().on_epoch_end(net, **kwargs)
 
 
 class AcceleratedClassifier(AccelerateMixin, ScaleEquivariantClassifier):
@@ -162,16 +170,14 @@ class AcceleratedClassifier(AccelerateMixin, ScaleEquivariantClassifier):
             return self.accelerator.prepare(module)
         return module.to(self.accelerator.device) if self.accelerator.device_placement else module
 
-    def _initialize_callbacks(self):
-        # skorch's PrintLog prints to any sink but ``print`` even at verbose=0: the
-        # accelerator's print is called through a sink that asks ``verbose`` first.
-        if isinstance(self.callbacks__print_log__sink, str) and self.callbacks__print_log__sink == "auto":
-            self.callbacks__print_log__sink = self._print_from_main_process
-        return super()._initialize_callbacks()
-
-    def _print_from_main_process(self, *args, **kwargs):
-        if self.verbose:
-            self.accelerator.print(*args, **kwargs)
+    @property
+    def _default_callbacks(self):
+        # skorch's PrintLog prints to any sink but ``print`` even at verbose=0, and the
+        # mixin's "auto" sink is the accelerator's print: keep verbose=0 silent.
+        return [
+            (name, _PrintLogIfVerbose(**callback.get_params()) if name == "print_log" else callback)
+            for name, callback in super()._default_callbacks
+        ]
 
     def _compute_device(self):
         """The accelerator's device when it places the tensors, else ``device``."""
