@@ -5,13 +5,17 @@
 
     pip install "skscale[accelerate]"
 
-The mixin replaces three of skorch's methods without calling the classifier's versions:
-``initialize`` (the classifier checks its hyper-parameters and the image shape there),
-``train_step_single`` (the classifier applies ``scale_augmentation`` there) and, for
-``device=None``, where the network computes. This class puts those steps back; the
-classifier's other hooks (the optimiser group of the scale parameters, seeding,
-``evaluation_step`` splitting, the scale callbacks) are reached through the method
-resolution order unchanged.
+The mixin (``AcceleratedClassifier -> AccelerateMixin -> ScaleEquivariantClassifier ->
+ScaleNetworkMixin -> NeuralNetClassifier``) replaces two of skorch's methods without
+calling the classifier's versions: ``initialize`` (where the classifier checks its
+hyper-parameters and the image shape) and ``train_step_single`` (where it applies
+``scale_augmentation``); this class puts those steps back, and takes the accelerator's
+device as the one the network computes on when ``device=None``. The classifier's other
+hooks (the optimiser group of the scale parameters, seeding, ``evaluation_step``
+splitting, whose output the mixin gathers, the scale callbacks) are reached through the
+method resolution order unchanged. For the processes to stay in step, this class also
+wraps the network again for a ``partial_fit`` after an unwrapped fit, and averages the
+batch-norm statistics after every epoch.
 """
 
 from __future__ import annotations
@@ -83,8 +87,10 @@ class AcceleratedClassifier(AccelerateMixin, ScaleEquivariantClassifier):
     when it wraps the network), and the same batch order, of which each process takes
     its share. Prediction splits the images among the processes and gathers the
     outputs, so every process returns the predictions for all images. Layers cache
-    their basis only in eval mode, keyed on the version of the scale parameters, so
-    after every optimiser step each process rebuilds it from its (identical) scales.
+    their basis only in eval mode, keyed on the version counters of the scale
+    parameters, which every optimiser step and the copy made at wrapping bump: no
+    process keeps a basis of scales it no longer has. Floating-point buffers (batch
+    norm) are averaged over the processes after every epoch.
 
     Examples
     --------
