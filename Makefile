@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 CONSTRAINTS := -c constraints.txt
 
-.PHONY: test lint format demo venv clean
+.PHONY: test lint format demo venv clean wheel-check
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ format: venv
 
 demo: venv
 	$(PY) -m skscale demo
+
+# The built wheel, installed with the pinned torch into a fresh virtual environment.
+wheel-check:
+	PYTHON=$(PYTHON) .ci/wheel-check
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -220,6 +220,11 @@ class ScaleNetworkMixin:
         Before ``fit`` the network needs the image channels and the classes: give
         ``image_shape`` and ``classes`` (e.g. to ``load_params`` a saved network).
         """
+        self._check_ready_to_build()
+        return super().initialize()
+
+    def _check_ready_to_build(self):
+        """What ``initialize`` checks before skorch builds the components."""
         self._check_params()
         if not hasattr(self, "input_shape_"):
             shape = parse_image_shape(self.image_shape)
@@ -230,7 +235,6 @@ class ScaleNetworkMixin:
                     "pass both, or call fit."
                 )
             self._set_input_shape(shape)
-        return super().initialize()
 
     def initialize_module(self):
         """Build the network: ``module`` (skorch's semantics) or the registered ``architecture``.
@@ -299,7 +303,7 @@ class ScaleNetworkMixin:
         )
         # A batch holds at most the training images (the whole set when batch_size exceeds it).
         batch_size = min(self.batch_size, getattr(self, "_training_size", self.batch_size))
-        check_kernel_memory(module, self.input_shape_, batch_size, self.device or "cpu", settings)
+        check_kernel_memory(module, self.input_shape_, batch_size, self._compute_device(), settings)
 
     def initialize_optimizer(self, triggered_directly=None):
         """Adam (by default) with the scale parameters in a group of their own (``scale_lr``)."""
@@ -348,15 +352,17 @@ class ScaleNetworkMixin:
 
     def train_step_single(self, batch, **fit_params):
         """skorch's training step, on images rescaled by ``scale_augmentation`` if set."""
+        return super().train_step_single(self._augmented(batch), **fit_params)
+
+    def _augmented(self, batch):
+        """The training batch with its images rescaled by ``scale_augmentation`` (if set)."""
         if self.scale_augmentation is None:
-            return super().train_step_single(batch, **fit_params)
+            return batch
         images, targets = unpack_data(batch)
         low, high = self.scale_augmentation
         draw, interpolation = self.scale_augmentation_draw, self.scale_augmentation_interpolation
         factors = draw_factors(len(images), low, high, self._augmentation_rng_, draw)
-        return super().train_step_single(
-            (rescale_batch(images, factors, mode=interpolation), targets), **fit_params
-        )
+        return rescale_batch(images, factors, mode=interpolation), targets
 
     def infer(self, x, **fit_params):
         """skorch's forward pass. In training, a batch of one image (e.g. the last of an
@@ -406,7 +412,7 @@ class ScaleNetworkMixin:
         budget = (
             self.working_memory if self.working_memory is not None else sklearn.get_config()["working_memory"]
         )
-        per_image = activation_bytes_per_image(self.module_, shape, self.device or "cpu")
+        per_image = activation_bytes_per_image(self.module_, shape, self._compute_device())
         return max(1, int(budget * 2**20 // per_image))
 
     def _torch_threads(self):
@@ -428,12 +434,16 @@ class ScaleNetworkMixin:
         self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         devices = (
             [torch.cuda.current_device()]
-            if torch.cuda.is_available() and str(self.device).startswith("cuda")
+            if torch.cuda.is_available() and str(self._compute_device()).startswith("cuda")
             else []
         )
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self._seed_)
             yield
+
+    def _compute_device(self):
+        """Where the network computes: ``device`` (None: the CPU, skorch leaves the module there)."""
+        return self.device or "cpu"
 
     def _internal_scales(self):
         if not getattr(self, "initialized_", False) or not hasattr(self, "module_"):
@@ -644,4 +654,6 @@ class ScaleNetworkMixin:
             if len(inputs) == 0:
                 raise ValueError("X is an empty Dataset; export needs at least one example image.")
             inputs = torch.stack([inputs[position][0] for position in range(len(inputs))])
-        return export_module(self.module_, to_tensor(inputs, device=self.device), format=format, path=path)
+        return export_module(
+            self.module_, to_tensor(inputs, device=self._compute_device()), format=format, path=path
+        )

@@ -6,8 +6,10 @@ turned the user's example images into a tensor.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import importlib.util
+import logging
 import os
 import warnings
 
@@ -22,6 +24,33 @@ __all__ = ["EXPORT_FORMATS", "export_module"]
 EXPORT_FORMATS = ("torch", "torchscript", "onnx")
 
 
+# torch's ONNX exporter logs one line per torchvision operator it cannot register when
+# torchvision is absent (skscale uses none of them), and copies pytree specs through a
+# deprecated isinstance check: the noise of every export, not the user's concern.
+_ONNX_REGISTRY_LOGGER = "torch.onnx._internal.exporter._registration"
+_TORCHVISION_ABSENT = "torchvision is not installed"
+_LEAF_SPEC_DEPRECATION = r"`isinstance\(treespec, LeafSpec\)` is deprecated"
+
+
+class _DropTorchvisionAbsent(logging.Filter):
+    def filter(self, record):
+        return not str(record.msg).startswith(_TORCHVISION_ABSENT)
+
+
+@contextlib.contextmanager
+def _quiet_onnx_exporter():
+    """Silence exactly the exporter's torchvision lines and its pytree FutureWarning."""
+    logger = logging.getLogger(_ONNX_REGISTRY_LOGGER)
+    drop = _DropTorchvisionAbsent()
+    logger.addFilter(drop)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=_LEAF_SPEC_DEPRECATION, category=FutureWarning)
+            yield
+    finally:
+        logger.removeFilter(drop)
+
+
 def _record_onnx(module, images, dynamic_shapes):
     missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
     if missing:
@@ -33,15 +62,16 @@ def _record_onnx(module, images, dynamic_shapes):
     for layer in scale_convolutions(module):
         if hasattr(layer, "conv_impl"):
             layer.conv_impl = "direct"
-    return torch.onnx.export(
-        module,
-        (images,),
-        dynamo=True,
-        dynamic_shapes=dynamic_shapes,
-        input_names=["images"],
-        output_names=["logits"],
-        verbose=False,
-    )
+    with _quiet_onnx_exporter():
+        return torch.onnx.export(
+            module,
+            (images,),
+            dynamo=True,
+            dynamic_shapes=dynamic_shapes,
+            input_names=["images"],
+            output_names=["logits"],
+            verbose=False,
+        )
 
 
 def export_module(module, images, *, format="torch", path=None):

@@ -14,6 +14,12 @@ from .utils.validation import Integer
 __all__ = ["plot_error_per_scale", "plot_isr_trajectory", "plot_tolerance"]
 
 
+def _data_density_label(model):
+    """Legend entry of the black curve: the data scale density the model assumes."""
+    inside = "kernel estimate" if model.density == "kde" else "flat"
+    return f"data scale density\n({inside} over the observed\nrange, half-normal tails)"
+
+
 def _import_pyplot():
     """Return ``matplotlib.pyplot`` or raise an ImportError naming the extra."""
     try:
@@ -44,6 +50,14 @@ def _dashed_verticals(ax, positions, *, colour, label, gid):
         )
 
 
+def _legend_beside(ax):
+    """The legend right of the axes, top-aligned, so that it covers none of the curves.
+
+    A figure with constrained layout (or ``savefig(bbox_inches="tight")``) makes room for it.
+    """
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, fontsize="small")
+
+
 def plot_tolerance(
     model,
     ax=None,
@@ -56,11 +70,15 @@ def plot_tolerance(
 ):
     """Plot a fitted Internal Scale Tolerance Model (paper Fig. 2 and Fig. 5).
 
-    Draws, against log2 of the scale (octaves): the data scale density with its
-    half-normal tails, each internal scale's weighted tolerance, their mixture
-    (the tolerance model), a dashed vertical line at every internal scale and a
-    red dashed line at each boundary of the observed scale range. A second axis
-    on top shows the scale factors.
+    Draws, against log2 of the scale (octaves): the data scale density (black: flat
+    in log2 over the observed range, or a kernel estimate for ``density="kde"``, with
+    half-normal tails), each internal scale's weighted
+    tolerance, their mixture (the tolerance model), a dashed vertical line at every
+    internal scale and a red dashed line at each boundary of the observed scale range.
+    A second axis on top shows the scale factors. The legend stands right of the axes,
+    outside the data area: a figure created here uses constrained layout to make room
+    for it; for your own ``ax`` use ``layout="constrained"`` or ``savefig(...,
+    bbox_inches="tight")``.
 
     Parameters
     ----------
@@ -119,7 +137,8 @@ def plot_tolerance(
     log2_scales = np.linspace(lower, upper, n_points)
 
     if ax is None:
-        _, ax = plt.subplots()
+        # constrained layout makes room for the legend beside the axes
+        _, ax = plt.subplots(figsize=(8.0, 4.2), layout="constrained")
 
     if X is not None:
         observed = model.log2_scales(X)
@@ -128,7 +147,7 @@ def plot_tolerance(
             patch.set_gid("data_histogram")
 
     density = model.data_density(log2_scales, group=group)
-    ax.plot(log2_scales, density, color="k", label="data density", gid="data_density")
+    ax.plot(log2_scales, density, color="k", label=_data_density_label(model), gid="data_density")
     if show_components:
         components = model.tolerance_pdf(log2_scales, group=group, components=True)
         for i in range(components.shape[1]):
@@ -160,7 +179,7 @@ def plot_tolerance(
     top.set_xticks(2.0**octaves, labels=[f"{scale:g}" for scale in 2.0**octaves])
     top.set_xlabel("scale factor")
     if legend:
-        ax.legend(loc="best", fontsize="small")
+        _legend_beside(ax)
     return ax
 
 

@@ -1,6 +1,8 @@
 """ScaleEquivariantClassifier.export: a fitted network recorded as torch.export, TorchScript and ONNX."""
 
 import importlib.util
+import logging
+import warnings
 
 import numpy as np
 import onnxruntime
@@ -155,3 +157,21 @@ def test_a_single_example_image_records_a_network_for_any_batch_size(format):
         np.testing.assert_allclose(
             run(format, program, X[:n_images]), network_outputs(clf, X[:n_images]), rtol=1e-4, atol=1e-5
         )
+
+
+def test_onnx_export_is_quiet(capfd, caplog, recwarn):
+    # torch's exporter logs "torchvision is not installed" per torchvision operator and
+    # warns about LeafSpec; a script shows both on stderr, pytest catches the log records.
+    for name in ("onnx", "onnxscript"):
+        pytest.importorskip(name)
+    clf, X = fitted("fft")
+    warnings.simplefilter("always")
+    capfd.readouterr()
+    with caplog.at_level(logging.DEBUG):
+        clf.export(X[:2], format="onnx")
+    err = capfd.readouterr().err
+    assert "torchvision is not installed" not in err and "LeafSpec" not in err
+    assert not [record for record in caplog.records if "torchvision is not installed" in record.getMessage()]
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning) and "LeafSpec" in str(w.message)]
+    # the exporter's logger is left as it was (its other messages still reach the user)
+    assert not logging.getLogger("torch.onnx._internal.exporter._registration").filters

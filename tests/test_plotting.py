@@ -53,7 +53,7 @@ def test_draws_every_part_of_the_figure(n_scales, tmp_path):
     assert ax.get_xlabel() == "log2(scale) [octaves]"
     labels = ax.get_legend_handles_labels()[1]
     assert labels == [
-        "data density",
+        "data scale density\n(flat over the observed\nrange, half-normal tails)",
         "tolerance per internal scale",
         "tolerance model",
         "internal scales",
@@ -106,3 +106,29 @@ def test_missing_matplotlib_names_the_plot_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"skscale\[plot\]"):
         plot_tolerance(model)
+
+
+@pytest.mark.parametrize("density", ["loguniform", "kde"])
+@pytest.mark.parametrize("own_axes", [False, True])
+def test_legend_stands_outside_the_data_area_and_names_the_black_density(density, own_axes):
+    X = scales(2.0)
+    model = ToleranceModel(n_scales=3, density=density).fit(X)
+    if own_axes:
+        _, ax = plt.subplots(figsize=(6.4, 4.2), layout="constrained")
+        plot_tolerance(model, ax=ax, X=X)
+    else:
+        ax = plot_tolerance(model, X=X)
+    figure = ax.figure
+    figure.canvas.draw()  # Agg: constrained layout places the axes and the legend
+    renderer = figure.canvas.get_renderer()
+    legend = ax.get_legend().get_window_extent(renderer)
+    data_area = ax.get_window_extent(renderer)  # the axes' patch: where the curves are drawn
+    assert not legend.overlaps(data_area)
+    # inside the figure, not cut off
+    assert figure.bbox.contains(legend.x0, legend.y0) and figure.bbox.contains(legend.x1, legend.y1)
+
+    (black,) = [line for line in ax.lines if line.get_gid() == "data_density"]
+    assert black.get_color() == "k"
+    kind = "kernel estimate" if density == "kde" else "flat"
+    assert black.get_label().startswith(f"data scale density\n({kind} over the observed")
+    assert black.get_label() in [text.get_text() for text in ax.get_legend().get_texts()]
