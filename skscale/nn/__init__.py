@@ -13,6 +13,7 @@ Usable on their own in any ``torch.nn`` network:
 """
 
 from .baselines import (
+    DenseNet,
     DiscoBasis,
     DiscoConvH2H,
     DiscoConvT2H,
@@ -20,6 +21,7 @@ from .baselines import (
     DSSNet,
     GaussianScaleSpace,
     ScaleSpaceConv,
+    SDenseNet,
     SIConv2d,
     SIConvNet,
 )
@@ -28,6 +30,7 @@ from .models import PlainCNN, SESNNet, Table1Net
 from .pooling import ScaleProjection
 from .registry import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .scales import PARAMETERISATIONS, InternalScales, find_internal_scales
+from .segmentation import SEGMENTATION_ARCHITECTURES, register_segmentation_architecture
 from .spec import ScaleSpec
 
 __all__ = [
@@ -48,6 +51,10 @@ __all__ = [
     "GaussianScaleSpace",
     "ScaleSpaceConv",
     "DSSNet",
+    "SDenseNet",
+    "DenseNet",
+    "SEGMENTATION_ARCHITECTURES",
+    "register_segmentation_architecture",
     "SIConv2d",
     "SIConvNet",
     "DiscoBasis",
