@@ -145,8 +145,15 @@ class ScaleNetworkMixin:
             self._check_params()
             for name in ("init_isr_", "tolerance_"):
                 self.__dict__.pop(name, None)
-            self.init_isr_, self.tolerance_ = estimate_init_isr(images, y, self._scale_spec().n_scales)
+            self.init_isr_, self.tolerance_ = estimate_init_isr(
+                images, self._scale_estimation_labels(y), self._scale_spec().n_scales
+            )
         return images, y
+
+    def _scale_estimation_labels(self, y):
+        """One label per training image for ``init_isr="auto"`` (:func:`skscale.estimate_scales`
+        compares scales within a class); a subclass whose targets are not per image overrides it."""
+        return y
 
     # ------------------------------------------------------------------ skorch hooks
     def __sklearn_is_fitted__(self):
