@@ -176,9 +176,18 @@ class ScaleNetworkMixin:
                 **{name: value for name, value in self._given_scale_settings().items() if name != "init_isr"}
             )
             self.init_isr_, self.tolerance_ = estimate_init_isr(
-                images, y, spec.n_scales, sigma_basis=spec.init_sigma_basis, kernel_extent=spec.kernel_extent
+                images,
+                self._scale_estimation_labels(y),
+                spec.n_scales,
+                sigma_basis=spec.init_sigma_basis,
+                kernel_extent=spec.kernel_extent,
             )
         return images, y
+
+    def _scale_estimation_labels(self, y):
+        """One label per training image for ``init_isr="auto"`` (:func:`skscale.estimate_scales`
+        compares scales within a class); a subclass whose targets are not per image overrides it."""
+        return y
 
     # ------------------------------------------------------------------ skorch hooks
     def __sklearn_is_fitted__(self):

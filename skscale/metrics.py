@@ -11,7 +11,13 @@ from sklearn.utils.validation import check_consistent_length, check_is_fitted, c
 from .rescaling import rescale_about_centre
 from .utils.validation import Integer, Options, Real
 
-__all__ = ["error_per_scale", "rescale", "scale_equivariance_error"]
+__all__ = [
+    "error_per_scale",
+    "intersection_over_union",
+    "mean_intersection_over_union",
+    "rescale",
+    "scale_equivariance_error",
+]
 
 _MODE = Options(("bicubic", "bilinear"))
 
@@ -218,3 +224,76 @@ def error_per_scale(estimator, X, y, scales, bins=10):
     keep = counts > 0
     centres = np.sqrt(edges[:-1] * edges[1:])
     return centres[keep], n_wrong[keep] / counts[keep], counts[keep]
+
+
+def ignored_pixels(masks, ignore_label):
+    """Boolean array: where ``masks`` holds ``ignore_label`` (all False for None or another type)."""
+    masks = np.asarray(masks)
+    if ignore_label is None:
+        return np.zeros(masks.shape, dtype=bool)
+    equal = np.asarray(masks == ignore_label)
+    return equal if equal.shape == masks.shape else np.zeros(masks.shape, dtype=bool)
+
+
+def intersection_over_union(y_true, y_pred, *, ignore_label=None):
+    """Intersection over union of every class present in ``y_true`` or ``y_pred``.
+
+    Pixels where ``y_true`` is ``ignore_label`` are left out of both masks. For a class
+    ``c``, ``IoU_c = |T_c & P_c| / |T_c | P_c|`` with ``T_c`` (``P_c``) the pixels that
+    ``y_true`` (``y_pred``) assigns to it, counted over all images together.
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of the same shape, e.g. (n_images, height, width)
+        Label masks of any type.
+    ignore_label : object, optional
+        Label of the pixels not to score (255 in Cityscapes); None scores every pixel.
+
+    Returns
+    -------
+    labels : ndarray of shape (n_labels,)
+        The sorted labels present in the scored pixels of ``y_true`` or ``y_pred``.
+    ious : ndarray of shape (n_labels,)
+        IoU of each, in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        For masks of different shapes, or when every pixel is ignored.
+
+    Examples
+    --------
+    >>> labels, ious = intersection_over_union([[0, 0, 1, 1]], [[0, 1, 1, 1]])
+    >>> labels.tolist(), ious.tolist()
+    ([0, 1], [0.5, 0.6666666666666666])
+    """
+    y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(
+            f"y_true and y_pred must have the same shape, got {y_true.shape} and {y_pred.shape}."
+        )
+    scored = ~ignored_pixels(y_true, ignore_label)
+    true, predicted = y_true[scored], y_pred[scored]
+    if not true.size:
+        raise ValueError(f"every pixel of y_true is ignore_label={ignore_label!r}: nothing to score.")
+    labels = np.union1d(true, predicted)
+    n_labels = len(labels)
+    pairs = np.searchsorted(labels, true) * n_labels + np.searchsorted(labels, predicted)
+    confusion = np.bincount(pairs, minlength=n_labels * n_labels).reshape(n_labels, n_labels)
+    intersection = np.diag(confusion).astype(np.float64)
+    union = confusion.sum(axis=0) + confusion.sum(axis=1) - intersection
+    return labels, intersection / union
+
+
+def mean_intersection_over_union(y_true, y_pred, *, ignore_label=None):
+    """Mean of :func:`intersection_over_union` over the classes present in either mask.
+
+    The score of :class:`~skscale.ScaleEquivariantSegmenter`. A class that neither mask
+    holds does not count (it has no union).
+
+    Examples
+    --------
+    >>> mean_intersection_over_union([[0, 0, 1, 255]], [[0, 1, 1, 1]], ignore_label=255)
+    0.5
+    """
+    return float(intersection_over_union(y_true, y_pred, ignore_label=ignore_label)[1].mean())

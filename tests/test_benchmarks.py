@@ -198,7 +198,9 @@ def test_every_committed_result_comes_from_a_smoke_tested_script():
         runners = [
             name
             for name, test in tests.items()
-            if re.search(rf"\b{script}\.main\(\s*\[[^\]]*\"--profile\",\s*\"smoke\"", inspect.getsource(test))
+            if re.search(
+                rf"\b{script}\.main\(\s*\[[^\]]*\"--profile\",\s*\"(?:smoke|tiny)\"", inspect.getsource(test)
+            )
             and "slow" not in {mark.name for mark in getattr(test, "pytestmark", [])}
         ]
         assert runners, f"no test runs {script}.main on the smoke profile ({path.relative_to(ROOT)})"

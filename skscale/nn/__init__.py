@@ -14,6 +14,7 @@ Usable on their own in any ``torch.nn`` network:
 
 from .baselines import (
     SSCNN,
+    DenseNet,
     DiscoBasis,
     DiscoConvH2H,
     DiscoConvT2H,
@@ -21,6 +22,7 @@ from .baselines import (
     DSSNet,
     GaussianScaleSpace,
     ScaleSpaceConv,
+    SDenseNet,
     SEVFNet,
     SiCNN,
     SIConv2d,
@@ -31,6 +33,7 @@ from .models import PlainCNN, SESNNet, Table1Net
 from .pooling import ScaleProjection
 from .registry import ARCHITECTURES, build_module, count_parameters, register_architecture
 from .scales import PARAMETERISATIONS, InternalScales, find_internal_scales
+from .segmentation import SEGMENTATION_ARCHITECTURES, register_segmentation_architecture
 from .spec import ScaleSpec
 
 __all__ = [
@@ -51,6 +54,10 @@ __all__ = [
     "GaussianScaleSpace",
     "ScaleSpaceConv",
     "DSSNet",
+    "SDenseNet",
+    "DenseNet",
+    "SEGMENTATION_ARCHITECTURES",
+    "register_segmentation_architecture",
     "SIConv2d",
     "SIConvNet",
     "DiscoBasis",

@@ -4,6 +4,9 @@
   :class:`ScaleSpaceConv`, network :class:`DSSNet` (``architecture="dss"``).
 - SI-ConvNet (Kanazawa et al., 2014): :class:`SIConv2d`, network :class:`SIConvNet`
   (``architecture="siconvnet"``).
+- S-DenseNet and its DenseNet baseline for 96 x 96 RGB patches (Worrall and Welling,
+  2019): :class:`SDenseNet` (``architecture="s_densenet"``), :class:`DenseNet`
+  (``"densenet"``).
 - DISCO (Sosnovik et al., 2021): :class:`DiscoBasis`, :class:`DiscoConvT2H`,
   :class:`DiscoConvH2H`, network :class:`DISCONet` (``architecture="disco"``).
 - SiCNN (Xu et al., 2014): :class:`MultiColumnConv2d`, network :class:`SiCNN`
@@ -24,6 +27,7 @@ True
 494549
 """
 
+from .densenet import DenseNet, SDenseNet
 from .disco import (
     DISCO_SCALES,
     DiscoBasis,
@@ -53,6 +57,8 @@ __all__ = [
     "GaussianScaleSpace",
     "ScaleSpaceConv",
     "DSSNet",
+    "SDenseNet",
+    "DenseNet",
     "discrete_gaussian",
     "SIConv2d",
     "SIConvNet",
