@@ -156,14 +156,14 @@ class ScaleNetworkMixin:
                 self.image_layout_ = _dataset_layout(X, self.image_layout)
             images, y = ImageDataset(X, self.classes_, self.input_shape_, self._fitted_layout()), None
         else:
+            if y is None:
+                raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
             images, layout = as_images(
                 X, self.image_shape, self._fitted_layout() if not reset else self.image_layout
             )
             if reset:
                 self.image_layout_ = layout
-            if y is None:
-                raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-            y = self._validate_targets(y, len(images))
+            y = self._validate_targets(y, images)
             if reset:
                 self._training_size = len(images)
                 self._set_input_shape(images.shape[1:])

@@ -135,16 +135,25 @@ class AcceleratedClassifier(AccelerateMixin, ScaleEquivariantClassifier):
         each process updates its running statistics from its own batches. Done before
         the callbacks run, so that checkpoints and early stopping see the common values.
         """
-        if self.accelerator.num_processes > 1:
-            with torch.no_grad():
-                for name in self._modules:
-                    module = getattr(self, name + "_")
-                    if not isinstance(module, torch.nn.Module):
-                        continue
-                    for buffer in module.buffers():
-                        if buffer.is_floating_point():
-                            buffer.copy_(self.accelerator.reduce(buffer, reduction="mean"))
+        self._average_buffers()
         return super().on_epoch_end(net, dataset_train=dataset_train, dataset_valid=dataset_valid, **kwargs)
+
+    def _recalibrate_batchnorm(self, X, y):
+        """Precise BN on each process's share of the training batches, then averaged."""
+        super()._recalibrate_batchnorm(X, y)
+        self._average_buffers()
+
+    def _average_buffers(self):
+        if self.accelerator.num_processes < 2:
+            return
+        with torch.no_grad():
+            for name in self._modules:
+                module = getattr(self, name + "_")
+                if not isinstance(module, torch.nn.Module):
+                    continue
+                for buffer in module.buffers():
+                    if buffer.is_floating_point():
+                        buffer.copy_(self.accelerator.reduce(buffer, reduction="mean"))
 
     def _initialize_accelerator(self):
         # The mixin's version, with two changes: a module without trainable parameters

@@ -319,8 +319,9 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         self.torch_threads = torch_threads
         self.random_state = random_state
 
-    def _validate_targets(self, y, n_samples):
+    def _validate_targets(self, y, images):
         """Class labels of any type, one per image."""
+        n_samples = len(images)
         y = column_or_1d(y, warn=True)
         if len(y) != n_samples:
             raise ValueError(f"X and y have different numbers of samples: {n_samples} and {len(y)}.")

@@ -17,10 +17,10 @@ from skorch import NeuralNet
 from skorch.utils import is_dataset
 
 from ._base import ScaleNetworkMixin, scale_constraints
-from ._images import as_images, encode_labels
+from ._images import IMAGE_LAYOUTS, as_images, encode_labels
 from .metrics import ignored_pixels, mean_intersection_over_union
 from .nn.segmentation import get_segmentation_builder
-from .utils.validation import Integer, Real
+from .utils.validation import Boolean, Integer, Options, Real
 
 __all__ = ["ScaleEquivariantSegmenter", "class_probabilities", "DEFAULT_SEGMENTATION_ARCHITECTURE"]
 
@@ -71,12 +71,19 @@ class ScaleEquivariantSegmenter(ScaleNetworkMixin, NeuralNet):
     image_shape : tuple of int, optional
         ``(height, width)`` or ``(height, width, channels)`` of flattened 2-D input rows
         (whose masks may then be flattened rows too), as in the classifier.
+    image_layout : {"auto", "channels_first", "channels_last"}, default="auto"
+        How 4-D input is read, as in the classifier (``image_layout_`` records it).
     scale_lr : float, optional
         Learning rate of the scale parameters; defaults to ``lr``.
     scale_warmup_epochs : int, default=0
         Linear warm-up of the scale learning rate (:class:`skscale.callbacks.ScaleLRWarmup`).
     working_memory : float, optional
         Memory budget, in MiB, of one forward pass at prediction (see the classifier).
+    recalibrate_batchnorm : bool, default=True
+        BatchNorm statistics recomputed on the final weights at the end of ``fit``, as in
+        the classifier.
+    torch_threads : int, optional
+        Torch's intra-op threads while fitting and predicting, as in the classifier.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the batch order and everything random in training.
     module : torch.nn.Module class or instance, or callable, optional
@@ -119,6 +126,9 @@ predict_nonlinearity, verbose, device, **kwargs
         "scale_lr": Real(low=0, allow_none=True),
         "scale_warmup_epochs": Integer(low=0),
         "working_memory": Real(low=0, closed="neither", allow_none=True),
+        "image_layout": Options(IMAGE_LAYOUTS),
+        "recalibrate_batchnorm": Boolean(),
+        "torch_threads": Integer(low=1, allow_none=True),
         "lr": Real(low=0, closed="neither"),
         "max_epochs": Integer(low=1),
         "batch_size": Integer(low=1),
@@ -141,9 +151,12 @@ predict_nonlinearity, verbose, device, **kwargs
         n_filters=16,
         ignore_label=255,
         image_shape=None,
+        image_layout="auto",
         scale_lr=None,
         scale_warmup_epochs=0,
         working_memory=None,
+        recalibrate_batchnorm=True,
+        torch_threads=None,
         random_state=None,
         *,
         module=None,
@@ -183,9 +196,12 @@ predict_nonlinearity, verbose, device, **kwargs
         self.n_filters = n_filters
         self.ignore_label = ignore_label
         self.image_shape = image_shape
+        self.image_layout = image_layout
         self.scale_lr = scale_lr
         self.scale_warmup_epochs = scale_warmup_epochs
         self.working_memory = working_memory
+        self.recalibrate_batchnorm = recalibrate_batchnorm
+        self.torch_threads = torch_threads
         self.random_state = random_state
         self.classes = classes
 
@@ -230,12 +246,11 @@ predict_nonlinearity, verbose, device, **kwargs
                 f"{type(self).__name__} trains on arrays of images and masks; got a "
                 f"{type(X).__name__}. Pass X (n, [channels,] height, width) and y (n, height, width)."
             )
-        images = as_images(X, self.image_shape)
-        masks = self._check_masks(y, images.shape)
-        return super()._validate_training_data(images, masks, reset, classes)
+        return super()._validate_training_data(X, y, reset, classes)
 
-    def _validate_targets(self, y, n_samples):
-        return y  # checked against the images by _validate_training_data
+    def _validate_targets(self, y, images):
+        """Masks of the images' height and width."""
+        return self._check_masks(y, images.shape)
 
     def _scale_estimation_labels(self, y):
         return np.zeros(len(y), dtype=np.int64)  # every image one sample of one "class"
@@ -280,7 +295,7 @@ predict_nonlinearity, verbose, device, **kwargs
         check_is_fitted(self)
         if is_dataset(X):
             raise ValueError(f"{type(self).__name__} predicts arrays of images, got a {type(X).__name__}.")
-        images = as_images(X, self.image_shape if np.ndim(X) == 2 else None)
+        images, _ = as_images(X, self.image_shape if np.ndim(X) == 2 else None, self._fitted_layout())
         if images.shape[1] != self.input_shape_[0]:
             raise ValueError(
                 f"X has images of {images.shape[1]} channels, but {type(self).__name__} was fitted on "

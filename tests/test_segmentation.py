@@ -57,7 +57,8 @@ def _expected_failures(estimator):
 
 
 @parametrize_with_checks(
-    [ScaleEquivariantSegmenter(**{**FAST, "max_epochs": 1})], expected_failed_checks=_expected_failures
+    [ScaleEquivariantSegmenter(**{**FAST, "max_epochs": 1}, image_shape="row")],
+    expected_failed_checks=_expected_failures,
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
