@@ -13,6 +13,7 @@ are checked (``_validate_targets``), encoded and predicted.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import numbers
 
 import numpy as np
@@ -68,6 +69,21 @@ class ScaleNetworkMixin:
 
     # Set by fit while skorch's fit calls partial_fit (the data is validated by then).
     _in_fit_ = False
+
+    def _store_parameters(self, arguments):
+        """``__init__`` of a subclass: ``arguments`` (its ``locals()``) stored as given.
+
+        skorch's own arguments (those its ``__init__`` names, plus ``**kwargs``) go to the
+        next skorch class in the MRO; every other one becomes an attribute of the same name
+        (scikit-learn's rule: ``__init__`` only stores).
+        """
+        arguments = {name: value for name, value in arguments.items() if name not in ("self", "__class__")}
+        extra = arguments.pop("kwargs", {})
+        skorch_init = super().__init__
+        accepted = inspect.signature(skorch_init).parameters
+        skorch_init(**{name: arguments.pop(name) for name in list(arguments) if name in accepted}, **extra)
+        for name, value in arguments.items():
+            setattr(self, name, value)
 
     def __repr__(self):
         head, _, rest = super().__repr__().partition("\n")
@@ -648,11 +664,9 @@ class ScaleNetworkMixin:
         >>> import numpy as np
         >>> import torch
         >>> from skscale import ScaleEquivariantClassifier
-        >>> rng = np.random.RandomState(0)
-        >>> X = rng.rand(40, 12, 12).astype("float32")
-        >>> y = np.where(X[:, 4:8, 4:8].mean(axis=(1, 2)) > 0.5, "bright", "dark")
-        >>> clf = ScaleEquivariantClassifier(n_filters=4, init_sigma_basis=1.0, init_isr=2.0,
-        ...                                  max_epochs=2, random_state=0).fit(X, y)
+        >>> X = np.random.RandomState(1).rand(30, 10, 10).astype("float32")
+        >>> clf = ScaleEquivariantClassifier(n_filters=2, init_sigma_basis=1.0, max_epochs=1, random_state=0)
+        >>> clf = clf.fit(X, X.mean(axis=(1, 2)) > 0.5)
         >>> program = clf.export(X[:5])
         >>> logits = program.module()(torch.as_tensor(X[:5, None]))
         >>> bool((clf.classes_[logits.argmax(dim=1).numpy()] == clf.predict(X[:5])).all())

@@ -283,41 +283,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         device="cpu",
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            callbacks=callbacks,
-            verbose=verbose,
-            device=device,
-            classes=classes,
-            **kwargs,
-        )
-        self.architecture = architecture
-        self.n_scales = n_scales
-        self.parameterisation = parameterisation
-        self.init_sigma_basis = init_sigma_basis
-        self.init_isr = init_isr
-        self.kernel_extent = kernel_extent
-        self.n_filters = n_filters
-        self.image_shape = image_shape
-        self.image_layout = image_layout
-        self.scale_lr = scale_lr
-        self.scale_warmup_epochs = scale_warmup_epochs
-        self.scale_augmentation = scale_augmentation
-        self.scale_augmentation_draw = scale_augmentation_draw
-        self.scale_augmentation_interpolation = scale_augmentation_interpolation
-        self.early_stopping = early_stopping
-        self.validation_fraction = validation_fraction
-        self.n_iter_no_change = n_iter_no_change
-        self.working_memory = working_memory
-        self.recalibrate_batchnorm = recalibrate_batchnorm
-        self.torch_threads = torch_threads
-        self.random_state = random_state
+        self._store_parameters(locals())
 
     def _validate_targets(self, y, images):
         """Class labels of any type, one per image."""

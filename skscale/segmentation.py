@@ -173,37 +173,7 @@ predict_nonlinearity, verbose, device, **kwargs
         device="cpu",
         **kwargs,
     ):
-        super().__init__(
-            module,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            train_split=train_split,
-            callbacks=callbacks,
-            predict_nonlinearity=predict_nonlinearity,
-            verbose=verbose,
-            device=device,
-            **kwargs,
-        )
-        self.architecture = architecture
-        self.n_scales = n_scales
-        self.parameterisation = parameterisation
-        self.init_sigma_basis = init_sigma_basis
-        self.init_isr = init_isr
-        self.kernel_extent = kernel_extent
-        self.n_filters = n_filters
-        self.ignore_label = ignore_label
-        self.image_shape = image_shape
-        self.image_layout = image_layout
-        self.scale_lr = scale_lr
-        self.scale_warmup_epochs = scale_warmup_epochs
-        self.working_memory = working_memory
-        self.recalibrate_batchnorm = recalibrate_batchnorm
-        self.torch_threads = torch_threads
-        self.random_state = random_state
-        self.classes = classes
+        self._store_parameters(locals())
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
