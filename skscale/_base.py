@@ -39,6 +39,7 @@ from .export import export_module
 from .nn import ScaleSpec, build_module, find_internal_scales
 from .nn.memory import activation_bytes_per_image, check_kernel_memory
 from .nn.registry import get_builder, scale_defaults
+from .selection import read_winning_scales, selection_callback
 from .utils.validation import AnyOf, Options, check_device, check_params
 
 __all__ = ["ScaleNetworkMixin", "scale_constraints"]
@@ -266,6 +267,8 @@ class ScaleNetworkMixin:
         scale_params = [p for _, p in named if id(p) in scale_ids]
         if scale_params:
             scale_lr = kwargs["lr"] if self.scale_lr is None else self.scale_lr
+            if self._scale_selection() != "gradient":  # the selection callback moves the scales
+                scale_lr = 0.0
             groups.append({"params": scale_params, "lr": scale_lr, "name": SCALE_PARAM_GROUP})
         self.optimizer_ = self.optimizer(groups, **kwargs)
         return self
@@ -275,6 +278,9 @@ class ScaleNetworkMixin:
         callbacks = super()._default_callbacks
         # The per-epoch list of scales stays in the history but out of the printed table.
         dict(callbacks)["print_log"].set_params(keys_ignored=["scales", "scale_lr"])
+        selection = selection_callback(self._scale_selection())
+        if selection is not None:  # before the trajectory, which then records the moved scales
+            callbacks.append(("scale_selection", selection))
         callbacks.append(("scale_trajectory", ScaleTrajectory()))
         callbacks.append(("scale_lr_warmup", ScaleLRWarmup(self.scale_warmup_epochs)))
         if self.early_stopping is True or self.early_stopping is np.True_:
@@ -286,8 +292,16 @@ class ScaleNetworkMixin:
             callbacks.append(("progress_bar", ProgressBar()))
         return callbacks
 
+    def _scale_selection(self):
+        """``scale_selection`` if it is a string (validated at ``initialize``), else "gradient"."""
+        selection = getattr(self, "scale_selection", "gradient")
+        return selection if isinstance(selection, str) else "gradient"
+
     def get_split_datasets(self, X, y=None, **fit_params):
-        if not (self.early_stopping is True or self.early_stopping is np.True_):
+        stopping = self.early_stopping is True or self.early_stopping is np.True_
+        # The sweep validates its candidate ISRs on a split of its own unless given one.
+        sweep = self._scale_selection() == "sweep" and self.train_split is None
+        if not (stopping or sweep):
             return super().get_split_datasets(X, y, **fit_params)
         dataset = self.get_dataset(X, y)
         if y is None:
@@ -386,6 +400,23 @@ class ScaleNetworkMixin:
         scales = self._internal_scales()
         return None if scales is None else scales.isr
 
+    def _sweep(self):
+        callback = dict(getattr(self, "callbacks_", [])).get("scale_selection")
+        if not hasattr(callback, "candidates_"):
+            raise AttributeError(
+                f"{type(self).__name__} has isr_candidates_ and isr_validation_errors_ only after a fit "
+                f"with scale_selection='sweep', got scale_selection={self._scale_selection()!r}."
+            )
+        return callback
+
+    @property
+    def isr_candidates_(self):
+        return self._sweep().candidates_.copy()
+
+    @property
+    def isr_validation_errors_(self):
+        return self._sweep().validation_errors_.copy()
+
     # ------------------------------------------------------------------ public API
     def fit(self, X, y=None, **fit_params):
         """Build the network for the images in ``X`` and train it.
@@ -427,6 +458,37 @@ class ScaleNetworkMixin:
         with self._seeded():
             super().partial_fit(X, y, **fit_params)
         return self
+
+    def estimate_scales(self, X, y=None):
+        """Per-image relative scale, read from the trained network's own scale response.
+
+        The internal scale, in pixels, at which the network's max scale projection wins
+        for each image (:func:`skscale.selection.read_winning_scales`: one probe scale
+        beyond each end of the learned range, positions and channels weighted by the
+        head's use of them, interpolated between neighbouring scales in log-scale). It
+        grows with the object's size (an object twice as large reads about twice the
+        value) but is not an object size: compare it between images.
+
+        Parameters
+        ----------
+        X : array-like or torch Dataset
+            Images in any form :meth:`predict` accepts.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        scales : ndarray of shape (n_images,)
+            Relative scale per image, in pixels of internal scale (geometric mean over
+            the positions read).
+        """
+        inputs = self._prediction_input(X)
+        if is_dataset(inputs):
+            inputs = [inputs[position][0] for position in range(len(inputs))]
+            inputs = torch.stack([torch.as_tensor(image) for image in inputs])
+        images = to_tensor(inputs, device=self.device)
+        read = read_winning_scales(self.module_, images, batch_size=self.inference_batch_size())
+        return np.exp(read.log_scales)
 
     def _prediction_input(self, X):
         check_is_fitted(self)
