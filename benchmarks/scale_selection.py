@@ -108,6 +108,10 @@ def fit_one(profile, scale_range, seed, choice, isr, device="cpu"):
     if sweep:
         record["candidates"] = clf.isr_candidates_.tolist()
         record["candidate_errors"] = (100 * clf.isr_validation_errors_).tolist()
+    harness.log(
+        f"[{scale_range[0]:g}, {scale_range[1]:g}] seed {seed} {choice} (ISR {isr:g}): final ISR "
+        f"{record['isr']:.3g}, test error {record['error']:.2f} %, {record['epochs']} epochs, {wall:.0f} s"
+    )
     return record
 
 
@@ -251,11 +255,6 @@ def main(argv=None):
     keyed = tasks_of(profile, args.device)
     keys = [key for key, _ in keyed]
     records = harness.run_fits(fit_one, [task for _, task in keyed], args.n_jobs or 1)
-    for key, record in zip(keys, records):
-        harness.log(
-            f"[1, {key[0]}] {key[1]} ISR {key[2]:g} seed {key[3]}: ISR {record['isr']:.3g}, "
-            f"test error {record['error']:.2f} %, {record['wall_s']:.0f} s"
-        )
     results = collect(profile, keys, records)
     report.add(
         "Final scales and test errors",

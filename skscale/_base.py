@@ -284,8 +284,13 @@ class ScaleNetworkMixin:
         callbacks.append(("scale_trajectory", ScaleTrajectory()))
         callbacks.append(("scale_lr_warmup", ScaleLRWarmup(self.scale_warmup_epochs)))
         if self.early_stopping is True or self.early_stopping is np.True_:
+            # A sweep's earlier epochs ran at random ISRs: it keeps its last, fine-tuned epoch.
+            restore = self._scale_selection() != "sweep"
             stopping = EarlyStopping(
-                monitor="valid_loss", patience=self.n_iter_no_change, load_best=True, sink=lambda *args: None
+                monitor="valid_loss",
+                patience=self.n_iter_no_change,
+                load_best=restore,
+                sink=lambda *args: None,
             )
             callbacks.append(("early_stopping", stopping))
         if isinstance(self.verbose, numbers.Real) and self.verbose >= 2:

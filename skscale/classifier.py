@@ -143,7 +143,8 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
           of the training data, held out unless ``train_split`` or ``early_stopping`` gives
           one) is kept and the last epochs fine-tune there
           (:class:`~skscale.selection.SweepSelection`; ``isr_candidates_``,
-          ``isr_validation_errors_``).
+          ``isr_validation_errors_``). With ``early_stopping`` the last epoch is kept,
+          not the best one (earlier epochs ran at random ISRs).
 
         With ``"response"`` and ``"sweep"`` the optimiser does not move the scales (their
         rate is 0), whatever the ``parameterisation``; they start from ``init_isr``

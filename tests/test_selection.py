@@ -226,3 +226,13 @@ def test_callbacks_are_the_mechanisms():
     assert isinstance(dict(sweep.callbacks_)["scale_selection"], SweepSelection)
     gradient = ScaleEquivariantClassifier(**SMALL, max_epochs=1).fit(X, y)
     assert "scale_selection" not in dict(gradient.callbacks_)
+
+
+def test_sweep_with_early_stopping_keeps_the_selected_isr():
+    X, y = blobs_images(n=60)
+    clf = ScaleEquivariantClassifier(
+        **SMALL, max_epochs=4, scale_selection="sweep", early_stopping=True, n_iter_no_change=1
+    ).fit(X, y)
+    assert clf.isr_ == pytest.approx(
+        float(clf.isr_candidates_[np.argmin(clf.isr_validation_errors_)]), rel=1e-5
+    )

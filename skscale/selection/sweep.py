@@ -109,7 +109,9 @@ class SweepSelection(Callback):
     training batches (:func:`recalibrate_batchnorm`) and the error on the validation split
     is measured (ties go to the lower validation loss). The best ISR is set, its statistics
     recomputed, and the remaining epochs train (fine-tune) there. If training stops earlier
-    (early stopping), the selection runs at the end of training.
+    (early stopping), the selection runs at the end of training. A checkpoint callback that
+    restores an earlier epoch restores that epoch's scales too: the classifier's
+    ``early_stopping`` keeps the last epoch with a sweep.
 
     Parameters
     ----------
