@@ -21,6 +21,7 @@ from ._base import ScaleNetworkMixin, scale_constraints
 from ._images import IMAGE_LAYOUTS, dataset_labels, encode_labels
 from .augmentation import FACTOR_DRAWS, INTERPOLATIONS
 from .nn.memory import LargeKernelWarning
+from .selection import SCALE_SELECTIONS
 from .utils.validation import Boolean, Integer, Options, Pair, Real
 
 __all__ = ["ScaleEquivariantClassifier", "LargeKernelWarning"]
@@ -156,6 +157,31 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         Seeds the weight initialisation, the batch order, dropout, the scale augmentation
         and the validation split: two fits with the same integer give identical
         predictions on the CPU. The global torch random state is left as it was.
+    scale_selection : {"gradient", "response", "sweep"}, default="gradient"
+        How the internal scales are chosen while the weights train (keyword only;
+        :mod:`skscale.selection`):
+
+        - ``"gradient"``: the paper's method: the scale parameters are trained by the
+          optimiser (``scale_lr``, ``scale_warmup_epochs``).
+        - ``"response"``: after every epoch the network reads which internal scale wins
+          its max scale projection on up to 256 training (or validation) images, with a
+          probe scale beyond each end of the range; ``sigma_basis`` and the ISR move half
+          way toward the 10 % and 90 % quantiles of those winning scales, and widen
+          when an end probe wins most images
+          (:class:`~skscale.selection.ResponseSelection`).
+        - ``"sweep"``: every training batch draws ``log ISR`` uniformly over [1.25, 12];
+          two epochs before the end, the BatchNorm statistics are recomputed at each of 8
+          ISRs, the one with the lowest error on a validation split (``validation_fraction``
+          of the training data, held out unless ``train_split`` or ``early_stopping`` gives
+          one) is kept and the last epochs fine-tune there
+          (:class:`~skscale.selection.SweepSelection`; ``isr_candidates_``,
+          ``isr_validation_errors_``). With ``early_stopping`` the last epoch is kept,
+          not the best one (earlier epochs ran at random ISRs).
+
+        With ``"response"`` and ``"sweep"`` the optimiser does not move the scales (their
+        rate is 0), whatever the ``parameterisation``; they start from ``init_isr``
+        (``"auto"`` included). Tune a mechanism with ``callbacks__scale_selection__*``
+        (e.g. ``callbacks__scale_selection__damping=0.3``).
     module : torch.nn.Module class or instance, or callable, optional
         Your own network instead of ``architecture``, with skorch's semantics: a class
         (or any builder) is called like a registered architecture, ``module(n_classes,
@@ -208,6 +234,11 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         Internal scale range.
     module_ : torch.nn.Module
         The trained network.
+    isr_candidates_ : ndarray of shape (n_candidates,)
+        With ``scale_selection="sweep"``: the ISRs validated.
+    isr_validation_errors_ : ndarray of shape (n_candidates,)
+        With ``scale_selection="sweep"``: the validation error rate at each, after the
+        BatchNorm statistics were recomputed at that ISR.
     history : skorch.History
         Per-epoch record, including ``sigma_basis``, ``isr`` and ``scales``.
 
@@ -231,6 +262,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         "n_filters": Integer(low=1),
         "scale_lr": Real(low=0, allow_none=True),
         "scale_warmup_epochs": Integer(low=0),
+        "scale_selection": Options(SCALE_SELECTIONS),
         "scale_augmentation": Pair(Real(low=0.1, high=10), allow_equal=True, allow_none=True),
         "scale_augmentation_draw": Options(tuple(FACTOR_DRAWS)),
         "scale_augmentation_interpolation": Options(INTERPOLATIONS),
@@ -268,6 +300,7 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         torch_threads=None,
         random_state=None,
         *,
+        scale_selection="gradient",
         scale_augmentation_draw="log-uniform",
         scale_augmentation_interpolation="bilinear",
         module=None,

@@ -249,6 +249,35 @@ class InternalScales(nn.Module):
         with torch.no_grad():
             return float(self._isr())
 
+    def set_range(self, sigma_basis, isr):
+        """Move the scales, in place, to Eq. 2's log-uniform scales from ``sigma_basis`` over ``isr``.
+
+        Works for every parameterisation (``"fixed"`` included): the form's tensors are
+        overwritten with those it would start from for ``init_sigma_basis=sigma_basis``
+        and ``init_isr=isr``, so a learned form keeps training from there. Used by the
+        scale-selection mechanisms that move the scales without gradients
+        (:mod:`skscale.selection`). An optimiser's running moments of these parameters are
+        left as they are.
+
+        Parameters
+        ----------
+        sigma_basis : float
+            The new smallest scale, in pixels (> 0).
+        isr : float
+            The new internal scale range (above the form's floor, just over 1); ignored
+            for a single scale.
+
+        Returns
+        -------
+        self : InternalScales
+        """
+        _, _, sigma_basis, isr = self._check_arguments(self.n_scales, self.parameterisation, sigma_basis, isr)
+        with torch.no_grad():
+            for name, value in self._form.initial_tensors(sigma_basis, isr).items():
+                tensor = getattr(self, name)
+                tensor.copy_(value.to(device=tensor.device, dtype=tensor.dtype))
+        return self
+
     @classmethod
     def from_values(cls, values, trainable=False):
         """Internal scales at arbitrary given values.

@@ -1,0 +1,284 @@
+"""Choosing the internal scales: "response" and "sweep" vs gradient learning and a validated grid (issue 29).
+
+On every data scale distribution and seed, the Table-1 network is fitted with
+
+- ``fixed``: each ISR of the profile's grid (sigma_basis 2, paper units); the grid's best
+  ISR is chosen on the mean validation error over seeds (the "validated grid");
+- ``gradient``: the paper's learning (the profile's form), from each start ISR of
+  ``init_isr_grid`` (sigma_basis 2);
+- ``response``: ``scale_selection="response"`` from the same starts;
+- ``sweep``: ``scale_selection="sweep"`` (no start: it sweeps ISR 1.25-12 from sigma_basis 2).
+
+Every fit validates on the profile's held-out digits after each epoch and stops early
+after ``PATIENCE`` epochs without a better validation accuracy, restoring its best epoch;
+a sweep fit keeps its last epoch instead (an earlier one ran at a random ISR). Test errors
+are compared per seed: each mechanism minus the validated grid and minus gradient learning
+from the same start, with the standard error of the mean paired difference; a difference is
+called better or worse only beyond two standard errors. Cost: fits per choice and their
+wall time. Results go to ``scale_selection-<profile>.*``.
+
+    python -m benchmarks.scale_selection --profile cpu --n-jobs 2
+    python -m benchmarks.scale_selection --profile smoke
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from benchmarks import harness, stats
+
+NAME = "scale_selection"
+MECHANISMS = ("gradient", "response", "sweep")
+SIGMA_BASIS = harness.INIT_SIGMA_BASIS  # paper units, the start of every fit
+PATIENCE = 3  # epochs without a better validation accuracy before a fit stops
+K_SE = 2.0  # a difference is "better" or "worse" only beyond K_SE paired standard errors
+
+
+def early_stopping(profile):
+    """skorch ``EarlyStopping`` on the validation accuracy with :data:`PATIENCE`, best epoch restored.
+
+    Named ``"checkpoint"`` so that :func:`benchmarks.harness.best_epoch` reads it.
+    """
+    from skorch.callbacks import EarlyStopping
+
+    return EarlyStopping(
+        monitor=profile.checkpoint_monitor,
+        lower_is_better=profile.checkpoint_monitor != "valid_acc",
+        patience=PATIENCE,
+        threshold=0.0,
+        threshold_mode="abs",
+        load_best=True,
+        sink=lambda *args, **kwargs: None,
+    )
+
+
+def fit_one(profile, scale_range, seed, choice, isr, device="cpu"):
+    """One fit: ``choice`` is ``"fixed"`` (at ``isr``) or a ``scale_selection`` (from ``isr``).
+
+    Returns
+    -------
+    record : dict
+        ``error`` (test, %), ``val_error`` (%, of the kept epoch), ``sigma_basis`` (paper
+        units), ``isr``, ``isr_history``, ``epochs`` (trained), ``wall_s`` and, for a sweep,
+        ``candidates`` and ``candidate_errors`` (validation error rates).
+    """
+    data = harness.last_dynamic_split(profile, seed, scale_range)
+    sweep = choice == "sweep"
+    parameterisation = "fixed" if choice == "fixed" else profile.form
+    # fit_table1 validates on data["X_val"]; these callbacks replace its checkpoint.
+    callbacks = [] if sweep else [("checkpoint", early_stopping(profile))]
+    schedule = harness.lr_schedule(
+        profile.lr_step,
+        profile.lr_gamma,
+        profile.scale_lr_milestones,
+        profile.scale_lr_gamma,
+        learned=parameterisation != "fixed",
+    )
+    if schedule is not None:
+        callbacks.append(("lr_schedule", schedule))
+    selection = "gradient" if choice == "fixed" else choice
+    start = time.perf_counter()
+    clf = harness.fit_table1(
+        data,
+        profile,
+        seed,
+        device,
+        sigma_basis=SIGMA_BASIS,
+        isr=isr,
+        parameterisation=parameterisation,
+        scale_selection=selection,
+        callbacks=callbacks,
+    )
+    wall = time.perf_counter() - start
+    if sweep:
+        val_error = float(100 * clf.isr_validation_errors_.min())
+    else:
+        val_error = harness.best_epoch(clf)[1]
+    record = {
+        "error": harness.error_rate(clf, data["X_test"], data["y_test"]),
+        "val_error": val_error,
+        "sigma_basis": float(clf.sigma_basis_) / profile.shrink,
+        "isr": float(clf.isr_),
+        "isr_history": harness.isr_history(clf),
+        "epochs": len(clf.history),
+        "wall_s": wall,
+    }
+    if sweep:
+        record["candidates"] = clf.isr_candidates_.tolist()
+        record["candidate_errors"] = (100 * clf.isr_validation_errors_).tolist()
+    harness.log(
+        f"[{scale_range[0]:g}, {scale_range[1]:g}] seed {seed} {choice} (ISR {isr:g}): final ISR "
+        f"{record['isr']:.3g}, test error {record['error']:.2f} %, {record['epochs']} epochs, {wall:.0f} s"
+    )
+    return record
+
+
+def tasks_of(profile, device):
+    """Every fit of the benchmark: ``(key, task)`` with key ``(distribution, choice, isr)``."""
+    tasks = []
+    for low, high in profile.distributions:
+        for seed in profile.seeds:
+            runs = [("fixed", isr) for isr in profile.isr_grid]
+            runs += [
+                (mechanism, isr) for mechanism in ("gradient", "response") for isr in profile.init_isr_grid
+            ]
+            runs.append(("sweep", harness.INIT_ISR))
+            for choice, isr in runs:
+                tasks.append(
+                    ((f"{high:g}", choice, isr, seed), (profile, (low, high), seed, choice, isr, device))
+                )
+    return tasks
+
+
+def collect(profile, keys, records):
+    """Results by distribution: ``{high: {"fixed": {isr: [records by seed]}, "gradient": {...}, ...}}``."""
+    results = {}
+    for (distribution, choice, isr, _seed), record in zip(keys, records):
+        entry = results.setdefault(distribution, {"seeds": list(profile.seeds), "n_test": profile.n_test})
+        entry.setdefault(choice, {}).setdefault(f"{isr:g}", []).append(record)
+    return results
+
+
+def validated_grid(entry):
+    """``(isr, records)`` of the fixed ISR with the lowest mean validation error over seeds."""
+    grid = entry["fixed"]
+    best = min(grid, key=lambda isr: (np.mean([r["val_error"] for r in grid[isr]]), float(isr)))
+    return float(best), grid[best]
+
+
+def verdict(gap, se):
+    """``better`` / ``worse`` beyond :data:`K_SE` paired standard errors, else how it compares."""
+    if not np.isfinite(se):
+        return "one seed: no standard error, no claim"
+    if stats.within_k_se(gap, se, K_SE):
+        return f"within {K_SE:g} paired SE"
+    return "worse" if gap > 0 else "better"
+
+
+def comparison(name, errors, reference_name, reference_errors):
+    """One sentence: ``name`` minus ``reference_name`` test error, paired by seed."""
+    gap, se, n = stats.paired_difference(errors, reference_errors)
+    return (
+        f"{name} - {reference_name} = {gap:+.2f} points, paired SE {se:.2f} over {n} seed(s) "
+        f"({verdict(gap, se)})"
+    )
+
+
+def findings(results):
+    """The findings, one line each, from the results alone."""
+    lines = []
+    for distribution, entry in results.items():
+        best_isr, best = validated_grid(entry)
+        best_errors = [r["error"] for r in best]
+        prefix = f"[1, {distribution}]"
+        for records in entry["sweep"].values():
+            errors = [r["error"] for r in records]
+            chosen = ", ".join(f"{r['isr']:.3g}" for r in records)
+            lines.append(
+                f"{prefix} sweep (ISR chosen {chosen}): "
+                + comparison("sweep", errors, f"validated grid (ISR {best_isr:.3g})", best_errors)
+            )
+        for mechanism in ("response", "gradient"):
+            for start, records in entry[mechanism].items():
+                errors = [r["error"] for r in records]
+                final = np.mean([r["isr"] for r in records])
+                line = f"{prefix} {mechanism} from ISR {start} (final ISR {final:.3g}): " + comparison(
+                    mechanism, errors, "validated grid", best_errors
+                )
+                if mechanism == "response":
+                    gradient = [r["error"] for r in entry["gradient"][start]]
+                    line += "; " + comparison("response", errors, "gradient from the same start", gradient)
+                lines.append(line)
+        for mechanism in ("response", "gradient"):
+            finals = [np.mean([r["isr"] for r in records]) for records in entry[mechanism].values()]
+            spread = max(finals) / min(finals)
+            lines.append(
+                f"{prefix} {mechanism}: final ISR over the starts {', '.join(entry[mechanism])}: "
+                f"{', '.join(f'{v:.3g}' for v in finals)} (largest / smallest {spread:.2f})"
+            )
+    return lines
+
+
+def cost_rows(results):
+    """Per distribution and choice: fits needed for one chosen network and their wall time."""
+    rows = []
+    for distribution, entry in results.items():
+        n_seeds = len(entry["seeds"])
+        grid_wall = sum(r["wall_s"] for records in entry["fixed"].values() for r in records) / n_seeds
+        rows.append([f"[1, {distribution}]", "validated grid", len(entry["fixed"]), f"{grid_wall:.0f}"])
+        for mechanism in MECHANISMS:
+            walls = [r["wall_s"] for records in entry[mechanism].values() for r in records]
+            label = "sweep (no start)" if mechanism == "sweep" else f"{mechanism} (one start)"
+            rows.append(["", label, 1, f"{np.mean(walls):.0f}"])
+    return rows
+
+
+def result_rows(results):
+    """Table rows: distribution, choice, start, sigma_basis, ISR, test error (mean ± sd)."""
+    rows = []
+    for distribution, entry in results.items():
+        best_isr, _ = validated_grid(entry)
+        for isr, records in entry["fixed"].items():
+            mark = " (validated best)" if float(isr) == best_isr else ""
+            rows.append(
+                [
+                    f"[1, {distribution}]",
+                    f"fixed{mark}",
+                    isr,
+                    f"{SIGMA_BASIS:g}",
+                    isr,
+                    stats.mean_sd([r["error"] for r in records]),
+                ]
+            )
+        for mechanism in MECHANISMS:
+            for start, records in entry[mechanism].items():
+                rows.append(
+                    [
+                        "",
+                        mechanism,
+                        "–" if mechanism == "sweep" else start,
+                        stats.mean_sd([r["sigma_basis"] for r in records], 3),
+                        stats.mean_sd([r["isr"] for r in records], 3),
+                        stats.mean_sd([r["error"] for r in records]),
+                    ]
+                )
+    return rows
+
+
+def main(argv=None):
+    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0], learned=True), argv)
+    report = harness.Report(
+        NAME, "Choosing the internal scales: response, sweep, gradient, validated grid", args, profile
+    )
+    keyed = tasks_of(profile, args.device)
+    keys = [key for key, _ in keyed]
+    records = harness.run_fits(fit_one, [task for _, task in keyed], args.n_jobs or 1)
+    results = collect(profile, keys, records)
+    report.add(
+        "Final scales and test errors",
+        f"Start sigma_basis = {SIGMA_BASIS:g} (paper units); the form learned by gradient is "
+        f"{profile.form!r}. Mean ± sample std over {len(profile.seeds)} seed(s). Early stopping on "
+        f"{profile.n_val} held-out validation digits, patience {PATIENCE} epochs (best epoch restored; "
+        "a sweep keeps its last, fine-tuned epoch). The validated grid's ISR is chosen on the mean "
+        "validation error.\n\n"
+        + harness.markdown_table(
+            ["distribution", "choice", "start ISR", "sigma_basis", "ISR", "test error %"],
+            result_rows(results),
+        ),
+    )
+    report.add(
+        "Cost",
+        "Fits needed to obtain one network, and their wall time per seed (seconds, this machine, "
+        "one torch thread per fit).\n\n"
+        + harness.markdown_table(["distribution", "choice", "fits", "wall s"], cost_rows(results)),
+    )
+    report.add("Findings", "\n".join(f"- {line}" for line in findings(results)))
+    report.raw = {"form": profile.form, "patience": PATIENCE, "k_se": K_SE, "results": results}
+    report.write()
+    return results
+
+
+if __name__ == "__main__":
+    main()
