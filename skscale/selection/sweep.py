@@ -61,9 +61,9 @@ class SweepSelection(Callback):
     ``isr_range``, the BatchNorm statistics are recomputed on up to ``n_recalibration_batches``
     training batches (:func:`~skscale.nn.batchnorm.recalibrate_batchnorm`) and the error on
     the validation split is measured (ties go to the lower validation loss). The best ISR is
-    set, its statistics recomputed, and the remaining epochs train (fine-tune) there. If training stops earlier
-    (early stopping), the selection runs at the end of training. A checkpoint callback that
-    restores an earlier epoch restores that epoch's scales too: the classifier's
+    set, its statistics recomputed, and the remaining epochs train (fine-tune) there. If
+    training stops earlier (early stopping), the selection runs at the end of training. A
+    checkpoint callback that restores an earlier epoch restores that epoch's scales too: the classifier's
     ``early_stopping`` keeps the last epoch with a sweep.
 
     Parameters
