@@ -96,8 +96,7 @@ class SESNNet(nn.Module):
     n_classes : int
     in_channels : int, default=1
     scale_spec : ScaleSpec, mapping or None, optional
-        The internal scales' hyper-parameters (:class:`~skscale.nn.ScaleSpec`); a mapping
-        overrides some of :attr:`scale_defaults`, SESN's own: four scales
+        As for :class:`Table1Net`, with SESN's own :attr:`scale_defaults`: four scales
         ``1.5 * 2 ** (i / 3)``, learned as ``"isr"``, ``kernel_extent=2.0``.
     widths : tuple of int, default=(32, 63, 95)
     hidden : int, default=256
