@@ -1,5 +1,6 @@
 """skscale.nn.blocks: the SESN MNIST body, its fused convolution and projection, input checks."""
 
+import inspect
 import math
 import re
 
@@ -7,8 +8,15 @@ import pytest
 import torch
 from torch import nn
 
-from skscale.nn import InternalScales, ScaleConvT2H, ScaleProjection, build_module
-from skscale.nn.blocks import ProjectingSequential, check_input_shape, mnist_blocks, reset_conv_parameters
+from skscale.nn import InternalScales, ScaleConvT2H, ScaleProjection, baselines, build_module, models
+from skscale.nn.blocks import (
+    SESN_LAYOUT,
+    OddKernelConv,
+    ProjectingSequential,
+    check_input_shape,
+    mnist_blocks,
+    reset_conv_parameters,
+)
 from skscale.nn.hooks import has_forward_hooks
 from skscale.nn.pooling import MaxPool2x2
 
@@ -177,3 +185,30 @@ def test_fused_training_gives_the_values_and_gradients_of_the_modules_apart(n_sc
     for (name, ours), theirs in zip(fused.named_parameters(), apart.parameters()):
         if ours.grad is not None:
             torch.testing.assert_close(ours.grad, theirs.grad, rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize(
+    "network",
+    [
+        models.SESNNet,
+        models.PlainCNN,
+        baselines.DSSNet,
+        baselines.SIConvNet,
+        baselines.SiCNN,
+        baselines.DISCONet,
+    ],
+)
+def test_networks_of_the_sesn_layout_default_to_its_one_declaration(network):
+    defaults = {name: p.default for name, p in inspect.signature(network).parameters.items()}
+    assert SESN_LAYOUT == ((32, 63, 95), 256, 0.7)
+    assert (defaults["widths"], defaults["hidden"], defaults["dropout"]) == SESN_LAYOUT
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [((0, 4, 3), "in_channels"), ((1, 0, 3), "out_channels"), ((1, 4, 4), "kernel_size")],
+)
+def test_odd_kernel_conv_checks_its_sizes(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        OddKernelConv(*arguments)
+    assert OddKernelConv(2, 4, 5).extra_repr() == "2, 4, kernel_size=5"

@@ -5,13 +5,12 @@ import re
 import numpy as np
 import pytest
 from scipy.integrate import trapezoid
-from scipy.optimize import approx_fprime
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn.utils.validation import validate_data
 
-from skscale.tolerance import ToleranceModel, _kl_and_gradient
+from skscale.tolerance import ToleranceModel
 
 PAPER_TAU = 0.459
 # Upper ends of the paper's log-uniform distributions, in octaves: [1, 2.83],
@@ -165,24 +164,6 @@ def test_convergence_warning_when_max_iter_is_too_small():
         model = ToleranceModel(tau=None, max_iter=1).fit(loguniform_scales(0.0, 2.0))
     assert model.converged_ is False
     assert model.n_iter_ == 1
-
-
-def test_analytic_gradient_matches_finite_differences():
-    rng = np.random.default_rng(0)
-    grids = np.stack([np.linspace(-3.0, 5.0, 400), np.linspace(-2.0, 6.0, 400)])
-    log_p = -0.5 * (grids - rng.uniform(0, 2, size=(2, 1))) ** 2
-    log_p -= np.log(np.exp(log_p).sum(axis=1, keepdims=True))
-
-    def split(params):
-        return params[:2], params[2:4], params[4]
-
-    def kl(params):
-        return _kl_and_gradient(*split(params), grids, log_p, 3)[0].sum()
-
-    params = np.array([0.1, 0.5, 1.2, 2.0, 0.4])
-    _, grad_reference, grad_isr, grad_tau = _kl_and_gradient(*split(params), grids, log_p, 3)
-    analytic = np.concatenate([grad_reference, grad_isr, [grad_tau.sum()]])
-    np.testing.assert_allclose(analytic, approx_fprime(params, kl, 1e-7), atol=1e-5)
 
 
 # ---------------------------------------------------------------- densities

@@ -80,24 +80,14 @@ def rescale_tensor(images, factors, *, output_size=None, antialias=False, clip=N
 
     Parameters
     ----------
-    images : torch.Tensor of shape (n_images, height, width) or \
-(n_images, channels, height, width)
-        Floating-point images, on any device.
-    factors : float, array-like or torch.Tensor of shape (n_images,)
-        Positive, finite rescaling factors.
-    output_size : int or (int, int), default=None
-        Side(s) of the output canvas; ``None`` keeps the input size.
-    antialias : bool, default=False
-        Box-filter antialiasing when shrinking, as in :func:`rescale_images`.
-    clip : (float, float), default=None
-        Range the output is clipped to; ``None`` keeps the interpolated values, as
-        standardised images (with negative values) need. ``(0, 1)`` gives the output
-        of :func:`rescale_images`.
+    images, factors, output_size, antialias, clip
+        As for :func:`skscale.rescaling.rescale_about_centre`, which this calls with
+        bicubic interpolation and zero padding; ``clip=(0, 1)`` gives the output of
+        :func:`rescale_images`.
 
     Returns
     -------
     rescaled : torch.Tensor of shape (n_images, [channels,] *output_size)
-        Same dtype and device as ``images``.
 
     Examples
     --------

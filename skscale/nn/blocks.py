@@ -1,8 +1,9 @@
-"""Building blocks shared by the networks: the SESN MNIST body and the convolution initialisation."""
+"""Building blocks shared by the networks: the SESN MNIST body, convolution checks and initialisation."""
 
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 from torch import nn
 
@@ -10,9 +11,40 @@ from ..utils.validation import Integer, Sequence
 from .hooks import has_forward_hooks, recording
 from .pooling import MaxPool2x2, ScaleProjection
 
-__all__ = ["mnist_blocks", "reset_conv_parameters", "check_input_shape"]
+__all__ = [
+    "SESNLayout",
+    "SESN_LAYOUT",
+    "OddKernelConv",
+    "mnist_blocks",
+    "reset_conv_parameters",
+    "check_input_shape",
+]
 
-_WIDTHS = Sequence(Integer(low=1))
+_POSITIVE = Integer(low=1)
+_WIDTHS = Sequence(_POSITIVE)
+
+
+class SESNLayout(NamedTuple):
+    """The layout of the SESN MNIST networks (Sosnovik et al., 2020), shared by every
+    network compared with them (:func:`mnist_blocks`, :func:`~skscale.nn.heads.sesn_head`).
+
+    Attributes
+    ----------
+    widths : tuple of int
+        Filters of the three blocks.
+    hidden : int
+        Units of the head's hidden layer.
+    dropout : float
+        Dropout rate before the logits.
+    """
+
+    widths: tuple
+    hidden: int
+    dropout: float
+
+
+#: SESN's values: blocks of 32, 63 and 95 filters, a head of 256 units and dropout 0.7.
+SESN_LAYOUT = SESNLayout(widths=(32, 63, 95), hidden=256, dropout=0.7)
 
 
 class ProjectingSequential(nn.Sequential):
@@ -99,6 +131,30 @@ def mnist_blocks(in_channels, widths, make_conv, *, project=False, scale_axis=Fa
         blocks.append(nn.BatchNorm3d(width) if scale_axis else nn.BatchNorm2d(width))
         channels = width
     return ProjectingSequential(*blocks)
+
+
+class OddKernelConv(nn.Module):
+    """Base of the convolutions with one learned square kernel of odd size.
+
+    Checks and keeps the sizes every such layer has, and names them first in its repr;
+    a subclass creates its weights and adds its own settings.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels of the input and filters, positive.
+    kernel_size : int
+        Odd side of the kernel, positive.
+    """
+
+    def __init__(self, in_channels, out_channels, kernel_size):
+        super().__init__()
+        self.in_channels = _POSITIVE.check(in_channels, "in_channels")
+        self.out_channels = _POSITIVE.check(out_channels, "out_channels")
+        self.kernel_size = Integer(low=1, odd=True).check(kernel_size, "kernel_size")
+
+    def extra_repr(self):
+        return f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}"
 
 
 def check_input_shape(layer, x, channels=None, scales=None, *, scale_axis=False):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from torch import nn
 
+from .blocks import SESN_LAYOUT
+
 __all__ = ["sesn_head", "mnist_head"]
 
 
-def sesn_head(channels, n_classes, hidden=256, dropout=0.7):
+def sesn_head(channels, n_classes, hidden=SESN_LAYOUT.hidden, dropout=SESN_LAYOUT.dropout):
     """SESN's classification head for a 2 x 2 feature map.
 
     Flatten, ``hidden`` units (no bias), batch norm, ReLU, dropout, logits.
@@ -18,10 +20,10 @@ def sesn_head(channels, n_classes, hidden=256, dropout=0.7):
         Channels of the ``(batch, channels, 2, 2)`` input.
     n_classes : int
         Number of logits.
-    hidden : int, default=256
-        Width of the hidden layer.
-    dropout : float, default=0.7
-        Dropout probability before the logits.
+    hidden : int, default=SESN_LAYOUT.hidden
+        Width of the hidden layer (256, :data:`~skscale.nn.blocks.SESN_LAYOUT`).
+    dropout : float, default=SESN_LAYOUT.dropout
+        Dropout probability before the logits (0.7).
 
     Returns
     -------
@@ -38,6 +40,6 @@ def sesn_head(channels, n_classes, hidden=256, dropout=0.7):
     )
 
 
-def mnist_head(channels, n_classes, hidden=256, dropout=0.7):
+def mnist_head(channels, n_classes, hidden=SESN_LAYOUT.hidden, dropout=SESN_LAYOUT.dropout):
     """:func:`sesn_head` after max pooling any feature map to 2 x 2 (same parameter count)."""
     return nn.Sequential(nn.AdaptiveMaxPool2d(2), *sesn_head(channels, n_classes, hidden, dropout))

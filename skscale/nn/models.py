@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import mnist_blocks
+from .blocks import SESN_LAYOUT, mnist_blocks
 from .conv import ScaleConvT2H
 from .heads import sesn_head
 from .pooling import ScaleProjection
@@ -96,12 +96,10 @@ class SESNNet(nn.Module):
     n_classes : int
     in_channels : int, default=1
     scale_spec : ScaleSpec, mapping or None, optional
-        The internal scales' hyper-parameters (:class:`~skscale.nn.ScaleSpec`); a mapping
-        overrides some of :attr:`scale_defaults`, SESN's own: four scales
+        As for :class:`Table1Net`, with SESN's own :attr:`scale_defaults`: four scales
         ``1.5 * 2 ** (i / 3)``, learned as ``"isr"``, ``kernel_extent=2.0``.
-    widths : tuple of int, default=(32, 63, 95)
-    hidden : int, default=256
-    dropout : float, default=0.7
+    widths, hidden, dropout
+        As for :class:`PlainCNN`.
     max_order : int, default=6
     index_set : {"total", "tensor"}, default="tensor"
     conv_kwargs : dict, optional
@@ -115,9 +113,9 @@ class SESNNet(nn.Module):
         n_classes,
         in_channels=1,
         scale_spec=None,
-        widths=(32, 63, 95),
-        hidden=256,
-        dropout=0.7,
+        widths=SESN_LAYOUT.widths,
+        hidden=SESN_LAYOUT.hidden,
+        dropout=SESN_LAYOUT.dropout,
         max_order=6,
         index_set="tensor",
         conv_kwargs=None,
@@ -158,13 +156,22 @@ class PlainCNN(nn.Module):
     ----------
     n_classes : int
     in_channels : int, default=1
-    widths : tuple of int, default=(32, 63, 95)
+    widths : tuple of int, default=SESN_LAYOUT.widths
+        Filters of the three blocks, ``(32, 63, 95)`` (:data:`~skscale.nn.blocks.SESN_LAYOUT`).
     kernel_size : int, default=7
-    hidden : int, default=256
-    dropout : float, default=0.7
+    hidden, dropout : int, float, default=SESN_LAYOUT.hidden, SESN_LAYOUT.dropout
+        Units and dropout rate of the head, 256 and 0.7 (:func:`~skscale.nn.heads.sesn_head`).
     """
 
-    def __init__(self, n_classes, in_channels=1, widths=(32, 63, 95), kernel_size=7, hidden=256, dropout=0.7):
+    def __init__(
+        self,
+        n_classes,
+        in_channels=1,
+        widths=SESN_LAYOUT.widths,
+        kernel_size=7,
+        hidden=SESN_LAYOUT.hidden,
+        dropout=SESN_LAYOUT.dropout,
+    ):
         super().__init__()
         self.features = mnist_blocks(
             in_channels,

@@ -29,6 +29,8 @@ __all__ = [
     "builder_arguments",
     "count_parameters",
     "get_builder",
+    "look_up_builder",
+    "registering",
     "scale_defaults",
 ]
 
@@ -55,16 +57,67 @@ def register_architecture(name):
     True
     >>> _ = ARCHITECTURES.pop("tiny-linear")
     """
+    return registering(ARCHITECTURES, name)
+
+
+def registering(registry, name, what="an architecture"):
+    """A decorator that stores a builder in ``registry`` under ``name`` and returns it unchanged.
+
+    The one registration rule of every registry of networks (:data:`ARCHITECTURES`,
+    :data:`~skscale.nn.segmentation.SEGMENTATION_ARCHITECTURES`).
+
+    Parameters
+    ----------
+    registry : dict
+        Builders by name.
+    name : str
+        The builder's name, non-empty.
+    what : str, default="an architecture"
+        What a builder is, for the error that refuses one that is not callable.
+
+    Returns
+    -------
+    decorator : callable
+    """
     if not isinstance(name, str) or not name:
         raise ValueError(f"name must be a non-empty string, got {name!r}.")
 
     def decorator(builder):
         if not callable(builder):
-            raise TypeError(f"an architecture must be callable, got {builder!r}.")
-        ARCHITECTURES[name] = builder
+            raise TypeError(f"{what} must be callable, got {builder!r}.")
+        registry[name] = builder
         return builder
 
     return decorator
+
+
+def look_up_builder(registry, architecture, what="a registered name"):
+    """The builder of ``architecture``: the one ``registry`` holds under that name, or the callable itself.
+
+    Parameters
+    ----------
+    registry : dict
+        Builders by name.
+    architecture : str or callable
+    what : str, default="a registered name"
+        What a name of ``registry`` is, for the error that refuses anything else.
+
+    Returns
+    -------
+    builder : callable
+
+    Raises
+    ------
+    ValueError
+        For a name ``registry`` does not hold, or a value that is neither a name nor callable.
+    """
+    if isinstance(architecture, str):
+        if architecture not in registry:
+            raise ValueError(f"architecture must be one of {sorted(registry)}, got {architecture!r}.")
+        return registry[architecture]
+    if callable(architecture):
+        return architecture
+    raise ValueError(f"architecture must be {what} ({sorted(registry)}) or a callable, got {architecture!r}.")
 
 
 def builder_arguments(builder):
@@ -92,16 +145,7 @@ def _describe(builder):
 
 def get_builder(architecture):
     """The builder of ``architecture``: a registered name's, or the callable itself."""
-    if isinstance(architecture, str):
-        if architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {sorted(ARCHITECTURES)}, got {architecture!r}.")
-        return ARCHITECTURES[architecture]
-    if callable(architecture):
-        return architecture
-    raise ValueError(
-        f"architecture must be a registered name ({sorted(ARCHITECTURES)}) or a callable, "
-        f"got {architecture!r}."
-    )
+    return look_up_builder(ARCHITECTURES, architecture)
 
 
 def scale_defaults(builder):

@@ -37,6 +37,7 @@ from .baselines.dss import GaussianScaleSpace, ScaleSpaceConv
 from .conv import ScaleConvH2H, ScaleConvT2H
 from .plane_blocks import PlanePool, ResidualBlock, feature_norm, resize_planes
 from .pooling import ScaleProjection
+from .registry import look_up_builder, registering
 from .scales import InternalScales
 from .spec import ScaleSpec, resolve_scale_spec
 
@@ -64,32 +65,12 @@ def register_segmentation_architecture(name):
     name : str
         The value users pass as ``ScaleEquivariantSegmenter(architecture=...)``.
     """
-    if not isinstance(name, str) or not name:
-        raise ValueError(f"name must be a non-empty string, got {name!r}.")
-
-    def decorator(builder):
-        if not callable(builder):
-            raise TypeError(f"a segmentation architecture must be callable, got {builder!r}.")
-        SEGMENTATION_ARCHITECTURES[name] = builder
-        return builder
-
-    return decorator
+    return registering(SEGMENTATION_ARCHITECTURES, name, "a segmentation architecture")
 
 
 def get_segmentation_builder(architecture):
     """The builder of ``architecture``: a registered segmentation network's, or the callable itself."""
-    if isinstance(architecture, str):
-        if architecture not in SEGMENTATION_ARCHITECTURES:
-            raise ValueError(
-                f"architecture must be one of {sorted(SEGMENTATION_ARCHITECTURES)}, got {architecture!r}."
-            )
-        return SEGMENTATION_ARCHITECTURES[architecture]
-    if callable(architecture):
-        return architecture
-    raise ValueError(
-        f"architecture must be a registered segmentation network ({sorted(SEGMENTATION_ARCHITECTURES)}) "
-        f"or a callable, got {architecture!r}."
-    )
+    return look_up_builder(SEGMENTATION_ARCHITECTURES, architecture, "a registered segmentation network")
 
 
 def _plain_conv(kernel_size):

@@ -27,65 +27,22 @@ True
 494549
 """
 
-from .densenet import DenseNet, SDenseNet
-from .disco import (
-    DISCO_SCALES,
-    DiscoBasis,
-    DiscoConvH2H,
-    DiscoConvT2H,
-    DISCONet,
-    disco_kernel_layout,
-    load_disco_basis,
-    optimise_disco_basis,
-)
-from .dss import DSSNet, GaussianScaleSpace, ScaleSpaceConv, discrete_gaussian
-from .sevf import (
-    SEVF_ANGLES,
-    SEVF_FACTORS,
-    ScaleVectorConv2d,
-    SEVFNet,
-    VectorBatchNorm2d,
-    VectorMaxPool2d,
-    scale_vector_field,
-    vector_magnitude,
-)
-from .sicnn import ColumnBatchNorm, MultiColumnConv2d, SiCNN, rescaled_kernel_size
-from .siconvnet import SESN_FACTORS, SIConv2d, SIConvNet
-from .sscnn import LOG_PERIOD, SSCNN, SteerableScaleConv2d, log_radial_basis, steer_log_radial
+# The package's public names are its modules' (their ``__all__``), declared once there.
+from . import densenet, disco, dss, sevf, sicnn, siconvnet, sscnn
+from .densenet import *  # noqa: F403
+from .disco import *  # noqa: F403
+from .dss import *  # noqa: F403
+from .sevf import *  # noqa: F403
+from .sicnn import *  # noqa: F403
+from .siconvnet import *  # noqa: F403
+from .sscnn import *  # noqa: F403
 
 __all__ = [
-    "GaussianScaleSpace",
-    "ScaleSpaceConv",
-    "DSSNet",
-    "SDenseNet",
-    "DenseNet",
-    "discrete_gaussian",
-    "SIConv2d",
-    "SIConvNet",
-    "SESN_FACTORS",
-    "DiscoBasis",
-    "DiscoConvT2H",
-    "DiscoConvH2H",
-    "DISCONet",
-    "DISCO_SCALES",
-    "disco_kernel_layout",
-    "optimise_disco_basis",
-    "load_disco_basis",
-    "MultiColumnConv2d",
-    "ColumnBatchNorm",
-    "SiCNN",
-    "rescaled_kernel_size",
-    "log_radial_basis",
-    "steer_log_radial",
-    "LOG_PERIOD",
-    "SteerableScaleConv2d",
-    "SSCNN",
-    "scale_vector_field",
-    "vector_magnitude",
-    "ScaleVectorConv2d",
-    "VectorMaxPool2d",
-    "VectorBatchNorm2d",
-    "SEVFNet",
-    "SEVF_FACTORS",
-    "SEVF_ANGLES",
+    *dss.__all__,
+    *densenet.__all__,
+    *siconvnet.__all__,
+    *disco.__all__,
+    *sicnn.__all__,
+    *sscnn.__all__,
+    *sevf.__all__,
 ]

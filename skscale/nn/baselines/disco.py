@@ -40,7 +40,7 @@ from torch import nn
 from ..._scales import log_uniform_scales
 from ...basis import hermite_basis
 from ...utils.validation import Integer, Real, Sequence
-from ..blocks import check_input_shape, reset_conv_parameters
+from ..blocks import SESN_LAYOUT, check_input_shape, reset_conv_parameters
 from ..heads import mnist_head
 from ..pooling import ScaleProjection
 from ..registry import register_architecture
@@ -635,9 +635,8 @@ class DISCONet(nn.Module):
         Inter-scale interaction of the two :class:`DiscoConvH2H` layers.
     upsample : int, default=1
         Nearest-neighbour upsampling factor applied first (DISCO: 2).
-    widths : tuple of int, default=(32, 63, 95)
-    hidden : int, default=256
-    dropout : float, default=0.7
+    widths, hidden, dropout
+        As for :class:`~skscale.nn.models.PlainCNN`.
     scale_spec : ScaleSpec, mapping or None, optional
         The scales of Eq. 2 when ``scales`` is not given (:class:`~skscale.nn.ScaleSpec`,
         the classifier's hyper-parameters); a mapping overrides some of
@@ -657,9 +656,9 @@ class DISCONet(nn.Module):
         data_home=None,
         scale_size=1,
         upsample=1,
-        widths=(32, 63, 95),
-        hidden=256,
-        dropout=0.7,
+        widths=SESN_LAYOUT.widths,
+        hidden=SESN_LAYOUT.hidden,
+        dropout=SESN_LAYOUT.dropout,
         *,
         scale_spec=None,
     ):

@@ -37,7 +37,7 @@ from scipy.special import ive
 from torch import nn
 
 from ...utils.validation import Integer, Options, Real
-from ..blocks import check_input_shape, mnist_blocks, reset_conv_parameters
+from ..blocks import SESN_LAYOUT, OddKernelConv, check_input_shape, mnist_blocks, reset_conv_parameters
 from ..heads import mnist_head
 from ..pooling import ScaleProjection
 from ..registry import register_architecture
@@ -159,7 +159,7 @@ class GaussianScaleSpace(nn.Module):
         )
 
 
-class ScaleSpaceConv(nn.Module):
+class ScaleSpaceConv(OddKernelConv):
     """Scale-space (semigroup) correlation: (B, C, S, H, W) -> (B, O, S', H', W').
 
     Output level ``s`` correlates the input levels ``s .. s + scale_size - 1`` with one
@@ -202,6 +202,8 @@ class ScaleSpaceConv(nn.Module):
     >>> layer = ScaleSpaceConv(1, 4, kernel_size=5, scale_size=2, scale_boundary="valid")
     >>> tuple(layer(torch.randn(2, 1, 3, 20, 20)).shape)
     (2, 4, 2, 20, 20)
+    >>> layer.n_output_scales(5)  # "valid": scale_size - 1 levels fewer
+    4
     """
 
     def __init__(
@@ -216,10 +218,7 @@ class ScaleSpaceConv(nn.Module):
         stride=1,
         bias=True,
     ):
-        super().__init__()
-        self.in_channels = _POSITIVE_INT.check(in_channels, "in_channels")
-        self.out_channels = _POSITIVE_INT.check(out_channels, "out_channels")
-        self.kernel_size = Integer(low=1, odd=True).check(kernel_size, "kernel_size")
+        super().__init__(in_channels, out_channels, kernel_size)
         self.scale_size = _POSITIVE_INT.check(scale_size, "scale_size")
         self.base = _BASE.check(base, "base")
         self.scale_boundary = Options(("zeros", "valid")).check(scale_boundary, "scale_boundary")
@@ -264,9 +263,8 @@ class ScaleSpaceConv(nn.Module):
         return torch.stack(outputs, dim=2)
 
     def extra_repr(self):
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"scale_size={self.scale_size}, base={self.base}, scale_boundary={self.scale_boundary!r}, "
+        return super().extra_repr() + (
+            f", scale_size={self.scale_size}, base={self.base}, scale_boundary={self.scale_boundary!r}, "
             f"stride={self.stride}, bias={self.bias is not None}"
         )
 
@@ -305,10 +303,8 @@ class DSSNet(nn.Module):
         Levels each correlation reads (``> 1`` multiplies the convolution weights).
     scale_boundary : {"zeros", "valid"}, default="zeros"
         With ``"valid"`` every block drops ``scale_size - 1`` levels.
-    widths : tuple of int, default=(32, 63, 95)
-        Filters of the three blocks.
-    hidden, dropout : int, float, default=256, 0.7
-        Units and dropout rate of the head (:func:`~skscale.nn.heads.mnist_head`).
+    widths, hidden, dropout
+        As for :class:`~skscale.nn.models.PlainCNN` (``widths`` filters at every level).
     """
 
     def __init__(
@@ -321,9 +317,9 @@ class DSSNet(nn.Module):
         kernel_size=7,
         scale_size=1,
         scale_boundary="zeros",
-        widths=(32, 63, 95),
-        hidden=256,
-        dropout=0.7,
+        widths=SESN_LAYOUT.widths,
+        hidden=SESN_LAYOUT.hidden,
+        dropout=SESN_LAYOUT.dropout,
     ):
         super().__init__()
         self.lifting = GaussianScaleSpace(n_scales, base, zero_scale)

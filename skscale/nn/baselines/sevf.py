@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...utils.validation import Integer, Real, Sequence
-from ..blocks import check_input_shape, reset_conv_parameters
+from ..blocks import SESN_LAYOUT, OddKernelConv, check_input_shape, reset_conv_parameters
 from ..heads import mnist_head
 from ..registry import register_architecture
 
@@ -99,7 +99,7 @@ def _resize(x, size):
     return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
 
 
-class ScaleVectorConv2d(nn.Module):
+class ScaleVectorConv2d(OddKernelConv):
     """Scale convolution with a vector-field output (Marcos et al., 2018).
 
     For every factor ``s`` the input is resized to ``round(s H) x round(s W)``
@@ -144,10 +144,7 @@ class ScaleVectorConv2d(nn.Module):
         *,
         vector_input=False,
     ):
-        super().__init__()
-        self.in_channels = _POSITIVE_INT.check(in_channels, "in_channels")
-        self.out_channels = _POSITIVE_INT.check(out_channels, "out_channels")
-        self.kernel_size = Integer(low=1, odd=True).check(kernel_size, "kernel_size")
+        super().__init__(in_channels, out_channels, kernel_size)
         self.factors = Sequence(Real(low=0, closed="neither")).check(factors, "factors")
         self.angles = _REALS.check(angles, "angles")
         if len(self.angles) != len(self.factors):
@@ -195,10 +192,7 @@ class ScaleVectorConv2d(nn.Module):
         return scale_vector_field(self.scale_responses(x), self.angles)
 
     def extra_repr(self):
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"n_factors={len(self.factors)}, vector_input={self.vector_input}"
-        )
+        return super().extra_repr() + f", n_factors={len(self.factors)}, vector_input={self.vector_input}"
 
 
 class VectorMaxPool2d(nn.Module):
@@ -292,7 +286,9 @@ class SEVFNet(nn.Module):
     factors, angles : sequence of float, default=SEVF_FACTORS, SEVF_ANGLES
     kernel_size : int, default=7
     widths : tuple of int, default=(23, 46, 70)
-    hidden, dropout : int, float, default=256, 0.7
+    hidden, dropout
+        Of the head, which reads the lengths of the last vectors; as for
+        :class:`~skscale.nn.models.PlainCNN`.
     """
 
     def __init__(
@@ -303,8 +299,8 @@ class SEVFNet(nn.Module):
         angles=SEVF_ANGLES,
         kernel_size=7,
         widths=(23, 46, 70),
-        hidden=256,
-        dropout=0.7,
+        hidden=SESN_LAYOUT.hidden,
+        dropout=SESN_LAYOUT.dropout,
     ):
         super().__init__()
         widths = Sequence(_POSITIVE_INT).check(widths, "widths")

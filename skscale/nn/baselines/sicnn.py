@@ -18,8 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...utils.validation import Integer, Real, Sequence
-from ..blocks import check_input_shape, reset_conv_parameters
-from ..heads import sesn_head
+from ..blocks import SESN_LAYOUT, OddKernelConv, check_input_shape, reset_conv_parameters
+from ..heads import mnist_head
 from ..pooling import MaxPool2x2, ScaleProjection
 from ..registry import register_architecture
 from .siconvnet import SESN_FACTORS
@@ -41,7 +41,7 @@ def rescaled_kernel_size(kernel_size, factor):
     return max(1, 2 * round((kernel_size * factor - 1) / 2) + 1)
 
 
-class MultiColumnConv2d(nn.Module):
+class MultiColumnConv2d(OddKernelConv):
     """One kernel correlated at several scales, one column per scale: -> (B, O, S, H, W).
 
     Column ``j`` correlates with the kernel resized to :func:`rescaled_kernel_size`
@@ -84,10 +84,7 @@ class MultiColumnConv2d(nn.Module):
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=7, factors=SESN_FACTORS, input_columns=1):
-        super().__init__()
-        self.in_channels = _POSITIVE_INT.check(in_channels, "in_channels")
-        self.out_channels = _POSITIVE_INT.check(out_channels, "out_channels")
-        self.kernel_size = Integer(low=1, odd=True).check(kernel_size, "kernel_size")
+        super().__init__(in_channels, out_channels, kernel_size)
         self.factors = _FACTORS.check(factors, "factors")
         self.input_columns = _POSITIVE_INT.check(input_columns, "input_columns")
         if self.input_columns not in (1, len(self.factors)):
@@ -133,10 +130,7 @@ class MultiColumnConv2d(nn.Module):
         return torch.stack(outputs, dim=2)
 
     def extra_repr(self):
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"factors={self.factors}, input_columns={self.input_columns}"
-        )
+        return super().extra_repr() + f", factors={self.factors}, input_columns={self.input_columns}"
 
 
 class ColumnBatchNorm(nn.BatchNorm2d):
@@ -173,9 +167,8 @@ class SiCNN(nn.Module):
     factors : sequence of float, default=SESN_FACTORS
         The scales of the columns.
     kernel_size : int, default=7
-    widths : tuple of int, default=(32, 63, 95)
-    hidden, dropout : int, float, default=256, 0.7
-        Units and dropout rate of the head.
+    widths, hidden, dropout
+        As for :class:`~skscale.nn.models.PlainCNN`; the columns of a block share its filters.
     """
 
     def __init__(
@@ -184,9 +177,9 @@ class SiCNN(nn.Module):
         in_channels=1,
         factors=SESN_FACTORS,
         kernel_size=7,
-        widths=(32, 63, 95),
-        hidden=256,
-        dropout=0.7,
+        widths=SESN_LAYOUT.widths,
+        hidden=SESN_LAYOUT.hidden,
+        dropout=SESN_LAYOUT.dropout,
     ):
         super().__init__()
         widths = Sequence(_POSITIVE_INT).check(widths, "widths")
@@ -202,7 +195,7 @@ class SiCNN(nn.Module):
             channels, input_columns = width, len(factors)
         layers.append(ScaleProjection("max"))
         self.features = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.AdaptiveMaxPool2d(2), *sesn_head(channels, n_classes, hidden, dropout))
+        self.head = mnist_head(channels, n_classes, hidden, dropout)
 
     def forward(self, x):
         return self.head(self.features(x))

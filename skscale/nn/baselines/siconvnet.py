@@ -17,8 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...utils.validation import Integer, Options, Real, Sequence
-from ..blocks import check_input_shape, mnist_blocks, reset_conv_parameters
+from ...utils.validation import Options, Real, Sequence
+from ..blocks import SESN_LAYOUT, OddKernelConv, check_input_shape, mnist_blocks, reset_conv_parameters
 from ..heads import mnist_head
 from ..registry import register_architecture
 
@@ -29,7 +29,7 @@ __all__ = ["SIConv2d", "SIConvNet", "SESN_FACTORS"]
 SESN_FACTORS = (0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33)
 
 
-class SIConv2d(nn.Module):
+class SIConv2d(OddKernelConv):
     """Locally scale-invariant convolution (Kanazawa et al., 2014): (B, C, H, W) -> (B, O, H, W).
 
     ``y = max_s R_{1/s}[ w * R_s[x] ]``: the input is rescaled by each factor ``s``
@@ -82,10 +82,7 @@ class SIConv2d(nn.Module):
         antialias=True,
         bias=True,
     ):
-        super().__init__()
-        self.in_channels = Integer(low=1).check(in_channels, "in_channels")
-        self.out_channels = Integer(low=1).check(out_channels, "out_channels")
-        self.kernel_size = Integer(low=1, odd=True).check(kernel_size, "kernel_size")
+        super().__init__(in_channels, out_channels, kernel_size)
         self.factors = Sequence(Real(low=0, closed="neither")).check(factors, "factors")
         self.mode = Options(("bilinear", "bicubic", "nearest")).check(mode, "mode")
         self.antialias = bool(antialias)
@@ -120,9 +117,8 @@ class SIConv2d(nn.Module):
         return response
 
     def extra_repr(self):
-        return (
-            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"factors={self.factors}, mode={self.mode!r}, antialias={self.antialias}, "
+        return super().extra_repr() + (
+            f", factors={self.factors}, mode={self.mode!r}, antialias={self.antialias}, "
             f"bias={self.bias is not None}"
         )
 
@@ -151,10 +147,8 @@ class SIConvNet(nn.Module):
     kernel_size : int, default=7
     mode : {"bilinear", "bicubic", "nearest"}, default="bilinear"
     antialias : bool, default=True
-    widths : tuple of int, default=(32, 63, 95)
-        Filters of the three blocks.
-    hidden, dropout : int, float, default=256, 0.7
-        Units and dropout rate of the head (:func:`~skscale.nn.heads.mnist_head`).
+    widths, hidden, dropout
+        As for :class:`~skscale.nn.models.PlainCNN`, whose layout this is.
     """
 
     def __init__(
@@ -165,9 +159,9 @@ class SIConvNet(nn.Module):
         kernel_size=7,
         mode="bilinear",
         antialias=True,
-        widths=(32, 63, 95),
-        hidden=256,
-        dropout=0.7,
+        widths=SESN_LAYOUT.widths,
+        hidden=SESN_LAYOUT.hidden,
+        dropout=SESN_LAYOUT.dropout,
     ):
         super().__init__()
 

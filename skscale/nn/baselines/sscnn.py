@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...utils.validation import Integer, Real, Sequence
-from ..blocks import check_input_shape, mnist_blocks
+from ..blocks import SESN_LAYOUT, check_input_shape, mnist_blocks
 from ..heads import mnist_head
 from ..registry import register_architecture
 
@@ -279,7 +279,8 @@ class SSCNN(nn.Module):
     frequencies : sequence of float, default=(0.5, 1.0, 2.0)
     n_orientations : int, default=9
     widths : tuple of int, default=(30, 60, 90)
-    hidden, dropout : int, float, default=256, 0.7
+    hidden, dropout
+        As for :class:`~skscale.nn.models.PlainCNN`.
     """
 
     def __init__(
@@ -291,8 +292,8 @@ class SSCNN(nn.Module):
         frequencies=(0.5, 1.0, 2.0),
         n_orientations=9,
         widths=(30, 60, 90),
-        hidden=256,
-        dropout=0.7,
+        hidden=SESN_LAYOUT.hidden,
+        dropout=SESN_LAYOUT.dropout,
     ):
         super().__init__()
 
