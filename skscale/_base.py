@@ -385,8 +385,10 @@ class ScaleNetworkMixin:
         dataset = self.get_dataset(X, y)
         if y is None:
             y = dataset_targets(getattr(dataset, "dataset", dataset))
-        split = ValidSplit(self.validation_fraction, stratified=y is not None, random_state=self._seed_ or 0)
-        return split(dataset, y, **fit_params) if y is not None else split(dataset, **fit_params)
+        # Stratified by label for one label per image (not for segmentation masks).
+        stratified = y is not None and np.ndim(y) == 1
+        split = ValidSplit(self.validation_fraction, stratified=stratified, random_state=self._seed_ or 0)
+        return split(dataset, y, **fit_params) if stratified else split(dataset, **fit_params)
 
     def on_train_begin(self, net, X=None, y=None, **kwargs):
         """Seed the scale augmentation for this training call (after ``len(history)`` epochs)."""

@@ -32,6 +32,10 @@ __all__ = [
 
 _SIDE = Integer(low=1)
 
+#: Class index of the targets the loss leaves out (``torch.nn.CrossEntropyLoss``'s default
+#: ``ignore_index``): pixels of a segmentation mask labelled ``ignore_label``.
+IGNORED_INDEX = -100
+
 
 def _as_label(value):
     """A label read from a sample: a 0-d tensor or numpy scalar as its Python value."""

@@ -17,7 +17,7 @@ from skorch import NeuralNet
 from skorch.utils import is_dataset
 
 from ._base import ScaleNetworkMixin, scale_constraints
-from ._images import IMAGE_LAYOUTS, as_images, encode_labels
+from ._images import IGNORED_INDEX, IMAGE_LAYOUTS, as_images, encode_labels
 from .metrics import ignored_pixels, mean_intersection_over_union
 from .nn.segmentation import get_segmentation_builder
 from .utils.validation import Boolean, Integer, Options, Real
@@ -26,9 +26,8 @@ __all__ = ["ScaleEquivariantSegmenter", "class_probabilities", "DEFAULT_SEGMENTA
 
 #: The default ``architecture``: the best mean IoU of ``benchmarks/results/segmentation-cpu.json``.
 DEFAULT_SEGMENTATION_ARCHITECTURE = "dss"
-
-# Class index of ignored pixels for the loss: torch.nn.CrossEntropyLoss's default ignore_index.
-IGNORED_INDEX = -100
+#: The scale selections of the segmenter (those of the classifier that read no class score).
+SEGMENTATION_SCALE_SELECTIONS = ("gradient", "sweep")
 
 
 def class_probabilities(logits):
@@ -84,6 +83,13 @@ class ScaleEquivariantSegmenter(ScaleNetworkMixin, NeuralNet):
         the classifier.
     torch_threads : int, optional
         Torch's intra-op threads while fitting and predicting, as in the classifier.
+    scale_selection : {"gradient", "sweep"}, default="gradient"
+        How the internal scales are chosen, as in the classifier: by gradient descent, or
+        by a sweep over ISRs validated on a held-out ``validation_fraction`` of the images
+        (error per pixel; ``isr_candidates_``, ``isr_validation_errors_``). The
+        classifier's ``"response"`` reads one class score per image and is not offered.
+    validation_fraction : float, default=0.1
+        Images held out to validate the sweep's candidate ISRs.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, the batch order and everything random in training.
     module : torch.nn.Module class or instance, or callable, optional
@@ -129,6 +135,8 @@ predict_nonlinearity, verbose, device, **kwargs
         "image_layout": Options(IMAGE_LAYOUTS),
         "recalibrate_batchnorm": Boolean(),
         "torch_threads": Integer(low=1, allow_none=True),
+        "scale_selection": Options(SEGMENTATION_SCALE_SELECTIONS),
+        "validation_fraction": Real(low=0, high=1, closed="neither"),
         "lr": Real(low=0, closed="neither"),
         "max_epochs": Integer(low=1),
         "batch_size": Integer(low=1),
@@ -159,6 +167,8 @@ predict_nonlinearity, verbose, device, **kwargs
         torch_threads=None,
         random_state=None,
         *,
+        scale_selection="gradient",
+        validation_fraction=0.1,
         module=None,
         classes=None,
         criterion=torch.nn.CrossEntropyLoss,

@@ -242,3 +242,25 @@ def test_errors_name_the_problem():
         seg.fit(torch.utils.data.TensorDataset(torch.as_tensor(X), torch.as_tensor(y)))
     with pytest.raises(ValueError, match="architecture must be one of"):
         ScaleEquivariantSegmenter(architecture="table1").fit(X, y)
+
+
+def test_a_sweep_validates_candidate_isrs_per_pixel_and_keeps_the_best():
+    X, y = bright_masks(n=20, size=12)
+    y[:, 0, 0] = 255  # ignored pixels are left out of the validation error
+    seg = ScaleEquivariantSegmenter(
+        architecture="sesn",
+        n_filters=2,
+        n_scales=2,
+        init_sigma_basis=0.8,
+        max_epochs=3,
+        batch_size=4,
+        random_state=0,
+        scale_selection="sweep",
+        callbacks__scale_selection__n_candidates=3,
+    ).fit(X, y)
+    errors = seg.isr_validation_errors_
+    assert seg.isr_candidates_.shape == (3,) and ((errors >= 0) & (errors <= 1)).all()
+    (selected,) = np.flatnonzero(np.isclose(seg.isr_candidates_, seg.isr_, rtol=1e-4))
+    assert errors[selected] == errors.min()  # ties go to the lower validation loss
+    with pytest.raises(ValueError, match="scale_selection must be one of 'gradient', 'sweep'"):
+        ScaleEquivariantSegmenter(**FAST, scale_selection="response").fit(X, y)

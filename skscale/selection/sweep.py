@@ -17,6 +17,7 @@ import torch
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 
+from .._images import IGNORED_INDEX
 from ..nn import find_internal_scales
 from ..nn.batchnorm import recalibrate_batchnorm
 from ..utils.validation import Integer, Pair, Real
@@ -33,22 +34,27 @@ def _image_batches(net, dataset, n_batches=None):
 
 
 def validation_error_and_loss(net, dataset):
-    """Error rate and mean cross-entropy of ``net.module_`` (eval mode) on a dataset of class indices."""
+    """Error rate and mean cross-entropy of ``net.module_`` (eval mode) on a dataset of class indices.
+
+    Per image for classification, per pixel for segmentation masks (pixels of class index
+    -100, cross-entropy's ``ignore_index``, are left out).
+    """
     was_training = net.module_.training
     net.module_.eval()
-    n_wrong, total_loss, n_images = 0, 0.0, 0
+    n_wrong, total_loss, n_targets = 0, 0.0, 0
     try:
         with torch.no_grad():
             for batch in net.get_iterator(dataset, training=False):
                 images, targets = unpack_data(batch)
                 logits = net.module_(torch.as_tensor(images).to(net.device))
                 targets = torch.as_tensor(targets).to(logits.device).long()
-                n_wrong += int((logits.argmax(dim=1) != targets).sum())
+                counted = targets != IGNORED_INDEX
+                n_wrong += int(((logits.argmax(dim=1) != targets) & counted).sum())
                 total_loss += float(torch.nn.functional.cross_entropy(logits, targets, reduction="sum"))
-                n_images += len(targets)
+                n_targets += int(counted.sum())
     finally:
         net.module_.train(was_training)
-    return n_wrong / max(n_images, 1), total_loss / max(n_images, 1)
+    return n_wrong / max(n_targets, 1), total_loss / max(n_targets, 1)
 
 
 class SweepSelection(Callback):
