@@ -238,15 +238,7 @@ def fit_table1(
 
     epochs = profile.max_epochs if max_epochs is None else max_epochs
     train_split, callbacks = validation(data["X_val"], data["y_val"], profile.checkpoint_monitor, epochs)
-    schedule = lr_schedule(
-        profile.lr_step,
-        profile.lr_gamma,
-        profile.scale_lr_milestones,
-        profile.scale_lr_gamma,
-        learned=parameterisation != "fixed",
-    )
-    if schedule is not None:
-        callbacks.append(("lr_schedule", schedule))
+    add_profile_lr_schedule(callbacks, profile, parameterisation)
     params.setdefault("callbacks", callbacks)
     clf = ScaleEquivariantClassifier(
         architecture="table1",
@@ -320,6 +312,21 @@ def _step_factor(epoch, step, gamma):
 
 def _milestone_factor(epoch, milestones, gamma):
     return gamma ** sum(epoch >= m for m in milestones)
+
+
+def add_profile_lr_schedule(callbacks, profile, parameterisation):
+    """Append to ``callbacks`` the profile's learning-rate schedule (:func:`lr_schedule`), if any;
+    the scale rate is scheduled only for a learned ``parameterisation``."""
+    schedule = lr_schedule(
+        profile.lr_step,
+        profile.lr_gamma,
+        profile.scale_lr_milestones,
+        profile.scale_lr_gamma,
+        learned=parameterisation != "fixed",
+    )
+    if schedule is not None:
+        callbacks.append(("lr_schedule", schedule))
+    return callbacks
 
 
 def lr_schedule(lr_step, lr_gamma, scale_milestones, scale_gamma, *, learned):

@@ -69,15 +69,7 @@ def fit_one(profile, scale_range, seed, choice, isr, device="cpu"):
     parameterisation = "fixed" if choice == "fixed" else profile.form
     # fit_table1 validates on data["X_val"]; these callbacks replace its checkpoint.
     callbacks = [] if sweep else [("checkpoint", early_stopping(profile))]
-    schedule = harness.lr_schedule(
-        profile.lr_step,
-        profile.lr_gamma,
-        profile.scale_lr_milestones,
-        profile.scale_lr_gamma,
-        learned=parameterisation != "fixed",
-    )
-    if schedule is not None:
-        callbacks.append(("lr_schedule", schedule))
+    harness.add_profile_lr_schedule(callbacks, profile, parameterisation)
     selection = "gradient" if choice == "fixed" else choice
     start = time.perf_counter()
     clf = harness.fit_table1(

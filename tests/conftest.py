@@ -156,3 +156,26 @@ def invalid_values(constraint):
     else:
         raise TypeError(f"no invalid value known for {type(constraint).__name__}: teach tests/conftest.py")
     return values
+
+
+class Pairs(torch.utils.data.Dataset):
+    """A Dataset of ``(image, label)`` pairs, or of bare images when ``labels`` is None."""
+
+    def __init__(self, images, labels=None):
+        self.images, self.labels = images, labels
+
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, i):
+        return self.images[i] if self.labels is None else (self.images[i], self.labels[i])
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """torch on one thread for a test module of many small convolutions (restored after):
+    on a shared 2-core machine OpenMP contention makes them several times slower."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -12,7 +12,7 @@ from skscale import ScaleEquivariantClassifier
 from skscale.nn.batchnorm import batchnorm_layers, recalibrate_batchnorm
 from skscale.nn.memory import LargeKernelWarning
 
-from .conftest import SMALL, blobs_images
+from .conftest import SMALL, Pairs, blobs_images
 
 FAST = {**SMALL, "max_epochs": 2, "batch_size": 16}
 
@@ -92,17 +92,6 @@ def test_a_last_batch_of_one_image_of_one_pixel():
         .fit(np.random.rand(9, 8, 8), np.arange(9) % 2)
         .predict_proba(np.zeros((2, 8, 8)))
     ).all()
-
-
-class Pairs(torch.utils.data.Dataset):
-    def __init__(self, images, labels=None):
-        self.images, self.labels = images, labels
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i] if self.labels is None else (self.images[i], self.labels[i])
 
 
 def test_datasets_of_bare_images_or_bad_pixels_are_refused_naming_the_sample():

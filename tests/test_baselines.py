@@ -37,14 +37,7 @@ from .conftest import smooth_noise
 SESN_SIZE = 494_549  # PlainCNN / SESNNet without scale parameters
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # These networks run many small convolutions: one thread avoids OpenMP contention
-    # on a shared 2-core machine (several times faster there).
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,7 @@ PAPER_SIZES = {"sicnn": 497_000, "sscnn": 494_000, "sevf": 495_000}
 OUR_SIZES = {"sicnn": 496_639, "sscnn": 486_202, "sevf": 495_202}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def relative_error(actual, expected, border=0):

@@ -15,6 +15,8 @@ from skscale._images import (
     resolve_layout,
 )
 
+from .conftest import Pairs
+
 
 def test_channels_last_arrays_are_read_as_numpy_and_pil_store_them():
     rgb = np.random.RandomState(0).rand(5, 16, 12, 3).astype(np.float32)
@@ -83,17 +85,6 @@ def test_pixels_that_overflow_float32_are_refused(value):
     with pytest.raises(ValueError, match="X holds pixel values up to .*Rescale the images"):
         as_images(X)
     assert MAX_PIXEL_MAGNITUDE < abs(value)
-
-
-class Pairs(torch.utils.data.Dataset):
-    def __init__(self, images, labels=None):
-        self.images, self.labels = images, labels
-
-    def __len__(self):
-        return len(self.images)
-
-    def __getitem__(self, i):
-        return self.images[i] if self.labels is None else (self.images[i], self.labels[i])
 
 
 def test_dataset_images_are_checked_as_they_are_read():
