@@ -45,7 +45,7 @@ def rescale_images(images, factors, *, output_size=None, antialias=False):
 
     Returns
     -------
-    rescaled : ndarray of shape (n_images, *output_size), float32
+    rescaled : ndarray of shape (n_images, height, width) with (height, width) = output_size, float32
         Values in [0, 1].
 
     Examples
@@ -96,7 +96,7 @@ def rescale_tensor(images, factors, *, output_size=None, antialias=False, clip=N
 
     Returns
     -------
-    rescaled : torch.Tensor of shape (n_images, [channels,] *output_size)
+    rescaled : torch.Tensor of shape (n_images, [channels,] height, width) with (height, width) = output_size
         Same dtype and device as ``images``.
 
     Examples
