@@ -40,7 +40,9 @@ autosummary_generate = True
 autodoc_default_options = {"member-order": "bysource"}
 autodoc_typehints = "none"
 # The accelerate extra is optional: without it, document AcceleratedClassifier from a mock.
-if importlib.util.find_spec("accelerate") is None:
+try:
+    import accelerate  # noqa: F401
+except ImportError:
     autodoc_mock_imports = ["accelerate"]
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

@@ -34,7 +34,9 @@ print("basis:", tuple(basis.shape))
 fig, axes = plt.subplots(3, 4, figsize=(6, 4.6), layout="constrained")
 for row, scale in enumerate(scales):
     for column in range(4):
-        axes[row, column].imshow(basis[column, row], cmap="RdBu_r")
+        function = basis[column, row]
+        limit = float(function.abs().max())  # zero is white
+        axes[row, column].imshow(function, cmap="RdBu_r", vmin=-limit, vmax=limit)
         axes[row, column].set_axis_off()
     axes[row, 0].set_title(f"scale {scale:g}", fontsize=9, loc="left")
 fig.suptitle("The first four basis functions at three internal scales")
