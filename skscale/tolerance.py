@@ -200,7 +200,7 @@ class ToleranceModel(DensityMixin, BaseEstimator):
         finite divergence (True when every parameter is fixed).
 
     n_features_in_ : int
-        Number of features seen during :term:`fit` (always 1).
+        Number of features seen during ``fit`` (always 1).
 
     feature_names_in_ : ndarray of shape (1,)
         Name of the column of scales, defined only when ``X`` has a string

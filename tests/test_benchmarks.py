@@ -210,7 +210,24 @@ def test_every_committed_result_comes_from_a_smoke_tested_script():
 
 
 RESULTS = BENCHMARKS / "results"
-GENERATED = re.compile(r"<!-- generated from (\S+) -->\n(.*?)<!-- end of generated text -->", re.S)
+# Generated text quoted in a document: between HTML comments in markdown, between
+# comments in reStructuredText (the documentation's pages).
+GENERATED = re.compile(
+    r"(?:<!-- generated from (\S+) -->|^\.\. generated from (\S+)$)\n(.*?)"
+    r"(?:<!-- end of generated text -->|^\.\. end of generated text$)",
+    re.S | re.M,
+)
+#: The documents that quote generated findings, and those that name results files.
+QUOTING_DOCUMENTS = ["benchmarks/README.md", "docs/user_guide/layers.rst", "docs/user_guide/benchmarks.rst"]
+NAMING_DOCUMENTS = [
+    "benchmarks/README.md",
+    "benchmarks/results/archive/README.md",
+    "docs/user_guide/classification.rst",
+    "docs/user_guide/tolerance.rst",
+    "docs/user_guide/layers.rst",
+    "docs/user_guide/segmentation.rst",
+    "docs/user_guide/benchmarks.rst",
+]
 
 
 # The settings that make a run one of the current protocol; the scripts may change the
@@ -307,20 +324,19 @@ def test_committed_findings_are_what_the_code_writes_from_the_committed_json():
     assert Table1Net.scale_defaults.parameterisation == numbers["ranking"][0]
 
 
-@pytest.mark.parametrize("document", ["README.md", "benchmarks/README.md"])
+@pytest.mark.parametrize("document", QUOTING_DOCUMENTS)
 def test_findings_quoted_in_the_readmes_are_the_generated_lines(document):
     text = (ROOT / document).read_text()
     quotes = GENERATED.findall(text)
     assert quotes, f"{document} quotes no generated findings"
-    for source, quoted in quotes:
+    for markdown_source, rst_source, quoted in quotes:
+        source = markdown_source or rst_source
         generated = (ROOT / source).read_text()
         for line in quoted.strip().splitlines():
             assert line.strip() in generated, (source, line)
 
 
-@pytest.mark.parametrize(
-    "document", ["README.md", "benchmarks/README.md", "benchmarks/results/archive/README.md"]
-)
+@pytest.mark.parametrize("document", NAMING_DOCUMENTS)
 def test_every_result_a_readme_names_is_committed(document):
     path = ROOT / document
     text = path.read_text()

@@ -503,3 +503,30 @@ def test_an_interruption_exits_130_with_one_line(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(skscale.demo, "run_demo", interrupt)
     err = one_line_failure(capsys, ["demo", "--output", str(tmp_path / "out")], status=130)
     assert err == "python -m skscale demo: interrupted"
+
+
+def test_help_imports_neither_torch_nor_the_estimators():
+    # --help and usage errors answer at once: the heavy modules load in the sub-command.
+    code = (
+        "import sys\n"
+        "from skscale.__main__ import main\n"
+        "try:\n"
+        "    main(['--help'])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "heavy = ('torch', 'sklearn', 'skorch', 'skscale.classifier', 'skscale.demo')\n"
+        "print('IMPORTED', sorted(name for name in heavy if name in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "IMPORTED []" in done.stdout, done.stdout
+
+
+def test_the_choices_written_out_in_the_command_line_are_the_library_s():
+    import skscale.__main__ as cli
+    from skscale._images import IMAGE_LAYOUTS
+    from skscale.datasets import DATASET_SOURCES
+    from skscale.scale_estimation import POLARITIES
+    from skscale.search_backends import BACKENDS
+
+    assert cli.IMAGE_LAYOUTS == IMAGE_LAYOUTS and cli.POLARITIES == POLARITIES
+    assert cli.DATASET_SOURCES == DATASET_SOURCES and cli.BACKENDS == BACKENDS

@@ -282,3 +282,23 @@ def test_error_per_scale_plot_draws_each_curve_in_percent():
 def test_error_per_scale_plot_rejects_bad_curves(curves, match):
     with pytest.raises(ValueError, match=match):
         plot_error_per_scale(curves)
+
+
+def test_csv_files_hold_rounded_floats(tmp_path):
+    import numpy as np
+
+    from skscale.demo import CSV_DIGITS, _write_csv
+
+    path = tmp_path / "rows.csv"
+    value = float(np.float32(2.3))  # 2.299999952316284
+    _write_csv(
+        path,
+        ["isr", "scale", "rank", "name"],
+        [{"isr": value, "scale": np.float32(0.1), "rank": 3, "name": "x"}],
+    )
+    lines = path.read_text().splitlines()
+    assert lines == ["isr,scale,rank,name", "2.3,0.1,3,x"]
+    assert CSV_DIGITS == 6
+    big = float(np.float32(1234.5678))
+    _write_csv(path, ["v", "w"], [{"v": big, "w": float("nan")}])
+    assert path.read_text().splitlines()[1] == "1234.57,nan"

@@ -45,7 +45,7 @@ def rescale_images(images, factors, *, output_size=None, antialias=False):
 
     Returns
     -------
-    rescaled : ndarray of shape (n_images, *output_size), float32
+    rescaled : ndarray of shape (n_images, height, width) with (height, width) = output_size, float32
         Values in [0, 1].
 
     Examples
