@@ -121,7 +121,8 @@ def rescale_about_centre(
 
     Returns
     -------
-    rescaled : torch.Tensor of shape (n_images, [channels,] *output_size)
+    rescaled : torch.Tensor of shape (n_images, [channels,] height, width)
+        ``(height, width)`` is ``output_size``.
         Same dtype and device as ``images``.
 
     Examples

@@ -87,7 +87,8 @@ def rescale_tensor(images, factors, *, output_size=None, antialias=False, clip=N
 
     Returns
     -------
-    rescaled : torch.Tensor of shape (n_images, [channels,] *output_size)
+    rescaled : torch.Tensor of shape (n_images, [channels,] height, width)
+        ``(height, width)`` is ``output_size``.
 
     Examples
     --------
