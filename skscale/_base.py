@@ -32,7 +32,6 @@ from ._images import (
     dataset_targets,
     first_dataset_image,
     parse_image_shape,
-    resolve_layout,
 )
 from ._init_isr import estimate_init_isr
 from .augmentation import augmentation_generator, draw_factors, rescale_batch
@@ -56,13 +55,6 @@ def scale_constraints():
     constraints = {name: constraint.or_none() for name, constraint in ScaleSpec.CONSTRAINTS.items()}
     constraints["init_isr"] = AnyOf(ScaleSpec.CONSTRAINTS["init_isr"], Options(("auto",)), allow_none=True)
     return constraints
-
-
-def _dataset_layout(dataset, image_layout):
-    """The layout a Dataset's first image was read in."""
-    item = dataset[0]
-    shape = tuple(torch.as_tensor(item[0] if isinstance(item, (tuple, list)) else item).shape)
-    return "grayscale" if len(shape) == 2 else resolve_layout((1, *shape), image_layout)
 
 
 class ScaleNetworkMixin:
@@ -165,12 +157,12 @@ class ScaleNetworkMixin:
                 raise ValueError(
                     f"y must be None when X is a Dataset (the dataset yields the labels), got {y!r}."
                 )
-            first = first_dataset_image(X, self.image_layout)
+            first, layout = first_dataset_image(X, self.image_layout)
             if reset:
                 self._training_size = len(X)
                 self._set_input_shape(first.shape)
                 self._learn_classes(X, None, classes)
-                self.image_layout_ = _dataset_layout(X, self.image_layout)
+                self.image_layout_ = layout
             images, y = ImageDataset(X, self.classes_, self.input_shape_, self._fitted_layout()), None
         else:
             if y is None:

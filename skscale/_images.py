@@ -142,7 +142,14 @@ def dataset_labels(dataset):
 
 
 def first_dataset_image(dataset, image_layout="auto"):
-    """The first image of a training Dataset, checked to be a non-empty (C, H, W) image."""
+    """The first image of a training Dataset, checked to be a non-empty (C, H, W) image.
+
+    Returns
+    -------
+    image : torch.Tensor of shape (C, H, W)
+    layout : {"grayscale", "channels_first", "channels_last"}
+        How it was read (a 2-D image has no channel axis).
+    """
     if len(dataset) == 0:
         raise ValueError("X is an empty Dataset; it must yield at least one (image, label) pair.")
     item = dataset[0]
@@ -152,12 +159,14 @@ def first_dataset_image(dataset, image_layout="auto"):
             "Wrap bare images with their labels (e.g. torch.utils.data.TensorDataset(images, labels))."
         )
     first = ImageDataset(dataset, image_layout=image_layout)._image(item, 0)
+    raw_shape = tuple(torch.as_tensor(item[0]).shape)
+    layout = "grayscale" if len(raw_shape) == 2 else resolve_layout((1, *raw_shape), image_layout)
     if first.ndim != 3 or min(first.shape) == 0:
         raise ValueError(
             "a Dataset must yield (image, label) with images of shape (height, width) or (channels, "
             f"height, width), none empty; sample 0 is an image of shape {tuple(first.shape)}."
         )
-    return first
+    return first, layout
 
 
 #: How a 4-D array's axes are read: decided from its shape, or stated.
