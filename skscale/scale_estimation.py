@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage, stats
 from sklearn.utils.validation import check_array, column_or_1d
 
-from ._images import resolve_layout
+from ._images import parse_image_shape, resolve_layout
 from .utils.validation import Boolean, Integer, Options
 
 __all__ = ["POLARITIES", "estimate_scales"]
@@ -132,18 +132,13 @@ def _as_gray_images(X, image_shape, image_layout="auto"):
     """(n, H, W) float64 images from the layouts the classifier accepts (channels averaged)."""
     X = check_array(X, allow_nd=True, dtype=np.float64, ensure_all_finite=True, input_name="X")
     if X.ndim == 2:
-        if image_shape is None:
+        shape = parse_image_shape(image_shape)
+        if shape is None:  # None, or "row": a row of pixels is no image to find an object in
             raise ValueError(
                 f"image_shape must be given for 2-D X of shape {X.shape} (rows are flattened "
-                "images), got None."
+                f"images), got {image_shape!r}."
             )
-        shape = tuple(image_shape) if np.ndim(image_shape) == 1 else ()
-        if len(shape) not in (2, 3) or not all(Integer(low=1).is_valid(v) for v in shape):
-            raise ValueError(
-                f"image_shape must be (height, width) or (height, width, channels), got {image_shape!r}."
-            )
-        height, width = int(shape[0]), int(shape[1])
-        channels = int(shape[2]) if len(shape) == 3 else 1
+        channels, height, width = shape
         if X.shape[1] != height * width * channels:
             raise ValueError(
                 f"image_shape={image_shape!r} needs {height * width * channels} features per row, "
