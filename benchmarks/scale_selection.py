@@ -34,6 +34,11 @@ MECHANISMS = ("gradient", "response", "sweep")
 SIGMA_BASIS = harness.INIT_SIGMA_BASIS  # paper units, the start of every fit
 PATIENCE = 3  # epochs without a better validation accuracy before a fit stops
 K_SE = 2.0  # a difference is "better" or "worse" only beyond K_SE paired standard errors
+# Issue 29's targets: selected ISRs from the starts 1.5 and 6 within this factor of each
+# other; [1, 8] at least this many times [1, 2.83]; one fit at most this many fixed fits.
+START_SPREAD_TARGET = 1.4
+DISTRIBUTION_RATIO_TARGET = 1.5
+COST_TARGET = 2.0
 
 
 def early_stopping(profile):
@@ -88,13 +93,19 @@ def fit_one(profile, scale_range, seed, choice, isr, device="cpu"):
         val_error = float(100 * clf.isr_validation_errors_.min())
     else:
         val_error = harness.best_epoch(clf)[1]
+    val_history = [100.0 * (1.0 - float(accuracy)) for accuracy in clf.history[:, "valid_acc"]]
     record = {
         "error": harness.error_rate(clf, data["X_test"], data["y_test"]),
         "val_error": val_error,
+        "val_history": val_history,
+        "last_epochs_gain": stats.last_epochs_gain(val_history),
+        "converged": stats.converged(val_history),
         "sigma_basis": float(clf.sigma_basis_) / profile.shrink,
         "isr": float(clf.isr_),
         "isr_history": harness.isr_history(clf),
         "epochs": len(clf.history),
+        "max_epochs": clf.max_epochs,
+        "steps": len(clf.history) * -(-profile.n_train // profile.batch_size),
         "wall_s": wall,
     }
     if sweep:
@@ -108,29 +119,61 @@ def fit_one(profile, scale_range, seed, choice, isr, device="cpu"):
 
 
 def tasks_of(profile, device):
-    """Every fit of the benchmark: ``(key, task)`` with key ``(distribution, choice, isr)``."""
+    """Every fit of the benchmark: ``(key, task)`` with key ``(distribution, choice, isr, seed)``.
+
+    In three phases, so that a run stopped early has whole comparisons: the fixed grid and
+    gradient learning on every distribution first, then the sweeps, then ``"response"``.
+    """
+    phases = (
+        [("fixed", isr) for isr in profile.isr_grid] + [("gradient", isr) for isr in profile.init_isr_grid],
+        [("sweep", harness.INIT_ISR)],
+        [("response", isr) for isr in profile.init_isr_grid],
+    )
     tasks = []
-    for low, high in profile.distributions:
-        for seed in profile.seeds:
-            runs = [("fixed", isr) for isr in profile.isr_grid]
-            runs += [
-                (mechanism, isr) for mechanism in ("gradient", "response") for isr in profile.init_isr_grid
-            ]
-            runs.append(("sweep", harness.INIT_ISR))
-            for choice, isr in runs:
-                tasks.append(
-                    ((f"{high:g}", choice, isr, seed), (profile, (low, high), seed, choice, isr, device))
-                )
+    for runs in phases:
+        for low, high in profile.distributions:
+            for seed in profile.seeds:
+                for choice, isr in runs:
+                    tasks.append(
+                        ((f"{high:g}", choice, isr, seed), (profile, (low, high), seed, choice, isr, device))
+                    )
     return tasks
 
 
+def journal_key(profile, key):
+    """The fit journal's key of one fit: its ``(distribution, choice, isr, seed)`` and a digest
+    of every profile setting that shapes it (the seeds and distributions run are in the key)."""
+    distribution, choice, isr, seed = key
+    settings = harness.profile_dict(profile)
+    settings.pop("seeds")
+    settings.pop("distributions")
+    return harness.fit_key(
+        distribution=distribution,
+        choice=choice,
+        isr=isr,
+        seed=seed,
+        patience=PATIENCE,
+        protocol=harness.protocol_digest(settings),
+    )
+
+
 def collect(profile, keys, records):
-    """Results by distribution: ``{high: {"fixed": {isr: [records by seed]}, "gradient": {...}, ...}}``."""
-    results = {}
+    """Results by distribution: ``{high: {"fixed": {isr: [records by seed]}, "gradient": {...}, ...}}``.
+
+    ``records`` holds None for a fit not run yet; a ``(distribution, choice, isr)`` group
+    enters the results only when every seed of it has finished (comparisons pair seeds).
+    """
+    groups = {}
     for (distribution, choice, isr, _seed), record in zip(keys, records):
+        groups.setdefault((distribution, choice, f"{isr:g}"), []).append(record)
+    results = {}
+    for (distribution, choice, isr), group in groups.items():
+        if any(record is None for record in group):
+            continue
         entry = results.setdefault(distribution, {"seeds": list(profile.seeds), "n_test": profile.n_test})
-        entry.setdefault(choice, {}).setdefault(f"{isr:g}", []).append(record)
-    return results
+        entry.setdefault(choice, {})[isr] = group
+    n_grid = len(profile.isr_grid)
+    return {high: entry for high, entry in results.items() if len(entry.get("fixed", ())) == n_grid}
 
 
 def validated_grid(entry):
@@ -165,7 +208,7 @@ def findings(results):
         best_isr, best = validated_grid(entry)
         best_errors = [r["error"] for r in best]
         prefix = f"[1, {distribution}]"
-        for records in entry["sweep"].values():
+        for records in entry.get("sweep", {}).values():
             errors = [r["error"] for r in records]
             chosen = ", ".join(f"{r['isr']:.3g}" for r in records)
             lines.append(
@@ -173,22 +216,107 @@ def findings(results):
                 + comparison("sweep", errors, f"validated grid (ISR {best_isr:.3g})", best_errors)
             )
         for mechanism in ("response", "gradient"):
-            for start, records in entry[mechanism].items():
+            for start, records in entry.get(mechanism, {}).items():
                 errors = [r["error"] for r in records]
                 final = np.mean([r["isr"] for r in records])
                 line = f"{prefix} {mechanism} from ISR {start} (final ISR {final:.3g}): " + comparison(
                     mechanism, errors, "validated grid", best_errors
                 )
-                if mechanism == "response":
+                if mechanism == "response" and start in entry.get("gradient", {}):
                     gradient = [r["error"] for r in entry["gradient"][start]]
                     line += "; " + comparison("response", errors, "gradient from the same start", gradient)
                 lines.append(line)
         for mechanism in ("response", "gradient"):
+            if mechanism not in entry:
+                continue
             finals = [np.mean([r["isr"] for r in records]) for records in entry[mechanism].values()]
             spread = max(finals) / min(finals)
             lines.append(
                 f"{prefix} {mechanism}: final ISR over the starts {', '.join(entry[mechanism])}: "
                 f"{', '.join(f'{v:.3g}' for v in finals)} (largest / smallest {spread:.2f})"
+            )
+    return lines + target_lines(results)
+
+
+def chosen_isrs(entry, mechanism):
+    """``{start: mean final ISR over seeds}`` of a mechanism (the sweep's one entry: ``"sweep"``)."""
+    return {
+        "sweep" if mechanism == "sweep" else start: float(np.mean([r["isr"] for r in records]))
+        for start, records in entry.get(mechanism, {}).items()
+    }
+
+
+def target_lines(results):
+    """Issue 29's targets, each stated with its number and whether it is met."""
+    lines = []
+    widest = max(results, key=float, default=None)
+    narrowest = min(results, key=float, default=None)
+    for mechanism in MECHANISMS:
+        if widest is None:
+            break
+        finals = chosen_isrs(results[widest], mechanism)
+        ends = [finals[start] for start in ("1.5", "6") if start in finals]
+        if len(ends) == 2:
+            spread = max(ends) / min(ends)
+            met = "met" if spread <= START_SPREAD_TARGET else "not met"
+            lines.append(
+                f"target, {mechanism}: the ISRs selected on [1, {widest}] from starts 1.5 and 6 "
+                f"differ by a factor {spread:.2f} (target <= {START_SPREAD_TARGET:g}: {met})"
+            )
+        narrow = chosen_isrs(results[narrowest], mechanism) if narrowest != widest else {}
+        shared = [start for start in finals if start in narrow]
+        if shared:
+            ratios = [finals[start] / narrow[start] for start in shared]
+            met = "met" if min(ratios) >= DISTRIBUTION_RATIO_TARGET else "not met"
+            lines.append(
+                f"target, {mechanism}: ISR selected on [1, {widest}] / on [1, {narrowest}], by start "
+                f"{', '.join(shared)}: {', '.join(f'{r:.2f}' for r in ratios)} "
+                f"(target >= {DISTRIBUTION_RATIO_TARGET:g} from every start: {met})"
+            )
+    for mechanism in MECHANISMS:
+        gaps = []
+        for entry in results.values():
+            best = [r["error"] for r in validated_grid(entry)[1]]
+            for records in entry.get(mechanism, {}).values():
+                gap, se, _ = stats.paired_difference([r["error"] for r in records], best)
+                gaps.append(stats.within_k_se(gap, se, 1.0))
+        if gaps:
+            lines.append(
+                f"target, {mechanism}: within one paired SE of the validated grid in {sum(gaps)} of "
+                f"{len(gaps)} (distribution, start) cases ({'met' if all(gaps) else 'not met'})"
+            )
+    for mechanism in MECHANISMS:
+        costs = [
+            np.mean([r["wall_s"] for records in entry[mechanism].values() for r in records])
+            / np.mean([r["wall_s"] for records in entry["fixed"].values() for r in records])
+            for entry in results.values()
+            if mechanism in entry
+        ]
+        if costs:
+            met = "met" if max(costs) <= COST_TARGET else "not met"
+            lines.append(
+                f"target, {mechanism}: wall time of one fit / one fixed fit: "
+                f"{', '.join(f'{c:.2f}' for c in costs)} by distribution (target <= {COST_TARGET:g}: {met})"
+            )
+    return lines
+
+
+def convergence_lines(results):
+    """How the fits ended: converged (:func:`benchmarks.stats.converged`), stopped early, steps."""
+    lines = []
+    for distribution, entry in results.items():
+        for choice in ("fixed", *MECHANISMS):
+            records = [r for group in entry.get(choice, {}).values() for r in group]
+            if not records:
+                continue
+            gains = [r["last_epochs_gain"] for r in records if np.isfinite(r["last_epochs_gain"])]
+            most = f"{max(gains):+.2f} points at most" if gains else "an unknown amount (too few epochs)"
+            n_converged = sum(r["converged"] for r in records)
+            lines.append(
+                f"[1, {distribution}] {choice}: {n_converged} of {len(records)} fits converged, "
+                f"{sum(r['epochs'] < r['max_epochs'] for r in records)} stopped early; "
+                f"{np.mean([r['steps'] for r in records]):.0f} steps on average; the last "
+                f"{stats.CONVERGENCE_WINDOW} epochs lowered the best validation error by {most}"
             )
     return lines
 
@@ -200,7 +328,7 @@ def cost_rows(results):
         n_seeds = len(entry["seeds"])
         grid_wall = sum(r["wall_s"] for records in entry["fixed"].values() for r in records) / n_seeds
         rows.append([f"[1, {distribution}]", "validated grid", len(entry["fixed"]), f"{grid_wall:.0f}"])
-        for mechanism in MECHANISMS:
+        for mechanism in (m for m in MECHANISMS if m in entry):
             walls = [r["wall_s"] for records in entry[mechanism].values() for r in records]
             label = "sweep (no start)" if mechanism == "sweep" else f"{mechanism} (one start)"
             rows.append(["", label, 1, f"{np.mean(walls):.0f}"])
@@ -225,7 +353,7 @@ def result_rows(results):
                 ]
             )
         for mechanism in MECHANISMS:
-            for start, records in entry[mechanism].items():
+            for start, records in entry.get(mechanism, {}).items():
                 rows.append(
                     [
                         "",
@@ -240,25 +368,48 @@ def result_rows(results):
 
 
 def main(argv=None):
-    args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0], learned=True), argv)
+    parser = harness.make_parser(__doc__.splitlines()[0], learned=True)
+    parser.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="fit nothing: report the fits the journal holds (groups missing a seed are left out)",
+    )
+    args, profile = harness.setup(parser, argv)
     report = harness.Report(
         NAME, "Choosing the internal scales: response, sweep, gradient, validated grid", args, profile
     )
+    journal = report.paths()[0].with_suffix(".fits.jsonl")
+    harness.log(f"fits journal: {journal} (delete it to fit everything again)")
     keyed = tasks_of(profile, args.device)
     keys = [key for key, _ in keyed]
-    records = harness.run_fits(fit_one, [task for _, task in keyed], args.n_jobs or 1)
+    journal_keys = [journal_key(profile, key) for key in keys]
+    if args.stored_only:
+        stored = harness.read_journal(journal)
+        records = [stored.get(key) for key in journal_keys]
+    else:
+        tasks = [task for _, task in keyed]
+        records = harness.run_fits_resumable(fit_one, tasks, journal_keys, journal, args.n_jobs or 1)
     results = collect(profile, keys, records)
+    missing = sum(record is None for record in records)
     report.add(
         "Final scales and test errors",
         f"Start sigma_basis = {SIGMA_BASIS:g} (paper units); the form learned by gradient is "
         f"{profile.form!r}. Mean ± sample std over {len(profile.seeds)} seed(s). Early stopping on "
         f"{profile.n_val} held-out validation digits, patience {PATIENCE} epochs (best epoch restored; "
         "a sweep keeps its last, fine-tuned epoch). The validated grid's ISR is chosen on the mean "
-        "validation error.\n\n"
+        "validation error."
+        + (f" {missing} of {len(records)} fits have not run yet: their rows are missing." if missing else "")
+        + "\n\n"
         + harness.markdown_table(
             ["distribution", "choice", "start ISR", "sigma_basis", "ISR", "test error %"],
             result_rows(results),
         ),
+    )
+    report.add(
+        "Convergence",
+        f"A fit has converged when the best validation error of its last {stats.CONVERGENCE_WINDOW} "
+        f"epochs is no more than {stats.CONVERGENCE_TOLERANCE:g} points below its best before them.\n\n"
+        + "\n".join(f"- {line}" for line in convergence_lines(results)),
     )
     report.add(
         "Cost",

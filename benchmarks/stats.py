@@ -8,6 +8,8 @@ Every uncertainty a report prints comes from here:
   of a seed share its data), with the standard error of the mean difference.
 - :func:`binomial_se`: the sampling error of one test error measured on ``n_test`` images.
 - :func:`within_k_se`: whether a difference is within ``k`` standard errors of zero.
+- :func:`last_epochs_gain`, :func:`converged`: whether a fit's validation error had
+  stopped improving when it ended.
 
 Errors are in percent where the reports use percent; the functions do not care about the unit
 except :func:`binomial_se`, which says which one it takes.
@@ -106,3 +108,33 @@ def mean_sd(values, digits=2):
     std = sample_std(array)
     spread = "–" if math.isnan(std) else f"{std:.{digits}f}"
     return f"{array.mean():.{digits}f} ± {spread}"
+
+
+# A fit has converged when its best validation error of the last CONVERGENCE_WINDOW epochs
+# is no more than CONVERGENCE_TOLERANCE points below its best before them (issues 29, 30).
+CONVERGENCE_WINDOW = 3
+CONVERGENCE_TOLERANCE = 0.5
+
+
+def last_epochs_gain(val_history, window=CONVERGENCE_WINDOW):
+    """How much lower (points) the best validation error of the last ``window`` epochs is
+    than the best before them; ``nan`` when the history has ``window`` epochs or fewer.
+
+    >>> round(last_epochs_gain([20.0, 12.0, 10.0, 10.5, 9.8, 10.1]), 6)
+    0.2
+    """
+    history = _values(val_history, "val_history")
+    if history.size <= window:
+        return math.nan
+    return float(history[:-window].min() - history[-window:].min())
+
+
+def converged(val_history, window=CONVERGENCE_WINDOW, tolerance=CONVERGENCE_TOLERANCE):
+    """Whether the validation error had stopped improving: :func:`last_epochs_gain` at most
+    ``tolerance`` points (a history too short to tell has not converged).
+
+    >>> converged([20.0, 12.0, 10.0, 10.5, 9.8, 10.1]), converged([20.0, 12.0, 10.0, 9.0])
+    (True, False)
+    """
+    gain = last_epochs_gain(val_history, window)
+    return bool(math.isfinite(gain) and gain <= tolerance + _ROUNDING)
