@@ -168,7 +168,42 @@ def load_digits(digit_size, source="auto"):
     return images, labels, mnist.source
 
 
-def dynamic_split(profile, scale_range, seed, *, grid=False):
+@lru_cache(maxsize=2)
+def load_fashion_items(item_size):
+    """Fashion-MNIST's items (shuffled once, fixed seed) downsampled to ``item_size`` pixels.
+
+    Returns ``(images, labels, source_name)``; images are float32 in [0, 1]. An item fills
+    its frame, where a digit fills :data:`~skscale.datasets.MNIST_OBJECT_FRACTION` of it.
+    """
+    from skscale.datasets import load_fashion_mnist, rescale_images
+
+    fashion = load_fashion_mnist()
+    order = np.random.RandomState(0).permutation(len(fashion.target))
+    images, labels = fashion.data[order], fashion.target[order]
+    side = images.shape[-1]
+    images = rescale_images(images, item_size / side, output_size=item_size, antialias=True)
+    return images, labels, fashion.source
+
+
+# The objects a Dynamic Scale split can be made of: MNIST's digits or Fashion-MNIST's items.
+OBJECT_DATASETS = ("mnist", "fashion")
+
+
+def scale_objects(profile, dataset):
+    """``(images, labels, object_fraction)`` of ``dataset`` for ``profile``: an object at scale 1
+    spans the same pixels either way (a digit's 20 of 28, an item shrunk to that size)."""
+    from skscale.datasets import MNIST_OBJECT_FRACTION
+
+    if dataset == "mnist":
+        images, labels, _ = load_digits(profile.digit_size)
+        return images, labels, MNIST_OBJECT_FRACTION
+    if dataset == "fashion":
+        images, labels, _ = load_fashion_items(round(profile.digit_size * MNIST_OBJECT_FRACTION))
+        return images, labels, 1.0
+    raise ValueError(f"dataset must be one of {OBJECT_DATASETS}, got {dataset!r}.")
+
+
+def dynamic_split(profile, scale_range, seed, *, grid=False, dataset="mnist", distribution="loguniform"):
     """One realisation of Dynamic Scale MNIST for ``profile``, as arrays.
 
     :func:`skscale.datasets.make_dynamic_split` with the profile's sizes: the digits are
@@ -180,6 +215,10 @@ def dynamic_split(profile, scale_range, seed, *, grid=False):
     grid_per_octave)`` (``grid_octaves`` None: from 2^0 to the upper bound). Every set is
     normalised with the statistics of the training pool.
 
+    ``dataset="fashion"`` takes Fashion-MNIST's items instead (:func:`scale_objects`) and
+    ``distribution`` (``"loguniform"`` or ``"lognormal"``) is that of
+    :func:`skscale.datasets.make_dynamic_split`.
+
     Returns
     -------
     data : dict
@@ -188,7 +227,7 @@ def dynamic_split(profile, scale_range, seed, *, grid=False):
     """
     from skscale.datasets import make_dynamic_split, scale_grid
 
-    images, labels, _ = load_digits(profile.digit_size)
+    images, labels, object_fraction = scale_objects(profile, dataset)
     octaves = profile.grid_octaves or (0.0, float(np.log2(scale_range[1])))
     split = make_dynamic_split(
         images,
@@ -197,8 +236,10 @@ def dynamic_split(profile, scale_range, seed, *, grid=False):
         n_test=profile.n_test,
         scale_range=scale_range,
         canvas_size=profile.canvas_size,
+        distribution=distribution,
         grid=scale_grid(*octaves, profile.grid_per_octave) if grid else None,
         n_grid=profile.n_grid_digits if grid else None,
+        object_fraction=object_fraction,
         random_state=seed,
     )
     sets = ("train", "test", "grid") if grid else ("train", "test")
@@ -369,18 +410,18 @@ def isr_history(clf):
     return scale_history(clf, "isr").tolist()
 
 
-def last_dynamic_split(profile, seed, scale_range=None, *, grid=False):
+def last_dynamic_split(profile, seed, scale_range=None, *, grid=False, **options):
     """:func:`dynamic_split` of ``scale_range`` (default: the last, widest distribution of
-    ``profile``), cached.
+    ``profile``), cached; ``options`` (``dataset``, ``distribution``) as there.
 
     A process keeps the last realisation it rendered, so that worker processes fitting
     several networks on one realisation render it once.
     """
     scale_range = tuple(profile.distributions[-1] if scale_range is None else scale_range)
-    key = (repr(profile), seed, scale_range, grid)
+    key = (repr(profile), seed, scale_range, grid, tuple(sorted(options.items())))
     if key not in _LAST_SPLIT:
         _LAST_SPLIT.clear()
-        _LAST_SPLIT[key] = dynamic_split(profile, scale_range, seed, grid=grid)
+        _LAST_SPLIT[key] = dynamic_split(profile, scale_range, seed, grid=grid, **options)
     return _LAST_SPLIT[key]
 
 

@@ -14,10 +14,19 @@ after ``PATIENCE`` epochs without a better validation accuracy, restoring its be
 a sweep fit keeps its last epoch instead (an earlier one ran at a random ISR). Test errors
 are compared per seed: each mechanism minus the validated grid and minus gradient learning
 from the same start, with the standard error of the mean paired difference; a difference is
-called better or worse only beyond two standard errors. Cost: fits per choice and their
-wall time. Results go to ``scale_selection-<profile>.*``.
+called better or worse only beyond two standard errors. Every fit records its validation
+error after each epoch and whether it had converged (:func:`benchmarks.stats.converged`);
+the report states issue 29's targets with their numbers. Cost: fits per choice and their
+wall time. Results go to ``scale_selection-<profile>.*`` (``--dataset fashion``:
+``scale_selection-<profile>-fashion.*``, Fashion-MNIST's items instead of digits).
 
-    python -m benchmarks.scale_selection --profile cpu --n-jobs 2
+Each fit is written to the journal ``<results>.fits.jsonl`` when it finishes and a rerun of
+the same command skips the fits it holds, so a long run can be stopped and continued;
+``--stored-only`` reports what the journal holds without fitting.
+
+    python -m benchmarks.scale_selection --profile cpu --distributions 2.83 4.76 8 --epoch-factor 2 --n-jobs 2
+    python -m benchmarks.scale_selection --profile cpu --dataset fashion --distributions 8 \
+        --shapes loguniform lognormal --epoch-factor 2 --n-jobs 2
     python -m benchmarks.scale_selection --profile smoke
 """
 
@@ -39,6 +48,8 @@ K_SE = 2.0  # a difference is "better" or "worse" only beyond K_SE paired standa
 START_SPREAD_TARGET = 1.4
 DISTRIBUTION_RATIO_TARGET = 1.5
 COST_TARGET = 2.0
+# Shapes of the data scale distributions (skscale.datasets.make_dynamic_split).
+SHAPES = ("loguniform", "lognormal")
 
 
 def early_stopping(profile):
@@ -59,8 +70,9 @@ def early_stopping(profile):
     )
 
 
-def fit_one(profile, scale_range, seed, choice, isr, device="cpu"):
-    """One fit: ``choice`` is ``"fixed"`` (at ``isr``) or a ``scale_selection`` (from ``isr``).
+def fit_one(profile, scale_range, seed, choice, isr, device="cpu", dataset="mnist", shape="loguniform"):
+    """One fit: ``choice`` is ``"fixed"`` (at ``isr``) or a ``scale_selection`` (from ``isr``), on
+    objects of ``dataset`` at scales drawn from ``shape`` over ``scale_range``.
 
     Returns
     -------
@@ -69,7 +81,7 @@ def fit_one(profile, scale_range, seed, choice, isr, device="cpu"):
         units), ``isr``, ``isr_history``, ``epochs`` (trained), ``wall_s`` and, for a sweep,
         ``candidates`` and ``candidate_errors`` (validation error rates).
     """
-    data = harness.last_dynamic_split(profile, seed, scale_range)
+    data = harness.last_dynamic_split(profile, seed, scale_range, dataset=dataset, distribution=shape)
     sweep = choice == "sweep"
     parameterisation = "fixed" if choice == "fixed" else profile.form
     # fit_table1 validates on data["X_val"]; these callbacks replace its checkpoint.
@@ -112,13 +124,20 @@ def fit_one(profile, scale_range, seed, choice, isr, device="cpu"):
         record["candidates"] = clf.isr_candidates_.tolist()
         record["candidate_errors"] = (100 * clf.isr_validation_errors_).tolist()
     harness.log(
-        f"[{scale_range[0]:g}, {scale_range[1]:g}] seed {seed} {choice} (ISR {isr:g}): final ISR "
+        f"{dataset} {shape} [{scale_range[0]:g}, {scale_range[1]:g}] seed {seed} {choice} (ISR {isr:g}): "
+        "final ISR "
         f"{record['isr']:.3g}, test error {record['error']:.2f} %, {record['epochs']} epochs, {wall:.0f} s"
     )
     return record
 
 
-def tasks_of(profile, device):
+def distribution_label(high, shape="loguniform"):
+    """The results' key of a data scale distribution: its upper bound, and its shape unless
+    log-uniform (``"8"``, ``"8 lognormal"``)."""
+    return f"{high:g}" if shape == "loguniform" else f"{high:g} {shape}"
+
+
+def tasks_of(profile, device, dataset="mnist", shapes=("loguniform",)):
     """Every fit of the benchmark: ``(key, task)`` with key ``(distribution, choice, isr, seed)``.
 
     In three phases, so that a run stopped early has whole comparisons: the fixed grid and
@@ -131,22 +150,24 @@ def tasks_of(profile, device):
     )
     tasks = []
     for runs in phases:
-        for low, high in profile.distributions:
-            for seed in profile.seeds:
-                for choice, isr in runs:
-                    tasks.append(
-                        ((f"{high:g}", choice, isr, seed), (profile, (low, high), seed, choice, isr, device))
-                    )
+        for shape in shapes:
+            for low, high in profile.distributions:
+                for seed in profile.seeds:
+                    for choice, isr in runs:
+                        task = (profile, (low, high), seed, choice, isr, device, dataset, shape)
+                        tasks.append(((distribution_label(high, shape), choice, isr, seed), task))
     return tasks
 
 
-def journal_key(profile, key):
-    """The fit journal's key of one fit: its ``(distribution, choice, isr, seed)`` and a digest
-    of every profile setting that shapes it (the seeds and distributions run are in the key)."""
+def journal_key(profile, key, dataset="mnist"):
+    """The fit journal's key of one fit: its ``(distribution, choice, isr, seed)``, its dataset
+    (unless MNIST) and a digest of every profile setting that shapes it (the seeds and
+    distributions run are in the key)."""
     distribution, choice, isr, seed = key
     settings = harness.profile_dict(profile)
     settings.pop("seeds")
     settings.pop("distributions")
+    fields = {} if dataset == "mnist" else {"dataset": dataset}
     return harness.fit_key(
         distribution=distribution,
         choice=choice,
@@ -154,6 +175,7 @@ def journal_key(profile, key):
         seed=seed,
         patience=PATIENCE,
         protocol=harness.protocol_digest(settings),
+        **fields,
     )
 
 
@@ -170,7 +192,16 @@ def collect(profile, keys, records):
     for (distribution, choice, isr), group in groups.items():
         if any(record is None for record in group):
             continue
-        entry = results.setdefault(distribution, {"seeds": list(profile.seeds), "n_test": profile.n_test})
+        high, _, shape = distribution.partition(" ")
+        entry = results.setdefault(
+            distribution,
+            {
+                "seeds": list(profile.seeds),
+                "n_test": profile.n_test,
+                "high": float(high),
+                "shape": shape or "loguniform",
+            },
+        )
         entry.setdefault(choice, {})[isr] = group
     n_grid = len(profile.isr_grid)
     return {high: entry for high, entry in results.items() if len(entry.get("fixed", ())) == n_grid}
@@ -204,10 +235,10 @@ def comparison(name, errors, reference_name, reference_errors):
 def findings(results):
     """The findings, one line each, from the results alone."""
     lines = []
-    for distribution, entry in results.items():
+    for entry in results.values():
         best_isr, best = validated_grid(entry)
         best_errors = [r["error"] for r in best]
-        prefix = f"[1, {distribution}]"
+        prefix = describe(entry)
         for records in entry.get("sweep", {}).values():
             errors = [r["error"] for r in records]
             chosen = ", ".join(f"{r['isr']:.3g}" for r in records)
@@ -238,6 +269,12 @@ def findings(results):
     return lines + target_lines(results)
 
 
+def describe(entry):
+    """``"[1, 8]"``, or ``"[1, 8] lognormal"`` for a distribution that is not log-uniform."""
+    shape = "" if entry["shape"] == "loguniform" else f" {entry['shape']}"
+    return f"[1, {entry['high']:g}]{shape}"
+
+
 def chosen_isrs(entry, mechanism):
     """``{start: mean final ISR over seeds}`` of a mechanism (the sweep's one entry: ``"sweep"``)."""
     return {
@@ -249,8 +286,9 @@ def chosen_isrs(entry, mechanism):
 def target_lines(results):
     """Issue 29's targets, each stated with its number and whether it is met."""
     lines = []
-    widest = max(results, key=float, default=None)
-    narrowest = min(results, key=float, default=None)
+    loguniform = {key: entry["high"] for key, entry in results.items() if entry["shape"] == "loguniform"}
+    widest = max(loguniform, key=loguniform.get, default=None)
+    narrowest = min(loguniform, key=loguniform.get, default=None)
     for mechanism in MECHANISMS:
         if widest is None:
             break
@@ -290,7 +328,7 @@ def target_lines(results):
             np.mean([r["wall_s"] for records in entry[mechanism].values() for r in records])
             / np.mean([r["wall_s"] for records in entry["fixed"].values() for r in records])
             for entry in results.values()
-            if mechanism in entry
+            if entry.get(mechanism)
         ]
         if costs:
             met = "met" if max(costs) <= COST_TARGET else "not met"
@@ -304,7 +342,7 @@ def target_lines(results):
 def convergence_lines(results):
     """How the fits ended: converged (:func:`benchmarks.stats.converged`), stopped early, steps."""
     lines = []
-    for distribution, entry in results.items():
+    for entry in results.values():
         for choice in ("fixed", *MECHANISMS):
             records = [r for group in entry.get(choice, {}).values() for r in group]
             if not records:
@@ -313,7 +351,7 @@ def convergence_lines(results):
             most = f"{max(gains):+.2f} points at most" if gains else "an unknown amount (too few epochs)"
             n_converged = sum(r["converged"] for r in records)
             lines.append(
-                f"[1, {distribution}] {choice}: {n_converged} of {len(records)} fits converged, "
+                f"{describe(entry)} {choice}: {n_converged} of {len(records)} fits converged, "
                 f"{sum(r['epochs'] < r['max_epochs'] for r in records)} stopped early; "
                 f"{np.mean([r['steps'] for r in records]):.0f} steps on average; the last "
                 f"{stats.CONVERGENCE_WINDOW} epochs lowered the best validation error by {most}"
@@ -324,10 +362,10 @@ def convergence_lines(results):
 def cost_rows(results):
     """Per distribution and choice: fits needed for one chosen network and their wall time."""
     rows = []
-    for distribution, entry in results.items():
+    for entry in results.values():
         n_seeds = len(entry["seeds"])
         grid_wall = sum(r["wall_s"] for records in entry["fixed"].values() for r in records) / n_seeds
-        rows.append([f"[1, {distribution}]", "validated grid", len(entry["fixed"]), f"{grid_wall:.0f}"])
+        rows.append([describe(entry), "validated grid", len(entry["fixed"]), f"{grid_wall:.0f}"])
         for mechanism in (m for m in MECHANISMS if m in entry):
             walls = [r["wall_s"] for records in entry[mechanism].values() for r in records]
             label = "sweep (no start)" if mechanism == "sweep" else f"{mechanism} (one start)"
@@ -338,13 +376,13 @@ def cost_rows(results):
 def result_rows(results):
     """Table rows: distribution, choice, start, sigma_basis, ISR, test error (mean ± sd)."""
     rows = []
-    for distribution, entry in results.items():
+    for entry in results.values():
         best_isr, _ = validated_grid(entry)
         for isr, records in entry["fixed"].items():
             mark = " (validated best)" if float(isr) == best_isr else ""
             rows.append(
                 [
-                    f"[1, {distribution}]",
+                    describe(entry),
                     f"fixed{mark}",
                     isr,
                     f"{SIGMA_BASIS:g}",
@@ -374,15 +412,33 @@ def main(argv=None):
         action="store_true",
         help="fit nothing: report the fits the journal holds (groups missing a seed are left out)",
     )
+    parser.add_argument(
+        "--dataset",
+        choices=harness.OBJECT_DATASETS,
+        default="mnist",
+        help="objects to rescale: MNIST's digits or Fashion-MNIST's items (default: mnist; "
+        "results of fashion go to scale_selection-<profile>-fashion.*)",
+    )
+    parser.add_argument(
+        "--shapes",
+        choices=SHAPES,
+        nargs="+",
+        default=["loguniform"],
+        help="shapes of the data scale distributions over [1, HIGH] (default: loguniform)",
+    )
     args, profile = harness.setup(parser, argv)
     report = harness.Report(
-        NAME, "Choosing the internal scales: response, sweep, gradient, validated grid", args, profile
+        NAME,
+        "Choosing the internal scales: response, sweep, gradient, validated grid",
+        args,
+        profile,
+        variant=None if args.dataset == "mnist" else args.dataset,
     )
     journal = report.paths()[0].with_suffix(".fits.jsonl")
     harness.log(f"fits journal: {journal} (delete it to fit everything again)")
-    keyed = tasks_of(profile, args.device)
+    keyed = tasks_of(profile, args.device, args.dataset, tuple(args.shapes))
     keys = [key for key, _ in keyed]
-    journal_keys = [journal_key(profile, key) for key in keys]
+    journal_keys = [journal_key(profile, key, args.dataset) for key in keys]
     if args.stored_only:
         stored = harness.read_journal(journal)
         records = [stored.get(key) for key in journal_keys]
@@ -393,6 +449,8 @@ def main(argv=None):
     missing = sum(record is None for record in records)
     report.add(
         "Final scales and test errors",
+        f"{'MNIST digits' if args.dataset == 'mnist' else 'Fashion-MNIST items'} rescaled onto "
+        f"{profile.canvas_size}-pixel canvases. "
         f"Start sigma_basis = {SIGMA_BASIS:g} (paper units); the form learned by gradient is "
         f"{profile.form!r}. Mean ± sample std over {len(profile.seeds)} seed(s). Early stopping on "
         f"{profile.n_val} held-out validation digits, patience {PATIENCE} epochs (best epoch restored; "
@@ -418,7 +476,13 @@ def main(argv=None):
         + harness.markdown_table(["distribution", "choice", "fits", "wall s"], cost_rows(results)),
     )
     report.add("Findings", "\n".join(f"- {line}" for line in findings(results)))
-    report.raw = {"form": profile.form, "patience": PATIENCE, "k_se": K_SE, "results": results}
+    report.raw = {
+        "form": profile.form,
+        "patience": PATIENCE,
+        "k_se": K_SE,
+        "dataset": args.dataset,
+        "results": results,
+    }
     report.write()
     return results
 
