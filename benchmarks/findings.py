@@ -170,9 +170,9 @@ def relation(gap, se):
     """How a paired difference compares with its SE, in words."""
     if not math.isfinite(se):
         return "one seed: no standard error, no claim"
-    if stats.within_k_se(gap, se):
-        return "within one paired SE"
-    return f"{'worse' if gap > 0 else 'better'} than the best fixed by more than one paired SE"
+    if stats.within_k_se(gap, se, 2.0):
+        return "within two paired SE"
+    return f"{'worse' if gap > 0 else 'better'} than the best fixed by more than two paired SE"
 
 
 def form_findings(form, learn, init):

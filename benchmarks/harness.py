@@ -303,9 +303,10 @@ def fit_table1(
     return clf.fit(data["X_train"], data["y_train"])
 
 
-def validation(X_val, y_val, monitor, max_epochs):
+def validation(X_val, y_val, monitor, max_epochs, patience=None):
     """``(train_split, callbacks)`` of a fit that validates on ``(X_val, y_val)`` after every
-    epoch and ends with its best ``monitor`` epoch restored (:func:`checkpoint`).
+    epoch and ends with its best ``monitor`` epoch restored (:func:`checkpoint`; with
+    ``patience``, it stops that many epochs without a better one).
 
     ``X_val`` is ``(n, channels, height, width)``, or ``(n, height, width)`` single-channel
     images (given a channel axis, as the network reads them).
@@ -317,11 +318,12 @@ def validation(X_val, y_val, monitor, max_epochs):
     if X_val.ndim == 3:
         X_val = X_val[:, None]
     valid = Dataset(X_val, np.asarray(y_val, dtype=np.int64))
-    return predefined_split(valid), [("checkpoint", checkpoint(monitor, max_epochs))]
+    return predefined_split(valid), [("checkpoint", checkpoint(monitor, max_epochs, patience))]
 
 
-def checkpoint(monitor, max_epochs):
-    """skorch ``EarlyStopping`` that never stops but restores the best ``monitor`` epoch.
+def checkpoint(monitor, max_epochs, patience=None):
+    """skorch ``EarlyStopping`` that restores the best ``monitor`` epoch; it stops training
+    after ``patience`` epochs without a better one (None: never, all ``max_epochs`` run).
 
     ``monitor`` is ``"valid_acc"`` (higher is better) or ``"valid_loss"``; at the end of
     training the module (weights and internal scales) is reloaded from the best epoch.
@@ -331,7 +333,7 @@ def checkpoint(monitor, max_epochs):
     return EarlyStopping(
         monitor=monitor,
         lower_is_better=monitor != "valid_acc",
-        patience=max_epochs + 1,
+        patience=max_epochs + 1 if patience is None else patience,
         threshold=0.0,
         threshold_mode="abs",
         load_best=True,

@@ -52,24 +52,6 @@ COST_TARGET = 2.0
 SHAPES = ("loguniform", "lognormal")
 
 
-def early_stopping(profile):
-    """skorch ``EarlyStopping`` on the validation accuracy with :data:`PATIENCE`, best epoch restored.
-
-    Named ``"checkpoint"`` so that :func:`benchmarks.harness.best_epoch` reads it.
-    """
-    from skorch.callbacks import EarlyStopping
-
-    return EarlyStopping(
-        monitor=profile.checkpoint_monitor,
-        lower_is_better=profile.checkpoint_monitor != "valid_acc",
-        patience=PATIENCE,
-        threshold=0.0,
-        threshold_mode="abs",
-        load_best=True,
-        sink=lambda *args, **kwargs: None,
-    )
-
-
 def fit_one(profile, scale_range, seed, choice, isr, device="cpu", dataset="mnist", shape="loguniform"):
     """One fit: ``choice`` is ``"fixed"`` (at ``isr``) or a ``scale_selection`` (from ``isr``), on
     objects of ``dataset`` at scales drawn from ``shape`` over ``scale_range``.
@@ -85,7 +67,8 @@ def fit_one(profile, scale_range, seed, choice, isr, device="cpu", dataset="mnis
     sweep = choice == "sweep"
     parameterisation = "fixed" if choice == "fixed" else profile.form
     # fit_table1 validates on data["X_val"]; these callbacks replace its checkpoint.
-    callbacks = [] if sweep else [("checkpoint", early_stopping(profile))]
+    stopping = harness.checkpoint(profile.checkpoint_monitor, profile.max_epochs, PATIENCE)
+    callbacks = [] if sweep else [("checkpoint", stopping)]
     harness.add_profile_lr_schedule(callbacks, profile, parameterisation)
     selection = "gradient" if choice == "fixed" else choice
     start = time.perf_counter()
@@ -214,21 +197,12 @@ def validated_grid(entry):
     return float(best), grid[best]
 
 
-def verdict(gap, se):
-    """``better`` / ``worse`` beyond :data:`K_SE` paired standard errors, else how it compares."""
-    if not np.isfinite(se):
-        return "one seed: no standard error, no claim"
-    if stats.within_k_se(gap, se, K_SE):
-        return f"within {K_SE:g} paired SE"
-    return "worse" if gap > 0 else "better"
-
-
 def comparison(name, errors, reference_name, reference_errors):
     """One sentence: ``name`` minus ``reference_name`` test error, paired by seed."""
     gap, se, n = stats.paired_difference(errors, reference_errors)
     return (
         f"{name} - {reference_name} = {gap:+.2f} points, paired SE {se:.2f} over {n} seed(s) "
-        f"({verdict(gap, se)})"
+        f"({stats.verdict(gap, se, K_SE)})"
     )
 
 

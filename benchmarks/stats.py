@@ -7,7 +7,8 @@ Every uncertainty a report prints comes from here:
 - :func:`paired_difference`: learned minus best-fixed error, paired by seed (both runs
   of a seed share its data), with the standard error of the mean difference.
 - :func:`binomial_se`: the sampling error of one test error measured on ``n_test`` images.
-- :func:`within_k_se`: whether a difference is within ``k`` standard errors of zero.
+- :func:`within_k_se`: whether a difference is within ``k`` standard errors of zero;
+  :func:`verdict`: the word a report may use for it.
 - :func:`last_epochs_gain`, :func:`converged`: whether a fit's validation error had
   stopped improving when it ended.
 
@@ -100,6 +101,20 @@ def within_k_se(difference, se, k=1.0):
     if not math.isfinite(se):
         return False
     return abs(float(difference)) <= k * float(se) + _ROUNDING
+
+
+def verdict(difference, se, k=2.0):
+    """``"better"`` / ``"worse"`` (lower / higher error) beyond ``k`` standard errors, else how
+    the difference compares; a difference without a standard error gets no claim.
+
+    >>> verdict(0.5, 0.3), verdict(0.7, 0.3), verdict(-0.7, 0.3)
+    ('within 2 paired SE', 'worse', 'better')
+    """
+    if not math.isfinite(se):
+        return "one seed: no standard error, no claim"
+    if within_k_se(difference, se, k):
+        return f"within {k:g} paired SE"
+    return "worse" if difference > 0 else "better"
 
 
 def mean_sd(values, digits=2):

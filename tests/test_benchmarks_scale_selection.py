@@ -96,13 +96,6 @@ def test_targets_are_stated_with_their_numbers_and_verdicts():
     assert scale_selection.describe(results["8 lognormal"]) == "[1, 8] lognormal"
 
 
-def test_verdict_needs_two_standard_errors():
-    assert scale_selection.verdict(0.5, 0.3) == "within 2 paired SE"
-    assert scale_selection.verdict(0.7, 0.3) == "worse"
-    assert scale_selection.verdict(-0.7, 0.3) == "better"
-    assert scale_selection.verdict(0.7, float("nan")).startswith("one seed")
-
-
 def test_the_default_scale_selection_is_the_one_the_committed_measurement_supports():
     """``scale_selection="gradient"`` stays the default: in the committed run no mechanism has
     a lower test error than gradient learning from the same start beyond 2 paired SE."""

@@ -133,7 +133,7 @@ def test_target_holds_when_the_numbers_say_so():
     # The best fixed ISR is the one of the lowest validation error, not of the lowest test error.
     assert all(row["best_isr"] == 2.0 for row in numbers["paired"].values())
     assert "[1, 8]: learned - best fixed (ISR 2, chosen on validation) = +0.00 points, paired SE 0.06" in text
-    assert "within one paired SE" in text
+    assert "within two paired SE" in text
     assert "factor 1.10" in text and "x1.95" in text
 
 
@@ -144,8 +144,8 @@ def test_target_fails_when_the_numbers_say_so():
     assert numbers["target"] == {"starts": False, "width": False, "error": False}
     assert numbers["spread_across_starts"] > numbers["spread_across_distributions"]
     assert "the start moves the final ISR more than the data distribution does" in text
-    assert "worse than the best fixed by more than one paired SE" in text
-    assert "within one paired SE" not in text
+    assert "worse than the best fixed by more than two paired SE" in text
+    assert "within two paired SE" not in text
     assert "within a factor 1.4: no" in text and "from every start run on both: no" in text
     assert "(worse on [1, 2.83], [1, 4.76], [1, 8])" in text
 
@@ -194,7 +194,7 @@ def test_findings_script_reads_the_results_json(tmp_path):
     assert numbers["authors"]["overall"] == "met" and numbers["log"]["overall"] == "not met"
     assert "Not run (no results): learn_isr-smoke-isr.json, init-smoke-isr.json" in text
     assert "direct - authors = +0.50 (paired SE 0.00, worse)" in text
-    assert "ratios - authors = +0.00 (paired SE 0.00, within one paired SE)" in text
+    assert "ratios - authors = +0.00 (paired SE 0.00, within two paired SE)" in text
     written = (tmp_path / "findings-smoke.md").read_text()
     assert "**authors**: target met." in written and "**log**: target not met." in written
     assert (
