@@ -31,6 +31,7 @@ from ._images import (
     check_image_shape,
     dataset_targets,
     first_dataset_image,
+    image_batches,
     parse_image_shape,
 )
 from ._init_isr import estimate_init_isr
@@ -678,11 +679,7 @@ class ScaleNetworkMixin:
         if not (self.recalibrate_batchnorm is True or self.recalibrate_batchnorm is np.True_):
             return
         dataset_train, _ = self.get_split_datasets(X, y)
-        batches = (
-            to_tensor(unpack_data(batch)[0], device=self.device)
-            for batch in self.get_iterator(dataset_train, training=False)
-        )
-        recalibrate_batchnorm(self.module_, batches)
+        recalibrate_batchnorm(self.module_, image_batches(self, dataset_train))
 
     def export(self, X, *, format="torch", path=None):
         """Record the fitted network for deployment without skscale, skorch or scikit-learn.
