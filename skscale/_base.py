@@ -26,6 +26,7 @@ from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import is_dataset, to_tensor
 
 from ._images import (
+    IMAGE_LAYOUTS,
     ImageDataset,
     as_images,
     check_image_shape,
@@ -45,7 +46,7 @@ from .nn.memory import activation_bytes_per_image, check_kernel_memory, check_pa
 from .nn.registry import builder_arguments, get_builder, scale_defaults
 from .search_backends import torch_threads_in_this_process
 from .selection import read_winning_scales, selection_callback
-from .utils.validation import AnyOf, Options, check_device, check_params
+from .utils.validation import AnyOf, Boolean, Integer, Options, Real, check_device, check_params
 
 __all__ = ["ScaleNetworkMixin", "scale_constraints"]
 
@@ -60,6 +61,23 @@ def scale_constraints():
 
 class ScaleNetworkMixin:
     """skorch hooks shared by the skscale estimators (see the module docstring)."""
+
+    # The hyper-parameters of every skscale estimator: the scale ones, this mixin's training
+    # options and the skorch ones it checks. An estimator adds its own to this table.
+    _parameter_constraints = {
+        **scale_constraints(),
+        "n_filters": Integer(low=1),
+        "scale_lr": Real(low=0, allow_none=True),
+        "scale_warmup_epochs": Integer(low=0),
+        "validation_fraction": Real(low=0, high=1, closed="neither"),
+        "working_memory": Real(low=0, closed="neither", allow_none=True),
+        "image_layout": Options(IMAGE_LAYOUTS),
+        "recalibrate_batchnorm": Boolean(),
+        "torch_threads": Integer(low=1, allow_none=True),
+        "lr": Real(low=0, closed="neither"),
+        "max_epochs": Integer(low=1),
+        "batch_size": Integer(low=1),
+    }
 
     # Set by fit while skorch's fit calls partial_fit (the data is validated by then).
     _in_fit_ = False
@@ -663,6 +681,11 @@ class ScaleNetworkMixin:
         images = to_tensor(inputs, device=self.device)
         read = read_winning_scales(self.module_, images, batch_size=self.inference_batch_size())
         return np.exp(read.log_scales)
+
+    def predict(self, X):
+        """Predicted labels, of the type given to ``fit``: the most probable class of each image
+        (``(n_images,)``) or, for a segmenter, of each pixel (masks ``(n_images, height, width)``)."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
 
     def _prediction_input(self, X):
         check_is_fitted(self)
