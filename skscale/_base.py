@@ -685,7 +685,8 @@ class ScaleNetworkMixin:
     def predict(self, X):
         """Predicted labels, of the type given to ``fit``: the most probable class of each image
         (``(n_images,)``) or, for a segmenter, of each pixel (masks ``(n_images, height, width)``)."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        probabilities = self.predict_proba(X)  # before classes_: an unfitted estimator says so
+        return self.classes_[np.argmax(probabilities, axis=1)]
 
     def _prediction_input(self, X):
         check_is_fitted(self)
