@@ -7,7 +7,8 @@ refuses kernels that cannot fit the memory (:mod:`skscale.nn.memory`), keeps the
 parameters in an optimiser group of their own, seeds training with ``random_state``,
 applies ``scale_augmentation``, splits prediction batches to ``working_memory`` and
 exports the network (:mod:`skscale.export`). The subclass adds its targets: how labels
-are checked (``_validate_targets``), encoded and predicted.
+are checked (``_validate_targets``), encoded and scored (``predict`` here returns the most
+probable of its ``classes_``).
 """
 
 from __future__ import annotations
