@@ -7,7 +7,8 @@ refuses kernels that cannot fit the memory (:mod:`skscale.nn.memory`), keeps the
 parameters in an optimiser group of their own, seeds training with ``random_state``,
 applies ``scale_augmentation``, splits prediction batches to ``working_memory`` and
 exports the network (:mod:`skscale.export`). The subclass adds its targets: how labels
-are checked (``_validate_targets``), encoded and predicted.
+are checked (``_validate_targets``), encoded and scored (``predict`` here returns the most
+probable of its ``classes_``).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from skorch.dataset import ValidSplit, unpack_data
 from skorch.utils import is_dataset, to_tensor
 
 from ._images import (
+    IMAGE_LAYOUTS,
     ImageDataset,
     as_images,
     check_image_shape,
     dataset_targets,
     first_dataset_image,
+    image_batches,
     parse_image_shape,
 )
 from ._init_isr import estimate_init_isr
@@ -44,7 +47,7 @@ from .nn.memory import activation_bytes_per_image, check_kernel_memory, check_pa
 from .nn.registry import builder_arguments, get_builder, scale_defaults
 from .search_backends import torch_threads_in_this_process
 from .selection import read_winning_scales, selection_callback
-from .utils.validation import AnyOf, Options, check_device, check_params
+from .utils.validation import AnyOf, Boolean, Integer, Options, Real, check_device, check_params
 
 __all__ = ["ScaleNetworkMixin", "scale_constraints"]
 
@@ -59,6 +62,23 @@ def scale_constraints():
 
 class ScaleNetworkMixin:
     """skorch hooks shared by the skscale estimators (see the module docstring)."""
+
+    # The hyper-parameters of every skscale estimator: the scale ones, this mixin's training
+    # options and the skorch ones it checks. An estimator adds its own to this table.
+    _parameter_constraints = {
+        **scale_constraints(),
+        "n_filters": Integer(low=1),
+        "scale_lr": Real(low=0, allow_none=True),
+        "scale_warmup_epochs": Integer(low=0),
+        "validation_fraction": Real(low=0, high=1, closed="neither"),
+        "working_memory": Real(low=0, closed="neither", allow_none=True),
+        "image_layout": Options(IMAGE_LAYOUTS),
+        "recalibrate_batchnorm": Boolean(),
+        "torch_threads": Integer(low=1, allow_none=True),
+        "lr": Real(low=0, closed="neither"),
+        "max_epochs": Integer(low=1),
+        "batch_size": Integer(low=1),
+    }
 
     # Set by fit while skorch's fit calls partial_fit (the data is validated by then).
     _in_fit_ = False
@@ -663,6 +683,12 @@ class ScaleNetworkMixin:
         read = read_winning_scales(self.module_, images, batch_size=self.inference_batch_size())
         return np.exp(read.log_scales)
 
+    def predict(self, X):
+        """Predicted labels, of the type given to ``fit``: the most probable class of each image
+        (``(n_images,)``) or, for a segmenter, of each pixel (masks ``(n_images, height, width)``)."""
+        probabilities = self.predict_proba(X)  # before classes_: an unfitted estimator says so
+        return self.classes_[np.argmax(probabilities, axis=1)]
+
     def _prediction_input(self, X):
         check_is_fitted(self)
         if is_dataset(X):
@@ -678,11 +704,7 @@ class ScaleNetworkMixin:
         if not (self.recalibrate_batchnorm is True or self.recalibrate_batchnorm is np.True_):
             return
         dataset_train, _ = self.get_split_datasets(X, y)
-        batches = (
-            to_tensor(unpack_data(batch)[0], device=self.device)
-            for batch in self.get_iterator(dataset_train, training=False)
-        )
-        recalibrate_batchnorm(self.module_, batches)
+        recalibrate_batchnorm(self.module_, image_batches(self, dataset_train))
 
     def export(self, X, *, format="torch", path=None):
         """Record the fitted network for deployment without skscale, skorch or scikit-learn.

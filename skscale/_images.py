@@ -7,12 +7,14 @@ as it is read. Labels of any type become class indices with :func:`encode_labels
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import torch
 from sklearn.utils.validation import check_array
-from skorch.utils import to_numpy
+from skorch.dataset import unpack_data
+from skorch.utils import to_numpy, to_tensor
 
 from .utils.validation import Integer, Options
 
@@ -24,6 +26,7 @@ __all__ = [
     "dataset_targets",
     "encode_labels",
     "first_dataset_image",
+    "image_batches",
     "parse_image_shape",
     "resolve_layout",
     "IMAGE_LAYOUTS",
@@ -139,6 +142,16 @@ def dataset_labels(dataset):
     if targets is not None:
         return targets
     return np.asarray([_as_label(dataset[i][1]) for i in range(len(dataset))])
+
+
+def image_batches(net, dataset, n_batches=None):
+    """The images of a skorch ``dataset``, batch by batch, on ``net.device`` (labels dropped).
+
+    Read through ``net``'s prediction iterator (no shuffling, no augmentation); only the
+    first ``n_batches`` batches when it is given.
+    """
+    for batch in itertools.islice(net.get_iterator(dataset, training=False), n_batches):
+        yield to_tensor(unpack_data(batch)[0], device=net.device)
 
 
 def first_dataset_image(dataset, image_layout="auto"):

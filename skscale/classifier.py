@@ -17,8 +17,8 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import EpochScoring
 from skorch.utils import is_dataset, to_numpy
 
-from ._base import ScaleNetworkMixin, scale_constraints
-from ._images import IMAGE_LAYOUTS, dataset_labels, encode_labels
+from ._base import ScaleNetworkMixin
+from ._images import dataset_labels, encode_labels
 from .augmentation import FACTOR_DRAWS, INTERPOLATIONS
 from .nn.memory import LargeKernelWarning
 from .selection import SCALE_SELECTIONS
@@ -258,24 +258,13 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
     """
 
     _parameter_constraints = {
-        **scale_constraints(),
-        "n_filters": Integer(low=1),
-        "scale_lr": Real(low=0, allow_none=True),
-        "scale_warmup_epochs": Integer(low=0),
+        **ScaleNetworkMixin._parameter_constraints,
         "scale_selection": Options(SCALE_SELECTIONS),
         "scale_augmentation": Pair(Real(low=0.1, high=10), allow_equal=True, allow_none=True),
         "scale_augmentation_draw": Options(tuple(FACTOR_DRAWS)),
         "scale_augmentation_interpolation": Options(INTERPOLATIONS),
         "early_stopping": Boolean(),
-        "validation_fraction": Real(low=0, high=1, closed="neither"),
         "n_iter_no_change": Integer(low=1),
-        "working_memory": Real(low=0, closed="neither", allow_none=True),
-        "image_layout": Options(IMAGE_LAYOUTS),
-        "recalibrate_batchnorm": Boolean(),
-        "torch_threads": Integer(low=1, allow_none=True),
-        "lr": Real(low=0, closed="neither"),
-        "max_epochs": Integer(low=1),
-        "batch_size": Integer(low=1),
     }
 
     def __init__(
@@ -361,11 +350,6 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         ``(image, label)`` pairs (labels are ignored) is streamed through skorch's iterator.
         """
         return super().predict_proba(self._prediction_input(X))
-
-    def predict(self, X):
-        """Predicted class labels, of the type given to ``fit``."""
-        probabilities = self.predict_proba(X)
-        return self.classes_[np.argmax(probabilities, axis=1)]
 
     def score(self, X, y=None, sample_weight=None):
         """Mean accuracy; ``y`` may be omitted for a Dataset (its labels are used)."""

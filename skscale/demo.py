@@ -49,7 +49,7 @@ from .metrics import error_per_scale
 from .nn import PARAMETERISATIONS
 from .preprocessing import ImageStandardizer
 from .progress import ProgressReporter, ScaleScorer, format_duration
-from .search_backends import search_backend, torch_threads_in_this_process
+from .search_backends import BACKENDS, search_backend, torch_threads_in_this_process
 from .tolerance import ToleranceModel
 from .utils.validation import Options
 
@@ -650,7 +650,7 @@ def compute_demo(
     *,
     n_jobs=None,
     random_state=0,
-    backend="loky",
+    backend=BACKENDS[0],
     scheduler=None,
     source="auto",
     data_home=None,

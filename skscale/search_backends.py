@@ -41,7 +41,7 @@ __all__ = [
     "torch_threads_in_this_process",
 ]
 
-#: joblib backends accepted by :func:`search_backend`.
+#: joblib backends accepted by :func:`search_backend`, the default first.
 BACKENDS = ("loky", "dask")
 
 _DASK_HINT = "the dask backend needs dask.distributed: pip install 'skscale[dask]'"
@@ -141,7 +141,7 @@ def _threads(n):
 
 
 @contextlib.contextmanager
-def search_backend(backend="loky", *, n_jobs=None, scheduler=None, torch_threads=1):
+def search_backend(backend=BACKENDS[0], *, n_jobs=None, scheduler=None, torch_threads=1):
     """Context in which joblib, and so every scikit-learn search, runs on ``backend``.
 
     Inside the context, estimators created with ``n_jobs=None`` (the default of

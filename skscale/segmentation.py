@@ -16,11 +16,11 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from skorch import NeuralNet
 from skorch.utils import is_dataset
 
-from ._base import ScaleNetworkMixin, scale_constraints
-from ._images import IGNORED_INDEX, IMAGE_LAYOUTS, as_images, encode_labels
+from ._base import ScaleNetworkMixin
+from ._images import IGNORED_INDEX, as_images, encode_labels
 from .metrics import ignored_pixels, mean_intersection_over_union
 from .nn.segmentation import get_segmentation_builder
-from .utils.validation import Boolean, Integer, Options, Real
+from .utils.validation import Options
 
 __all__ = ["ScaleEquivariantSegmenter", "class_probabilities", "DEFAULT_SEGMENTATION_ARCHITECTURE"]
 
@@ -127,19 +127,8 @@ predict_nonlinearity, verbose, device, **kwargs
     """
 
     _parameter_constraints = {
-        **scale_constraints(),
-        "n_filters": Integer(low=1),
-        "scale_lr": Real(low=0, allow_none=True),
-        "scale_warmup_epochs": Integer(low=0),
-        "working_memory": Real(low=0, closed="neither", allow_none=True),
-        "image_layout": Options(IMAGE_LAYOUTS),
-        "recalibrate_batchnorm": Boolean(),
-        "torch_threads": Integer(low=1, allow_none=True),
+        **ScaleNetworkMixin._parameter_constraints,
         "scale_selection": Options(SEGMENTATION_SCALE_SELECTIONS),
-        "validation_fraction": Real(low=0, high=1, closed="neither"),
-        "lr": Real(low=0, closed="neither"),
-        "max_epochs": Integer(low=1),
-        "batch_size": Integer(low=1),
     }
 
     # Training options of the shared mixin that segmentation does not offer yet: a scale
@@ -289,11 +278,6 @@ predict_nonlinearity, verbose, device, **kwargs
         The class axis is ordered as ``classes_``; images may have any height and width.
         """
         return super().predict_proba(self._prediction_input(X))
-
-    def predict(self, X):
-        """Label masks ``(n_images, height, width)`` of the type of ``classes_``."""
-        probabilities = self.predict_proba(X)
-        return self.classes_[np.argmax(probabilities, axis=1)]
 
     def score(self, X, y, sample_weight=None):
         """Mean intersection over union of :meth:`predict` against the masks ``y``.

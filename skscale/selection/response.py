@@ -17,6 +17,7 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
+from .._images import image_batches
 from ..nn import InternalScales, ScaleConvH2H, ScaleConvT2H, ScaleProjection, find_internal_scales
 from ..utils.validation import Integer, Real
 
@@ -222,8 +223,7 @@ def dataset_images(net, dataset, n_images, seed=0):
     n_total = len(dataset)
     positions = np.unique(np.linspace(0, n_total - 1, num=min(n_images, n_total)).round().astype(int))
     subset = torch.utils.data.Subset(dataset, positions.tolist())
-    images = [batch[0] for batch in net.get_iterator(subset, training=False)]
-    return torch.cat([torch.as_tensor(image) for image in images])
+    return torch.cat(list(image_batches(net, subset)))
 
 
 class ResponseSelection(Callback):

@@ -17,20 +17,12 @@ import torch
 from skorch.callbacks import Callback
 from skorch.dataset import unpack_data
 
-from .._images import IGNORED_INDEX
+from .._images import IGNORED_INDEX, image_batches
 from ..nn import find_internal_scales
 from ..nn.batchnorm import recalibrate_batchnorm
 from ..utils.validation import Integer, Pair, Real
 
 __all__ = ["SweepSelection"]
-
-
-def _image_batches(net, dataset, n_batches=None):
-    for position, batch in enumerate(net.get_iterator(dataset, training=False)):
-        if n_batches is not None and position >= n_batches:
-            return
-        images, _ = unpack_data(batch)
-        yield torch.as_tensor(images).to(net.device)
 
 
 def validation_error_and_loss(net, dataset):
@@ -158,7 +150,7 @@ class SweepSelection(Callback):
         for isr in candidates:
             internal.set_range(self.sigma_basis_, float(isr))
             recalibrate_batchnorm(
-                net.module_, _image_batches(net, dataset_train, self.n_recalibration_batches)
+                net.module_, image_batches(net, dataset_train, self.n_recalibration_batches)
             )
             error, loss = validation_error_and_loss(net, dataset)
             errors.append(error)
@@ -169,6 +161,6 @@ class SweepSelection(Callback):
         self.validation_losses_ = np.asarray(losses)
         self.selected_isr_ = float(candidates[best])
         internal.set_range(self.sigma_basis_, self.selected_isr_)
-        recalibrate_batchnorm(net.module_, _image_batches(net, dataset_train, self.n_recalibration_batches))
+        recalibrate_batchnorm(net.module_, image_batches(net, dataset_train, self.n_recalibration_batches))
         self.sweeping_ = False
         net.history.record("sweep_selected_isr", self.selected_isr_)

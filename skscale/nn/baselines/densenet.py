@@ -24,7 +24,7 @@ from ...utils.validation import Integer, Real, Sequence
 from ..plane_blocks import DenseBlock, PlanePool, feature_norm
 from ..pooling import ScaleProjection
 from ..registry import register_architecture
-from .dss import GaussianScaleSpace, ScaleSpaceConv
+from .dss import DSS_SCALE_SPACE, GaussianScaleSpace, ScaleSpaceConv
 
 __all__ = ["DenseNet", "SDenseNet"]
 
@@ -113,21 +113,21 @@ class SDenseNet(nn.Module):
         self,
         n_classes,
         in_channels=3,
-        n_scales=3,
+        n_scales=DSS_SCALE_SPACE.n_scales,
         scale_size=1,
         growth_rate=12,
         block_layers=(4, 4, 4),
         stem_width=24,
         compression=0.5,
-        zero_scale=0.5,
+        zero_scale=DSS_SCALE_SPACE.zero_scale,
     ):
         super().__init__()
-        self.lifting = GaussianScaleSpace(n_scales, 2, zero_scale)
+        self.lifting = GaussianScaleSpace(n_scales, zero_scale=zero_scale)
 
         def make_conv(channels, out_channels, kernel_size):
             # A 1 x 1 correlation reads one level: interaction only where kernels have extent.
             size = scale_size if kernel_size > 1 else 1
-            return ScaleSpaceConv(channels, out_channels, kernel_size, size, 2, bias=False)
+            return ScaleSpaceConv(channels, out_channels, kernel_size, size, bias=False)
 
         modules, channels = _dense_body(
             in_channels, stem_width, block_layers, growth_rate, compression, make_conv, True

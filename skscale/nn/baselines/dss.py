@@ -29,6 +29,7 @@ convolutions.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -42,12 +43,43 @@ from ..heads import mnist_head
 from ..pooling import ScaleProjection
 from ..registry import register_architecture
 
-__all__ = ["GaussianScaleSpace", "ScaleSpaceConv", "DSSNet", "discrete_gaussian"]
+__all__ = [
+    "ScaleSpaceSettings",
+    "DSS_SCALE_SPACE",
+    "GaussianScaleSpace",
+    "ScaleSpaceConv",
+    "DSSNet",
+    "discrete_gaussian",
+]
 
 _POSITIVE_INT = Integer(low=1)
 _POSITIVE = Real(low=0, closed="neither")
 _BASE = Integer(low=2)  # dilations base**s must be integers
 _TOLERANCE = Real(0, 1, closed="neither")
+
+
+class ScaleSpaceSettings(NamedTuple):
+    """The settings of a Gaussian scale-space, shared by the lifting, the correlations and
+    the networks built on them (the defaults of every DSS layer and network).
+
+    Attributes
+    ----------
+    n_scales : int
+        Levels of the scale-space.
+    base : int
+        Ratio of the total scales of neighbouring levels: level ``s`` correlates with
+        kernels dilated by ``base**s``.
+    zero_scale : float
+        Inherent scale of the input, in pixels.
+    """
+
+    n_scales: int
+    base: int
+    zero_scale: float
+
+
+#: Worrall and Welling's scale-space: 3 levels, base 2 (dilations 1, 2, 4), input at scale 0.5.
+DSS_SCALE_SPACE = ScaleSpaceSettings(n_scales=3, base=2, zero_scale=0.5)
 
 
 def discrete_gaussian(t, tolerance=1e-6):
@@ -121,7 +153,13 @@ class GaussianScaleSpace(nn.Module):
     (2, 1, 3, 28, 28)
     """
 
-    def __init__(self, n_scales=3, base=2, zero_scale=0.5, tolerance=1e-6):
+    def __init__(
+        self,
+        n_scales=DSS_SCALE_SPACE.n_scales,
+        base=DSS_SCALE_SPACE.base,
+        zero_scale=DSS_SCALE_SPACE.zero_scale,
+        tolerance=1e-6,
+    ):
         super().__init__()
         self.n_scales = _POSITIVE_INT.check(n_scales, "n_scales")
         self.base = _BASE.check(base, "base")
@@ -212,7 +250,7 @@ class ScaleSpaceConv(OddKernelConv):
         out_channels,
         kernel_size=7,
         scale_size=1,
-        base=2,
+        base=DSS_SCALE_SPACE.base,
         *,
         scale_boundary="zeros",
         stride=1,
@@ -311,9 +349,9 @@ class DSSNet(nn.Module):
         self,
         n_classes,
         in_channels=1,
-        n_scales=3,
-        zero_scale=0.5,
-        base=2,
+        n_scales=DSS_SCALE_SPACE.n_scales,
+        zero_scale=DSS_SCALE_SPACE.zero_scale,
+        base=DSS_SCALE_SPACE.base,
         kernel_size=7,
         scale_size=1,
         scale_boundary="zeros",
