@@ -123,7 +123,7 @@ class SIConv2d(OddKernelConv):
     copy and zero-padding a downscaled one about the centre, so each factor costs one
     ``H x W`` convolution. The rescalings are those of
     :func:`~skscale.rescaling.rescale_about_centre` (exact factors about the centre, zeros
-    outside), applied as one small matrix per axis; response positions that the rescaling
+    outside, its box filter when shrinking), applied as one small matrix per axis; response positions that the rescaling
     back never reads (the border of a downscaled copy's response) are not computed, which
     leaves the result unchanged. ``pyramid="full"`` resizes every copy to
     ``round(s H) x round(s W)`` and convolves it at that size, at a cost that grows with
