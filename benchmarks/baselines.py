@@ -25,6 +25,7 @@ again skips the fits the journal holds, so a long run can be stopped and continu
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import re
@@ -36,16 +37,12 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks import harness, stats
+from benchmarks.config import TABLE5_ARCHITECTURES as EXPECTED
+from benchmarks.config import TABLE5_SCALE_OVERRIDES as SCALE_OVERRIDES
+from benchmarks.config import TABLE5_SCALES as SESN_SCALES
+from benchmarks.config import table5_scales
 
 NAME = "baselines"
-# SESN's internal scales on MNIST-Scale: 1.5 * 2 ** (i / 3), i = 0..3.
-SESN_SCALES = dict(n_scales=4, init_sigma_basis=1.5, init_isr=2.0)
-# Scale settings of the baselines whose own papers use other ones: DISCO's MNIST scales
-# 1.8 * 2^(i/3); DSS with two dilation levels (1 and 2: a 7-tap kernel dilated 4 or 8
-# times would span the whole 28-pixel image).
-SCALE_OVERRIDES = {"disco": dict(init_sigma_basis=1.8), "dss": dict(n_scales=2)}
-# The architectures compared in the paper's Table 5 that skscale provides or plans.
-EXPECTED = ("cnn", "sesn", "sicnn", "siconvnet", "sevf", "dss", "sscnn", "disco")
 # Every row's test error is compared with this one, paired by realisation.
 REFERENCE = "sesn/fixed"
 K_SE = 2.0  # a difference is "better" or "worse" (larger, smaller) only beyond K_SE standard errors
@@ -142,11 +139,10 @@ def make_classifier(settings, seed, augmented, architecture, parameterisation, d
     """The classifier of one Table-5 row (``kwargs``: further classifier parameters)."""
     from skscale import ScaleEquivariantClassifier
 
-    scales = {**SESN_SCALES, **SCALE_OVERRIDES.get(architecture, {})}
     return ScaleEquivariantClassifier(
         architecture=architecture,
         parameterisation=parameterisation,
-        **scales,
+        **table5_scales(architecture),
         kernel_extent=settings["kernel_extent"],
         max_epochs=settings["max_epochs"],
         batch_size=settings["batch_size"],
@@ -247,6 +243,8 @@ def step_seconds(settings, architecture, parameterisation, batch=16, repeats=3):
 
 def protocol_settings(settings, dataset):
     """Everything besides the row, setting and realisation that determines a fit's result."""
+    from skscale.nn.baselines import SIConvNet
+
     chosen = {key: value for key, value in settings.items() if key not in ("seeds", "learned")}
     return {
         **chosen,
@@ -254,6 +252,8 @@ def protocol_settings(settings, dataset):
         "sesn_scales": SESN_SCALES,
         "scale_overrides": SCALE_OVERRIDES,
         "augmentation": [*AUGMENTATION, AUGMENTATION_DRAW, AUGMENTATION_INTERPOLATION],
+        # The SI-ConvNet rows' image pyramid (its default changed to "same" in issue 30).
+        "siconvnet_pyramid": inspect.signature(SIConvNet).parameters["pyramid"].default,
     }
 
 

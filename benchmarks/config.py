@@ -41,9 +41,23 @@ LEARN_START = (2.0, 3.0)
 # Smallest initial internal scale of the MNIST-Scale networks, in pixels of 28-pixel
 # images (SESN's 1.5 and DISCO's 1.8; benchmarks.baselines).
 MNIST_SCALE_SIGMA_BASIS = (1.5, 1.8)
+# The paper's Table 5 (benchmarks.baselines fits it, benchmarks.speed times its training
+# steps): the architectures compared there that skscale provides or plans; SESN's internal
+# scales on MNIST-Scale, 1.5 * 2 ** (i / 3), i = 0..3; and the scale settings of the
+# baselines whose own papers use other ones: DISCO's MNIST scales 1.8 * 2^(i/3), DSS with
+# two dilation levels (1 and 2: a 7-tap kernel dilated 4 or 8 times would span the whole
+# 28-pixel image).
+TABLE5_ARCHITECTURES = ("cnn", "sesn", "sicnn", "siconvnet", "sevf", "dss", "sscnn", "disco")
+TABLE5_SCALES = dict(n_scales=4, init_sigma_basis=MNIST_SCALE_SIGMA_BASIS[0], init_isr=2.0)
+TABLE5_SCALE_OVERRIDES = {"disco": dict(init_sigma_basis=MNIST_SCALE_SIGMA_BASIS[1]), "dss": dict(n_scales=2)}
 # The authors' fixed-ISR grid (their reproduction command): 2^(3/4 + i/3), i = 0..6,
 # i.e. 1.68 ... 6.73.
 AUTHORS_ISR_GRID = tuple(round(2.0 ** (0.75 + i / 3.0), 2) for i in range(7))
+
+
+def table5_scales(architecture):
+    """The scale arguments (``n_scales``, ``init_sigma_basis``, ...) of a Table-5 classifier."""
+    return {**TABLE5_SCALES, **TABLE5_SCALE_OVERRIDES.get(architecture, {})}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -78,6 +92,10 @@ class SpeedSettings:
     authors_runs : int
         Times the whole comparison runs, each in a fresh process (the ratios' spread between
         processes; their median is the result).
+    table5_batch : (int, int)
+        ``(image size, batch)`` of the training steps of the Table-5 architectures (9).
+    table5_repeats : int
+        Timed rounds of those steps.
     """
 
     warmup: int
@@ -95,6 +113,8 @@ class SpeedSettings:
     authors_batch: tuple = (28, 128)
     authors_repeats: int = 7
     authors_runs: int = 3
+    table5_batch: tuple = (28, 128)
+    table5_repeats: int = 7
 
 
 @dataclasses.dataclass(frozen=True)
@@ -518,6 +538,8 @@ PROFILES = {
             authors_batch=(28, 4),
             authors_repeats=1,
             authors_runs=2,
+            table5_batch=(16, 2),
+            table5_repeats=1,
         ),
         memory=MemorySettings(image_sizes=(24,), predict_batches=(2, 4), train_batches=(2, 4)),
     ),

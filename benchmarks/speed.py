@@ -23,7 +23,11 @@ with the numbers in ``speed.json`` beside it. Sizes and repeats are the profile'
    this repository): training step and inference of the SESN authors' own
    ``mnist_ses_scalar_28`` against our ``sesn`` network with the same scales and parameter
    count (issue 19; targets: ratio ours / authors <= 0.35 for training, <= 0.5 for
-   inference), and our own variants in the same loop.
+   inference), and our own variants in the same loop;
+9. the training step of every Table-5 architecture registered in the classifier, built
+   with the scales of ``benchmarks.baselines`` (SI-ConvNet with both pyramids), against
+   SESN's (issue 30; target: SI-ConvNet / SESN <= 1). ``--only table5`` runs it alone and
+   writes ``speed-table5.md`` (``speed-table5-<profile>.md``) and its ``.json``.
 
 Every time is the median of repeated steps after warm-up; the variants of one
 comparison run interleaved (every round runs each variant once, in a shuffled order) so
@@ -32,6 +36,7 @@ that a slow spell of a shared machine hits all of them alike.
     python -m benchmarks.speed --threads 1                  # about 10 minutes on 2 CPU cores
     python -m benchmarks.speed --profile smoke              # tiny sizes, seconds (tests)
     python -m benchmarks.speed --threads 1 --sesn-code /tmp/sesn  # with the authors' code (7)
+    python -m benchmarks.speed --threads 1 --only table5    # measurement 9 alone
     python -m benchmarks.speed --profile paper --device cuda  # the same tables on a GPU
 """
 
@@ -55,9 +60,9 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks import harness
-from benchmarks.config import RESULTS_DIR
+from benchmarks.config import RESULTS_DIR, TABLE5_ARCHITECTURES, table5_scales
 from skscale import ScaleEquivariantClassifier
-from skscale.nn import InternalScales, ScaleConvT2H, build_module
+from skscale.nn import ARCHITECTURES, InternalScales, ScaleConvT2H, build_module
 from skscale.nn.functional import correlate_same
 from skscale.nn.planning import select_conv_impl
 
@@ -1009,6 +1014,121 @@ def calibrate(device, repeats):
     )
 
 
+# ---------------------------------------------------------------------------- 9
+# Issue 30: SI-ConvNet's training step no slower than SESN's. Rows besides the registered
+# Table-5 architectures: (architecture, module arguments); "sesn again" is the noise floor.
+TABLE5_REFERENCE, TABLE5_TARGET = "sesn", 1.0
+TABLE5_EXTRA_ROWS = {
+    "siconvnet, full pyramid": ("siconvnet", {"pyramid": "full"}),
+    "sesn again": ("sesn", {}),
+}
+TABLE5_HEADING = "9. Training step of the Table-5 architectures (issue 30)"
+
+
+def table5_rows():
+    """``{row: (architecture, module arguments)}`` of measurement 9, registered architectures only."""
+    rows = {name: (name, {}) for name in TABLE5_ARCHITECTURES}
+    rows.update(TABLE5_EXTRA_ROWS)
+    return {name: row for name, row in rows.items() if row[0] in ARCHITECTURES}
+
+
+def table5_module(architecture, arguments, kernel_extent, size):
+    """The network a Table-5 fit trains: the classifier's, with the scales of ``benchmarks.baselines``."""
+    clf = ScaleEquivariantClassifier(
+        architecture=architecture,
+        parameterisation="fixed",
+        **table5_scales(architecture),
+        kernel_extent=kernel_extent,
+        image_shape=(size, size),
+        classes=np.arange(10),
+        random_state=0,
+        **{f"module__{name}": value for name, value in arguments.items()},
+    )
+    return clf.initialize().module_
+
+
+def table5_steps(config, settings, device):
+    """Measurement 9: every row's Adam step, interleaved; times and ratios to SESN's."""
+    size, batch = config.table5_batch
+    images, labels = batch_of(batch, size, device)
+    steps, parameters = {}, {}
+    for name, (architecture, arguments) in table5_rows().items():
+        module = table5_module(architecture, arguments, settings["kernel_extent"], size).to(device)
+        parameters[name] = trainable_parameters(module)
+        steps[name] = training_step(module, images, labels)
+    times = interleaved_times(steps, device, config.warmup, config.table5_repeats)
+    reference = times[TABLE5_REFERENCE]
+    ratios = {
+        name: {clock: value / reference[clock] for clock, value in row.items()} for name, row in times.items()
+    }
+    rows = [
+        [f"`{name}`", f"{parameters[name]:,}", fmt_ms(row["wall"]), fmt_ms(row["cpu"])]
+        + [f"{ratios[name][clock]:.3f}" for clock in ("wall", "cpu")]
+        for name, row in times.items()
+    ]
+    header = [
+        "row",
+        "parameters",
+        "ms/step (wall)",
+        "ms/step (CPU)",
+        "ratio to sesn (wall)",
+        "ratio to sesn (CPU)",
+    ]
+    text = (
+        f"Adam training step (forward, cross-entropy, backward, update) on a batch of {batch} random "
+        f"{size} x {size} one-channel images, 10 classes, of every network of the paper's Table 5 that "
+        "`skscale.nn.ARCHITECTURES` registers, built by the classifier with fixed scales as "
+        f"`benchmarks.baselines` fits them (`kernel_extent={settings['kernel_extent']:g}`, "
+        f"{', '.join(f'`{key}={value:g}`' for key, value in table5_scales('sesn').items())}; DISCO and DSS "
+        "with their overrides). `siconvnet` is the default "
+        'shape-preserving pyramid (`pyramid="same"`, the SESN benchmark code\'s), `siconvnet, full pyramid` '
+        "convolves whole rescaled copies; `sesn again` is a second, identical SESN network, whose ratio is "
+        f"the noise floor. Median of {config.table5_repeats} interleaved rounds after {config.warmup} "
+        "warm-up steps; CPU time counts this process's threads only, so it leaves out the time other jobs "
+        "held the cores.\n\n" + harness.markdown_table(header, rows) + "\n\n" + table5_summary(ratios)
+    )
+    return text, dict(image_size=size, batch=batch, seconds=times, ratios=ratios, parameters=parameters)
+
+
+def table5_summary(ratios):
+    """The target line of measurement 9 (the worse of the wall and CPU ratios decides)."""
+    si, full, noise = (ratios.get(row) for row in ("siconvnet", "siconvnet, full pyramid", "sesn again"))
+    text = (
+        f"- SI-ConvNet / SESN training step: {si['wall']:.3f} in wall time, {si['cpu']:.3f} in CPU time "
+        f"(target <= {TABLE5_TARGET:g}, {verdict(max(si.values()), TABLE5_TARGET)})"
+    )
+    if full is not None:
+        text += f'; with whole rescaled copies (`pyramid="full"`) {full["wall"]:.3f} and {full["cpu"]:.3f}'
+    if noise is not None:
+        text += f"; two identical SESN networks: {noise['wall']:.3f} and {noise['cpu']:.3f} (the noise floor)"
+    return text + "."
+
+
+class FileReport(harness.Report):
+    """A :class:`benchmarks.harness.Report` written to one chosen markdown file (the .json beside it)."""
+
+    def __init__(self, markdown, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.markdown = Path(markdown)
+
+    def paths(self):
+        return self.markdown, self.markdown.with_suffix(".png"), self.markdown.with_suffix(".json")
+
+
+def table5_report(args, profile, device):
+    """Measurement 9 alone (``--only table5``): its own report; returns its numbers."""
+    name = "speed-table5.md" if profile.name == "cpu" else f"speed-table5-{profile.name}.md"
+    title = "Training step of the Table-5 architectures (issue 30)"
+    report = FileReport(args.output or RESULTS_DIR / name, "speed", title, args, profile, ("speed",))
+    load_before = os.getloadavg()[0]
+    text, raw = table5_steps(profile.speed, profile.mnist_scale, device)
+    conditions = f"- torch threads: {torch.get_num_threads()}\n" + load_line(load_before, os.getloadavg()[0])
+    report.add(TABLE5_HEADING, text + "\n\n" + conditions)
+    report.raw = dict(command=report.command, threads=torch.get_num_threads(), **raw)
+    report.write()
+    return report.raw
+
+
 # ---------------------------------------------------------------------------- main
 def parse_args(argv=None):
     from benchmarks.config import PROFILES
@@ -1041,11 +1161,17 @@ def parse_args(argv=None):
         f"{AUTHORS_MODEL} against our sesn network (measurement 7; never copied into this repository)",
     )
     parser.add_argument(
+        "--only",
+        choices=("table5",),
+        default=None,
+        help="run one measurement on its own: table5 (9) writes speed-table5.md (speed-table5-<profile>.md)",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         default=None,
         help="markdown file (default: benchmarks/results/speed.md for the cpu profile, "
-        "speed-<profile>.md for the others)",
+        "speed-<profile>.md for the others; speed-table5... with --only table5)",
     )
     args = parser.parse_args(argv)
     args.argv = list(__import__("sys").argv[1:] if argv is None else argv)
@@ -1060,7 +1186,8 @@ def main(argv=None):
     measurements : dict
         ``output`` (the markdown path) and the numbers of every measurement (``learned``,
         ``sesn_ratios``, ``sesn_work``, ``layer``, ``throughput``, ``peak``, ``layer_ratios``,
-        ``slowdowns``) from which its summary and notes are written.
+        ``slowdowns``, ``authors``, ``table5``) from which its summary and notes are written.
+        With ``--only table5``, the numbers of measurement 9 alone (and the command).
     """
     args = parse_args(argv)
     device = torch.device(args.device)
@@ -1073,6 +1200,9 @@ def main(argv=None):
     profile = PROFILES[args.profile]
     config = profile.speed
     print("\n".join(profile.describe(("speed",))), flush=True)
+    if args.only == "table5":
+        harness.log("9. training step of the Table-5 architectures")
+        return table5_report(args, profile, device)
     name = "speed.md" if profile.name == "cpu" else f"speed-{profile.name}.md"
     output = args.output or RESULTS_DIR / name
     started = time.perf_counter()
@@ -1108,6 +1238,9 @@ def main(argv=None):
     else:
         text, authors = AUTHORS_NOT_RUN, None
     sections.append((authors_heading, text))
+    harness.log("9. training step of the Table-5 architectures")
+    text, table5 = table5_steps(config, profile.mnist_scale, device)
+    sections.append((TABLE5_HEADING, text))
     if args.calibrate:
         harness.log("8. calibration of the auto rule")
         sections.append(('8. Calibration of the `"auto"` rule', calibrate(device, config.rule_repeats)))
@@ -1116,7 +1249,7 @@ def main(argv=None):
     summary = summarise(
         learned_ratios, sesn_ratios, sesn_work, layer_raw, throughput, peak, slowdowns, config
     )
-    summary = authors_summary(authors) + "\n" + summary
+    summary = authors_summary(authors) + "\n" + table5_summary(table5["ratios"]) + "\n" + summary
     summary += "\n\n" + notes(learned_ratios, sesn_ratios, sesn_work, layer_raw, layer_ratios)
     lines = [
         "# Speed of the scale convolutions (issue 7)",
@@ -1174,6 +1307,7 @@ def main(argv=None):
         layer_ratios=layer_ratios,
         slowdowns=slowdowns,
         authors=authors,
+        table5=table5,
     )
     output.with_suffix(".json").write_text(json.dumps(raw_results(measured, args, wall), indent=1))
     harness.log(f"wrote {output} and its .json ({wall / 60:.1f} min)")

@@ -9,41 +9,131 @@ convolves every copy with the *same* kernel, rescales the responses back to the 
 grid and keeps, at every pixel and channel, the maximum over the factors. The maximum
 makes the response locally invariant to the scale at which a pattern appears, within
 the range the factors cover.
+
+Two pyramids: ``"same"`` keeps every copy at the input's size (an upscaled copy is
+cropped, a downscaled one zero-padded, both about the centre), as the SESN authors'
+re-implementation that the paper's Table 5 follows: one ``H x W`` convolution per
+factor. ``"full"`` convolves every copy at its whole rescaled size, at a cost that grows
+with the sum of the squared factors.
 """
 
 from __future__ import annotations
+
+import functools
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ...rescaling import rescale_about_centre
 from ...utils.validation import Options, Real, Sequence
 from ..blocks import SESN_LAYOUT, OddKernelConv, check_input_shape, mnist_blocks, reset_conv_parameters
 from ..heads import mnist_head
 from ..registry import register_architecture
 
-__all__ = ["SIConv2d", "SIConvNet", "SESN_FACTORS"]
+__all__ = ["SIConv2d", "SIConvNet", "SESN_FACTORS", "PYRAMIDS"]
 
 #: The rescaling factors of the SESN benchmark code for SI-ConvNet on MNIST-Scale
 #: (about ``1.5 ** k`` for ``k = -3 .. 3``).
 SESN_FACTORS = (0.3, 0.45, 0.67, 1.0, 1.49, 2.23, 3.33)
 
+#: The image pyramids of :class:`SIConv2d`: copies kept at the input's size (the SESN
+#: benchmark code's scheme) or convolved at their whole rescaled size.
+PYRAMIDS = ("same", "full")
+
+_MODE = Options(("bilinear", "bicubic", "nearest"))
+_PYRAMID = Options(PYRAMIDS)
+
+
+def _axis_matrix(length, factor, mode, antialias):
+    """``(length, length)`` float64 matrix of the rescaling of one axis by ``factor`` about its centre.
+
+    Row ``i`` holds the weights with which output position ``i`` reads the input, as
+    :func:`~skscale.rescaling.rescale_about_centre` samples it (zeros outside the input),
+    obtained by rescaling the unit impulses.
+    """
+    impulses = torch.eye(length, dtype=torch.float64).view(length, 1, length, 1)
+    factors = [[factor, 1.0]] * length
+    responses = rescale_about_centre(
+        impulses, factors, interpolation=mode, padding="zeros", antialias=antialias
+    )
+    return responses[:, 0, :, 0].T
+
+
+def _axis_plan(length, factor, mode, antialias, padding):
+    """One axis of one factor of the ``"same"`` pyramid, cut to the positions that are read.
+
+    Returns ``(rescale, back, conv_padding)``. ``back`` (``length x n``) rescales the
+    response by ``1 / factor``; it reads only the ``n`` central response positions (all of
+    them when ``factor >= 1``, about ``factor * length`` when shrinking). ``rescale``
+    (``m x length``) rescales the input onto the positions within ``padding`` of those,
+    and a convolution with zero padding ``conv_padding`` on each side yields exactly the
+    ``n`` positions of the "same" convolution of the whole copy.
+    """
+    rescale = _axis_matrix(length, factor, mode, antialias)
+    back = _axis_matrix(length, 1.0 / factor, mode, antialias)
+    read = torch.nonzero(back.abs().sum(dim=0)).flatten()
+    # Made symmetric about the centre (the rescalings are, up to rounding), so that one
+    # convolution padding serves both sides.
+    start = min(int(read[0]), length - 1 - int(read[-1])) if len(read) else 0
+    first = max(0, start - padding)
+    return rescale[first : length - first], back[:, start : length - start], padding - (start - first)
+
+
+@functools.lru_cache(maxsize=64)
+def _same_pyramid(height, width, factors, mode, antialias, padding, dtype, device):
+    """The matrices of the ``"same"`` pyramid, the factors grouped by the size of their copies.
+
+    Returns one ``(rescale_rows, rescale_cols, back_rows, back_cols, conv_padding)`` per
+    group, the matrices stacked over the group's factors, in ``dtype`` on ``device``. They
+    are built outside inference mode, so that the cached matrices serve training as well.
+    """
+    groups = {}
+    with torch.inference_mode(False):
+        for factor in factors:
+            rows = _axis_plan(height, factor, mode, antialias, padding)
+            cols = _axis_plan(width, factor, mode, antialias, padding)
+            groups.setdefault((rows[1].shape[1], cols[1].shape[1]), []).append((rows, cols))
+        return tuple(_stacked_group(members, dtype, device) for members in groups.values())
+
+
+def _stacked_group(members, dtype, device):
+    """The ``(rows, cols)`` axis plans of factors whose copies share a size, stacked."""
+    rows, cols = zip(*members)
+
+    def stacked(plans, part):
+        return torch.stack([plan[part] for plan in plans]).to(dtype=dtype, device=device)
+
+    return stacked(rows, 0), stacked(cols, 0), stacked(rows, 1), stacked(cols, 1), (rows[0][2], cols[0][2])
+
 
 class SIConv2d(OddKernelConv):
     """Locally scale-invariant convolution (Kanazawa et al., 2014): (B, C, H, W) -> (B, O, H, W).
 
-    ``y = max_s R_{1/s}[ w * R_s[x] ]``: the input is rescaled by each factor ``s``
-    (``R_s`` resizes to ``round(s H) x round(s W)`` about the image centre), convolved
-    with one shared ``kernel_size x kernel_size`` kernel ("same" zero padding), resized
-    back to ``H x W``, and max-pooled over the factors. With factors that form a
-    geometric sequence, rescaling the input by one of their ratios rescales the output
-    and moves each response to a neighbouring factor, so the layer commutes with that
-    rescaling up to the ends of the factor range and interpolation.
+    ``y = max_s R_{1/s}[ w * R_s[x] ]``: the input is rescaled about its centre by each
+    factor ``s`` (``R_s``), convolved with one shared ``kernel_size x kernel_size`` kernel
+    ("same" zero padding), rescaled back by ``1 / s`` to ``H x W``, and max-pooled over the
+    factors. With factors that form a geometric sequence, rescaling the input by one of
+    their ratios rescales the output and moves each response to a neighbouring factor, so
+    the layer commutes with that rescaling up to the ends of the factor range and
+    interpolation.
+
+    ``pyramid="same"`` (the default) follows the SESN authors' re-implementation, which
+    the paper's Table 5 reports: ``R_s`` keeps the ``H x W`` shape, cropping an upscaled
+    copy and zero-padding a downscaled one about the centre, so each factor costs one
+    ``H x W`` convolution. The rescalings are those of
+    :func:`~skscale.rescaling.rescale_about_centre` (exact factors about the centre, zeros
+    outside, its box filter when shrinking), applied as one small matrix per axis;
+    response positions that the rescaling back never reads (the border of a downscaled
+    copy's response) are not computed, which leaves the result unchanged.
+    ``pyramid="full"`` resizes every copy to ``round(s H) x round(s W)`` and convolves it
+    at that size, at a cost that grows with the sum of the squared factors (about 20
+    convolutions' worth for ``SESN_FACTORS``).
 
     Simplifications: no stride (the layer keeps the spatial size; pool afterwards);
-    every copy is convolved at its full rescaled size (no cropping of upscaled copies,
-    unlike the SESN benchmark code, so the cost grows with the sum of squared factors);
-    downscaling is antialiased by default, which the original bilinear warps were not.
+    downscaling is antialiased by default, which the original bilinear warps were not,
+    and the rescalings sample pixel centres (``align_corners=False``), where the SESN code
+    aligns corners.
 
     Parameters
     ----------
@@ -57,6 +147,9 @@ class SIConv2d(OddKernelConv):
     antialias : bool, default=True
         Low-pass filter when shrinking (bilinear and bicubic only).
     bias : bool, default=True
+    pyramid : {"same", "full"}, default="same"
+        Every copy kept at the input's ``H x W`` (the SESN benchmark code's scheme) or
+        convolved at its whole rescaled size.
 
     Attributes
     ----------
@@ -69,6 +162,10 @@ class SIConv2d(OddKernelConv):
     >>> layer = SIConv2d(1, 4, kernel_size=5, factors=(0.5, 1.0, 2.0))
     >>> tuple(layer(torch.randn(2, 1, 28, 28)).shape)
     (2, 4, 28, 28)
+    >>> SIConv2d(1, 4, pyramid="valid")
+    Traceback (most recent call last):
+    ...
+    ValueError: pyramid must be one of 'same', 'full', got 'valid'.
     """
 
     def __init__(
@@ -81,11 +178,13 @@ class SIConv2d(OddKernelConv):
         mode="bilinear",
         antialias=True,
         bias=True,
+        pyramid="same",
     ):
         super().__init__(in_channels, out_channels, kernel_size)
         self.factors = Sequence(Real(low=0, closed="neither")).check(factors, "factors")
-        self.mode = Options(("bilinear", "bicubic", "nearest")).check(mode, "mode")
+        self.mode = _MODE.check(mode, "mode")
         self.antialias = bool(antialias)
+        self.pyramid = _PYRAMID.check(pyramid, "pyramid")
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -93,6 +192,27 @@ class SIConv2d(OddKernelConv):
     def reset_parameters(self):
         """The initialisation of ``nn.Conv2d`` (Kaiming-uniform)."""
         reset_conv_parameters(self.weight, self.bias)
+
+    def forward(self, x):
+        check_input_shape(self, x, self.in_channels)
+        responses = self._same_pyramid(x) if self.pyramid == "same" else self._full_pyramid(x)
+        return torch.cat(responses).max(dim=0).values
+
+    def _same_pyramid(self, x):
+        """The responses ``(n, B, O, H, W)`` of each group of factors, every copy at most ``H x W``."""
+        batch, channels, height, width = x.shape
+        antialias = self.antialias and self.mode != "nearest"
+        groups = _same_pyramid(
+            height, width, self.factors, self.mode, antialias, self.kernel_size // 2, x.dtype, x.device
+        )
+        responses = []
+        for rescale_rows, rescale_cols, back_rows, back_cols, padding in groups:
+            copies = torch.einsum("fih,bchw,fjw->fbcij", rescale_rows, x, rescale_cols)
+            copies = copies.reshape(-1, channels, *copies.shape[-2:])
+            out = F.conv2d(copies, self.weight, self.bias, padding=padding)
+            out = out.view(len(back_rows), batch, -1, *out.shape[-2:])
+            responses.append(torch.einsum("fih,fbohw,fjw->fboij", back_rows, out, back_cols))
+        return responses
 
     def _resize(self, x, size):
         if tuple(x.shape[-2:]) == size:
@@ -104,22 +224,21 @@ class SIConv2d(OddKernelConv):
             x, size=size, mode=self.mode, align_corners=False, antialias=self.antialias and shrinking
         )
 
-    def forward(self, x):
-        check_input_shape(self, x, self.in_channels)
+    def _full_pyramid(self, x):
+        """The response ``(1, B, O, H, W)`` of each factor, each copy convolved at its whole size."""
         height, width = x.shape[-2:]
         padding = self.kernel_size // 2
-        response = None
+        responses = []
         for factor in self.factors:
             size = (max(1, round(height * factor)), max(1, round(width * factor)))
             out = F.conv2d(self._resize(x, size), self.weight, self.bias, padding=padding)
-            out = self._resize(out, (height, width))
-            response = out if response is None else torch.maximum(response, out)
-        return response
+            responses.append(self._resize(out, (height, width))[None])
+        return responses
 
     def extra_repr(self):
         return super().extra_repr() + (
             f", factors={self.factors}, mode={self.mode!r}, antialias={self.antialias}, "
-            f"bias={self.bias is not None}"
+            f"bias={self.bias is not None}, pyramid={self.pyramid!r}"
         )
 
 
@@ -135,8 +254,9 @@ class SIConvNet(nn.Module):
 
     Simplifications: Kanazawa et al. evaluate a smaller network on their own MNIST-Scale;
     this is the parameter-matched network of the SESN benchmark (Sosnovik et al., 2020),
-    with the layer simplifications listed in :class:`SIConv2d` and an adaptive last
-    pooling (2 x 2 output for any image size).
+    whose shape-preserving pyramid (``pyramid="same"``) it uses by default, with the layer
+    simplifications listed in :class:`SIConv2d` and an adaptive last pooling (2 x 2 output
+    for any image size).
 
     Parameters
     ----------
@@ -149,6 +269,10 @@ class SIConvNet(nn.Module):
     antialias : bool, default=True
     widths, hidden, dropout
         As for :class:`~skscale.nn.models.PlainCNN`, whose layout this is.
+    pyramid : {"same", "full"}, default="same"
+        Every copy kept at the layer input's size, as the SESN benchmark code (one
+        convolution per factor), or convolved at its whole rescaled size (see
+        :class:`SIConv2d`).
     """
 
     def __init__(
@@ -162,11 +286,14 @@ class SIConvNet(nn.Module):
         widths=SESN_LAYOUT.widths,
         hidden=SESN_LAYOUT.hidden,
         dropout=SESN_LAYOUT.dropout,
+        pyramid="same",
     ):
         super().__init__()
 
         def make_conv(channels, width):
-            return SIConv2d(channels, width, kernel_size, factors, mode=mode, antialias=antialias)
+            return SIConv2d(
+                channels, width, kernel_size, factors, mode=mode, antialias=antialias, pyramid=pyramid
+            )
 
         self.features = mnist_blocks(in_channels, widths, make_conv)
         self.head = mnist_head(self.features[-1].num_features, n_classes, hidden, dropout)
