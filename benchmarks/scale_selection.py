@@ -240,7 +240,58 @@ def findings(results):
                 f"{prefix} {mechanism}: final ISR over the starts {', '.join(entry[mechanism])}: "
                 f"{', '.join(f'{v:.3g}' for v in finals)} (largest / smallest {spread:.2f})"
             )
-    return lines + target_lines(results)
+    return lines + target_lines(results) + [default_line(results)]
+
+
+def against_gradient(results, mechanism):
+    """``(better, worse)``: the distributions (descriptions) where ``mechanism`` has a lower / higher
+    test error than gradient learning from the same start beyond :data:`K_SE` paired SE."""
+    better, worse = [], []
+    for entry in results.values():
+        for start, records in entry.get(mechanism, {}).items():
+            reference = entry.get("gradient", {}).get(start)
+            if reference is None:
+                continue
+            errors, reference_errors = ([r["error"] for r in runs] for runs in (records, reference))
+            verdict = stats.verdict(*stats.paired_difference(errors, reference_errors)[:2], K_SE)
+            if verdict in ("better", "worse"):
+                (better if verdict == "better" else worse).append(f"{describe(entry)} from ISR {start}")
+    return better, worse
+
+
+def recommended_selection(results):
+    """The ``scale_selection`` the results support as the default.
+
+    A mechanism replaces gradient learning (the paper's) only where it dominates it: better
+    beyond :data:`K_SE` paired SE from some start on some distribution and worse from
+    none; of several, the one of lowest mean test error.
+    """
+    dominating = []
+    for mechanism in MECHANISMS[1:]:
+        better, worse = against_gradient(results, mechanism)
+        if better and not worse:
+            errors = [r["error"] for e in results.values() for g in e[mechanism].values() for r in g]
+            dominating.append((float(np.mean(errors)), mechanism))
+    return min(dominating)[1] if dominating else "gradient"
+
+
+def default_line(results):
+    """The finding that chooses the default ``scale_selection``, with its reasons."""
+    reasons = []
+    for mechanism in MECHANISMS[1:]:
+        better, worse = against_gradient(results, mechanism)
+        if better or worse:
+            reasons.append(
+                f"{mechanism} is better than gradient learning from the same start on "
+                f"{', '.join(better) or 'none'} and worse on {', '.join(worse) or 'none'}"
+            )
+        elif any(mechanism in entry for entry in results.values()):
+            reasons.append(f"{mechanism} is within {K_SE:g} paired SE of it everywhere")
+    return (
+        f"default scale_selection supported by these results: {recommended_selection(results)!r} "
+        f"(a mechanism replaces gradient learning only where it is better from some start and "
+        f"worse from none): " + "; ".join(reasons)
+    )
 
 
 def describe(entry):
@@ -421,6 +472,15 @@ def main(argv=None):
         records = harness.run_fits_resumable(fit_one, tasks, journal_keys, journal, args.n_jobs or 1)
     results = collect(profile, keys, records)
     missing = sum(record is None for record in records)
+    provenance = ""
+    if args.stored_only:
+        # The command that ran the fits; this report was written from their journal.
+        report.command = harness.command_line(NAME, [a for a in args.argv if a != "--stored-only"])
+        fit_hours = sum(record["wall_s"] for record in records if record is not None) / 3600
+        provenance = (
+            f" Written from the fit journal (`--stored-only`): the fits took {fit_hours:.1f} h of "
+            "one-thread wall time in all; the date, machine and wall time below are the report's."
+        )
     report.add(
         "Final scales and test errors",
         f"{'MNIST digits' if args.dataset == 'mnist' else 'Fashion-MNIST items'} rescaled onto "
@@ -431,6 +491,7 @@ def main(argv=None):
         "a sweep keeps its last, fine-tuned epoch). The validated grid's ISR is chosen on the mean "
         "validation error."
         + (f" {missing} of {len(records)} fits have not run yet: their rows are missing." if missing else "")
+        + provenance
         + "\n\n"
         + harness.markdown_table(
             ["distribution", "choice", "start ISR", "sigma_basis", "ISR", "test error %"],
@@ -440,7 +501,9 @@ def main(argv=None):
     report.add(
         "Convergence",
         f"A fit has converged when the best validation error of its last {stats.CONVERGENCE_WINDOW} "
-        f"epochs is no more than {stats.CONVERGENCE_TOLERANCE:g} points below its best before them.\n\n"
+        f"epochs is no more than {stats.CONVERGENCE_TOLERANCE:g} points below its best before them. "
+        "A sweep validates at the middle of its ISR range until it selects and at the selected ISR "
+        "after, so its last epochs' gain includes that move.\n\n"
         + "\n".join(f"- {line}" for line in convergence_lines(results)),
     )
     report.add(
