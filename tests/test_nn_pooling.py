@@ -277,5 +277,7 @@ def test_inference_in_chunks_gives_the_projection_of_the_whole_batch(layer, monk
         monkeypatch.setattr(
             conv, "_group_outputs", lambda images: calls.append(len(images)) or original(images)
         )
-        torch.testing.assert_close(conv.forward_max_projected(x), whole, rtol=0, atol=0)
+        # Equal up to float rounding: on these small maps the FFT path's matrix products
+        # (skscale.nn.dft) may round differently for 2 images than for 5.
+        torch.testing.assert_close(conv.forward_max_projected(x), whole, rtol=1e-5, atol=1e-7)
     assert calls == [2, 2, 1]

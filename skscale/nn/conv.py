@@ -8,9 +8,11 @@ share one convolution call. The largest support is Eq. 6 of the paper.
 Speed. Every support group is correlated either directly (``F.conv2d``) or through the
 FFT (:func:`skscale.nn.functional.fft_correlate_same`), as ``conv_impl`` asks. All groups
 that go through the FFT are merged into one call (its cost hardly depends on the kernel
-size, and the input is transformed once). With ``"auto"`` the groups with the largest
-kernels take the FFT, split by the one rule :func:`skscale.nn.planning.fft_split`
-(deterministic for a given input shape and for training vs inference).
+size, and the input is transformed once); on small maps (14 x 14 or 7 x 7 in the ``sesn``
+network) that call transforms by matrix products (:mod:`skscale.nn.dft`). With ``"auto"``
+the groups with the largest kernels take the FFT, split by the one rule
+:func:`skscale.nn.planning.fft_split` (deterministic for a given input shape and for training vs
+inference).
 ``per_scale_support=False`` instead zero-pads every scale's kernel to the largest
 support (:func:`skscale.basis.window_basis`) and runs one correlation for all scales
 (the SESN scheme), with the same result.
@@ -352,7 +354,7 @@ class _ScaleConv(HookCountingModule):
         if entry is None or entry[0] is not self._basis_cache or entry[1] != stamp:
             kernel = build_kernel()
             if impl == "fft":
-                kernel = kernel_spectrum(kernel, x.shape[-2], x.shape[-1], groups)
+                kernel = kernel_spectrum(kernel, x.shape[-2], x.shape[-1], groups, self.stride)
             entry = (self._basis_cache, stamp, kernel)
             self._kernel_cache[key] = entry
         kernel = entry[2]

@@ -22,13 +22,16 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.validation import Integer, Options
+from .dft import dft_correlate_spectrum, dft_kernel_spectrum
 from .planning import (
     CONV_IMPLS,
     conv_cost_estimates,
+    dft_grid_size,
     fft_grid_size,
     fft_split,
     next_fast_size,
     select_conv_impl,
+    uses_matrix_dft,
 )
 from .spectra import SpectrumGrid, cropped_image, images_per_call, padded_spectrum, rfft2_in_pieces
 
@@ -39,6 +42,7 @@ __all__ = [
     "correlate_spectrum",
     "KernelSpectrum",
     # Planning, re-exported from skscale.nn.planning where it is declared.
+    "uses_matrix_dft",
     "CONV_IMPLS",
     "next_fast_size",
     "select_conv_impl",
@@ -74,6 +78,8 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
     kernel is centred at the origin of that periodic grid, and the correlation is the
     inverse transform of ``X * conj(K)``, summed over input channels per group. Stride
     subsamples the full-resolution result. Half-precision inputs are computed in float32.
+    On small maps (:func:`uses_matrix_dft`) the transforms are matrix products on the
+    smallest grid without wrap-around (:func:`~skscale.nn.dft.dft_correlate_same`).
 
     Parameters
     ----------
@@ -96,7 +102,9 @@ def fft_correlate_same(x, kernel, stride=1, groups=1):
     """
     _check_shapes(x, kernel, stride, groups)
     result_dtype = torch.result_type(x, kernel)
-    spectrum = kernel_spectrum(kernel.to(_compute_dtype(result_dtype)), x.shape[-2], x.shape[-1], groups)
+    spectrum = kernel_spectrum(
+        kernel.to(_compute_dtype(result_dtype)), x.shape[-2], x.shape[-1], groups, stride
+    )
     return correlate_spectrum(x, spectrum, stride).to(result_dtype)
 
 
@@ -109,10 +117,12 @@ class KernelSpectrum(NamedTuple):
 
     Attributes
     ----------
-    factors : complex tensor
-        ``(1, g, C_out/g, F)`` with one input channel per group (a broadcast product) and
-        ``(g, F, C_in/g, C_out/g)`` otherwise (a matrix per group and frequency); ``F``
-        counts the frequencies of the ``fft_size`` grid.
+    factors : tensor
+        Complex: ``(1, g, C_out/g, F)`` with one input channel per group (a broadcast
+        product) and ``(g, F, C_in/g, C_out/g)`` otherwise (a matrix per group and
+        frequency); ``F`` counts the frequencies of the ``fft_size`` grid. Real, on small
+        maps (:func:`uses_matrix_dft`): the ``(2, F, 2 C_in, C_out)`` matrices of
+        :func:`~skscale.nn.dft.dft_kernel_spectrum`.
     fft_size : tuple of int
         ``(N_H, N_W)``, the periodic grid (:func:`~skscale.nn.planning.fft_grid_size`).
     out_channels : int
@@ -125,7 +135,7 @@ class KernelSpectrum(NamedTuple):
     groups: int
 
 
-def kernel_spectrum(kernel, height, width, groups=1):
+def kernel_spectrum(kernel, height, width, groups=1, stride=1):
     """The spectrum of ``kernel`` for :func:`correlate_spectrum` on ``height x width`` images.
 
     What :func:`fft_correlate_same` computes from the kernel on every call; a caller that
@@ -137,6 +147,9 @@ def kernel_spectrum(kernel, height, width, groups=1):
     height, width : int
         Size of the images it will be correlated with.
     groups : int, default=1
+    stride : int, default=1
+        The stride of the correlation (the matrix-DFT spectrum of small maps,
+        :func:`uses_matrix_dft`, serves stride 1 only).
 
     Returns
     -------
@@ -144,6 +157,9 @@ def kernel_spectrum(kernel, height, width, groups=1):
     """
     # Python ints (a recorded graph, torch.jit.trace, sees sizes as tensors): the FFT grid is static.
     out_channels, group_in, size, _ = (int(n) for n in kernel.shape)
+    if uses_matrix_dft(height, width, size, groups, stride):
+        factors = dft_kernel_spectrum(kernel, height, width)
+        return KernelSpectrum(factors, dft_grid_size(int(height), int(width), size), out_channels, groups)
     half = size // 2
     fft_h, fft_w = fft_grid_size(int(height), int(width), size)
     # Correlation with k is convolution with the flipped kernel, whose spectrum is
@@ -178,6 +194,10 @@ def correlate_spectrum(x, spectrum, stride=1):
     out : tensor of shape (B, C_out, ceil(H / stride), ceil(W / stride)), in the
         spectrum's real dtype.
     """
+    if not spectrum.factors.is_complex():
+        if stride != 1:
+            raise ValueError(f"a matrix-DFT spectrum correlates with stride 1, got stride={stride}.")
+        return dft_correlate_spectrum(x.to(spectrum.factors.dtype), spectrum.factors, spectrum.fft_size)
     x = x.to(spectrum.factors.real.dtype)
     in_channels, height, width = (int(n) for n in x.shape[1:])
     size = spectrum.fft_size

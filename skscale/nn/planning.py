@@ -21,6 +21,8 @@ __all__ = [
     "CONV_IMPLS",
     "next_fast_size",
     "fft_grid_size",
+    "dft_grid_size",
+    "uses_matrix_dft",
     "conv_cost_estimates",
     "select_conv_impl",
     "fft_split",
@@ -40,6 +42,11 @@ _COST_MODEL = {
 }
 # oneDNN switches to a slower algorithm for kernels of this size and more.
 _DIRECT_LARGE_KERNEL = 15
+# The FFT path on small maps (uses_matrix_dft): transforms by matrix products on grids up to
+# this side, and its cost constants (per real multiply-add of the spectral product, per
+# multiply-add of the transforms), keyed by whether a backward pass follows.
+_MATRIX_DFT_GRID = 24
+_MATRIX_DFT_COST = {True: (5.0, 5.0), False: (3.5, 1.0)}
 
 
 def next_fast_size(n):
@@ -77,14 +84,14 @@ def next_fast_size(n):
     return best
 
 
-def fft_grid_size(height, width, kernel_size):
-    """Side lengths ``(N_H, N_W)`` of the periodic grid of the FFT correlation.
+def dft_grid_size(height, width, kernel_size):
+    """The smallest periodic grid ``(N_H, N_W)`` on which a "same" correlation does not wrap around.
 
     With the kernel centred at index 0 of a periodic grid of side ``n``, the output at
     ``i`` reads the input indices ``i - p .. i + p`` modulo ``n`` (``p = l // 2``); they
     all fall on the image or on zero padding when ``n >= H + p``, so no wrap-around
-    reaches an output pixel. ``n >= l`` keeps the kernel unfolded, and every side is a
-    :func:`next_fast_size`.
+    reaches an output pixel; ``n >= l`` keeps the kernel unfolded. The grid of the
+    matrix-DFT correlation (:mod:`skscale.nn.dft`).
 
     Parameters
     ----------
@@ -95,15 +102,73 @@ def fft_grid_size(height, width, kernel_size):
 
     Returns
     -------
-    fft_height, fft_width : int
+    grid_height, grid_width : int
+
+    Examples
+    --------
+    >>> dft_grid_size(7, 7, 13)
+    (13, 13)
+    """
+    half = kernel_size // 2
+    return max(height + half, kernel_size), max(width + half, kernel_size)
+
+
+def fft_grid_size(height, width, kernel_size):
+    """Side lengths ``(N_H, N_W)`` of the periodic grid of the FFT correlation.
+
+    Those of :func:`dft_grid_size` (no wrap-around), each rounded up to a
+    :func:`next_fast_size`; arguments as there.
 
     Examples
     --------
     >>> fft_grid_size(168, 168, 25)
     (180, 180)
     """
-    half = kernel_size // 2
-    return next_fast_size(max(height + half, kernel_size)), next_fast_size(max(width + half, kernel_size))
+    grid_h, grid_w = dft_grid_size(height, width, kernel_size)
+    return next_fast_size(grid_h), next_fast_size(grid_w)
+
+
+def uses_matrix_dft(height, width, kernel_size, groups=1, stride=1):
+    """Whether the FFT path transforms by matrix products (:mod:`skscale.nn.dft`) for this shape.
+
+    On maps small enough that :func:`dft_grid_size` has sides of at most 24 (14 x 14 maps
+    with kernels up to 21, 7 x 7 maps with any kernel), without channel groups or stride:
+    there a call into the FFT library per transform and the change of spectrum layout
+    dominate, and the matrix DFT takes a fraction of their time.
+
+    Parameters
+    ----------
+    height, width, kernel_size : int
+        Image size and odd kernel size ``l``.
+    groups, stride : int, default=1
+        Channel groups and stride of the correlation.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> uses_matrix_dft(14, 14, 15), uses_matrix_dft(28, 28, 15), uses_matrix_dft(14, 14, 15, groups=2)
+    (True, False, False)
+    """
+    if groups != 1 or stride != 1:
+        return False
+    return max(dft_grid_size(int(height), int(width), int(kernel_size))) <= _MATRIX_DFT_GRID
+
+
+def _matrix_dft_cost(kernel_size, height, width, in_channels, out_channels, batch_size, backward):
+    """Modelled cost of the matrix-DFT correlation (see :func:`conv_cost_estimates`)."""
+    product_cost, transform_cost = _MATRIX_DFT_COST[bool(backward)]
+    grid_h, grid_w = dft_grid_size(height, width, kernel_size)
+    half = grid_w // 2 + 1
+    pairs = in_channels * out_channels
+    # Two real matrix products per transform: along the columns, then along the rows.
+    per_image = 2 * height * half * (width + 2 * grid_h)
+    per_kernel = 2 * kernel_size * half * (kernel_size + 2 * grid_h)
+    transforms = batch_size * (in_channels + out_channels) * per_image + pairs * per_kernel
+    products = 4 * batch_size * pairs * grid_h * half
+    return product_cost * products + transform_cost * transforms
 
 
 @lru_cache(maxsize=1024)
@@ -142,6 +207,15 @@ def conv_cost_estimates(
     shapes of ``python -m benchmarks.speed --calibrate`` (1 to 63 input channels, 7 to 168
     pixels, kernels 3 to 41; see ``benchmarks/results/speed.md``).
 
+    On small maps, where the FFT path transforms by matrix products
+    (:func:`uses_matrix_dft`), its cost is instead ``p * 4 B C_out (C_in / groups) F`` for
+    the real products (``F = N_H (N_W // 2 + 1)`` frequencies of :func:`dft_grid_size`) plus
+    ``t`` times the multiply-adds of the transforms, ``2 H K (W + 2 N_H)`` for each of the
+    ``B (C_in + C_out)`` images and ``2 l K (l + 2 N_H)`` for each of the
+    ``C_out C_in`` kernels (``K = N_W // 2 + 1``), with ``p, t`` = ``5, 5`` for training and
+    ``3.5, 1`` for inference: fitted to the ``sesn`` network's layers on 14 and 7 pixels
+    (32 and 63 input channels, kernels 7 to 15, batches of 64 and 128) on one CPU thread.
+
     Parameters
     ----------
     kernel_size : int
@@ -178,6 +252,9 @@ def conv_cost_estimates(
     direct = batch_size * pairs * taps
     if kernel_size >= _DIRECT_LARGE_KERNEL:
         direct *= large_kernel_factor
+    if uses_matrix_dft(height, width, kernel_size, groups, stride):
+        fft = _matrix_dft_cost(kernel_size, height, width, in_channels, out_channels, batch_size, backward)
+        return float(direct), float(fft)
     transforms = batch_size * (in_channels + out_channels) + pairs
     points = fft_h * fft_w * math.log2(fft_h * fft_w)
     products = batch_size * pairs * fft_h * (fft_w // 2 + 1)
