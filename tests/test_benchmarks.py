@@ -225,7 +225,12 @@ GENERATED = re.compile(
     re.S | re.M,
 )
 #: The documents that quote generated findings, and those that name results files.
-QUOTING_DOCUMENTS = ["benchmarks/README.md", "docs/user_guide/layers.rst", "docs/user_guide/benchmarks.rst"]
+QUOTING_DOCUMENTS = [
+    "benchmarks/README.md",
+    "docs/user_guide/layers.rst",
+    "docs/user_guide/benchmarks.rst",
+    "docs/user_guide/tolerance.rst",
+]
 NAMING_DOCUMENTS = [
     "benchmarks/README.md",
     "benchmarks/results/archive/README.md",
