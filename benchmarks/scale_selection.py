@@ -270,7 +270,7 @@ def recommended_selection(results):
     for mechanism in MECHANISMS[1:]:
         better, worse = against_gradient(results, mechanism)
         if better and not worse:
-            errors = [r["error"] for e in results.values() for g in e[mechanism].values() for r in g]
+            errors = [r["error"] for entry in results.values() for r in fits_of(entry, mechanism)]
             dominating.append((float(np.mean(errors)), mechanism))
     return min(dominating)[1] if dominating else "gradient"
 
@@ -292,6 +292,11 @@ def default_line(results):
         f"(a mechanism replaces gradient learning only where it is better from some start and "
         f"worse from none): " + "; ".join(reasons)
     )
+
+
+def fits_of(entry, choice):
+    """Every fit record of ``choice`` in a results entry, over its starts and seeds."""
+    return [record for records in entry.get(choice, {}).values() for record in records]
 
 
 def describe(entry):
@@ -350,8 +355,8 @@ def target_lines(results):
             )
     for mechanism in MECHANISMS:
         costs = [
-            np.mean([r["wall_s"] for records in entry[mechanism].values() for r in records])
-            / np.mean([r["wall_s"] for records in entry["fixed"].values() for r in records])
+            np.mean([r["wall_s"] for r in fits_of(entry, mechanism)])
+            / np.mean([r["wall_s"] for r in fits_of(entry, "fixed")])
             for entry in results.values()
             if entry.get(mechanism)
         ]
@@ -369,7 +374,7 @@ def convergence_lines(results):
     lines = []
     for entry in results.values():
         for choice in ("fixed", *MECHANISMS):
-            records = [r for group in entry.get(choice, {}).values() for r in group]
+            records = fits_of(entry, choice)
             if not records:
                 continue
             gains = [r["last_epochs_gain"] for r in records if np.isfinite(r["last_epochs_gain"])]
@@ -389,10 +394,10 @@ def cost_rows(results):
     rows = []
     for entry in results.values():
         n_seeds = len(entry["seeds"])
-        grid_wall = sum(r["wall_s"] for records in entry["fixed"].values() for r in records) / n_seeds
+        grid_wall = sum(r["wall_s"] for r in fits_of(entry, "fixed")) / n_seeds
         rows.append([describe(entry), "validated grid", len(entry["fixed"]), f"{grid_wall:.0f}"])
         for mechanism in (m for m in MECHANISMS if m in entry):
-            walls = [r["wall_s"] for records in entry[mechanism].values() for r in records]
+            walls = [r["wall_s"] for r in fits_of(entry, mechanism)]
             label = "sweep (no start)" if mechanism == "sweep" else f"{mechanism} (one start)"
             rows.append(["", label, 1, f"{np.mean(walls):.0f}"])
     return rows
