@@ -201,7 +201,7 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
     val_error, best_epoch, val_history = None, None, None
     if settings["n_val"]:
         best_epoch, val_error = harness.best_epoch(clf)
-        val_history = [100.0 * (1.0 - float(accuracy)) for accuracy in clf.history[:, "valid_acc"]]
+        val_history = harness.val_history(clf)
     harness.log(
         f"{dataset} seed {seed} {'+' if augmented else ' '} {architecture}/{parameterisation}: error "
         f"{error:.2f} % (fit {fit_s / 60:.1f} min, predict {predict_s:.0f} s)"
@@ -266,11 +266,6 @@ def fit_key(settings, dataset, seed, augmented, architecture, parameterisation):
         dataset=dataset,
         protocol=harness.protocol_digest(protocol_settings(settings, dataset)),
     )
-
-
-def journal_path(markdown):
-    """The append-only fit journal beside a results file: ``<stem>.fits.jsonl``."""
-    return Path(markdown).with_suffix(".fits.jsonl")
 
 
 def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
@@ -522,7 +517,7 @@ def main(argv=None):
         profile,
         variant=dataset,
     )
-    journal = journal_path(report.paths()[0])
+    journal = harness.journal_path(report.paths()[0])
     harness.log(f"fits journal: {journal} (delete it to fit everything again)")
     results, missing = run(settings, dataset, args.device, args.n_jobs or 1, journal=journal)
     checkpoint = (

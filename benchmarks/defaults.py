@@ -81,7 +81,7 @@ def fit_one(profile, dataset, seed, params, device="cpu"):
     start = time.perf_counter()
     clf.fit(X_train, y_train)
     wall = time.perf_counter() - start
-    val_history = [100.0 * (1.0 - float(accuracy)) for accuracy in clf.history[:, "valid_acc"]]
+    val_history = harness.val_history(clf)
     record = {
         "error": harness.error_rate(clf, X_test, y_test),
         "val_error": harness.best_epoch(clf)[1],
@@ -147,7 +147,7 @@ def findings(results, reference):
 def main(argv=None):
     args, profile = harness.setup(harness.make_parser(__doc__.splitlines()[0]), argv)
     report = harness.Report(NAME, "The classifier's defaults", args, profile)
-    journal = report.paths()[0].with_suffix(".fits.jsonl")
+    journal = harness.journal_path(report.paths()[0])
     settings = harness.profile_dict(profile)
     digest = harness.protocol_digest({**settings, "epoch_cap": EPOCH_CAP, "patience": PATIENCE})
     grid = combinations()

@@ -28,7 +28,6 @@ import numpy as np
 from benchmarks import stats
 from benchmarks.config import (
     LEARN_START,
-    PAPER_DIGIT_SIZE,
     PROFILES,
     RESULTS_DIR,
     SWEEP_SIGMA_BASIS,
@@ -152,20 +151,28 @@ def setup(parser, argv=None, sections=("training",)):
 
 
 # ---------------------------------------------------------------------------- data
+def _shuffled_and_shrunk(bunch, size):
+    """A loader's images and labels shuffled once (fixed seed), the images downsampled to
+    ``size`` pixels (antialiased; unchanged at their own size), and its source name."""
+    from skscale.datasets import rescale_images
+
+    order = np.random.RandomState(0).permutation(len(bunch.target))
+    images, labels = bunch.data[order], bunch.target[order]
+    side = images.shape[-1]
+    if size != side:
+        images = rescale_images(images, size / side, output_size=size, antialias=True)
+    return images, labels, bunch.source
+
+
 @lru_cache(maxsize=4)
 def load_digits(digit_size, source="auto"):
     """MNIST digits (shuffled once, fixed seed) downsampled to ``digit_size`` pixels.
 
     Returns ``(images, labels, source_name)``; images are float32 in [0, 1].
     """
-    from skscale.datasets import load_mnist, rescale_images
+    from skscale.datasets import load_mnist
 
-    mnist = load_mnist(source=source)
-    order = np.random.RandomState(0).permutation(len(mnist.target))
-    images, labels = mnist.data[order], mnist.target[order]
-    if digit_size != PAPER_DIGIT_SIZE:
-        images = rescale_images(images, digit_size / PAPER_DIGIT_SIZE, output_size=digit_size, antialias=True)
-    return images, labels, mnist.source
+    return _shuffled_and_shrunk(load_mnist(source=source), digit_size)
 
 
 @lru_cache(maxsize=2)
@@ -175,14 +182,9 @@ def load_fashion_items(item_size):
     Returns ``(images, labels, source_name)``; images are float32 in [0, 1]. An item fills
     its frame, where a digit fills :data:`~skscale.datasets.MNIST_OBJECT_FRACTION` of it.
     """
-    from skscale.datasets import load_fashion_mnist, rescale_images
+    from skscale.datasets import load_fashion_mnist
 
-    fashion = load_fashion_mnist()
-    order = np.random.RandomState(0).permutation(len(fashion.target))
-    images, labels = fashion.data[order], fashion.target[order]
-    side = images.shape[-1]
-    images = rescale_images(images, item_size / side, output_size=item_size, antialias=True)
-    return images, labels, fashion.source
+    return _shuffled_and_shrunk(load_fashion_mnist(), item_size)
 
 
 # The objects a Dynamic Scale split can be made of: MNIST's digits or Fashion-MNIST's items.
@@ -339,6 +341,17 @@ def checkpoint(monitor, max_epochs, patience=None):
         load_best=True,
         sink=lambda *args, **kwargs: None,
     )
+
+
+def val_history(clf):
+    """The validation error (%) after every epoch of a fit that validated (``valid_acc``)."""
+    return [100.0 * (1.0 - float(accuracy)) for accuracy in clf.history[:, "valid_acc"]]
+
+
+def journal_path(markdown):
+    """The append-only fit journal beside a results file: ``<stem>.fits.jsonl``
+    (:func:`run_fits_resumable`)."""
+    return Path(markdown).with_suffix(".fits.jsonl")
 
 
 def best_epoch(clf):

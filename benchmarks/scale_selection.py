@@ -88,7 +88,7 @@ def fit_one(profile, scale_range, seed, choice, isr, device="cpu", dataset="mnis
         val_error = float(100 * clf.isr_validation_errors_.min())
     else:
         val_error = harness.best_epoch(clf)[1]
-    val_history = [100.0 * (1.0 - float(accuracy)) for accuracy in clf.history[:, "valid_acc"]]
+    val_history = harness.val_history(clf)
     record = {
         "error": harness.error_rate(clf, data["X_test"], data["y_test"]),
         "val_error": val_error,
@@ -464,7 +464,7 @@ def main(argv=None):
         profile,
         variant=None if args.dataset == "mnist" else args.dataset,
     )
-    journal = report.paths()[0].with_suffix(".fits.jsonl")
+    journal = harness.journal_path(report.paths()[0])
     harness.log(f"fits journal: {journal} (delete it to fit everything again)")
     keyed = tasks_of(profile, args.device, args.dataset, tuple(args.shapes))
     keys = [key for key, _ in keyed]

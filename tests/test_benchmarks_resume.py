@@ -97,7 +97,7 @@ def fake_fit_one(settings, dataset, seed, augmented, architecture, parameterisat
 def test_baselines_run_resumes_from_its_journal_keyed_by_the_protocol(tmp_path, monkeypatch):
     settings = {**config.PROFILES["smoke"].mnist_scale, "seeds": (0, 1), "max_epochs": 3}
     monkeypatch.setattr(baselines, "fit_one", fake_fit_one)
-    journal = baselines.journal_path(tmp_path / "baselines-smoke-mnist.md")
+    journal = harness.journal_path(tmp_path / "baselines-smoke-mnist.md")
     assert journal.name == "baselines-smoke-mnist.fits.jsonl"
     fake_fit_one.calls = 0
     first, _ = baselines.run(settings, "mnist", journal=journal)
