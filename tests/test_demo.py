@@ -61,23 +61,30 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
     assert all("+/-" in row for row in rows)
     assert "   best: " in printed
     assert "test error" in printed and "test error [%] per data scale:" in printed
-    # init_isr="auto" beside the grid's best: its test error and its cost, 1 fit against the grid's.
+    # The default classifier beside the grid's best: its test error and its cost, 1 fit against the grid's.
     per_half = QUICK.cv * n_isr
     assert (
         f"the grid search chose the best fixed and the best learned ISR with {2 * per_half} "
-        f"cross-validation fits ({per_half} each) and 2 refits"
+        "cross-validation fits"
     ) in printed
+    assert f"({per_half} each) and 2 refits; the default classifier needed 1 fit" in printed
     tested_lines = [line.strip() for line in printed.splitlines() if re.search(r"test error +[\d.]+%", line)]
     assert len(tested_lines) == 3
-    fixed_line, learned_line, auto_line = tested_lines
-    assert fixed_line.startswith("fixed ISR ") and f"{per_half + 1} fits" in fixed_line
-    assert learned_line.startswith("learned ISR from ") and f"{per_half + 1} fits" in learned_line
+    fixed_line, learned_line, default_line = tested_lines
+    duration = r"\d+:\d\d"
+    assert re.search(rf"^fixed ISR .* {per_half + 1} fits +{duration}", fixed_line), fixed_line
+    assert re.search(rf"^learned ISR from .* {per_half + 1} fits +{duration}", learned_line), learned_line
     assert re.match(
-        r"learned ISR from init_isr='auto' +test error +[\d.]+% +1 fit +\(estimated ISR [\d.]+, learned ISR",
-        auto_line,
-    ), auto_line
+        rf"default classifier \('gradient', ISR from 3.00\) +test error +[\d.]+% +1 fit +{duration} +"
+        r"\(learned sigma_basis [\d.]+ px, ISR [\d.]+\)",
+        default_line,
+    ), default_line
     assert sum("<- best of the search" in line for line in tested_lines) == 1
-    assert "<- best" not in auto_line
+    assert "<- best" not in default_line
+    # The fitting time of each: the grid's half (its fits and refit) costs more than the one default fit.
+    minutes, secs = zip(*(re.search(rf"fits? +({duration})", line)[1].split(":") for line in tested_lines))
+    fixed_s, learned_s, default_s = (60 * int(m) + int(s) for m, s in zip(minutes, secs))
+    assert fixed_s > default_s and learned_s > default_s
     assert "Done in " in printed
 
     # The files: three PNG figures and two CSV tables.
@@ -111,8 +118,9 @@ def test_quick_demo_prints_the_table_and_writes_every_file(tmp_path, capsys):
     assert all(0.0 <= float(row["test_error"]) < 0.9 for row in tested)
     with open(output / "error_per_scale.csv", newline="") as file:
         per_scale = list(csv.DictReader(file))
+    assert {row["fit"] for row in per_scale} == {"fixed", "isr", "default"}
     assert {row["parameterisation"] for row in per_scale} == {"fixed", "isr"}
-    assert sum(row["init_isr"] == "auto" for row in per_scale) == QUICK.error_bins
+    assert sum(row["fit"] == "default" for row in per_scale) == QUICK.error_bins
     assert sum(int(row["n_digits"]) for row in per_scale) == 3 * QUICK.n_test
 
 
