@@ -226,6 +226,7 @@ GENERATED = re.compile(
 )
 #: The documents that quote generated findings, and those that name results files.
 QUOTING_DOCUMENTS = [
+    "README.md",
     "benchmarks/README.md",
     "docs/user_guide/layers.rst",
     "docs/user_guide/benchmarks.rst",
