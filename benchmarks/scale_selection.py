@@ -486,13 +486,14 @@ def main(argv=None):
             f" Written from the fit journal (`--stored-only`): the fits took {fit_hours:.1f} h of "
             "one-thread wall time in all; the date, machine and wall time below are the report's."
         )
+    noun = "digits" if args.dataset == "mnist" else "items"
     report.add(
         "Final scales and test errors",
-        f"{'MNIST digits' if args.dataset == 'mnist' else 'Fashion-MNIST items'} rescaled onto "
+        f"{'MNIST' if args.dataset == 'mnist' else 'Fashion-MNIST'} {noun} rescaled onto "
         f"{profile.canvas_size}-pixel canvases. "
         f"Start sigma_basis = {SIGMA_BASIS:g} (paper units); the form learned by gradient is "
         f"{profile.form!r}. Mean ± sample std over {len(profile.seeds)} seed(s). Early stopping on "
-        f"{profile.n_val} held-out validation digits, patience {PATIENCE} epochs (best epoch restored; "
+        f"{profile.n_val} held-out validation {noun}, patience {PATIENCE} epochs (best epoch restored; "
         "a sweep keeps its last, fine-tuned epoch). The validated grid's ISR is chosen on the mean "
         "validation error."
         + (f" {missing} of {len(records)} fits have not run yet: their rows are missing." if missing else "")
