@@ -126,12 +126,15 @@ def test_the_default_scale_selection_is_the_one_the_committed_measurement_suppor
     from skscale import ScaleEquivariantClassifier
 
     results = Path(__file__).parents[1] / "benchmarks/results"
-    stored = json.loads((results / "scale_selection-cpu.json").read_text())["results"]["results"]
-    assert {"2.83", "4.76", "8"} <= set(stored)
-    assert all({"fixed", "gradient", "sweep", "response"} <= set(entry) for entry in stored.values())
-    recommended = scale_selection.recommended_selection(stored)
-    assert ScaleEquivariantClassifier().scale_selection == recommended
-    assert f"- {scale_selection.default_line(stored)}\n" in (results / "scale_selection-cpu.md").read_text()
+    # Dynamic Scale MNIST on three distributions, and Fashion-MNIST items on two shapes of [1, 8].
+    for name, distributions in [("cpu", {"2.83", "4.76", "8"}), ("cpu-fashion", {"8", "8 lognormal"})]:
+        stored = json.loads((results / f"scale_selection-{name}.json").read_text())["results"]["results"]
+        assert distributions <= set(stored)
+        assert all({"fixed", "gradient", "sweep", "response"} <= set(entry) for entry in stored.values())
+        recommended = scale_selection.recommended_selection(stored)
+        assert ScaleEquivariantClassifier().scale_selection == recommended
+        report = (results / f"scale_selection-{name}.md").read_text()
+        assert f"- {scale_selection.default_line(stored)}\n" in report
 
 
 @pytest.mark.skipif(
