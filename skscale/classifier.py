@@ -60,7 +60,9 @@ class ScaleEquivariantClassifier(ScaleNetworkMixin, NeuralNetClassifier):
         Number of internal scales ``N_S``. This and the four scale hyper-parameters below
         (declared once, in :class:`skscale.nn.ScaleSpec`) default to None: the
         architecture's own setting (its ``scale_defaults``; ``"table1"``: 3 scales from
-        ``init_sigma_basis=2.0``, ``init_isr=3.0``, ``"isr"``, ``kernel_extent=2.0``;
+        ``init_sigma_basis=1.0``, ``init_isr=3.0``, ``"isr"``, ``kernel_extent=4.0``, with
+        ``lr=1e-3`` the combination of lowest validation error in
+        ``benchmarks/results/defaults-cpu.md``;
         ``"sesn"``: SESN's 4 scales from 1.5 and 2.0). A value you give wins.
         ``scale_spec_`` records what the network was built with.
     parameterisation : {"isr", "authors", "log", "ratios", "spacing", "direct", "fixed"}, optional

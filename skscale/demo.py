@@ -101,10 +101,12 @@ class DemoConfig:
         Training epochs of every fit.
     init_isr : tuple of float
         Initial ISRs searched besides the tolerance model's recommendation.
-    init_sigma_basis : float
-        Initial smallest internal scale, in pixels (28 x 28 digits).
+    init_sigma_basis : float, optional
+        Initial smallest internal scale, in pixels (28 x 28 digits); None (the default):
+        the classifier's default.
     n_scales, n_filters, lr, batch_size
-        Classifier hyper-parameters (``n_scales`` also sizes the tolerance model).
+        Classifier hyper-parameters (``n_scales`` also sizes the tolerance model); ``lr``
+        None (the default): the classifier's default.
     error_bins : int
         Bins (log-spaced) of the test error per scale.
     """
@@ -114,15 +116,15 @@ class DemoConfig:
     cv: int
     max_epochs: int
     init_isr: tuple = (1.5, 4.0)
-    init_sigma_basis: float = 1.0
+    init_sigma_basis: float = None
     n_scales: int = 3
     n_filters: int = 16
-    lr: float = 0.01
+    lr: float = None
     batch_size: int = 32
     error_bins: int = 7
 
 
-#: The full demo: 6 configurations x 3 folds of 20 epochs on 2,000 digits (about 4
+#: The full demo: 6 configurations x 3 folds of 20 epochs on 2,000 digits (about 5
 #: minutes on 2 idle cores).
 FULL = DemoConfig(n_train=2000, n_test=3000, cv=3, max_epochs=20)
 # The fields of DemoConfig that are hyper-parameters of the classifier, under its names.
@@ -298,10 +300,10 @@ def fit_tolerance_model(scales, n_scales=3):
 def make_pipeline(config, random_state=0):
     """``Pipeline([("standardize", ImageStandardizer()), ("classifier", ...)])``.
 
-    The classifier is the Table-1 network with the sizes of ``config``; the search
-    sets its ``parameterisation`` and ``init_isr``.
+    The classifier is the Table-1 network with the sizes of ``config`` (its defaults
+    where ``config`` holds None); the search sets its ``parameterisation`` and ``init_isr``.
     """
-    sizes = {name: getattr(config, name) for name in _CLASSIFIER_SIZES}
+    sizes = {name: getattr(config, name) for name in _CLASSIFIER_SIZES if getattr(config, name) is not None}
     classifier = ScaleEquivariantClassifier(architecture="table1", random_state=random_state, **sizes)
     return Pipeline([("standardize", ImageStandardizer()), ("classifier", classifier)])
 
@@ -709,7 +711,8 @@ def compute_demo(
         stream,
         "2. Grid search: internal scales fixed or learned, initial ISR in "
         f"{{{', '.join(f'{value:g}' for value in grid['classifier__init_isr'])}}} "
-        f"(sigma_basis {config.init_sigma_basis:g} px, {config.max_epochs} epochs per fit)",
+        f"(sigma_basis {pipeline[-1]._scale_spec().init_sigma_basis:g} px, lr {pipeline[-1].lr:g}, "
+        f"{config.max_epochs} epochs per fit)",
     )
     with search_backend(backend, n_jobs=n_jobs, scheduler=scheduler) as workers:
         search, records = run_search(

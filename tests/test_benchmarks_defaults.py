@@ -6,12 +6,13 @@ from benchmarks import defaults
 
 
 def test_defaults_end_to_end_on_the_smoke_profile(tmp_path, monkeypatch):
-    monkeypatch.setattr(
-        defaults, "GRID", {"lr": (1e-3, 1e-2), "init_sigma_basis": (2.0,), "kernel_extent": (2.0,)}
-    )
+    # Two learning rates, the current defaults of the rest (the report compares with them).
+    current = defaults.current_defaults()
+    grid = {"lr": (1e-3, 1e-2), **{name: (current[name],) for name in ("init_sigma_basis", "kernel_extent")}}
+    monkeypatch.setattr(defaults, "GRID", grid)
     results = defaults.main(["--profile", "smoke", "--output-dir", str(tmp_path)])
-    assert set(results) == {"lr 0.001, sigma 2, k 2", "lr 0.01, sigma 2, k 2"}
-    fit = results["lr 0.01, sigma 2, k 2"]["dynamic8"][0]
+    assert set(results) == {defaults.label(c) for c in defaults.combinations()} and len(results) == 2
+    fit = results[defaults.label({**current, "lr": 1e-2})]["dynamic8"][0]
     assert len(fit["val_history"]) == fit["epochs"] <= defaults.EPOCH_CAP
     stored = json.loads((tmp_path / "defaults-smoke.json").read_text())["results"]
     assert stored["recommended"] == defaults.recommended(results)
@@ -46,3 +47,18 @@ def test_the_current_defaults_are_read_from_the_code():
     assert current["lr"] == ScaleEquivariantClassifier().lr
     assert current["kernel_extent"] == Table1Net.scale_defaults.kernel_extent
     assert defaults.label(current) in {defaults.label(c) for c in defaults.combinations()}
+
+
+def test_the_classifier_defaults_are_the_ones_the_committed_measurement_recommends():
+    """``lr``, ``init_sigma_basis`` and ``kernel_extent`` of ``ScaleEquivariantClassifier()``
+    are the combination of lowest validation error in benchmarks/results/defaults-cpu.json."""
+    from pathlib import Path
+
+    results = Path(__file__).parents[1] / "benchmarks/results"
+    stored = json.loads((results / "defaults-cpu.json").read_text())["results"]
+    assert set(stored["results"]) == {defaults.label(c) for c in defaults.combinations()}
+    assert all(len(runs) == 3 for by_dataset in stored["results"].values() for runs in by_dataset.values())
+    assert stored["recommended"] == defaults.recommended(stored["results"])
+    assert defaults.label(defaults.current_defaults()) == stored["recommended"]
+    report = (results / "defaults-cpu.md").read_text()
+    assert f"- lowest mean validation error: {stored['recommended']} (" in report
