@@ -408,6 +408,25 @@ class ScaleNetworkMixin:
         if self.scale_augmentation is not None:
             self._augmentation_rng_ = augmentation_generator(self._seed_, len(self.history))
 
+    def train_step(self, batch, **fit_params):
+        """skorch's training step, ended with a clear error once the loss or the internal
+        scales stop being finite: the fit has diverged."""
+        step = super().train_step(batch, **fit_params)
+        # One check (one device synchronisation) of the loss and every internal scale parameter.
+        values = [step["loss"].detach().reshape(-1)]
+        values += [
+            p.detach().reshape(-1)
+            for scales in find_internal_scales(self.module_)
+            for p in scales.parameters()
+        ]
+        if not bool(torch.isfinite(torch.cat(values)).all()):
+            raise ValueError(
+                f"Training diverged in epoch {len(self.history)}: the loss or the internal scales are no "
+                f"longer finite at lr={self.lr!r}, scale_lr={self.scale_lr!r}. Lower lr (or scale_lr, "
+                "the internal scales' learning rate)."
+            )
+        return step
+
     def train_step_single(self, batch, **fit_params):
         """skorch's training step, on images rescaled by ``scale_augmentation`` if set."""
         return super().train_step_single(self._augmented(batch), **fit_params)

@@ -266,6 +266,8 @@ def test_every_declared_parameter_accepts_a_valid_value_and_refuses_invalid_ones
     # The table is read, not copied: a new entry of _parameter_constraints is covered here.
     assert name in ScaleEquivariantClassifier().get_params()
     X, y = blobs_images(n=20, size=8)
+    if valid and name in ("lr", "scale_lr"):
+        value = 0.05  # the table's typical 1.0 is valid but diverges (test_a_diverging_fit_...)
     clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 1, "batch_size": 4, name: value})
     if valid:
         clf.fit(X, y)
@@ -276,6 +278,20 @@ def test_every_declared_parameter_accepts_a_valid_value_and_refuses_invalid_ones
     message = str(caught.value)
     assert message.startswith(f"{name} must be ") and message.endswith(f", got {value!r}."), message
     assert not hasattr(clf, "module_")
+
+
+@pytest.mark.parametrize("rates", [dict(lr=1.0), dict(lr=0.05, scale_lr=1.0)])
+def test_a_diverging_fit_stops_with_an_error_naming_the_learning_rates(rates):
+    # Adam at rate 1 drives the internal scales of this small network to NaN in the first epoch.
+    X, y = blobs_images(n=20, size=8)
+    clf = ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 3, "batch_size": 4, **rates})
+    with pytest.raises(ValueError) as caught:
+        clf.fit(X, y)
+    message = str(caught.value)
+    assert message.startswith("Training diverged in epoch 1: the loss or the internal scales are no longer")
+    assert f"lr={rates['lr']!r}, scale_lr={rates.get('scale_lr')!r}. Lower lr (or scale_lr" in message
+    # At a sound rate the same fit trains on.
+    ScaleEquivariantClassifier(**{**SMALL, "max_epochs": 3, "batch_size": 4}).fit(X, y)
 
 
 def test_invalid_data_errors():

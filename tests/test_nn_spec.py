@@ -74,7 +74,7 @@ def test_internal_scales_start_where_the_spec_says():
 @pytest.mark.parametrize(
     "network, expected",
     [
-        (lambda spec: Table1Net(10, scale_spec=spec), ScaleSpec()),
+        (lambda spec: Table1Net(10, scale_spec=spec), ScaleSpec(init_sigma_basis=1.0, kernel_extent=4.0)),
         (
             lambda spec: SESNNet(10, scale_spec=spec),
             ScaleSpec(n_scales=4, init_sigma_basis=1.5, init_isr=2.0),
