@@ -25,8 +25,17 @@ against the same network with ``init_isr="auto"`` (fixed scales at the ISR estim
 the training digits, one fit). Test errors with their binomial standard errors, the
 per-seed paired difference with its standard error, and the number of fits each needed.
 
+Part 3 (``--network``, issue 29's target), the network's own scale estimates. On cluttered
+[1, 8] canvases of part 1, per seed: the Table-1 network with five fixed internal scales
+from 0.5 to 4 px (kernels of +-2 sigma) trained on 1,000 canvases, early-stopped on 300
+validation canvases (patience 3, at most 30 epochs); the Spearman correlation of
+``clf.estimate_scales`` on 300 test canvases with their true factors, against that of
+``skscale.estimate_scales`` on the same canvases (both without labels). Target: the
+network ranks at least as well.
+
     python -m benchmarks.scale_estimation --profile cpu
     python -m benchmarks.scale_estimation --profile cpu --estimation-only   # part 1 only
+    python -m benchmarks.scale_estimation --profile cpu --network --n-jobs 2   # part 3 only
 """
 
 from __future__ import annotations
@@ -195,6 +204,75 @@ def meets_target(row):
     return row["spearman"] >= SPEARMAN_TARGET and abs(row["isr_error"]) <= ISR_TARGET
 
 
+# ---------------------------------------------------------------------------- part 3
+NETWORK_SIZES = {"n_train": 1000, "n_val": 300, "n_test": 300, "max_epochs": 30, "patience": 3}
+NETWORK_SCALES = {"n_scales": 5, "init_sigma_basis": 0.5, "init_isr": 8.0, "kernel_extent": 2.0}
+
+
+def network_entry(seed, device="cpu"):
+    """Part 3 for one seed: the Spearman correlations of both estimates with the true factors."""
+    from skscale import ScaleEquivariantClassifier, estimate_scales
+
+    sizes = NETWORK_SIZES
+    n_train, n_val = sizes["n_train"], sizes["n_val"]
+    images, labels, factors = make_canvases(n_train + n_val + sizes["n_test"], 8.0, seed, "cluttered")
+    train, val, test = slice(0, n_train), slice(n_train, n_train + n_val), slice(n_train + n_val, None)
+    train_split, callbacks = harness.validation(
+        images[val], labels[val], "valid_acc", sizes["max_epochs"], sizes["patience"]
+    )
+    clf = ScaleEquivariantClassifier(
+        parameterisation="fixed",
+        **NETWORK_SCALES,
+        lr=0.01,
+        batch_size=32,
+        max_epochs=sizes["max_epochs"],
+        train_split=train_split,
+        callbacks=callbacks,
+        device=device,
+        random_state=seed,
+    ).fit(images[train], labels[train])
+    network = clf.estimate_scales(images[test])
+    estimated = estimate_scales(images[test])
+    kept = np.isfinite(estimated)
+    history = harness.val_history(clf)
+
+    def spearman(values, truth):
+        # Estimates that do not vary rank nothing: a correlation of 0.
+        return 0.0 if np.ptp(values) == 0 else float(spearmanr(values, truth)[0])
+
+    entry = {
+        "seed": seed,
+        "accuracy": float(clf.score(images[test], labels[test])),
+        "epochs": len(clf.history),
+        "converged": stats.converged(history),
+        "network_spearman": spearman(network, factors[test]),
+        "estimate_scales_spearman": spearman(estimated[kept], factors[test][kept]),
+    }
+    harness.log(
+        f"network estimates, seed {seed}: Spearman {entry['network_spearman']:.3f} against "
+        f"{entry['estimate_scales_spearman']:.3f} (estimate_scales), test accuracy {entry['accuracy']:.3f}"
+    )
+    return entry
+
+
+def network_findings(entries):
+    """The paired difference of the two correlations and issue 29's target, as lines."""
+    gap, se, n = stats.paired_difference(
+        [e["network_spearman"] for e in entries], [e["estimate_scales_spearman"] for e in entries]
+    )
+    met = "met" if gap >= 0 else "not met"
+    network, reference = (
+        np.mean([e[key] for e in entries]) for key in ("network_spearman", "estimate_scales_spearman")
+    )
+    return [
+        f"network - estimate_scales Spearman = {gap:+.3f}, paired SE {se:.3f} over {n} seeds "
+        # verdict reads a lower value as better; a higher correlation is: negated.
+        f"({stats.verdict(-gap, se)})",
+        "target: clf.estimate_scales ranks the known scales of cluttered [1, 8] canvases at least as "
+        f"well as skscale.estimate_scales ({met}: {network:.3f} against {reference:.3f})",
+    ]
+
+
 # ---------------------------------------------------------------------------- part 2
 def classifier_entry(profile, settings, high, seed, device):
     """Grid of fixed ISRs chosen on a validation split against ``init_isr="auto"``, one seed."""
@@ -351,6 +429,11 @@ def main(argv=None):
         action="store_true",
         help="run part 1 only (the estimates against the true scales); writes <name>-<profile>-estimation",
     )
+    parser.add_argument(
+        "--network",
+        action="store_true",
+        help="run part 3 only (the network's own scale estimates); writes <name>-<profile>-network",
+    )
     args, profile = harness.setup(parser, argv)
     if args.profile not in SETTINGS:
         parser.error(f"--profile {args.profile!r}: this benchmark has the profiles {', '.join(SETTINGS)}")
@@ -365,10 +448,30 @@ def main(argv=None):
         n_test=settings.n_test,
         isr_grid=settings.isr_grid,
     )
-    variant = "estimation" if args.estimation_only else None
+    variant = "estimation" if args.estimation_only else "network" if args.network else None
     report = harness.Report(
         NAME, "Object scales from the images alone (issues 18, 28)", args, local, variant=variant
     )
+    if args.network:
+        tasks = [(seed, args.device) for seed in profile.seeds]
+        entries = harness.run_fits(network_entry, tasks, args.n_jobs or 1)
+        rows = [
+            [e["seed"], f"{e['accuracy']:.3f}", e["epochs"], "yes" if e["converged"] else "no"]
+            + [f"{e['network_spearman']:.3f}", f"{e['estimate_scales_spearman']:.3f}"]
+            for e in entries
+        ]
+        header = ["seed", "test accuracy", "epochs", "converged", "Spearman network"]
+        header.append("Spearman estimate_scales")
+        report.add(
+            "3. The network's own scale estimates (issue 29)",
+            f"Cluttered [1, 8] canvases; {NETWORK_SCALES}; sizes {NETWORK_SIZES}.\n\n"
+            + harness.markdown_table(header, rows)
+            + "\n\n"
+            + "\n".join(f"- {line}" for line in network_findings(entries)),
+        )
+        report.raw = {"network_sizes": NETWORK_SIZES, "network_scales": NETWORK_SCALES, "network": entries}
+        report.write()
+        return report.raw
 
     rows, skipped = [], []
     datasets = [(high, background) for high in ranges for background in BACKGROUNDS]

@@ -130,3 +130,32 @@ def test_estimation_only_writes_part_one(tmp_path):
     text = (tmp_path / "scale_estimation-smoke-estimation.md").read_text()
     assert "--estimation-only" in text and "2. init_isr" not in text
     assert {row["background"] for row in raw["estimation"]} == set(scale_estimation.BACKGROUNDS)
+
+
+def test_network_findings_compare_the_correlations_per_seed_and_state_the_target():
+    def entries(network, reference):
+        return [{"network_spearman": a, "estimate_scales_spearman": b} for a, b in zip(network, reference)]
+
+    lower = scale_estimation.network_findings(entries([0.1, 0.2, 0.3], [0.9, 0.95, 0.97]))
+    assert lower[0] == "network - estimate_scales Spearman = -0.740, paired SE 0.038 over 3 seeds (worse)"
+    assert lower[1].endswith("(not met: 0.200 against 0.940)")
+    higher = scale_estimation.network_findings(entries([0.95, 0.96, 0.99], [0.9, 0.95, 0.97]))
+    assert (
+        higher[0].endswith("+0.027, paired SE 0.012 over 3 seeds (better)")
+        and "(met: 0.967 against 0.940)" in higher[1]
+    )
+
+
+def test_network_part_end_to_end_on_a_few_canvases(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        scale_estimation,
+        "NETWORK_SIZES",
+        {"n_train": 40, "n_val": 20, "n_test": 30, "max_epochs": 2, "patience": 3},
+    )
+    raw = scale_estimation.main(["--profile", "smoke", "--network", "--output-dir", str(tmp_path)])
+    (entry,) = raw["network"]
+    assert entry["seed"] == 0 and 1 <= entry["epochs"] <= 2
+    assert -1 <= entry["network_spearman"] <= 1 and entry["estimate_scales_spearman"] > 0.5
+    text = (tmp_path / "scale_estimation-smoke-network.md").read_text()
+    for line in scale_estimation.network_findings(raw["network"]):
+        assert f"- {line}\n" in text
