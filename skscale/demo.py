@@ -560,7 +560,7 @@ def _format_test_errors(result):
             f"{n_fits:>3} fit{'s' if n_fits > 1 else ' '} {format_duration(result.fit_seconds[name]):>7}"
         )
         classifier = fitted[-1]
-        if name != "fixed" and classifier.scale_spec_.parameterisation != "fixed":
+        if classifier.scale_spec_.parameterisation != "fixed":
             text += f"  (learned sigma_basis {classifier.sigma_basis_:.2f} px, ISR {classifier.isr_:.2f})"
         if name == result.best_params["classifier__parameterisation"]:
             text += "  <- best of the search"
@@ -735,9 +735,12 @@ def compute_demo(
         name = row["parameterisation"]
         refit = name in refit_params and refit_params[name]["classifier__init_isr"] == row["init_isr"]
         row["test_error"] = test_error[name] if refit else ""
-    labels = {}
-    for name, params in refit_params.items():
-        labels[name] = _label(params["classifier__parameterisation"], params["classifier__init_isr"])
+    labels = {
+        name: _label(
+            refit_params[name]["classifier__parameterisation"], refit_params[name]["classifier__init_isr"]
+        )
+        for name in COMPARED_PARAMETERISATIONS
+    }
     labels["default"] = _default_label(refitted["default"][-1])
     # The grid's fits that chose a parameterisation's best initial ISR, plus its refit.
     per_half = config.cv * len(grid["classifier__init_isr"])
