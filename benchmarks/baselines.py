@@ -51,6 +51,8 @@ K_SE = 2.0  # a difference is "better" or "worse" (larger, smaller) only beyond 
 AUGMENTATION = (0.5, 2.0)
 AUGMENTATION_DRAW = "uniform"
 AUGMENTATION_INTERPOLATION = "bicubic"
+# Every decay of the weights' learning rate divides it by ten (the authors' schedule).
+WEIGHT_GAMMA = 0.1
 DATASETS = {"mnist": "MNIST-Scale", "fashion": "Fashion-MNIST-Scale"}
 # Which of the paper's "Ours" rows a learned form stands for.
 ROLES = {
@@ -158,24 +160,45 @@ def make_classifier(settings, seed, augmented, architecture, parameterisation, d
     )
 
 
-def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, device="cpu"):
+def fit_one(
+    settings, dataset, seed, augmented, architecture, parameterisation, device="cpu", checkpoints=None
+):
     """Train one network of Table 5 and measure it on the test split.
 
+    With ``settings["lr_decays"]`` (not None) the fit trains until its validation error has
+    converged, decaying both learning rates that many times at the plateaus
+    (:func:`benchmarks.harness.until_converged`), at most ``max_epochs`` epochs, and saves
+    every epoch in a folder of ``checkpoints`` (a temporary one if None) named after the
+    fit, so that a run stopped in the middle of it continues from its last epoch
+    (:func:`benchmarks.harness.resumable_fit`); the folder is removed when the fit ends.
+    Otherwise it follows the profile's fixed schedule for ``max_epochs`` epochs.
+
     Returns a record: test error (%), validation error and epoch of the restored
-    checkpoint and the validation error (%) after every epoch, ``val_history`` (None
-    without a validation split), fit and predict seconds, the sorted internal scales (None
-    for networks without them) and the parameter count.
+    checkpoint, the validation error (%) after every epoch, ``val_history`` (None without
+    a validation split), the epochs trained, whether the validation error had converged
+    (:func:`benchmarks.stats.converged`), the decays made, seconds of training (the
+    epochs' durations, validation included, over every session of a resumed fit) and of
+    prediction, the sorted internal scales (None for networks without them) and the
+    parameter count.
     """
+    import shutil
+    import tempfile
+
     from skscale.nn import count_parameters
 
     data = scale_split(settings, dataset, seed)
     epochs = settings["max_epochs"]
+    decays = settings.get("lr_decays")
     callbacks, train_split = [], None
-    if settings["n_val"]:
+    if decays is not None:
+        train_split = harness.validation(data.X_val, data.y_val, "valid_acc", epochs)[0]
+        stop = harness.until_converged(decays, WEIGHT_GAMMA, settings["scale_lr_gamma"])
+        callbacks.append(("until_converged", stop))
+    elif settings["n_val"]:
         train_split, callbacks = harness.validation(data.X_val, data.y_val, "valid_acc", epochs)
     schedule = harness.lr_schedule(
         settings["lr_step"],
-        0.1,
+        WEIGHT_GAMMA,
         settings["scale_lr_milestones"],
         settings["scale_lr_gamma"],
         learned=parameterisation != "fixed",
@@ -192,9 +215,15 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
         train_split=train_split,
         callbacks=callbacks or None,
     )
-    start = time.perf_counter()
-    clf.fit(data.X_train, data.y_train)
-    fit_s = time.perf_counter() - start
+    if decays is None:
+        clf.fit(data.X_train, data.y_train)
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            key = fit_key(settings, dataset, seed, augmented, architecture, parameterisation)
+            folder = Path(checkpoints or scratch) / harness.protocol_digest({"key": key})
+            harness.resumable_fit(clf, data.X_train, data.y_train, folder, epochs)
+            shutil.rmtree(folder, ignore_errors=True)
+    fit_s = float(sum(clf.history[:, "dur"]))
     start = time.perf_counter()
     error = harness.error_rate(clf, data.X_test, data.y_test)
     predict_s = time.perf_counter() - start
@@ -204,13 +233,16 @@ def fit_one(settings, dataset, seed, augmented, architecture, parameterisation, 
         val_history = harness.val_history(clf)
     harness.log(
         f"{dataset} seed {seed} {'+' if augmented else ' '} {architecture}/{parameterisation}: error "
-        f"{error:.2f} % (fit {fit_s / 60:.1f} min, predict {predict_s:.0f} s)"
+        f"{error:.2f} % after {len(clf.history)} epochs (fit {fit_s / 60:.1f} min, predict {predict_s:.0f} s)"
     )
     return {
         "error": error,
         "val_error": val_error,
         "best_epoch": best_epoch,
         "val_history": val_history,
+        "epochs": len(clf.history),
+        "converged": None if val_history is None else stats.converged(val_history),
+        "lr_decays": clf.history[-1].get("lr_decays"),
         "fit_s": fit_s,
         "predict_s": predict_s,
         "scales": None if clf.scales_ is None else np.sort(clf.scales_).tolist(),
@@ -275,11 +307,15 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
     ``"augmented"``; ``field``: the keys of :func:`fit_one`'s record). With ``journal``
     (a JSONL path) every fit is stored there as it finishes and the fits it already holds
     are read back instead of run (:func:`benchmarks.harness.run_fits_resumable`, keys
-    from :func:`fit_key`).
+    from :func:`fit_key`); a fit that trains until converged saves its epochs in the
+    folder :func:`benchmarks.harness.checkpoints_path` names, so that even a fit cut short
+    continues where it stopped.
     """
     runs, missing = configurations(settings["learned"])
+    # Fits that train until converged save every epoch beside the journal, to continue there.
+    checkpoints = None if journal is None else harness.checkpoints_path(journal)
     tasks = [
-        (settings, dataset, seed, augmented, architecture, parameterisation, device)
+        (settings, dataset, seed, augmented, architecture, parameterisation, device, checkpoints)
         for seed in settings["seeds"]
         for augmented in (False, True)
         for architecture, parameterisation in runs
@@ -288,7 +324,7 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
     if n_jobs > 1:
         step = {(a, p): step_seconds(settings, a, p) for a, p in runs}
         costs = [
-            step[architecture, parameterisation] for *_, architecture, parameterisation, _device in tasks
+            step[architecture, parameterisation] for _, _, _, _, architecture, parameterisation, *_ in tasks
         ]
         harness.log("one training step (s): " + ", ".join(f"{a}/{p} {s:.3f}" for (a, p), s in step.items()))
     if journal is None:

@@ -343,6 +343,81 @@ def checkpoint(monitor, max_epochs, patience=None):
     )
 
 
+def until_converged(decays, weight_gamma, scale_gamma):
+    """skorch callback: train until the validation error has converged, decaying the rates.
+
+    After every epoch it asks :func:`benchmarks.stats.converged` of the validation errors
+    (``valid_acc``; the epochs since the last decay must fill its window): the first
+    ``decays`` times the answer is yes, the weights' learning rate is multiplied by
+    ``weight_gamma`` and the internal scales' (:data:`skscale.callbacks.SCALE_PARAM_GROUP`)
+    by ``scale_gamma``; the next time, training stops (``max_epochs`` caps it). The decays
+    made so far are recorded as ``lr_decays`` in the history and the rates live in the
+    optimiser, so a fit resumed from a checkpoint of both (:func:`resumable_fit`) continues
+    the same schedule. List it after any checkpoint that must see the last epoch.
+    """
+    from skorch.callbacks import Callback
+
+    from skscale.callbacks import SCALE_PARAM_GROUP
+
+    class UntilConverged(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            done = [row.get("lr_decays", 0) for row in net.history[:-1]]
+            current = done[-1] if done else 0
+            # Epochs trained at the current rates: those after the epoch of the last decay.
+            since = len(net.history) - (done.index(current) + 1 if current else 0)
+            converged = since > stats.CONVERGENCE_WINDOW and stats.converged(val_history(net))
+            stop = converged and current == decays
+            if converged and not stop:
+                for group in net.optimizer_.param_groups:
+                    group["lr"] *= scale_gamma if group.get("name") == SCALE_PARAM_GROUP else weight_gamma
+                current += 1
+            net.history.record("lr_decays", current)
+            if stop:
+                raise KeyboardInterrupt  # skorch ends the fit as after EarlyStopping
+
+    return UntilConverged()
+
+
+def resumable_fit(clf, X, y, folder, max_epochs):
+    """Fit ``clf`` (validating on its ``train_split``) so that a fit cut short continues.
+
+    After every epoch the network, the optimiser and the history are saved in ``folder``
+    (``last_*``) and, when the validation accuracy is the best so far, the network alone
+    (``best_*``), which is restored at the end. If ``folder`` already holds a saved epoch,
+    the fit continues from it for the epochs left of ``max_epochs`` instead of starting
+    over (its batches are shuffled and augmented as from a fresh start of that epoch).
+    ``clf`` must not be fitted yet and its callbacks must record ``valid_acc``; callbacks
+    that stop training (:func:`until_converged`) keep their state in the history.
+    Returns ``clf``, fitted, with the best epoch restored.
+    """
+    from skorch.callbacks import Checkpoint
+
+    folder = Path(folder)
+    best = Checkpoint(
+        monitor="valid_acc_best",
+        dirname=str(folder),
+        fn_prefix="best_",
+        f_optimizer=None,
+        f_criterion=None,
+        f_history=None,
+        event_name=None,
+        load_best=True,
+    )
+    last = Checkpoint(monitor=None, dirname=str(folder), fn_prefix="last_", f_criterion=None, event_name=None)
+    callbacks = list(clf.callbacks or [])
+    clf.set_params(callbacks=[("best_checkpoint", best), *callbacks, ("last_checkpoint", last)])
+    saved = folder / "last_history.json"
+    if not saved.exists():
+        return clf.set_params(max_epochs=max_epochs).fit(X, y)
+    X = np.asarray(X)
+    clf.set_params(image_shape=X.shape[1:], classes=np.unique(y)).initialize()
+    clf.load_params(
+        f_params=folder / "last_params.pt", f_optimizer=folder / "last_optimizer.pt", f_history=saved
+    )
+    log(f"{folder.name}: continuing after epoch {len(clf.history)}")
+    return clf.set_params(max_epochs=max(0, max_epochs - len(clf.history))).partial_fit(X, y)
+
+
 def val_history(clf):
     """The validation error (%) after every epoch of a fit that validated (``valid_acc``)."""
     return [100.0 * (1.0 - float(accuracy)) for accuracy in clf.history[:, "valid_acc"]]
@@ -354,12 +429,24 @@ def journal_path(markdown):
     return Path(markdown).with_suffix(".fits.jsonl")
 
 
+def checkpoints_path(journal):
+    """The folder of the epoch checkpoints of the fits in progress beside a fit journal:
+    ``<stem>.checkpoints`` (:func:`resumable_fit`)."""
+    journal = Path(journal)
+    return journal.with_name(journal.name.removesuffix(".fits.jsonl") + ".checkpoints")
+
+
 def best_epoch(clf):
-    """``(epoch, validation error %)`` of the checkpoint a :func:`fit_table1` fit restored."""
-    stopping = dict(clf.callbacks_)["checkpoint"]
-    epoch = int(stopping.best_epoch_)
-    row = next(r for r in clf.history if r["epoch"] == epoch)
-    return epoch, 100.0 * (1.0 - float(row["valid_acc"]))
+    """``(epoch, validation error %)`` of the epoch a fit restored at its end: the best
+    ``monitor`` epoch of its :func:`checkpoint`, or else (:func:`resumable_fit`) the last
+    epoch whose ``valid_acc`` was a new best."""
+    stopping = dict(clf.callbacks_).get("checkpoint")
+    if stopping is not None:
+        epoch = int(stopping.best_epoch_)
+        row = next(r for r in clf.history if r["epoch"] == epoch)
+    else:
+        row = [r for r in clf.history if r["valid_acc_best"]][-1]
+    return int(row["epoch"]), 100.0 * (1.0 - float(row["valid_acc"]))
 
 
 def _step_factor(epoch, step, gamma):

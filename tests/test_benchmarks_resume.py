@@ -5,6 +5,7 @@ import math
 
 import numpy as np
 import pytest
+from skorch.callbacks import Callback
 
 from benchmarks import baselines, config, harness
 
@@ -78,7 +79,9 @@ def test_keys_must_be_distinct_and_a_corrupt_journal_is_refused(tmp_path):
         harness.read_journal(journal)
 
 
-def fake_fit_one(settings, dataset, seed, augmented, architecture, parameterisation, device="cpu"):
+def fake_fit_one(
+    settings, dataset, seed, augmented, architecture, parameterisation, device="cpu", checkpoints=None
+):
     fake_fit_one.calls += 1
     error = 1.0 + seed + 0.5 * augmented + 0.01 * len(architecture)
     return {
@@ -139,3 +142,124 @@ def test_the_plus_rows_draw_uniform_factors_with_bicubic_resampling():
     assert augmented.scale_augmentation_interpolation == "bicubic"
     assert baselines.make_classifier(settings, 0, False, "cnn", "fixed").scale_augmentation is None
     assert any("RandomAffine" in why and "uniform" in why for _, why in config.PAPER_DIFFERENCES)
+
+
+class FakeNet:
+    """What ``harness.until_converged`` reads and writes: a skorch history and an optimiser."""
+
+    def __init__(self):
+        import torch
+        from skorch.history import History
+
+        from skscale.callbacks import SCALE_PARAM_GROUP
+
+        weights, scales = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+        self.history = History()
+        self.optimizer_ = torch.optim.SGD(
+            [{"params": [weights]}, {"params": [scales], "lr": 0.5, "name": SCALE_PARAM_GROUP}], lr=1.0
+        )
+
+    def epoch(self, callback, val_error):
+        self.history.new_epoch()
+        self.history.record("valid_acc", 1.0 - val_error / 100.0)
+        callback.on_epoch_end(self)
+
+    def rates(self):
+        return [group["lr"] for group in self.optimizer_.param_groups]
+
+
+def test_until_converged_decays_both_rates_at_each_plateau_and_then_stops():
+    net, callback = FakeNet(), harness.until_converged(2, 0.1, 0.75)
+    # Falling by more than 0.5 points every epoch: no plateau, no decay.
+    for error in (30.0, 20.0, 15.0, 12.0, 10.0):
+        net.epoch(callback, error)
+    assert net.rates() == [1.0, 0.5] and net.history[:, "lr_decays"] == [0] * 5
+    # Three epochs without 0.5 points of gain: the first plateau decays both rates.
+    for error in (9.8, 10.1, 9.9):
+        net.epoch(callback, error)
+    assert net.rates() == pytest.approx([0.1, 0.375]) and net.history[-1, "lr_decays"] == 1
+    # The new rates get three epochs of their own before the next verdict, even flat ones.
+    for error in (9.9, 9.9, 9.9):
+        net.epoch(callback, error)
+        assert net.history[-1, "lr_decays"] == 1
+    net.epoch(callback, 9.9)  # now the window holds only epochs at the new rates: second plateau
+    assert net.rates() == pytest.approx([0.01, 0.28125]) and net.history[-1, "lr_decays"] == 2
+    for error in (8.0, 7.0, 6.0, 6.2, 5.9):  # improving again at the lower rates
+        net.epoch(callback, error)
+        assert net.history[-1, "lr_decays"] == 2
+    with pytest.raises(KeyboardInterrupt):  # the third plateau ends the fit (skorch catches this)
+        net.epoch(callback, 6.1)
+    assert net.history[-1, "lr_decays"] == 2 and net.rates() == pytest.approx([0.01, 0.28125])
+    assert len(net.history) == 18
+
+
+def _resumable_classifier(callbacks=()):
+    from skorch.dataset import Dataset
+    from skorch.helper import predefined_split
+
+    from skscale import ScaleEquivariantClassifier
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(64, 12, 12)).astype(np.float32)
+    y = (X[:, 4:8, 4:8].mean(axis=(1, 2)) > 0).astype(np.int64)
+    valid = Dataset(X[:32, None], y[:32])
+    clf = ScaleEquivariantClassifier(
+        architecture="cnn",
+        n_filters=4,
+        batch_size=16,
+        lr=1e-2,
+        train_split=predefined_split(valid),
+        callbacks=list(callbacks) or None,
+        random_state=0,
+        verbose=0,
+    )
+    return clf, X, y
+
+
+class Interrupt(Exception):
+    pass
+
+
+class EpochLog(Callback):
+    """A skorch callback counting the epochs it saw begin; raises after ``fail_after`` of them."""
+
+    def __init__(self, fail_after=None):
+        self.fail_after = fail_after
+        self.begun = 0
+
+    def on_epoch_begin(self, net, **kwargs):
+        self.begun += 1
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.fail_after is not None and self.begun >= self.fail_after:
+            raise Interrupt("the machine went away")
+
+
+def test_a_fit_cut_short_continues_from_its_last_saved_epoch(tmp_path):
+    import torch
+
+    folder = tmp_path / "fit"
+    cut = EpochLog(fail_after=3)
+    clf, X, y = _resumable_classifier([("log", cut)])
+    with pytest.raises(Interrupt):
+        harness.resumable_fit(clf, X, y, folder, max_epochs=5)
+    # The failing epoch ended before the last checkpoint saved it: two epochs are on disk.
+    saved = json.loads((folder / "last_history.json").read_text())
+    assert [row["epoch"] for row in saved] == [1, 2]
+    log = EpochLog()
+    resumed, X, y = _resumable_classifier([("log", log)])
+    harness.resumable_fit(resumed, X, y, folder, max_epochs=5)
+    assert log.begun == 3  # epochs 3 to 5 only
+    assert resumed.history[:, "epoch"] == [1, 2, 3, 4, 5]
+    assert resumed.history[:2, "valid_acc"] == [row["valid_acc"] for row in saved]
+    assert resumed.history[:2, "dur"] == [row["dur"] for row in saved]
+    # It ends with the best-validation epoch's weights, the ones the best checkpoint holds.
+    best = torch.load(folder / "best_params.pt", weights_only=True)
+    weights = dict(resumed.module_.named_parameters())
+    for name, value in best.items():
+        if name in weights:
+            torch.testing.assert_close(weights[name].detach(), value)
+    epoch, val_error = harness.best_epoch(resumed)
+    assert val_error == pytest.approx(100.0 * (1.0 - max(resumed.history[:, "valid_acc"])))
+    journal = tmp_path / "baselines-cpu.fits.jsonl"
+    assert harness.checkpoints_path(journal) == tmp_path / "baselines-cpu.checkpoints"
