@@ -165,3 +165,21 @@ def test_the_planning_names_stay_importable_from_functional():
     for name in ("CONV_IMPLS", "next_fast_size", "select_conv_impl", "fft_split", "conv_cost_estimates"):
         assert name in functional.__all__
         assert getattr(functional, name) is getattr(planning, name)
+
+
+@pytest.mark.parametrize("impl", ["direct", "fft", "auto"])
+def test_correlate_same_drops_the_taps_that_cannot_reach_the_image(impl):
+    from skscale.nn.functional import cut_to_reach
+
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 3, 7, 7, generator=generator, dtype=torch.float64, requires_grad=True)
+    kernel = torch.randn(4, 3, 23, 23, generator=generator, dtype=torch.float64, requires_grad=True)
+    assert cut_to_reach(kernel, 7, 7).shape[-1] == 13 and cut_to_reach(kernel, 12, 7).shape[-1] == 23
+    expected = F.conv2d(x, kernel, padding=11)
+    out = correlate_same(x, kernel, impl=impl)
+    torch.testing.assert_close(out, expected)
+    weights = torch.randn(expected.shape, generator=generator, dtype=torch.float64)
+    grads = torch.autograd.grad((out * weights).sum(), (x, kernel))
+    expected_grads = torch.autograd.grad((expected * weights).sum(), (x, kernel))
+    for grad, expected_grad in zip(grads, expected_grads):
+        torch.testing.assert_close(grad, expected_grad)  # the cut taps get the zero gradient they had

@@ -38,7 +38,7 @@ from torch.fx.experimental.symbolic_shapes import optimization_hint
 from ..basis import hermite_basis, n_basis_functions, support_sizes, window_basis
 from ..utils.validation import Boolean, Integer, Options, Real
 from .blocks import check_input_shape, reset_conv_parameters
-from .functional import correlate_same, correlate_spectrum, kernel_spectrum
+from .functional import correlate_same, correlate_spectrum, cut_to_reach, kernel_spectrum
 from .hooks import HookCountingModule, recording, takes_backward_path
 from .planning import CONV_IMPLS, fft_split
 from .pooling import common_dtype, max_over_scale_groups
@@ -83,24 +83,16 @@ def _merge_groups(groups):
 
 
 def _cut_to_image(groups, height, width):
-    """Support groups with every kernel cut to the taps that can reach an ``H x W`` image.
-
-    In a "same" correlation the output at a pixel reads the input at offsets up to
-    ``max(H, W) - 1`` from it: taps farther out meet only the zero padding. A basis
-    wider than ``2 max(H, W) - 1`` is cut to its centre of that size, which leaves every
-    output and gradient as it was and spares the direct path the padding taps (a large
-    internal scale on the small maps of a deep layer); groups cut to the same size are
-    merged into one call.
+    """Support groups with every basis cut to the taps that can reach an ``H x W`` image
+    (:func:`~skscale.nn.functional.cut_to_reach`: every output and gradient stays as it
+    was, the direct path is spared the padding taps of a large internal scale on the small
+    maps of a deep layer); groups cut to the same size are merged into one call.
     """
-    limit = 2 * max(int(height), int(width)) - 1
-    if all(basis.shape[-1] <= limit for _, basis in groups):
+    cut = [(indices, cut_to_reach(basis, height, width)) for indices, basis in groups]
+    if all(basis is cut_basis for (_, basis), (_, cut_basis) in zip(groups, cut)):
         return groups
     by_size = OrderedDict()
-    for indices, basis in groups:
-        size = basis.shape[-1]
-        if size > limit:
-            start = (size - limit) // 2
-            basis = basis[..., start : start + limit, start : start + limit]
+    for indices, basis in cut:
         by_size.setdefault(int(basis.shape[-1]), []).append((indices, basis))
     return [found[0] if len(found) == 1 else _merge_groups(found) for found in by_size.values()]
 

@@ -37,6 +37,7 @@ from .spectra import SpectrumGrid, cropped_image, images_per_call, padded_spectr
 
 __all__ = [
     "correlate_same",
+    "cut_to_reach",
     "fft_correlate_same",
     "kernel_spectrum",
     "correlate_spectrum",
@@ -237,8 +238,34 @@ def _correlate_whole_batch(x, spectrum, stride):
     return torch.fft.irfft2(product, s=(fft_h, fft_w))[..., :height:stride, :width:stride].contiguous()
 
 
+def cut_to_reach(kernel, height, width):
+    """``kernel`` (square, odd, in its last two axes) cut to the taps that can reach an image.
+
+    In a "same" correlation of an ``H x W`` image the output at a pixel reads the input at
+    offsets up to ``max(H, W) - 1`` from it: the taps farther out meet only the zero
+    padding. A kernel wider than ``2 max(H, W) - 1`` is cut to its centre of that size,
+    which leaves every output and gradient as it was and spares the computation the
+    padding taps (a large kernel on the small maps of a deep layer).
+
+    Examples
+    --------
+    >>> import torch
+    >>> tuple(cut_to_reach(torch.ones(4, 2, 23, 23), 7, 7).shape)
+    (4, 2, 13, 13)
+    >>> tuple(cut_to_reach(torch.ones(4, 2, 5, 5), 7, 7).shape)
+    (4, 2, 5, 5)
+    """
+    size, limit = kernel.shape[-1], 2 * max(int(height), int(width)) - 1
+    if size <= limit:
+        return kernel
+    start = (size - limit) // 2
+    return kernel[..., start : start + limit, start : start + limit]
+
+
 def correlate_same(x, kernel, stride=1, groups=1, impl="direct", bias=None):
     """Cross-correlate with zero "same" padding (``padding = size // 2``, odd kernels).
+
+    Taps that cannot reach the image are dropped first (:func:`cut_to_reach`).
 
     Parameters
     ----------
@@ -264,6 +291,7 @@ def correlate_same(x, kernel, stride=1, groups=1, impl="direct", bias=None):
     >>> tuple(out.shape)
     (1, 3, 8, 8)
     """
+    kernel = cut_to_reach(kernel, x.shape[-2], x.shape[-1])
     if _CONV_IMPL.check(impl, "impl") == "auto":
         backward = torch.is_grad_enabled() and (x.requires_grad or kernel.requires_grad)
         impl = select_conv_impl(

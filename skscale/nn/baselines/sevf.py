@@ -26,6 +26,7 @@ from torch import nn
 
 from ...utils.validation import Integer, Real, Sequence
 from ..blocks import SESN_LAYOUT, OddKernelConv, check_input_shape, reset_conv_parameters
+from ..functional import correlate_same
 from ..heads import mnist_head
 from ..registry import register_architecture
 
@@ -180,11 +181,10 @@ class ScaleVectorConv2d(OddKernelConv):
         else:
             check_input_shape(self, x, self.in_channels)
         height, width = x.shape[-2:]
-        padding = self.kernel_size // 2
         responses = []
         for factor, angle in zip(self.factors, self.angles):
             size = (max(1, round(height * factor)), max(1, round(width * factor)))
-            out = F.conv2d(_resize(x, size), self._kernel(angle), padding=padding)
+            out = correlate_same(_resize(x, size), self._kernel(angle), impl="auto")
             responses.append(_resize(out, (height, width)))
         return torch.stack(responses, dim=2)
 

@@ -19,6 +19,7 @@ from torch import nn
 
 from ...utils.validation import Integer, Real, Sequence
 from ..blocks import SESN_LAYOUT, OddKernelConv, check_input_shape, reset_conv_parameters
+from ..functional import correlate_same
 from ..heads import mnist_head
 from ..pooling import MaxPool2x2, ScaleProjection
 from ..registry import register_architecture
@@ -123,8 +124,9 @@ class MultiColumnConv2d(OddKernelConv):
         else:
             check_input_shape(self, x, self.in_channels, self.input_columns, scale_axis=True)
             columns = x.unbind(2)
+        # The large kernels of the large factors go through the FFT where that is cheaper.
         outputs = [
-            F.conv2d(column, kernel, padding=kernel.shape[-1] // 2)
+            correlate_same(column, kernel, impl="auto")
             for column, kernel in zip(columns, self.column_kernels())
         ]
         return torch.stack(outputs, dim=2)

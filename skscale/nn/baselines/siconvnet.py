@@ -28,6 +28,7 @@ from torch import nn
 from ...rescaling import rescale_about_centre
 from ...utils.validation import Options, Real, Sequence
 from ..blocks import SESN_LAYOUT, OddKernelConv, check_input_shape, mnist_blocks, reset_conv_parameters
+from ..functional import correlate_same
 from ..heads import mnist_head
 from ..registry import register_architecture
 
@@ -105,6 +106,19 @@ def _stacked_group(members, dtype, device):
         return torch.stack([plan[part] for plan in plans]).to(dtype=dtype, device=device)
 
     return stacked(rows, 0), stacked(cols, 0), stacked(rows, 1), stacked(cols, 1), (rows[0][2], cols[0][2])
+
+
+def _correlate(x, weight, bias, padding):
+    """``F.conv2d(x, weight, bias, padding=padding)`` (``padding``: rows, columns) through
+    :func:`~skscale.nn.functional.correlate_same`, which takes the FFT where that is
+    cheaper: the input is zero-padded, or the "same" output cropped, by the difference."""
+    half = weight.shape[-1] // 2
+    extra_rows, extra_cols = max(0, padding[0] - half), max(0, padding[1] - half)
+    if extra_rows or extra_cols:
+        x = F.pad(x, (extra_cols, extra_cols, extra_rows, extra_rows))
+    out = correlate_same(x, weight, impl="auto", bias=bias)
+    cut_rows, cut_cols = max(0, half - padding[0]), max(0, half - padding[1])
+    return out[..., cut_rows : out.shape[-2] - cut_rows, cut_cols : out.shape[-1] - cut_cols]
 
 
 class SIConv2d(OddKernelConv):
@@ -209,7 +223,7 @@ class SIConv2d(OddKernelConv):
         for rescale_rows, rescale_cols, back_rows, back_cols, padding in groups:
             copies = torch.einsum("fih,bchw,fjw->fbcij", rescale_rows, x, rescale_cols)
             copies = copies.reshape(-1, channels, *copies.shape[-2:])
-            out = F.conv2d(copies, self.weight, self.bias, padding=padding)
+            out = _correlate(copies, self.weight, self.bias, padding)
             out = out.view(len(back_rows), batch, -1, *out.shape[-2:])
             responses.append(torch.einsum("fih,fbohw,fjw->fboij", back_rows, out, back_cols))
         return responses
@@ -227,11 +241,10 @@ class SIConv2d(OddKernelConv):
     def _full_pyramid(self, x):
         """The response ``(1, B, O, H, W)`` of each factor, each copy convolved at its whole size."""
         height, width = x.shape[-2:]
-        padding = self.kernel_size // 2
         responses = []
         for factor in self.factors:
             size = (max(1, round(height * factor)), max(1, round(width * factor)))
-            out = F.conv2d(self._resize(x, size), self.weight, self.bias, padding=padding)
+            out = correlate_same(self._resize(x, size), self.weight, impl="auto", bias=self.bias)
             responses.append(self._resize(out, (height, width))[None])
         return responses
 

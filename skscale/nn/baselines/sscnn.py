@@ -21,11 +21,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...utils.validation import Integer, Real, Sequence
 from ..blocks import SESN_LAYOUT, check_input_shape, mnist_blocks
+from ..functional import correlate_same
 from ..heads import mnist_head
 from ..registry import register_architecture
 
@@ -243,9 +243,7 @@ class SteerableScaleConv2d(nn.Module):
     def scale_responses(self, x):
         """The correlation with every scale's kernel: (B, O, S, H, W), without the bias."""
         check_input_shape(self, x, self.in_channels)
-        return torch.stack(
-            [F.conv2d(x, kernel, padding=kernel.shape[-1] // 2) for kernel in self.kernels()], dim=2
-        )
+        return torch.stack([correlate_same(x, kernel, impl="auto") for kernel in self.kernels()], dim=2)
 
     def forward(self, x):
         response = self.scale_responses(x).amax(dim=2)
