@@ -61,51 +61,76 @@ def _axis_matrix(length, factor, mode, antialias):
     return responses[:, 0, :, 0].T
 
 
-def _axis_plan(length, factor, mode, antialias, padding):
-    """One axis of one factor of the ``"same"`` pyramid, cut to the positions that are read.
+def _margin(profile):
+    """How many positions at *both* ends of a 1-D profile are zero (the smaller end)."""
+    nonzero = torch.nonzero(profile).flatten()
+    if not len(nonzero):
+        return 0
+    return min(int(nonzero[0]), len(profile) - 1 - int(nonzero[-1]))
 
-    Returns ``(rescale, back, conv_padding)``. ``back`` (``length x n``) rescales the
-    response by ``1 / factor``; it reads only the ``n`` central response positions (all of
-    them when ``factor >= 1``, about ``factor * length`` when shrinking). ``rescale``
-    (``m x length``) rescales the input onto the positions within ``padding`` of those,
-    and a convolution with zero padding ``conv_padding`` on each side yields exactly the
-    ``n`` positions of the "same" convolution of the whole copy.
+
+def _axis_plan(length, factor, mode, antialias, padding):
+    """One axis of one factor of the ``"same"`` pyramid, cut to the positions that matter.
+
+    Returns ``(rescale, back, conv_padding, read, write)``. ``back`` (``m x n``) rescales
+    the response by ``1 / factor`` onto the output positions ``write .. length - write``
+    (the others stay zero: an upscaled copy's response shrinks into the centre) and reads
+    only the ``n`` central response positions (all of them when ``factor >= 1``, about
+    ``factor * length`` when shrinking). ``rescale`` rescales the input positions
+    ``read .. length - read`` (an upscaled copy sees only the centre) onto the positions
+    within ``padding`` of those ``n``, and a convolution with zero padding
+    ``conv_padding`` on each side yields exactly the ``n`` positions of the "same"
+    convolution of the whole copy. Every cut is symmetric about the centre (the
+    rescalings are, up to rounding), so that one offset serves both sides.
     """
     rescale = _axis_matrix(length, factor, mode, antialias)
     back = _axis_matrix(length, 1.0 / factor, mode, antialias)
-    read = torch.nonzero(back.abs().sum(dim=0)).flatten()
-    # Made symmetric about the centre (the rescalings are, up to rounding), so that one
-    # convolution padding serves both sides.
-    start = min(int(read[0]), length - 1 - int(read[-1])) if len(read) else 0
+    start = _margin(back.abs().sum(dim=0))
     first = max(0, start - padding)
-    return rescale[first : length - first], back[:, start : length - start], padding - (start - first)
+    rescale, back = rescale[first : length - first], back[:, start : length - start]
+    read, write = _margin(rescale.abs().sum(dim=0)), _margin(back.abs().sum(dim=1))
+    return (
+        rescale[:, read : length - read],
+        back[write : length - write],
+        padding - (start - first),
+        read,
+        write,
+    )
 
 
 @functools.lru_cache(maxsize=64)
 def _same_pyramid(height, width, factors, mode, antialias, padding, dtype, device):
-    """The matrices of the ``"same"`` pyramid, the factors grouped by the size of their copies.
+    """The matrices of the ``"same"`` pyramid, the factors grouped by the shapes of their plans.
 
-    Returns one ``(rescale_rows, rescale_cols, back_rows, back_cols, conv_padding)`` per
-    group, the matrices stacked over the group's factors, in ``dtype`` on ``device``. They
-    are built outside inference mode, so that the cached matrices serve training as well.
+    Returns ``(identity, groups)``: whether a factor is 1 (its copy is the input itself,
+    convolved as it is), and one ``(rescale_rows, rescale_cols, back_rows, back_cols,
+    conv_padding, read, write)`` per group of the other factors, the matrices stacked over
+    the group's factors in ``dtype`` on ``device`` and ``read``, ``write`` the (rows,
+    columns) margins of :func:`_axis_plan`. They are built outside inference mode, so that
+    the cached matrices serve training as well.
     """
     groups = {}
     with torch.inference_mode(False):
         for factor in factors:
+            if factor == 1.0:
+                continue
             rows = _axis_plan(height, factor, mode, antialias, padding)
             cols = _axis_plan(width, factor, mode, antialias, padding)
-            groups.setdefault((rows[1].shape[1], cols[1].shape[1]), []).append((rows, cols))
-        return tuple(_stacked_group(members, dtype, device) for members in groups.values())
+            key = tuple(rows[0].shape + rows[1].shape + cols[0].shape + cols[1].shape) + rows[2:] + cols[2:]
+            groups.setdefault(key, []).append((rows, cols))
+        stacked = tuple(_stacked_group(members, dtype, device) for members in groups.values())
+    return 1.0 in factors, stacked
 
 
 def _stacked_group(members, dtype, device):
-    """The ``(rows, cols)`` axis plans of factors whose copies share a size, stacked."""
+    """The ``(rows, cols)`` axis plans of factors whose plans share their shapes, stacked."""
     rows, cols = zip(*members)
 
     def stacked(plans, part):
         return torch.stack([plan[part] for plan in plans]).to(dtype=dtype, device=device)
 
-    return stacked(rows, 0), stacked(cols, 0), stacked(rows, 1), stacked(cols, 1), (rows[0][2], cols[0][2])
+    margins = tuple((rows[0][part], cols[0][part]) for part in (2, 3, 4))
+    return (stacked(rows, 0), stacked(cols, 0), stacked(rows, 1), stacked(cols, 1), *margins)
 
 
 def _correlate(x, weight, bias, padding):
@@ -216,16 +241,19 @@ class SIConv2d(OddKernelConv):
         """The responses ``(n, B, O, H, W)`` of each group of factors, every copy at most ``H x W``."""
         batch, channels, height, width = x.shape
         antialias = self.antialias and self.mode != "nearest"
-        groups = _same_pyramid(
-            height, width, self.factors, self.mode, antialias, self.kernel_size // 2, x.dtype, x.device
+        half = self.kernel_size // 2
+        identity, groups = _same_pyramid(
+            height, width, self.factors, self.mode, antialias, half, x.dtype, x.device
         )
-        responses = []
-        for rescale_rows, rescale_cols, back_rows, back_cols, padding in groups:
-            copies = torch.einsum("fih,bchw,fjw->fbcij", rescale_rows, x, rescale_cols)
+        responses = [_correlate(x, self.weight, self.bias, (half, half))[None]] if identity else []
+        for rescale_rows, rescale_cols, back_rows, back_cols, padding, read, write in groups:
+            seen = x[..., read[0] : height - read[0], read[1] : width - read[1]]
+            copies = torch.einsum("fih,bchw,fjw->fbcij", rescale_rows, seen, rescale_cols)
             copies = copies.reshape(-1, channels, *copies.shape[-2:])
             out = _correlate(copies, self.weight, self.bias, padding)
             out = out.view(len(back_rows), batch, -1, *out.shape[-2:])
-            responses.append(torch.einsum("fih,fbohw,fjw->fboij", back_rows, out, back_cols))
+            out = torch.einsum("fih,fbohw,fjw->fboij", back_rows, out, back_cols)
+            responses.append(F.pad(out, (write[1], write[1], write[0], write[0])) if any(write) else out)
         return responses
 
     def _resize(self, x, size):
