@@ -220,7 +220,7 @@ def fit_one(
     else:
         with tempfile.TemporaryDirectory() as scratch:
             key = fit_key(settings, dataset, seed, augmented, architecture, parameterisation)
-            folder = Path(checkpoints or scratch) / harness.protocol_digest({"key": key})
+            folder = checkpoint_folder(checkpoints or scratch, key)
             harness.resumable_fit(clf, data.X_train, data.y_train, folder, epochs)
             shutil.rmtree(folder, ignore_errors=True)
     fit_s = float(sum(clf.history[:, "dur"]))
@@ -300,6 +300,11 @@ def fit_key(settings, dataset, seed, augmented, architecture, parameterisation):
     )
 
 
+def checkpoint_folder(checkpoints, key):
+    """The folder in ``checkpoints`` of the epochs of the fit with journal key ``key``."""
+    return Path(checkpoints) / harness.protocol_digest({"key": key})
+
+
 def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
     """Every (seed, plain or augmented, configuration) fit; returns ``(results, missing)``.
 
@@ -326,6 +331,11 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
         costs = [
             step[architecture, parameterisation] for _, _, _, _, architecture, parameterisation, *_ in tasks
         ]
+        if checkpoints is not None:  # the fits cut short in an earlier run continue first
+            first = max(costs) + 1.0
+            for index, task in enumerate(tasks):
+                if (checkpoint_folder(checkpoints, fit_key(*task[:6])) / "last_history.json").exists():
+                    costs[index] += first
         harness.log("one training step (s): " + ", ".join(f"{a}/{p} {s:.3f}" for (a, p), s in step.items()))
     if journal is None:
         fits = iter(harness.run_fits(fit_one, tasks, n_jobs, costs=costs))

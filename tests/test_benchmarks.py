@@ -1311,3 +1311,34 @@ def test_speed_refuses_a_folder_without_the_authors_code(tmp_path):
         speed.authors_code_dir(str(tmp_path))
     folder = stand_in_authors_code(tmp_path / "sesn")
     assert speed.parse_args(["--sesn-code", str(folder)]).sesn_code == folder
+
+
+def test_baselines_continue_the_fits_cut_short_before_the_others(monkeypatch, tmp_path):
+    from benchmarks import baselines
+
+    settings = config.PROFILES["smoke"].mnist_scale
+    runs, _ = baselines.configurations(settings["learned"])
+    step = {run: float(index + 1) for index, run in enumerate(runs)}
+    monkeypatch.setattr(baselines, "step_seconds", lambda settings, a, p: step[a, p])
+    journal = tmp_path / "baselines-smoke-mnist.fits.jsonl"
+    # The cheapest row's plain fit saved an epoch in an earlier run.
+    cheapest = min(step, key=step.get)
+    key = baselines.fit_key(settings, "mnist", settings["seeds"][0], False, *cheapest)
+    folder = baselines.checkpoint_folder(harness.checkpoints_path(journal), key)
+    folder.mkdir(parents=True)
+    (folder / "last_history.json").write_text("[]")
+    seen = {}
+
+    def run_fits_resumable(function, tasks, keys, journal, n_jobs, costs=None):
+        seen["order"] = [
+            (tasks[i][3], tasks[i][4], tasks[i][5]) for i in harness.dispatch_order(costs, len(tasks))
+        ]
+        raise RuntimeError("stop before fitting")
+
+    monkeypatch.setattr(baselines.harness, "run_fits_resumable", run_fits_resumable)
+    with pytest.raises(RuntimeError, match="stop before fitting"):
+        baselines.run(settings, "mnist", n_jobs=2, journal=journal)
+    assert seen["order"][0] == (False, *cheapest)
+    assert [step[a, p] for _, a, p in seen["order"][1:]] == sorted(
+        (step[a, p] for _, a, p in seen["order"][1:]), reverse=True
+    )
