@@ -387,6 +387,45 @@ def difference_cell(row):
     return f"{gap:+.2f}" + ("" if not math.isfinite(se) else f" ± {se:.2f}")
 
 
+def training_sentence(settings):
+    """How long every fit trained, from the protocol settings (with a leading space)."""
+    decays = settings.get("lr_decays")
+    if decays is None:
+        return f" Every fit trained {settings['max_epochs']} epochs on the profile's fixed schedule."
+    return (
+        f" Every fit trained until its validation error had converged: at each of the first {decays} "
+        f"plateaus both learning rates were multiplied by {WEIGHT_GAMMA:g} (the scales' by "
+        f"{settings['scale_lr_gamma']:g}), the next plateau ended the fit, at most {settings['max_epochs']} "
+        "epochs."
+    )
+
+
+def epochs_cell(fits):
+    """The epochs each realisation trained, ``*`` marking a fit whose validation error had not
+    converged (``–`` for records from before the epochs were recorded)."""
+    if "epochs" not in fits:
+        return "–"
+    return ", ".join(f"{n}{'' if done else '*'}" for n, done in zip(fits["epochs"], fits["converged"]))
+
+
+def convergence_line(results):
+    """How many fits had converged (:func:`benchmarks.stats.converged`), naming the others."""
+    fits = [
+        (f"{name} {'+' if kind == 'augmented' else 'plain'}", done)
+        for name, entry in results.items()
+        for kind in KINDS
+        for done in entry[kind].get("converged", [None])
+    ]
+    if any(done is None for _, done in fits):
+        return "- convergence was not recorded for every fit (records of an earlier protocol)"
+    open_fits = [label for label, done in fits if not done]
+    return (
+        f"- {len(fits) - len(open_fits)} of {len(fits)} fits had converged (no more than "
+        f"{stats.CONVERGENCE_TOLERANCE:g} points of validation error gained in their last "
+        f"{stats.CONVERGENCE_WINDOW} epochs)" + (f"; not: {', '.join(open_fits)}" if open_fits else "")
+    )
+
+
 def table5_rows(results, dataset):
     differences = {kind: reference_differences(results, kind) for kind in KINDS}
     rows = []
@@ -399,6 +438,7 @@ def table5_rows(results, dataset):
                 f"{entry['parameters']:,}",
                 *(error_cell(entry[kind]["error"], n_test) for kind in KINDS),
                 *(difference_cell(differences[kind].get(name)) for kind in KINDS),
+                " / ".join(epochs_cell(entry[kind]) for kind in KINDS),
                 f"{np.mean(entry['plain']['fit_s'] + entry['augmented']['fit_s']) / 60:.1f}",
                 f"{np.mean(entry['plain']['predict_s'] + entry['augmented']['predict_s']):.0f}",
                 paper[0],
@@ -478,6 +518,7 @@ def comparison(results, dataset):
                 f"  - {name} - {REFERENCE}: {gap:+.2f} points over {len(errors)} realisation(s), {verdict}"
                 + ("" if paper_gap is None else f" (paper, MNIST-Scale: {paper_gap:+.2f})")
             )
+    lines.append(convergence_line(results))
     gains, bases = [], set()
     for name, entry in results.items():
         gap, se, basis = claim_difference(entry["augmented"]["error"], entry["plain"]["error"], tested)
@@ -579,8 +620,10 @@ def main(argv=None):
         f"realisations {list(settings['seeds'])} with the binomial SE of one test error, and the "
         f"difference to `{REFERENCE}` paired by realisation (± its SE). Scale networks start from SESN's "
         f"scales ({', '.join(f'{key}={value:g}' for key, value in SESN_SCALES.items())}); `/fixed` keeps "
-        "them. Fit and predict times are per fit. The last three columns are the paper's (MNIST-Scale)."
-        "\n\n"
+        "them. Epochs: per realisation, plain / '+' (* not converged). Fit and predict times are per fit. "
+        "The last three columns are the paper's (MNIST-Scale)."
+        + training_sentence(settings)
+        + "\n\n"
         + harness.markdown_table(
             [
                 "architecture/scales",
@@ -589,6 +632,7 @@ def main(argv=None):
                 "+",
                 f"plain - {REFERENCE}",
                 f"+ - {REFERENCE}",
+                "epochs (plain / +)",
                 "fit (min)",
                 "predict (s)",
                 "paper row",

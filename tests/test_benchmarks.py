@@ -781,8 +781,12 @@ def test_baselines_script_end_to_end(tmp_path):
         assert len(errors) == len(entry["augmented"]["error"]) == 1 and entry["plain"]["n_test"] == [20]
         # The validation split restores a checkpoint; its epoch and error are recorded.
         assert entry["plain"]["best_epoch"] == [1] and 0 <= entry["plain"]["val_error"][0] <= 100
+        # One epoch (the smoke cap) cannot show convergence: the table marks it.
+        assert entry["plain"]["epochs"] == [1] and entry["plain"]["converged"] == [False]
         se = stats.binomial_se(errors[0], 20)
         assert f"| {name} | {entry['parameters']:,} | {stats.mean_sd(errors)} (SE {se:.2f}) |" in text
+    assert "| 1* / 1* |" in text and f"- 0 of {2 * len(results)} fits had converged" in text
+    assert "Every fit trained until its validation error had converged" in text
     # Each row minus SESN with fixed scales, paired by realisation: one realisation, no SE.
     gap = results["cnn/fixed"]["plain"]["error"][0] - results["sesn/fixed"]["plain"]["error"][0]
     assert f"| {gap:+.2f} |" in text and "(reference)" in text
