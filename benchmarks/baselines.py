@@ -167,7 +167,7 @@ def fit_one(
 
     With ``settings["lr_decays"]`` (not None) the fit trains until its validation error has
     converged, decaying both learning rates that many times at the plateaus
-    (:func:`benchmarks.harness.until_converged`), at most ``max_epochs`` epochs, and saves
+    (:class:`benchmarks.harness.UntilConverged`), at most ``max_epochs`` epochs, and saves
     every epoch in a folder of ``checkpoints`` (a temporary one if None) named after the
     fit, so that a run stopped in the middle of it continues from its last epoch
     (:func:`benchmarks.harness.resumable_fit`); the folder is removed when the fit ends.
@@ -192,7 +192,7 @@ def fit_one(
     callbacks, train_split = [], None
     if decays is not None:
         train_split = harness.validation(data.X_val, data.y_val, "valid_acc", epochs)[0]
-        stop = harness.until_converged(decays, WEIGHT_GAMMA, settings["scale_lr_gamma"])
+        stop = harness.UntilConverged(decays, WEIGHT_GAMMA, settings["scale_lr_gamma"])
         callbacks.append(("until_converged", stop))
     elif settings["n_val"]:
         train_split, callbacks = harness.validation(data.X_val, data.y_val, "valid_acc", epochs)

@@ -24,6 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
+from skorch.callbacks import Callback
 
 from benchmarks import stats
 from benchmarks.config import (
@@ -33,6 +34,7 @@ from benchmarks.config import (
     SWEEP_SIGMA_BASIS,
     paper_differences_text,
 )
+from skscale.callbacks import SCALE_PARAM_GROUP
 from skscale.nn.scales import PARAMETERISATIONS
 from skscale.utils import Integer, Real, machine_line, system_info, versions_line
 
@@ -343,7 +345,7 @@ def checkpoint(monitor, max_epochs, patience=None):
     )
 
 
-def until_converged(decays, weight_gamma, scale_gamma):
+class UntilConverged(Callback):
     """skorch callback: train until the validation error has converged, decaying the rates.
 
     After every epoch it asks :func:`benchmarks.stats.converged` of the validation errors
@@ -355,27 +357,27 @@ def until_converged(decays, weight_gamma, scale_gamma):
     optimiser, so a fit resumed from a checkpoint of both (:func:`resumable_fit`) continues
     the same schedule. List it after any checkpoint that must see the last epoch.
     """
-    from skorch.callbacks import Callback
 
-    from skscale.callbacks import SCALE_PARAM_GROUP
+    def __init__(self, decays, weight_gamma, scale_gamma):
+        self.decays = decays
+        self.weight_gamma = weight_gamma
+        self.scale_gamma = scale_gamma
 
-    class UntilConverged(Callback):
-        def on_epoch_end(self, net, **kwargs):
-            done = [row.get("lr_decays", 0) for row in net.history[:-1]]
-            current = done[-1] if done else 0
-            # Epochs trained at the current rates: those after the epoch of the last decay.
-            since = len(net.history) - (done.index(current) + 1 if current else 0)
-            converged = since > stats.CONVERGENCE_WINDOW and stats.converged(val_history(net))
-            stop = converged and current == decays
-            if converged and not stop:
-                for group in net.optimizer_.param_groups:
-                    group["lr"] *= scale_gamma if group.get("name") == SCALE_PARAM_GROUP else weight_gamma
-                current += 1
-            net.history.record("lr_decays", current)
-            if stop:
-                raise KeyboardInterrupt  # skorch ends the fit as after EarlyStopping
-
-    return UntilConverged()
+    def on_epoch_end(self, net, **kwargs):
+        done = [row.get("lr_decays", 0) for row in net.history[:-1]]
+        current = done[-1] if done else 0
+        # Epochs trained at the current rates: those after the epoch of the last decay.
+        since = len(net.history) - (done.index(current) + 1 if current else 0)
+        converged = since > stats.CONVERGENCE_WINDOW and stats.converged(val_history(net))
+        stop = converged and current == self.decays
+        if converged and not stop:
+            for group in net.optimizer_.param_groups:
+                scales = group.get("name") == SCALE_PARAM_GROUP
+                group["lr"] *= self.scale_gamma if scales else self.weight_gamma
+            current += 1
+        net.history.record("lr_decays", current)
+        if stop:
+            raise KeyboardInterrupt  # skorch ends the fit as after EarlyStopping
 
 
 def resumable_fit(clf, X, y, folder, max_epochs):
@@ -387,7 +389,7 @@ def resumable_fit(clf, X, y, folder, max_epochs):
     the fit continues from it for the epochs left of ``max_epochs`` instead of starting
     over (its batches are shuffled and augmented as from a fresh start of that epoch).
     ``clf`` must not be fitted yet and its callbacks must record ``valid_acc``; callbacks
-    that stop training (:func:`until_converged`) keep their state in the history.
+    that stop training (:class:`UntilConverged`) keep their state in the history.
     Returns ``clf``, fitted, with the best epoch restored.
     """
     from skorch.callbacks import Checkpoint

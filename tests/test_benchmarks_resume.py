@@ -145,7 +145,7 @@ def test_the_plus_rows_draw_uniform_factors_with_bicubic_resampling():
 
 
 class FakeNet:
-    """What ``harness.until_converged`` reads and writes: a skorch history and an optimiser."""
+    """What ``harness.UntilConverged`` reads and writes: a skorch history and an optimiser."""
 
     def __init__(self):
         import torch
@@ -169,7 +169,7 @@ class FakeNet:
 
 
 def test_until_converged_decays_both_rates_at_each_plateau_and_then_stops():
-    net, callback = FakeNet(), harness.until_converged(2, 0.1, 0.75)
+    net, callback = FakeNet(), harness.UntilConverged(2, 0.1, 0.75)
     # Falling by more than 0.5 points every epoch: no plateau, no decay.
     for error in (30.0, 20.0, 15.0, 12.0, 10.0):
         net.epoch(callback, error)
