@@ -72,7 +72,7 @@ def _margin(profile):
 def _axis_plan(length, factor, mode, antialias, padding):
     """One axis of one factor of the ``"same"`` pyramid, cut to the positions that matter.
 
-    Returns ``(rescale, back, conv_padding, read, write)``. ``back`` (``m x n``) rescales
+    Returns ``(rescale, back, conv_padding, read, write)``. ``back`` rescales
     the response by ``1 / factor`` onto the output positions ``write .. length - write``
     (the others stay zero: an upscaled copy's response shrinks into the centre) and reads
     only the ``n`` central response positions (all of them when ``factor >= 1``, about
@@ -163,8 +163,10 @@ class SIConv2d(OddKernelConv):
     ``H x W`` convolution. The rescalings are those of
     :func:`~skscale.rescaling.rescale_about_centre` (exact factors about the centre, zeros
     outside, its box filter when shrinking), applied as one small matrix per axis;
-    response positions that the rescaling back never reads (the border of a downscaled
-    copy's response) are not computed, which leaves the result unchanged.
+    what cannot change the result is not computed: response positions that the rescaling
+    back never reads (the border of a downscaled copy's response), input positions an
+    upscaled copy never sees and output positions its response never reaches (both outside
+    the centre), and the rescalings of the factor 1.
     ``pyramid="full"`` resizes every copy to ``round(s H) x round(s W)`` and convolves it
     at that size, at a cost that grows with the sum of the squared factors (about 20
     convolutions' worth for ``SESN_FACTORS``).
