@@ -620,7 +620,9 @@ def main(argv=None):
         f"realisations {list(settings['seeds'])} with the binomial SE of one test error, and the "
         f"difference to `{REFERENCE}` paired by realisation (± its SE). Scale networks start from SESN's "
         f"scales ({', '.join(f'{key}={value:g}' for key, value in SESN_SCALES.items())}); `/fixed` keeps "
-        "them. Epochs: per realisation, plain / '+' (* not converged). Fit and predict times are per fit. "
+        "them. Epochs: per realisation, plain / '+' (* not converged). Fit and predict times are wall "
+        "times per fit (a fit's epochs summed over every session it ran in, the time the run was "
+        "paused or shared the cores included). "
         "The last three columns are the paper's (MNIST-Scale)."
         + training_sentence(settings)
         + "\n\n"
