@@ -263,3 +263,16 @@ def test_a_fit_cut_short_continues_from_its_last_saved_epoch(tmp_path):
     assert val_error == pytest.approx(100.0 * (1.0 - max(resumed.history[:, "valid_acc"])))
     journal = tmp_path / "baselines-cpu.fits.jsonl"
     assert harness.checkpoints_path(journal) == tmp_path / "baselines-cpu.checkpoints"
+
+
+def test_a_real_fit_decays_at_its_plateaus_and_stops_converged(tmp_path):
+    from benchmarks import stats
+
+    clf, X, y = _resumable_classifier([("until_converged", harness.UntilConverged(1, 0.1, 0.1))])
+    harness.resumable_fit(clf, X, y, tmp_path / "fit", max_epochs=40)
+    history = harness.val_history(clf)
+    decays = clf.history[:, "lr_decays"]
+    assert len(history) < 40 and stats.converged(history)  # stopped by the callback, not the cap
+    assert decays[-1] == 1 and clf.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
+    decay_epoch = decays.index(1) + 1
+    assert stats.converged(history[:decay_epoch]) and len(history) - decay_epoch > stats.CONVERGENCE_WINDOW
