@@ -357,6 +357,35 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
     return results, missing
 
 
+def progress_lines(settings, dataset, journal):
+    """One line per fit of a run: finished (its test error), in progress (its epochs, last
+    validation errors and decays, from its checkpoint) or not started."""
+    runs, _ = configurations(settings["learned"])
+    finished = harness.read_journal(journal)
+    checkpoints = harness.checkpoints_path(journal)
+    lines = []
+    for seed in settings["seeds"]:
+        for augmented in (False, True):
+            for architecture, parameterisation in runs:
+                key = fit_key(settings, dataset, seed, augmented, architecture, parameterisation)
+                label = f"seed {seed} {'+' if augmented else ' '} {architecture}/{parameterisation}"
+                saved = checkpoint_folder(checkpoints, key) / "last_history.json"
+                if key in finished:
+                    error, epochs = finished[key]["error"], finished[key].get("epochs", "?")
+                    state = f"finished: test error {error:.2f} % after {epochs} epochs"
+                elif saved.exists():
+                    rows = json.loads(saved.read_text())
+                    errors = ", ".join(f"{100.0 * (1.0 - row['valid_acc']):.1f}" for row in rows[-4:])
+                    state = (
+                        f"in progress: {len(rows)} epochs, validation error (last 4) {errors} %, "
+                        f"{rows[-1].get('lr_decays', 0)} decays"
+                    )
+                else:
+                    state = "not started"
+                lines.append(f"{label}: {state}")
+    return lines
+
+
 def n_test(results):
     """The test-set size of the runs (every row is tested on the same images)."""
     return next(iter(results.values()))["plain"]["n_test"][0]
@@ -591,6 +620,11 @@ def main(argv=None):
         metavar="MARKDOWN",
         help="fit nothing: rewrite the comparison section of this results file from the JSON beside it",
     )
+    parser.add_argument(
+        "--progress",
+        action="store_true",
+        help="fit nothing: print every fit's state from the journal and the epoch checkpoints",
+    )
     args, profile = harness.setup(parser, argv)
     if args.regenerate is not None:
         print(regenerate_comparison(args.regenerate))
@@ -605,6 +639,9 @@ def main(argv=None):
         variant=dataset,
     )
     journal = harness.journal_path(report.paths()[0])
+    if args.progress:
+        print("\n".join(progress_lines(settings, dataset, journal)))
+        return None
     harness.log(f"fits journal: {journal} (delete it to fit everything again)")
     results, missing = run(settings, dataset, args.device, args.n_jobs or 1, journal=journal)
     checkpoint = (

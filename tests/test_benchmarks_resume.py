@@ -276,3 +276,25 @@ def test_a_real_fit_decays_at_its_plateaus_and_stops_converged(tmp_path):
     assert decays[-1] == 1 and clf.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
     decay_epoch = decays.index(1) + 1
     assert stats.converged(history[:decay_epoch]) and len(history) - decay_epoch > stats.CONVERGENCE_WINDOW
+
+
+def test_progress_names_every_fit_finished_in_progress_or_not_started(tmp_path, monkeypatch):
+    settings = {**config.PROFILES["smoke"].mnist_scale, "seeds": (0,), "max_epochs": 3}
+    monkeypatch.setattr(baselines, "fit_one", fake_fit_one)
+    journal = harness.journal_path(tmp_path / "baselines-smoke-mnist.md")
+    runs, _ = baselines.configurations(settings["learned"])
+    assert all(line.endswith("not started") for line in baselines.progress_lines(settings, "mnist", journal))
+    fake_fit_one.calls = 0
+    baselines.run(settings, "mnist", journal=journal)
+    lines = baselines.progress_lines(settings, "mnist", journal)
+    assert len(lines) == 2 * len(runs) and all("finished: test error" in line for line in lines)
+    assert "seed 0 + cnn/fixed: finished: test error 1.53 % after ? epochs" in lines
+    # Another protocol: nothing finished; a fit with a saved epoch is in progress.
+    other = {**settings, "lr": 1.0}
+    key = baselines.fit_key(other, "mnist", 0, True, "cnn", "fixed")
+    folder = baselines.checkpoint_folder(harness.checkpoints_path(journal), key)
+    folder.mkdir(parents=True)
+    (folder / "last_history.json").write_text(json.dumps([{"valid_acc": 0.75, "lr_decays": 1}]))
+    lines = baselines.progress_lines(other, "mnist", journal)
+    assert "seed 0 + cnn/fixed: in progress: 1 epochs, validation error (last 4) 25.0 %, 1 decays" in lines
+    assert sum(line.endswith("not started") for line in lines) == 2 * len(runs) - 1
