@@ -29,6 +29,7 @@ import inspect
 import json
 import math
 import re
+import shutil
 import time
 import warnings
 from functools import lru_cache
@@ -170,7 +171,8 @@ def fit_one(
     (:class:`benchmarks.harness.UntilConverged`), at most ``max_epochs`` epochs, and saves
     every epoch in a folder of ``checkpoints`` (a temporary one if None) named after the
     fit, so that a run stopped in the middle of it continues from its last epoch
-    (:func:`benchmarks.harness.resumable_fit`); the folder is removed when the fit ends.
+    (:func:`benchmarks.harness.resumable_fit`); :func:`run` removes it once the fit's record
+    is in the journal.
     Otherwise it follows the profile's fixed schedule for ``max_epochs`` epochs.
 
     Returns a record: test error (%), validation error and epoch of the restored
@@ -181,7 +183,6 @@ def fit_one(
     prediction, the sorted internal scales (None for networks without them) and the
     parameter count.
     """
-    import shutil
     import tempfile
 
     from skscale.nn import count_parameters
@@ -222,7 +223,6 @@ def fit_one(
             key = fit_key(settings, dataset, seed, augmented, architecture, parameterisation)
             folder = checkpoint_folder(checkpoints or scratch, key)
             harness.resumable_fit(clf, data.X_train, data.y_train, folder, epochs)
-            shutil.rmtree(folder, ignore_errors=True)
     fit_s = float(sum(clf.history[:, "dur"]))
     start = time.perf_counter()
     error = harness.error_rate(clf, data.X_test, data.y_test)
@@ -342,6 +342,8 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
     else:
         keys = [fit_key(*task[:6]) for task in tasks]
         fits = iter(harness.run_fits_resumable(fit_one, tasks, keys, journal, n_jobs, costs=costs))
+        for key in keys:  # every record is in the journal now: the epochs saved for it can go
+            shutil.rmtree(checkpoint_folder(checkpoints, key), ignore_errors=True)
     results = {
         f"{a}/{p}": {"architecture": a, "parameterisation": p, "seeds": list(settings["seeds"])}
         for a, p in runs
@@ -657,9 +659,10 @@ def main(argv=None):
         f"realisations {list(settings['seeds'])} with the binomial SE of one test error, and the "
         f"difference to `{REFERENCE}` paired by realisation (± its SE). Scale networks start from SESN's "
         f"scales ({', '.join(f'{key}={value:g}' for key, value in SESN_SCALES.items())}); `/fixed` keeps "
-        "them. Epochs: per realisation, plain / '+' (* not converged). Fit and predict times are wall "
-        "times per fit (a fit's epochs summed over every session it ran in, the time the run was "
-        "paused or shared the cores included). "
+        "them. Epochs: per realisation, plain / '+' (* not converged). Fit times are the wall times of "
+        "a fit's epochs (validation included) summed over every session it ran in, the time the run "
+        "was paused or shared the cores included; predict times are the wall time of the test "
+        "predictions. "
         "The last three columns are the paper's (MNIST-Scale)."
         + training_sentence(settings)
         + "\n\n"

@@ -457,8 +457,8 @@ PROFILES = {
         # trains until its validation error has converged (benchmarks.stats.converged):
         # the authors' two ten-fold decays of both rates come at the plateaus instead of
         # epochs 20 and 40, and the third plateau ends the fit (at most their 60 epochs).
-        # The twenty fits are some tens of hours on two cores; every epoch is saved, so the
-        # run continues where it was stopped.
+        # The eighteen fits (nine rows, plain and '+') take many hours on two cores; every
+        # epoch is saved, so the run continues where it was stopped.
         mnist_scale=dict(
             n_train=10000,
             n_val=2000,

@@ -24,7 +24,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, Checkpoint
 
 from benchmarks import stats
 from benchmarks.config import (
@@ -349,26 +349,30 @@ class UntilConverged(Callback):
     """skorch callback: train until the validation error has converged, decaying the rates.
 
     After every epoch it asks :func:`benchmarks.stats.converged` of the validation errors
-    (``valid_acc``; the epochs since the last decay must fill its window): the first
-    ``decays`` times the answer is yes, the weights' learning rate is multiplied by
-    ``weight_gamma`` and the internal scales' (:data:`skscale.callbacks.SCALE_PARAM_GROUP`)
-    by ``scale_gamma``; the next time, training stops (``max_epochs`` caps it). The decays
-    made so far are recorded as ``lr_decays`` in the history and the rates live in the
-    optimiser, so a fit resumed from a checkpoint of both (:func:`resumable_fit`) continues
-    the same schedule. List it after any checkpoint that must see the last epoch.
+    (``valid_acc``), once the epochs since the last decay fill its window (the new rates
+    get that many epochs before the next verdict): the first ``decays`` times the answer
+    is yes, the weights' learning rate is multiplied by ``weight_gamma`` and the internal
+    scales' (:data:`skscale.callbacks.SCALE_PARAM_GROUP`) by ``scale_gamma``; the next
+    time, training stops (``max_epochs`` caps it). Every epoch records in the history the
+    decays made so far, ``lr_decays``, and whether training stops there, ``stop``; with
+    ``defer_stop`` it only records that and :class:`StopWhenRecorded`, listed after it,
+    stops the fit (so that a checkpoint between them saves the last epoch, as
+    :func:`resumable_fit` arranges). The rates live in the optimiser, so a fit resumed
+    from a checkpoint of both continues the same schedule.
     """
 
-    def __init__(self, decays, weight_gamma, scale_gamma):
+    def __init__(self, decays, weight_gamma, scale_gamma, defer_stop=False):
         self.decays = decays
         self.weight_gamma = weight_gamma
         self.scale_gamma = scale_gamma
+        self.defer_stop = defer_stop
 
     def on_epoch_end(self, net, **kwargs):
         done = [row.get("lr_decays", 0) for row in net.history[:-1]]
         current = done[-1] if done else 0
         # Epochs trained at the current rates: those after the epoch of the last decay.
         since = len(net.history) - (done.index(current) + 1 if current else 0)
-        converged = since > stats.CONVERGENCE_WINDOW and stats.converged(val_history(net))
+        converged = since >= stats.CONVERGENCE_WINDOW and stats.converged(val_history(net))
         stop = converged and current == self.decays
         if converged and not stop:
             for group in net.optimizer_.param_groups:
@@ -376,8 +380,36 @@ class UntilConverged(Callback):
                 group["lr"] *= self.scale_gamma if scales else self.weight_gamma
             current += 1
         net.history.record("lr_decays", current)
-        if stop:
+        net.history.record("stop", stop)
+        if stop and not self.defer_stop:
             raise KeyboardInterrupt  # skorch ends the fit as after EarlyStopping
+
+
+class StopWhenRecorded(Callback):
+    """skorch callback: end the fit after an epoch whose history records ``stop``
+    (:class:`UntilConverged` with ``defer_stop``)."""
+
+    def on_epoch_end(self, net, **kwargs):
+        if net.history[-1].get("stop"):
+            raise KeyboardInterrupt  # caught by skorch, which then ends the fit
+
+
+class _StagedCheckpoint(Checkpoint):
+    """skorch ``Checkpoint`` that writes its files to a staging folder and then moves them
+    into place, history last: an interruption while saving leaves the files of the
+    previous epoch whole."""
+
+    def save_model(self, net):
+        final = self.dirname
+        self.dirname = os.path.join(final, "staging")
+        os.makedirs(self.dirname, exist_ok=True)
+        try:
+            super().save_model(net)
+        finally:
+            staging, self.dirname = self.dirname, final
+        names = sorted(os.listdir(staging), key=lambda name: name.endswith("history.json"))
+        for name in names:
+            os.replace(os.path.join(staging, name), os.path.join(final, name))
 
 
 def resumable_fit(clf, X, y, folder, max_epochs):
@@ -386,14 +418,16 @@ def resumable_fit(clf, X, y, folder, max_epochs):
     After every epoch the network, the optimiser and the history are saved in ``folder``
     (``last_*``) and, when the validation accuracy is the best so far, the network alone
     (``best_*``), which is restored at the end. If ``folder`` already holds a saved epoch,
-    the fit continues from it for the epochs left of ``max_epochs`` instead of starting
-    over (its batches are shuffled and augmented as from a fresh start of that epoch).
-    ``clf`` must not be fitted yet and its callbacks must record ``valid_acc``; callbacks
-    that stop training (:class:`UntilConverged`) keep their state in the history.
-    Returns ``clf``, fitted, with the best epoch restored.
+    the fit continues from it for the epochs left of ``max_epochs`` (none if that epoch
+    ended the fit) instead of starting over; the continued epochs are shuffled and
+    augmented afresh, so the result is not the one an uninterrupted fit would have given.
+    Training may end early only through the history's ``stop`` (its
+    :class:`UntilConverged` callbacks are made to defer to :class:`StopWhenRecorded`, which
+    runs after the last checkpoint); any other interruption, such as Ctrl-C, which skorch
+    would swallow, raises ``KeyboardInterrupt`` here instead of passing for a finished fit.
+    ``clf`` must not be fitted yet and its callbacks must record ``valid_acc``. Returns
+    ``clf``, fitted, with the best epoch restored.
     """
-    from skorch.callbacks import Checkpoint
-
     folder = Path(folder)
     best = Checkpoint(
         monitor="valid_acc_best",
@@ -405,19 +439,39 @@ def resumable_fit(clf, X, y, folder, max_epochs):
         event_name=None,
         load_best=True,
     )
-    last = Checkpoint(monitor=None, dirname=str(folder), fn_prefix="last_", f_criterion=None, event_name=None)
+    last = _StagedCheckpoint(
+        monitor=None, dirname=str(folder), fn_prefix="last_", f_criterion=None, event_name=None
+    )
     callbacks = list(clf.callbacks or [])
-    clf.set_params(callbacks=[("best_checkpoint", best), *callbacks, ("last_checkpoint", last)])
+    for _, callback in callbacks:
+        if isinstance(callback, UntilConverged):
+            callback.set_params(defer_stop=True)
+    clf.set_params(
+        callbacks=[
+            ("best_checkpoint", best),
+            *callbacks,
+            ("last_checkpoint", last),
+            ("stop", StopWhenRecorded()),
+        ]
+    )
     saved = folder / "last_history.json"
     if not saved.exists():
-        return clf.set_params(max_epochs=max_epochs).fit(X, y)
-    X = np.asarray(X)
-    clf.set_params(image_shape=X.shape[1:], classes=np.unique(y)).initialize()
-    clf.load_params(
-        f_params=folder / "last_params.pt", f_optimizer=folder / "last_optimizer.pt", f_history=saved
-    )
-    log(f"{folder.name}: continuing after epoch {len(clf.history)}")
-    return clf.set_params(max_epochs=max(0, max_epochs - len(clf.history))).partial_fit(X, y)
+        clf.set_params(max_epochs=max_epochs).fit(X, y)
+    else:
+        X = np.asarray(X)
+        clf.set_params(image_shape=X.shape[1:], classes=np.unique(y)).initialize()
+        clf.load_params(
+            f_params=folder / "last_params.pt", f_optimizer=folder / "last_optimizer.pt", f_history=saved
+        )
+        log(f"{folder.name}: continuing after epoch {len(clf.history)}")
+        left = 0 if clf.history[-1].get("stop") else max(0, max_epochs - len(clf.history))
+        clf.set_params(max_epochs=left).partial_fit(X, y)
+    if len(clf.history) < max_epochs and not clf.history[-1].get("stop"):
+        raise KeyboardInterrupt(
+            f"the fit was interrupted after epoch {len(clf.history)} of at most {max_epochs}; "
+            f"its epochs are saved in {folder}: run it again to continue"
+        )
+    return clf
 
 
 def val_history(clf):

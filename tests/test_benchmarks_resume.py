@@ -178,19 +178,29 @@ def test_until_converged_decays_both_rates_at_each_plateau_and_then_stops():
     for error in (9.8, 10.1, 9.9):
         net.epoch(callback, error)
     assert net.rates() == pytest.approx([0.1, 0.375]) and net.history[-1, "lr_decays"] == 1
-    # The new rates get three epochs of their own before the next verdict, even flat ones.
-    for error in (9.9, 9.9, 9.9):
+    # The new rates get three epochs of their own before the next verdict, even flat ones:
+    # the window then holds only epochs at the new rates.
+    for error in (9.9, 9.9):
         net.epoch(callback, error)
         assert net.history[-1, "lr_decays"] == 1
-    net.epoch(callback, 9.9)  # now the window holds only epochs at the new rates: second plateau
+    net.epoch(callback, 9.9)  # the second plateau
     assert net.rates() == pytest.approx([0.01, 0.28125]) and net.history[-1, "lr_decays"] == 2
     for error in (8.0, 7.0, 6.0, 6.2, 5.9):  # improving again at the lower rates
         net.epoch(callback, error)
         assert net.history[-1, "lr_decays"] == 2
+    assert not any(net.history[:, "stop"])
     with pytest.raises(KeyboardInterrupt):  # the third plateau ends the fit (skorch catches this)
         net.epoch(callback, 6.1)
     assert net.history[-1, "lr_decays"] == 2 and net.rates() == pytest.approx([0.01, 0.28125])
-    assert len(net.history) == 18
+    assert len(net.history) == 17 and net.history[-1, "stop"]
+    # Deferred, the stop is only recorded: StopWhenRecorded, run after it, ends the fit.
+    deferred = FakeNet()
+    callback.set_params(defer_stop=True)
+    for error in net.history[:, "valid_acc"]:
+        deferred.epoch(callback, 100.0 * (1.0 - error))
+    assert deferred.history[:, "stop"] == net.history[:, "stop"]
+    with pytest.raises(KeyboardInterrupt):
+        harness.StopWhenRecorded().on_epoch_end(deferred)
 
 
 def _resumable_classifier(callbacks=()):
@@ -235,37 +245,72 @@ class EpochLog(Callback):
             raise Interrupt("the machine went away")
 
 
+class Snapshots(Callback):
+    """A skorch callback keeping a copy of the network's parameters after every epoch."""
+
+    def __init__(self):
+        self.weights = {}
+
+    def on_epoch_end(self, net, **kwargs):
+        self.weights[len(net.history)] = {
+            name: value.detach().clone() for name, value in net.module_.named_parameters()
+        }
+
+
 def test_a_fit_cut_short_continues_from_its_last_saved_epoch(tmp_path):
     import torch
 
     folder = tmp_path / "fit"
-    cut = EpochLog(fail_after=3)
-    clf, X, y = _resumable_classifier([("log", cut)])
+    cut, before = EpochLog(fail_after=3), Snapshots()
+    clf, X, y = _resumable_classifier([("snapshots", before), ("log", cut)])
     with pytest.raises(Interrupt):
-        harness.resumable_fit(clf, X, y, folder, max_epochs=5)
+        harness.resumable_fit(clf, X, y, folder, max_epochs=6)
     # The failing epoch ended before the last checkpoint saved it: two epochs are on disk.
     saved = json.loads((folder / "last_history.json").read_text())
     assert [row["epoch"] for row in saved] == [1, 2]
-    log = EpochLog()
-    resumed, X, y = _resumable_classifier([("log", log)])
-    harness.resumable_fit(resumed, X, y, folder, max_epochs=5)
-    assert log.begun == 3  # epochs 3 to 5 only
-    assert resumed.history[:, "epoch"] == [1, 2, 3, 4, 5]
+    log, after = EpochLog(), Snapshots()
+    resumed, X, y = _resumable_classifier([("snapshots", after), ("log", log)])
+    harness.resumable_fit(resumed, X, y, folder, max_epochs=6)
+    assert log.begun == 4  # epochs 3 to 6 only
+    assert resumed.history[:, "epoch"] == [1, 2, 3, 4, 5, 6]
     assert resumed.history[:2, "valid_acc"] == [row["valid_acc"] for row in saved]
     assert resumed.history[:2, "dur"] == [row["dur"] for row in saved]
-    # It ends with the best-validation epoch's weights, the ones the best checkpoint holds.
-    best = torch.load(folder / "best_params.pt", weights_only=True)
-    weights = dict(resumed.module_.named_parameters())
-    for name, value in best.items():
-        if name in weights:
-            torch.testing.assert_close(weights[name].detach(), value)
-    epoch, val_error = harness.best_epoch(resumed)
-    assert val_error == pytest.approx(100.0 * (1.0 - max(resumed.history[:, "valid_acc"])))
+    # It ends with the weights of its best-validation epoch (here not the last one), over both runs.
+    accuracies = resumed.history[:, "valid_acc"]
+    best = accuracies.index(max(accuracies)) + 1
+    assert best < len(accuracies)
+    snapshots = {**{epoch: w for epoch, w in before.weights.items() if epoch <= 2}, **after.weights}
+    for name, value in resumed.module_.named_parameters():
+        torch.testing.assert_close(value.detach(), snapshots[best][name])
+    assert harness.best_epoch(resumed) == (best, pytest.approx(100.0 * (1.0 - max(accuracies))))
     journal = tmp_path / "baselines-cpu.fits.jsonl"
     assert harness.checkpoints_path(journal) == tmp_path / "baselines-cpu.checkpoints"
 
 
+class CtrlC(Callback):
+    """Raises ``KeyboardInterrupt`` at the end of epoch ``at``, as a Ctrl-C would."""
+
+    def __init__(self, at):
+        self.at = at
+
+    def on_epoch_end(self, net, **kwargs):
+        if len(net.history) == self.at:
+            raise KeyboardInterrupt
+
+
+def test_an_interrupted_fit_does_not_pass_for_a_finished_one(tmp_path):
+    # skorch swallows KeyboardInterrupt (its own early stopping raises it): resumable_fit
+    # tells an interruption from an end the history records.
+    clf, X, y = _resumable_classifier([("ctrl_c", CtrlC(2))])
+    with pytest.raises(KeyboardInterrupt, match="interrupted after epoch 2 of at most 4"):
+        harness.resumable_fit(clf, X, y, tmp_path / "fit", max_epochs=4)
+    resumed, X, y = _resumable_classifier()
+    assert len(harness.resumable_fit(resumed, X, y, tmp_path / "fit", max_epochs=4).history) == 4
+
+
 def test_a_real_fit_decays_at_its_plateaus_and_stops_converged(tmp_path):
+    import torch
+
     from benchmarks import stats
 
     clf, X, y = _resumable_classifier([("until_converged", harness.UntilConverged(1, 0.1, 0.1))])
@@ -275,7 +320,16 @@ def test_a_real_fit_decays_at_its_plateaus_and_stops_converged(tmp_path):
     assert len(history) < 40 and stats.converged(history)  # stopped by the callback, not the cap
     assert decays[-1] == 1 and clf.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
     decay_epoch = decays.index(1) + 1
-    assert stats.converged(history[:decay_epoch]) and len(history) - decay_epoch > stats.CONVERGENCE_WINDOW
+    assert stats.converged(history[:decay_epoch]) and len(history) - decay_epoch >= stats.CONVERGENCE_WINDOW
+    # The epoch that ended the fit is saved: a rerun restores the best epoch and trains none.
+    log = EpochLog()
+    again, X, y = _resumable_classifier(
+        [("until_converged", harness.UntilConverged(1, 0.1, 0.1)), ("log", log)]
+    )
+    harness.resumable_fit(again, X, y, tmp_path / "fit", max_epochs=40)
+    assert log.begun == 0 and again.history[:, "valid_acc"] == clf.history[:, "valid_acc"]
+    for name, value in again.module_.named_parameters():
+        torch.testing.assert_close(value, dict(clf.module_.named_parameters())[name])
 
 
 def test_progress_names_every_fit_finished_in_progress_or_not_started(tmp_path, monkeypatch):
