@@ -331,11 +331,12 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
         costs = [
             step[architecture, parameterisation] for _, _, _, _, architecture, parameterisation, *_ in tasks
         ]
-        if checkpoints is not None:  # the fits cut short in an earlier run continue first
+        if checkpoints is not None:  # the fits cut short in an earlier run continue first, the furthest first
             first = max(costs) + 1.0
             for index, task in enumerate(tasks):
-                if (checkpoint_folder(checkpoints, fit_key(*task[:6])) / "last_history.json").exists():
-                    costs[index] += first
+                saved = checkpoint_folder(checkpoints, fit_key(*task[:6])) / "last_history.json"
+                if saved.exists():
+                    costs[index] = first * (1 + len(json.loads(saved.read_text())))
         harness.log("one training step (s): " + ", ".join(f"{a}/{p} {s:.3f}" for (a, p), s in step.items()))
     if journal is None:
         fits = iter(harness.run_fits(fit_one, tasks, n_jobs, costs=costs))

@@ -1317,7 +1317,7 @@ def test_speed_refuses_a_folder_without_the_authors_code(tmp_path):
     assert speed.parse_args(["--sesn-code", str(folder)]).sesn_code == folder
 
 
-def test_baselines_continue_the_fits_cut_short_before_the_others(monkeypatch, tmp_path):
+def test_baselines_continue_the_fits_cut_short_before_the_others_the_furthest_first(monkeypatch, tmp_path):
     from benchmarks import baselines
 
     settings = config.PROFILES["smoke"].mnist_scale
@@ -1325,12 +1325,13 @@ def test_baselines_continue_the_fits_cut_short_before_the_others(monkeypatch, tm
     step = {run: float(index + 1) for index, run in enumerate(runs)}
     monkeypatch.setattr(baselines, "step_seconds", lambda settings, a, p: step[a, p])
     journal = tmp_path / "baselines-smoke-mnist.fits.jsonl"
-    # The cheapest row's plain fit saved an epoch in an earlier run.
-    cheapest = min(step, key=step.get)
-    key = baselines.fit_key(settings, "mnist", settings["seeds"][0], False, *cheapest)
-    folder = baselines.checkpoint_folder(harness.checkpoints_path(journal), key)
-    folder.mkdir(parents=True)
-    (folder / "last_history.json").write_text("[]")
+    # The cheapest row's plain fit saved two epochs in an earlier run, the costliest one's one.
+    cheapest, costliest = min(step, key=step.get), max(step, key=step.get)
+    for run, epochs in ((cheapest, 2), (costliest, 1)):
+        key = baselines.fit_key(settings, "mnist", settings["seeds"][0], False, *run)
+        folder = baselines.checkpoint_folder(harness.checkpoints_path(journal), key)
+        folder.mkdir(parents=True)
+        (folder / "last_history.json").write_text(json.dumps([{"epoch": 1 + n} for n in range(epochs)]))
     seen = {}
 
     def run_fits_resumable(function, tasks, keys, journal, n_jobs, costs=None):
@@ -1342,7 +1343,7 @@ def test_baselines_continue_the_fits_cut_short_before_the_others(monkeypatch, tm
     monkeypatch.setattr(baselines.harness, "run_fits_resumable", run_fits_resumable)
     with pytest.raises(RuntimeError, match="stop before fitting"):
         baselines.run(settings, "mnist", n_jobs=2, journal=journal)
-    assert seen["order"][0] == (False, *cheapest)
-    assert [step[a, p] for _, a, p in seen["order"][1:]] == sorted(
-        (step[a, p] for _, a, p in seen["order"][1:]), reverse=True
+    assert seen["order"][:2] == [(False, *cheapest), (False, *costliest)]
+    assert [step[a, p] for _, a, p in seen["order"][2:]] == sorted(
+        (step[a, p] for _, a, p in seen["order"][2:]), reverse=True
     )
