@@ -134,15 +134,12 @@ def _stacked_group(members, dtype, device):
 
 
 def _correlate(x, weight, bias, padding):
-    """``F.conv2d(x, weight, bias, padding=padding)`` (``padding``: rows, columns) through
+    """``F.conv2d(x, weight, bias, padding=padding)`` (``padding``: rows, columns, each at
+    most half the kernel, as :func:`_axis_plan` gives them) through
     :func:`~skscale.nn.functional.correlate_same`, which takes the FFT where that is
-    cheaper: the input is zero-padded, or the "same" output cropped, by the difference."""
-    half = weight.shape[-1] // 2
-    extra_rows, extra_cols = max(0, padding[0] - half), max(0, padding[1] - half)
-    if extra_rows or extra_cols:
-        x = F.pad(x, (extra_cols, extra_cols, extra_rows, extra_rows))
+    cheaper: the "same" output cropped by the difference."""
+    cut_rows, cut_cols = (weight.shape[-1] // 2 - side for side in padding)
     out = correlate_same(x, weight, impl="auto", bias=bias)
-    cut_rows, cut_cols = max(0, half - padding[0]), max(0, half - padding[1])
     return out[..., cut_rows : out.shape[-2] - cut_rows, cut_cols : out.shape[-1] - cut_cols]
 
 
