@@ -334,9 +334,9 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
         if checkpoints is not None:  # the fits cut short in an earlier run continue first, the furthest first
             first = max(costs) + 1.0
             for index, task in enumerate(tasks):
-                saved = checkpoint_folder(checkpoints, fit_key(*task[:6])) / "last_history.json"
-                if saved.exists():
-                    costs[index] = first * (1 + len(json.loads(saved.read_text())))
+                saved = harness.saved_epochs(checkpoint_folder(checkpoints, fit_key(*task[:6])))
+                if saved:
+                    costs[index] = first * (1 + len(saved))
         harness.log("one training step (s): " + ", ".join(f"{a}/{p} {s:.3f}" for (a, p), s in step.items()))
     if journal is None:
         fits = iter(harness.run_fits(fit_one, tasks, n_jobs, costs=costs))
@@ -372,12 +372,10 @@ def progress_lines(settings, dataset, journal):
             for architecture, parameterisation in runs:
                 key = fit_key(settings, dataset, seed, augmented, architecture, parameterisation)
                 label = f"seed {seed} {'+' if augmented else ' '} {architecture}/{parameterisation}"
-                saved = checkpoint_folder(checkpoints, key) / "last_history.json"
                 if key in finished:
                     error, epochs = finished[key]["error"], finished[key].get("epochs", "?")
                     state = f"finished: test error {error:.2f} % after {epochs} epochs"
-                elif saved.exists():
-                    rows = json.loads(saved.read_text())
+                elif rows := harness.saved_epochs(checkpoint_folder(checkpoints, key)):
                     errors = ", ".join(f"{100.0 * (1.0 - row['valid_acc']):.1f}" for row in rows[-4:])
                     state = (
                         f"in progress: {len(rows)} epochs, validation error (last 4) {errors} %, "

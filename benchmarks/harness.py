@@ -412,6 +412,12 @@ class _StagedCheckpoint(Checkpoint):
             os.replace(os.path.join(staging, name), os.path.join(final, name))
 
 
+def saved_epochs(folder):
+    """The history rows of the epochs :func:`resumable_fit` saved in ``folder`` (none: ``[]``)."""
+    saved = Path(folder) / "last_history.json"
+    return json.loads(saved.read_text()) if saved.exists() else []
+
+
 def resumable_fit(clf, X, y, folder, max_epochs):
     """Fit ``clf`` (validating on its ``train_split``) so that a fit cut short continues.
 
@@ -454,7 +460,7 @@ def resumable_fit(clf, X, y, folder, max_epochs):
             ("stop", StopWhenRecorded()),
         ]
     )
-    saved = folder / "last_history.json"
+    saved = folder / "last_history.json"  # what saved_epochs reads
     if not saved.exists():
         clf.set_params(max_epochs=max_epochs).fit(X, y)
     else:
