@@ -223,11 +223,12 @@ def test_same_pyramid_is_the_rescaling_about_the_centre_forward_and_backward(siz
         torch.testing.assert_close(gradient, expected_gradient)
 
 
-@pytest.mark.parametrize("size", [28, 14, 7])
-def test_same_pyramid_convolves_each_factor_once_at_most_at_the_input_size(size, monkeypatch):
+@pytest.mark.parametrize(("size", "sides"), [(28, [10, 14, 20, 28]), (14, [6, 8, 10, 14]), (7, [3, 5, 7])])
+def test_same_pyramid_convolves_each_factor_once_at_most_at_the_input_size(size, sides, monkeypatch):
     """The cost of the SESN code's scheme: one ``H x W`` convolution per factor at most (the
-    border of a shrunk copy's response is never read back, so it is not computed), against
-    the whole rescaled copies of ``pyramid="full"``."""
+    border of a shrunk copy's response is never read back, so it is not computed, and the
+    zero border of the copy is the convolution's own padding: a copy shrunk by ``s`` is
+    convolved at about ``s * H``), against the whole rescaled copies of ``pyramid="full"``."""
     shapes = []
     conv2d = F.conv2d
 
@@ -243,6 +244,7 @@ def test_same_pyramid_convolves_each_factor_once_at_most_at_the_input_size(size,
     assert all(max(inputs + outputs[-2:]) <= size for inputs, outputs in shapes)
     assert sum(np.prod(outputs) for _, outputs in shapes) <= len(SESN_FACTORS) * out.numel()
     assert sum(outputs[0] for _, outputs in shapes) == len(SESN_FACTORS) * 3  # every factor, every image
+    assert sorted({outputs[-1] for _, outputs in shapes}) == sides  # SESN_FACTORS 0.3, 0.45, 0.67, then 1
     shapes.clear()
     full = SIConv2d(2, 4, kernel_size=7, pyramid="full")(x)
     assert sum(np.prod(outputs) for _, outputs in shapes) > 2.5 * len(SESN_FACTORS) * full.numel()

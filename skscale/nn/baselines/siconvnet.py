@@ -80,19 +80,25 @@ def _axis_plan(length, factor, mode, antialias, padding):
     ``read .. length - read`` (an upscaled copy sees only the centre) onto the positions
     within ``padding`` of those ``n``, and a convolution with zero padding
     ``conv_padding`` on each side yields exactly the ``n`` positions of the "same"
-    convolution of the whole copy. Every cut is symmetric about the centre (the
-    rescalings are, up to rounding), so that one offset serves both sides.
+    convolution of the whole copy; the zero rows at the ends of a shrunk copy are left to
+    that padding (up to half the kernel), so a shrunk copy holds just its rescaled image.
+    Every cut is symmetric about the centre (the rescalings are, up to rounding), so that
+    one offset serves both sides.
     """
     rescale = _axis_matrix(length, factor, mode, antialias)
     back = _axis_matrix(length, 1.0 / factor, mode, antialias)
     start = _margin(back.abs().sum(dim=0))
     first = max(0, start - padding)
     rescale, back = rescale[first : length - first], back[:, start : length - start]
+    conv_padding = padding - (start - first)
+    # Rows of a shrunk copy that are zero at its ends: the convolution pads them itself.
+    trim = min(_margin(rescale.abs().sum(dim=1)), padding - conv_padding)
+    rescale = rescale[trim : len(rescale) - trim]
     read, write = _margin(rescale.abs().sum(dim=0)), _margin(back.abs().sum(dim=1))
     return (
         rescale[:, read : length - read],
         back[write : length - write],
-        padding - (start - first),
+        conv_padding + trim,
         read,
         write,
     )
@@ -163,7 +169,8 @@ class SIConv2d(OddKernelConv):
     what cannot change the result is not computed: response positions that the rescaling
     back never reads (the border of a downscaled copy's response), input positions an
     upscaled copy never sees and output positions its response never reaches (both outside
-    the centre), and the rescalings of the factor 1.
+    the centre), the zero border of a downscaled copy (the convolution's own padding) and
+    the rescalings of the factor 1.
     ``pyramid="full"`` resizes every copy to ``round(s H) x round(s W)`` and convolves it
     at that size, at a cost that grows with the sum of the squared factors (about 20
     convolutions' worth for ``SESN_FACTORS``).
