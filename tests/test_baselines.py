@@ -223,6 +223,37 @@ def test_same_pyramid_is_the_rescaling_about_the_centre_forward_and_backward(siz
         torch.testing.assert_close(gradient, expected_gradient)
 
 
+@pytest.mark.parametrize(
+    ("shape", "kernel_size", "antialias", "factors"),
+    [
+        ((9, 12), 3, True, SESN_FACTORS),
+        ((10, 10), 5, False, SESN_FACTORS),
+        ((13, 7), 5, True, (0.1, 0.25, 0.5, 1.0, 2.0, 7.5)),
+        ((5, 5), 7, False, (0.3, 0.75, 1.01, 3.0)),
+    ],
+)
+def test_same_pyramid_computes_only_what_is_read_back_for_any_shape(shape, kernel_size, antialias, factors):
+    """The cuts of the pyramid (read, written and trimmed positions) change nothing, forward
+    and backward, on shapes, kernels and factors beyond those of the network."""
+    layer = SIConv2d(2, 3, kernel_size=kernel_size, factors=factors, antialias=antialias).double()
+    x = torch.randn(2, 2, *shape, dtype=torch.float64, requires_grad=True)
+    responses = []
+    for factor in factors:
+        options = dict(interpolation="bilinear", antialias=antialias)
+        copy = rescale_about_centre(x, factor, **options)
+        response = F.conv2d(copy, layer.weight, layer.bias, padding=kernel_size // 2)
+        responses.append(rescale_about_centre(response, 1 / factor, **options))
+    expected = torch.stack(responses).amax(dim=0)
+    out = layer(x)
+    torch.testing.assert_close(out, expected)
+    target = torch.randn_like(out)
+    parameters = (x, layer.weight, layer.bias)
+    gradients = torch.autograd.grad((out * target).sum(), parameters)
+    expected_gradients = torch.autograd.grad((expected * target).sum(), parameters)
+    for gradient, expected_gradient in zip(gradients, expected_gradients):
+        torch.testing.assert_close(gradient, expected_gradient)
+
+
 @pytest.mark.parametrize(("size", "sides"), [(28, [10, 14, 20, 28]), (14, [6, 8, 10, 14]), (7, [3, 5, 7])])
 def test_same_pyramid_convolves_each_factor_once_at_most_at_the_input_size(size, sides, monkeypatch):
     """The cost of the SESN code's scheme: one ``H x W`` convolution per factor at most (the

@@ -194,9 +194,9 @@ def conv_cost_estimates(
       (``H_out * l`` when the kernel is much smaller than the image), times ``d`` for
       ``l >= 15`` (oneDNN's slower algorithm for large kernels on the CPU). oneDNN's
       forward skips the taps in the zero padding, its two backward convolutions do not:
-      training counts ``(T_H * T_W + 2 * H_out * l * W_out * l) / 3``, which matters
-      wherever the kernel reaches far past the border (7-pixel kernels on 7-pixel maps:
-      a third of the backward's taps are padding);
+      in training a kernel as wide as the image or wider (``l >= min(H, W)``; at
+      ``l = H = W = 7``, 43 % of the backward's taps are padding) counts
+      ``(T_H * T_W + 2 * H_out * l * W_out * l) / 3``;
     - FFT: ``a * N_H * N_W * log2(N_H * N_W)`` for each of the ``B * C_in`` input,
       ``B * C_out`` output and ``C_out * C_in / groups`` kernel transforms, plus
       ``b * B * C_out * (C_in / groups) * N_H * (N_W // 2 + 1)`` for the spectral
@@ -247,7 +247,7 @@ def conv_cost_estimates(
     fft_h, fft_w = fft_grid_size(height, width, kernel_size)
     pairs = out_channels * (in_channels // groups)
     taps = _image_taps(height, kernel_size, stride) * _image_taps(width, kernel_size, stride)
-    if backward:
+    if backward and kernel_size >= min(height, width):
         rows, columns = -(-height // stride), -(-width // stride)
         taps = (taps + 2 * rows * columns * kernel_size**2) / 3
     direct = batch_size * pairs * taps
@@ -272,11 +272,13 @@ def select_conv_impl(
     path is chosen exactly when its modelled cost (:func:`conv_cost_estimates`) is below
     that of the direct path; kernels of size 1 and 3 always go direct. With the constants
     fitted on a CPU, training (``backward=True``) takes the FFT from kernel 15 with one
-    input channel on 28 to 168 pixels (oneDNN's direct weight gradient slows down from
-    kernel 15 on, the factor ``d`` of :func:`conv_cost_estimates`) and from kernel 7 to 9
-    with tens of channels on 7 to 56 pixels; inference keeps one-channel
-    kernels direct up to 23 pixels on 168-pixel images and always on 28-pixel ones, and
-    takes the FFT from kernel 9 to 13 with tens of channels on 14 to 56 pixels.
+    input channel on 56 to 168 pixels (17 on 28; oneDNN's direct weight gradient slows
+    down from kernel 15 on, the factor ``d`` of :func:`conv_cost_estimates`) and, with
+    tens of channels, from kernel 7 on 7 to 28 pixels and from 11 to 15 on 56 to 168;
+    inference keeps one-channel kernels direct up to 23 pixels on 168-pixel images, 27 on
+    56-pixel ones and always on 28-pixel ones, and with tens of channels takes the FFT
+    from kernel 5 on 7 and 14 pixels (on 7-pixel maps up to kernel 15 or 17 only), 9 on
+    28 and 11 on 56.
 
     Parameters
     ----------
