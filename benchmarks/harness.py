@@ -412,9 +412,14 @@ class _StagedCheckpoint(Checkpoint):
             os.replace(os.path.join(staging, name), os.path.join(final, name))
 
 
+def _last_history(folder):
+    """The history file of the last epoch :func:`resumable_fit` saved in ``folder``."""
+    return Path(folder) / "last_history.json"
+
+
 def saved_epochs(folder):
     """The history rows of the epochs :func:`resumable_fit` saved in ``folder`` (none: ``[]``)."""
-    saved = Path(folder) / "last_history.json"
+    saved = _last_history(folder)
     return json.loads(saved.read_text()) if saved.exists() else []
 
 
@@ -460,7 +465,7 @@ def resumable_fit(clf, X, y, folder, max_epochs):
             ("stop", StopWhenRecorded()),
         ]
     )
-    saved = folder / "last_history.json"  # what saved_epochs reads
+    saved = _last_history(folder)
     if not saved.exists():
         clf.set_params(max_epochs=max_epochs).fit(X, y)
     else:

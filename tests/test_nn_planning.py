@@ -84,7 +84,7 @@ def test_training_cost_counts_the_padding_taps_of_kernels_as_wide_as_the_image()
     # Narrower kernels keep the forward's taps in training too.
     assert direct(13, 28, True) == direct(13, 28, False)
     # The measured cases (calibration in benchmarks/results/speed.md, section 8): on 7
-    # pixels, 128 x 63 -> 95, the FFT trains faster with kernel 7 (39.0 vs 70.3 ms; a
+    # pixels, 128 x 63 -> 95, the FFT trains faster with kernel 7 (37.3 vs 71.0 ms; a
     # threshold at kernels wider than the image took the direct path) and kernel 11; with
     # the matrix DFT of small maps it infers faster too.
     assert select_conv_impl(7, 7, 7, 63, 95, batch_size=128, backward=True) == "fft"
