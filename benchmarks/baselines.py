@@ -120,6 +120,17 @@ def configurations(learned):
     return runs, missing
 
 
+def fit_plan(settings):
+    """Every fit of a run in task order: ``(seed, augmented, architecture, parameterisation)``."""
+    runs, _ = configurations(settings["learned"])
+    return [
+        (seed, augmented, architecture, parameterisation)
+        for seed in settings["seeds"]
+        for augmented in (False, True)
+        for architecture, parameterisation in runs
+    ]
+
+
 def scale_split(settings, dataset, seed):
     """One realisation of MNIST-Scale (or Fashion-MNIST-Scale), the last one cached per
     process: the fits of one realisation share it (with and without augmentation alike)."""
@@ -319,14 +330,10 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
     runs, missing = configurations(settings["learned"])
     # Fits that train until converged save every epoch beside the journal, to continue there.
     checkpoints = None if journal is None else harness.checkpoints_path(journal)
-    tasks = [
-        (settings, dataset, seed, augmented, architecture, parameterisation, device, checkpoints)
-        for seed in settings["seeds"]
-        for augmented in (False, True)
-        for architecture, parameterisation in runs
-    ]
+    tasks = [(settings, dataset, *fit, device, checkpoints) for fit in fit_plan(settings)]
     costs = None
-    if n_jobs > 1:
+    # The costs order the fits still to run; there are none once the journal holds every fit.
+    if n_jobs > 1 and (journal is None or stored_fits(settings, dataset, journal) < len(tasks)):
         step = {(a, p): step_seconds(settings, a, p) for a, p in runs}
         costs = [
             step[architecture, parameterisation] for _, _, _, _, architecture, parameterisation, *_ in tasks
@@ -363,28 +370,48 @@ def run(settings, dataset, device="cpu", n_jobs=1, journal=None):
 def progress_lines(settings, dataset, journal):
     """One line per fit of a run: finished (its test error), in progress (its epochs, last
     validation errors and decays, from its checkpoint) or not started."""
-    runs, _ = configurations(settings["learned"])
     finished = harness.read_journal(journal)
     checkpoints = harness.checkpoints_path(journal)
     lines = []
-    for seed in settings["seeds"]:
-        for augmented in (False, True):
-            for architecture, parameterisation in runs:
-                key = fit_key(settings, dataset, seed, augmented, architecture, parameterisation)
-                label = f"seed {seed} {'+' if augmented else ' '} {architecture}/{parameterisation}"
-                if key in finished:
-                    error, epochs = finished[key]["error"], finished[key].get("epochs", "?")
-                    state = f"finished: test error {error:.2f} % after {epochs} epochs"
-                elif rows := harness.saved_epochs(checkpoint_folder(checkpoints, key)):
-                    errors = ", ".join(f"{100.0 * (1.0 - row['valid_acc']):.1f}" for row in rows[-4:])
-                    state = (
-                        f"in progress: {len(rows)} epochs, validation error (last 4) {errors} %, "
-                        f"{rows[-1].get('lr_decays', 0)} decays"
-                    )
-                else:
-                    state = "not started"
-                lines.append(f"{label}: {state}")
+    for seed, augmented, architecture, parameterisation in fit_plan(settings):
+        key = fit_key(settings, dataset, seed, augmented, architecture, parameterisation)
+        label = f"seed {seed} {'+' if augmented else ' '} {architecture}/{parameterisation}"
+        if key in finished:
+            error, epochs = finished[key]["error"], finished[key].get("epochs", "?")
+            state = f"finished: test error {error:.2f} % after {epochs} epochs"
+        elif rows := harness.saved_epochs(checkpoint_folder(checkpoints, key)):
+            errors = ", ".join(f"{100.0 * (1.0 - row['valid_acc']):.1f}" for row in rows[-4:])
+            state = (
+                f"in progress: {len(rows)} epochs, validation error (last 4) {errors} %, "
+                f"{rows[-1].get('lr_decays', 0)} decays"
+            )
+        else:
+            state = "not started"
+        lines.append(f"{label}: {state}")
     return lines
+
+
+def stored_fits(settings, dataset, journal):
+    """How many of a run's fits ``journal`` already holds."""
+    finished = harness.read_journal(journal)
+    return sum(fit_key(settings, dataset, *fit) in finished for fit in fit_plan(settings))
+
+
+def resumed_sentence(results, n_stored):
+    """What an earlier run of the command contributed (with a leading space; empty when nothing).
+
+    The wall time under "Run" is the last run's alone, so the fits' own times are summed here.
+    """
+    if not n_stored:
+        return ""
+    fits = [entry[kind] for entry in results.values() for kind in KINDS]
+    n_fits = sum(len(fit["error"]) for fit in fits)
+    hours = sum(sum(fit["fit_s"]) + sum(fit["predict_s"]) for fit in fits) / 3600
+    return (
+        f" {n_stored} of the {n_fits} fits were read from the fit journal of earlier runs of this "
+        f"command; training and testing took {hours:.1f} h summed over the fits (the date and wall "
+        "time under Run are the last run's)."
+    )
 
 
 def n_test(results):
@@ -644,6 +671,7 @@ def main(argv=None):
         print("\n".join(progress_lines(settings, dataset, journal)))
         return None
     harness.log(f"fits journal: {journal} (delete it to fit everything again)")
+    n_stored = stored_fits(settings, dataset, journal)
     results, missing = run(settings, dataset, args.device, args.n_jobs or 1, journal=journal)
     checkpoint = (
         f"the best-validation checkpoint ({settings['n_val']:,} validation images)"
@@ -664,6 +692,7 @@ def main(argv=None):
         "predictions. "
         "The last three columns are the paper's (MNIST-Scale)."
         + training_sentence(settings)
+        + resumed_sentence(results, n_stored)
         + "\n\n"
         + harness.markdown_table(
             [

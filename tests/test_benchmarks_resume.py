@@ -89,8 +89,8 @@ def fake_fit_one(
         "val_error": error,
         "best_epoch": 1,
         "val_history": [error + 1.0] * (settings["max_epochs"] - 1) + [error],
-        "fit_s": 0.0,
-        "predict_s": 0.0,
+        "fit_s": 1800.0,
+        "predict_s": 360.0,
         "scales": [1.5, 3.0] if architecture == "sesn" else None,
         "parameters": 100,
         "n_test": settings["n_test"],
@@ -103,11 +103,17 @@ def test_baselines_run_resumes_from_its_journal_keyed_by_the_protocol(tmp_path, 
     journal = harness.journal_path(tmp_path / "baselines-smoke-mnist.md")
     assert journal.name == "baselines-smoke-mnist.fits.jsonl"
     fake_fit_one.calls = 0
+    assert baselines.stored_fits(settings, "mnist", journal) == 0
     first, _ = baselines.run(settings, "mnist", journal=journal)
     n_fits = fake_fit_one.calls
     assert n_fits == 2 * 2 * len(first)
+    assert baselines.resumed_sentence(first, 0) == ""
+    assert baselines.stored_fits(settings, "mnist", journal) == n_fits
     second, _ = baselines.run(settings, "mnist", journal=journal)
     assert fake_fit_one.calls == n_fits and second == first
+    # The report of a resumed run sums the fits' own times: 0.6 h each.
+    assert f" {n_fits} of the {n_fits} fits were read" in baselines.resumed_sentence(second, n_fits)
+    assert f"took {0.6 * n_fits:.1f} h summed over the fits" in baselines.resumed_sentence(second, n_fits)
     np.testing.assert_allclose(
         first["cnn/fixed"]["augmented"]["val_history"], [[2.53, 2.53, 1.53], [3.53, 3.53, 2.53]]
     )
@@ -120,6 +126,7 @@ def test_baselines_run_resumes_from_its_journal_keyed_by_the_protocol(tmp_path, 
     baselines.run({**settings, "lr": 1e-2}, "mnist", journal=journal)
     assert fake_fit_one.calls == 2 * n_fits
     # Only the seeds not yet fitted run.
+    assert baselines.stored_fits({**settings, "seeds": (0, 1, 2)}, "mnist", journal) == n_fits
     baselines.run({**settings, "seeds": (0, 1, 2)}, "mnist", journal=journal)
     assert fake_fit_one.calls == 2 * n_fits + n_fits // 2
 
