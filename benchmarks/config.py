@@ -591,6 +591,15 @@ PAPER_DIFFERENCES = (
         "the edge pixels, which on normalised images keeps the background value.",
     ),
     (
+        "SEVF: vector kernels turned the equivariant way",
+        "The SESN authors' SEVF (ScaleConvVector) turns each factor's vector kernel so that an "
+        "input vector of angle t meets it at t + a; the layer before turns the angles of a "
+        "rescaled input back by one step, so a deeper layer then excites no factor as it does "
+        "for the input itself. skscale's ScaleVectorConv2d meets it at t - a, which is "
+        "scale-equivariant (tested), and its vector batch norm applies the absolute value of "
+        "its gain (the authors' gain is never applied).",
+    ),
+    (
         "Table 5 on two cores: decays at the plateaus",
         "The authors train every Table 5 network for 60 epochs with ten-fold decays at epochs 20 "
         "and 40. The cpu profile's Table 5 (one realisation on Fashion-MNIST-Scale) trains each "

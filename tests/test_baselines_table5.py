@@ -160,6 +160,45 @@ def test_sevf_rescaling_the_input_moves_the_encoded_scale():
     assert max(lengths) / min(lengths) < 1.15  # the length (what the head reads) stays
 
 
+def smooth_vector_field(channels, size, ratio, turn, seed=3):
+    """A smooth vector field (1, C, 2, N, N) drawn from sums of Gaussians, shown ``ratio``
+    times larger about the centre pixel, every angle turned by ``turn``."""
+    generator = torch.Generator().manual_seed(seed)
+    centres = 4.0 * torch.randn(channels, 2, 10, 2, generator=generator, dtype=torch.float64)
+    weights = torch.randn(channels, 2, 10, generator=generator, dtype=torch.float64)
+    grid = torch.arange(size, dtype=torch.float64) - size // 2
+
+    def smooth(channel, part):
+        out = torch.zeros(size, size, dtype=torch.float64)
+        for (cy, cx), weight in zip(centres[channel, part] * ratio, weights[channel, part]):
+            squared = (grid[:, None] - cy) ** 2 + (grid[None] - cx) ** 2
+            out += weight * torch.exp(-squared / (2 * (3.0 * ratio) ** 2))
+        return out
+
+    lengths = torch.stack([smooth(c, 0).abs() for c in range(channels)])
+    angles = torch.stack([smooth(c, 1) + turn for c in range(channels)])
+    return torch.stack([lengths * torch.cos(angles), lengths * torch.sin(angles)], dim=1)[None]
+
+
+def test_sevf_vector_layer_follows_a_rescaled_input_whose_angles_turned_with_it():
+    """Scale equivariance of a deeper layer: the input shown 1.26 times larger arrives
+    turned back by one angle step (as the layer before encodes it), and must excite factor
+    j as the input itself excites factor j + 1 (at the centre, the fixed point)."""
+    size, centre = 65, 32
+    step = SEVF_ANGLES[1] - SEVF_ANGLES[0]
+    torch.manual_seed(7)
+    layer = ScaleVectorConv2d(3, 4, kernel_size=7, vector_input=True).double()
+    with torch.no_grad():
+        original = layer.scale_responses(smooth_vector_field(3, size, 1.0, 0.0))[0, :, :, centre, centre]
+        larger = layer.scale_responses(smooth_vector_field(3, size, 1.26, -step))[0, :, :, centre, centre]
+    # Kernel turned the other way (t + a): relative errors about 0.5 instead of < 0.05.
+    assert relative_error(larger[:, :-1], original[:, 1:]) < 0.1
+    # The turn matters: without it the factors do not match.
+    with torch.no_grad():
+        unturned = layer.scale_responses(smooth_vector_field(3, size, 1.26, 0.0))[0, :, :, centre, centre]
+    assert relative_error(unturned[:, :-1], original[:, 1:]) > 0.2
+
+
 def test_sevf_vector_layers_pool_and_normalise_without_turning_vectors():
     field = torch.randn(2, 3, 2, 6, 6, dtype=torch.float64)
     pooled = VectorMaxPool2d(2)(field)
@@ -175,6 +214,23 @@ def test_sevf_vector_layers_pool_and_normalise_without_turning_vectors():
         3, 4, kernel_size=3, factors=(0.8, 1.0, 1.25), angles=(-0.3, 0.0, 0.3), vector_input=True
     )
     assert layer(field.float()).shape == (2, 4, 2, 6, 6)
+
+
+def test_sevf_batch_norm_keeps_angles_and_uses_its_running_variance_at_inference():
+    field = 3.0 * torch.randn(8, 2, 2, 5, 5, dtype=torch.float64)
+    norm = VectorBatchNorm2d(2, momentum=0.5).double().train()
+    with torch.no_grad():
+        norm.weight.copy_(torch.tensor([-2.0, 0.5]))  # a gain trained below zero
+        out = norm(field)
+    lengths = vector_magnitude(field, norm.eps).transpose(0, 1).flatten(1)  # eps as the layer
+    variance = lengths.var(dim=1, unbiased=False)
+    expected = torch.tensor([2.0, 0.5], dtype=torch.float64) / torch.sqrt(variance + norm.eps)
+    torch.testing.assert_close(out, field * expected.view(1, -1, 1, 1, 1))  # angles kept
+    torch.testing.assert_close(norm.running_var, 0.5 + 0.5 * lengths.var(dim=1, unbiased=True))
+    with torch.no_grad():
+        inference = norm.eval()(field[:1])
+    running = torch.tensor([2.0, 0.5], dtype=torch.float64) / torch.sqrt(norm.running_var + norm.eps)
+    torch.testing.assert_close(inference, field[:1] * running.view(1, -1, 1, 1, 1))
 
 
 # --------------------------------------------------------------------------- networks

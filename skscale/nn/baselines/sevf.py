@@ -109,7 +109,13 @@ class ScaleVectorConv2d(OddKernelConv):
     angle. A scalar input ``(B, C, H, W)`` (``vector_input=False``) is correlated with
     the scalar ``weight``. A vector input ``(B, C, 2, H, W)`` is correlated with the
     vector kernel ``(weight, weight_v)`` rotated by the factor's angle ``a``:
-    ``(u, v) -> u * (w_u cos a + w_v sin a) + v * (-w_u sin a + w_v cos a)``.
+    ``(u, v) -> u * (w_u cos a - w_v sin a) + v * (w_u sin a + w_v cos a)``, so a vector
+    of length ``L`` and angle ``t`` meets it at ``t - a``:
+    ``L * (w_u cos(t - a) + w_v sin(t - a))``. An input rescaled by a ratio of the set
+    wins one factor lower in the layer before, which turns its angles back by one step,
+    and moves the matching factor of this layer one lower too: the two turns cancel. (The
+    SESN benchmark's ``ScaleConvVector`` turns the kernel the other way, ``t + a``, so its
+    deeper layers do not follow a rescaled input.)
 
     Parameters
     ----------
@@ -167,9 +173,11 @@ class ScaleVectorConv2d(OddKernelConv):
     def _kernel(self, angle):
         if not self.vector_input:
             return self.weight
+        # The kernel's vectors turned by +angle: a vector of angle theta meets them at
+        # theta - angle, so an input turned with its scale excites the matching factor.
         cos, sin = math.cos(angle), math.sin(angle)
-        kernel_u = self.weight * cos + self.weight_v * sin
-        kernel_v = -self.weight * sin + self.weight_v * cos
+        kernel_u = self.weight * cos - self.weight_v * sin
+        kernel_v = self.weight * sin + self.weight_v * cos
         # Channels of the flattened input are (c, component): interleave likewise.
         return torch.stack([kernel_u, kernel_v], dim=2).flatten(1, 2)
 
@@ -229,7 +237,9 @@ class VectorBatchNorm2d(nn.Module):
 
     Both components are divided by the standard deviation of the lengths of each
     channel (the batch's in training, a running average at inference) and multiplied by
-    a learned positive-initialised gain; there is no shift, which would change angles.
+    the absolute value of a learned gain (initialised to 1); there is no shift, which
+    would change angles, and a negative gain would turn every vector by pi, which would
+    move the angle that encodes its scale.
 
     Parameters
     ----------
@@ -257,7 +267,7 @@ class VectorBatchNorm2d(nn.Module):
                 self.running_var.lerp_(unbiased.to(self.running_var.dtype), self.momentum)
         else:
             variance = self.running_var.to(field.dtype)
-        scale = self.weight / torch.sqrt(variance + self.eps)
+        scale = self.weight.abs() / torch.sqrt(variance + self.eps)
         return field * scale.view(1, -1, 1, 1, 1)
 
 
