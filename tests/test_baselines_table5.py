@@ -12,6 +12,7 @@ from skscale import ScaleEquivariantClassifier
 from skscale.datasets import make_mnist_scale
 from skscale.nn import ARCHITECTURES, SSCNN, SEVFNet, SiCNN, build_module, count_parameters
 from skscale.nn.baselines import (
+    SESN_FACTORS,
     SEVF_ANGLES,
     MultiColumnConv2d,
     ScaleVectorConv2d,
@@ -19,8 +20,10 @@ from skscale.nn.baselines import (
     VectorBatchNorm2d,
     VectorMaxPool2d,
     log_radial_basis,
+    rescaled_kernel_size,
     scale_vector_field,
     steer_log_radial,
+    stretch_matrix,
     vector_magnitude,
 )
 
@@ -44,7 +47,7 @@ def relative_error(actual, expected, border=0):
 def test_sicnn_columns_share_one_kernel():
     layer = MultiColumnConv2d(2, 3, kernel_size=5, factors=(0.5, 1.0, 2.0)).double()
     kernels = layer.column_kernels()
-    assert [k.shape[-1] for k in kernels] == [3, 5, 9]
+    assert [k.shape[-1] for k in kernels] == [3, 5, 11]  # the odd supports of 2.5, 5 and 10 pixels
     assert kernels[1] is layer.weight  # factor 1: the learned kernel itself
     # A change of the one weight changes every column.
     kernels = [kernel.detach().clone() for kernel in kernels]
@@ -81,6 +84,52 @@ def test_sicnn_column_of_factor_s_sees_an_s_times_larger_input_as_column_one_see
     assert matched < 0.06 and unmatched > 5 * matched  # measured 0.03 against 0.41
 
 
+@pytest.mark.parametrize(
+    "factor, size, bound",
+    # bound: measured 0.088, 0.031, 0.012, 0.010, 0.009; with the kernels resized to whole
+    # odd sizes (factors 0.43, 0.71, 1.57, 2.14, 3.29) 0.138, 0.049, 0.062, 0.036, 0.021.
+    [(0.45, 80, 0.1), (0.67, 100, 0.04), (1.49, 100, 0.015), (2.23, 100, 0.015), (3.33, 100, 0.015)],
+)
+def test_sicnn_columns_stretch_the_kernel_by_their_exact_factor(factor, size, bound):
+    torch.manual_seed(0)
+    images = smooth_noise(2, size, sigma=3.0).double()
+    rescaled_size = (round(size * factor),) * 2
+    layer = MultiColumnConv2d(1, 4, kernel_size=7, factors=(1.0, factor)).double()
+
+    def rescale(x):
+        shrink = factor < 1
+        return F.interpolate(x, size=rescaled_size, mode="bilinear", align_corners=False, antialias=shrink)
+
+    with torch.no_grad():
+        expected = rescale(layer(images)[:, :, 0])
+        responses = layer(rescale(images))[:, :, 1]
+    assert relative_error(responses, expected, border=int(0.15 * rescaled_size[0])) < bound
+
+
+def test_sicnn_kernels_keep_their_sum_and_widen_with_every_factor():
+    for factor in SESN_FACTORS:
+        matrix = stretch_matrix(7, factor)
+        assert matrix.shape == (rescaled_kernel_size(7, factor), 7)
+        np.testing.assert_allclose(matrix.sum(axis=0), 1.0)  # every tap spread whole
+    np.testing.assert_array_equal(stretch_matrix(7, 1.0), np.eye(7))
+    taps = torch.exp(-((torch.arange(7.0, dtype=torch.float64) - 3) ** 2) / 4.5)
+    layer = MultiColumnConv2d(1, 1, kernel_size=7).double()
+    with torch.no_grad():
+        layer.weight.copy_(taps[:, None] * taps[None])
+
+    def width(kernel):
+        offsets = torch.arange(kernel.shape[-1], dtype=torch.float64) - kernel.shape[-1] // 2
+        marginal = kernel.detach()[0, 0].sum(dim=0)
+        return float((offsets**2 * marginal).sum() / marginal.sum()) ** 0.5
+
+    kernels = layer.column_kernels()
+    for kernel in kernels:
+        torch.testing.assert_close(kernel.sum(), layer.weight.sum())
+    widths = [width(kernel) for kernel in kernels]
+    # Seven different columns (whole odd sizes gave factors 0.3 and 0.45 one 3 x 3 kernel).
+    assert all(a < b for a, b in zip(widths, widths[1:])), widths
+
+
 # --------------------------------------------------------------------------- SS-CNN
 @pytest.mark.parametrize("scale", [0.6, 1.3, 2.0])
 def test_log_radial_basis_is_steerable_under_rescaling(scale):
@@ -107,7 +156,8 @@ def test_log_radial_basis_is_steerable_under_rescaling(scale):
 def test_sscnn_layer_kernels_are_one_set_of_coefficients_stretched_to_every_scale():
     layer = SteerableScaleConv2d(2, 3, kernel_sizes=(5, 9, 13), base_size=9).double()
     coefficients = torch.complex(layer.weight_real, layer.weight_imag).detach()
-    for kernel, size, scale in zip(layer.kernels(), (5, 9, 13), layer.scales):
+    # The kernel on a grid of n pixels is the base kernel (9 pixels) stretched by n / 9.
+    for kernel, size, scale in zip(layer.kernels(), (5, 9, 13), (5 / 9, 1.0, 13 / 9)):
         expected = (
             torch.einsum("ockp,kpyx->ocyx", coefficients, log_radial_basis(size, scale=scale)).real / scale
         )

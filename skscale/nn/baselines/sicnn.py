@@ -13,8 +13,10 @@ invariant to the scales the factors cover.
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ...utils.validation import Integer, Real, Sequence
@@ -25,40 +27,71 @@ from ..pooling import MaxPool2x2, ScaleProjection
 from ..registry import register_architecture
 from .siconvnet import SESN_FACTORS
 
-__all__ = ["MultiColumnConv2d", "ColumnBatchNorm", "SiCNN", "rescaled_kernel_size"]
+__all__ = ["MultiColumnConv2d", "ColumnBatchNorm", "SiCNN", "rescaled_kernel_size", "stretch_matrix"]
 
 _POSITIVE_INT = Integer(low=1)
 _FACTORS = Sequence(Real(low=0, closed="neither"))
 
 
 def rescaled_kernel_size(kernel_size, factor):
-    """The odd support of a ``kernel_size`` kernel stretched by ``factor`` (at least 1).
+    """The smallest odd support that holds a ``kernel_size`` kernel stretched by ``factor``.
 
     Examples
     --------
     >>> [rescaled_kernel_size(7, factor) for factor in SESN_FACTORS]
-    [3, 3, 5, 7, 11, 15, 23]
+    [3, 5, 5, 7, 11, 17, 25]
     """
-    return max(1, 2 * round((kernel_size * factor - 1) / 2) + 1)
+    # The tolerance keeps a width that is odd up to rounding (7 * 1.0, 5 * 0.6) at its size.
+    return 2 * max(0, math.ceil((kernel_size * factor - 1) / 2 - 1e-9)) + 1
+
+
+def stretch_matrix(kernel_size, factor):
+    """The (n, kernel_size) map of a kernel's taps to those of the kernel stretched by ``factor``.
+
+    Each tap is taken as a pixel-sized square of a continuous kernel; the kernel is
+    stretched by ``factor`` about its centre and integrated over the ``n`` pixels of
+    :func:`rescaled_kernel_size`, and divided by ``factor``. Every column sums to 1, so a
+    2-D kernel ``A @ W @ A.T`` keeps the sum of ``W`` whatever the factor: it is
+    ``W(x / s) / s**2`` sampled by area (antialiased when shrinking, each tap spread over
+    ``s`` pixels when stretching), and factor 1 is the identity.
+
+    Examples
+    --------
+    >>> stretch_matrix(3, 2.0)  # three taps over six pixels, centred on seven
+    array([[0.25, 0.  , 0.  ],
+           [0.5 , 0.  , 0.  ],
+           [0.25, 0.25, 0.  ],
+           [0.  , 0.5 , 0.  ],
+           [0.  , 0.25, 0.25],
+           [0.  , 0.  , 0.5 ],
+           [0.  , 0.  , 0.25]])
+    """
+    size = rescaled_kernel_size(kernel_size, factor)
+    # Pixel edges, centred: the stretched taps and the pixels of the new support.
+    taps = factor * (np.arange(kernel_size + 1) - kernel_size / 2)
+    pixels = np.arange(size + 1) - size / 2
+    low = np.maximum(pixels[:-1, None], taps[None, :-1])
+    high = np.minimum(pixels[1:, None], taps[None, 1:])
+    return np.clip(high - low, 0.0, None) / factor
 
 
 class MultiColumnConv2d(OddKernelConv):
     """One kernel correlated at several scales, one column per scale: -> (B, O, S, H, W).
 
-    Column ``j`` correlates with the kernel resized to :func:`rescaled_kernel_size`
-    ``n_j`` (bilinear, antialiased when shrinking) and multiplied by ``(k / n_j)**2``, the
-    ratio of the areas, so that column ``j`` responds to a pattern stretched by its factor
-    as the column of factor 1 responds to the pattern. "Same"
-    zero padding keeps the spatial size. With ``input_columns=1`` every column reads the
+    Column ``j`` correlates with the kernel stretched by exactly ``s_j``,
+    ``W(x / s_j) / s_j**2`` on the odd support :func:`rescaled_kernel_size` (by area:
+    :func:`stretch_matrix`), so that column ``j`` responds to a pattern stretched by its
+    factor as the column of factor 1 responds to the pattern. "Same" zero padding keeps
+    the spatial size. With ``input_columns=1`` every column reads the
     one ``(B, C, H, W)`` input (the first layer); with ``input_columns=S`` column ``j``
     reads column ``j`` of a ``(B, C, S, H, W)`` input only.
 
     The one ``weight`` serves every column: its gradient sums the columns' gradients.
 
-    Simplifications with respect to the SESN benchmark code (``XU_SIConv2d``): kernels are
-    resized to their own support instead of a common zero-padded one, are scaled by the
-    ratio of the areas instead of keeping their L1 norm (a linear map of the weights),
-    and are upscaled bilinearly instead of by nearest neighbour.
+    Differences from the SESN benchmark code (``XU_SIConv2d``): kernels are stretched
+    onto their own support instead of a common zero-padded one, keep their sum instead of
+    their L1 norm (a linear map of the weights), and are resampled by area with the exact
+    factor, where the benchmark's whole-pixel sizes change it (its 0.3 is 0.26).
 
     Parameters
     ----------
@@ -81,7 +114,7 @@ class MultiColumnConv2d(OddKernelConv):
     >>> tuple(layer(torch.randn(2, 1, 16, 16)).shape)
     (2, 4, 3, 16, 16)
     >>> [tuple(kernel.shape[-2:]) for kernel in layer.column_kernels()]
-    [(3, 3), (5, 5), (9, 9)]
+    [(3, 3), (5, 5), (11, 11)]
     """
 
     def __init__(self, in_channels, out_channels, kernel_size=7, factors=SESN_FACTORS, input_columns=1):
@@ -92,8 +125,11 @@ class MultiColumnConv2d(OddKernelConv):
             raise ValueError(
                 f"input_columns must be 1 or len(factors)={len(self.factors)}, got {input_columns!r}."
             )
-        self.sizes = [rescaled_kernel_size(self.kernel_size, factor) for factor in self.factors]
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
+        # Not in the state dict: they follow from the factors.
+        for index, factor in enumerate(self.factors):
+            matrix = torch.as_tensor(stretch_matrix(self.kernel_size, factor), dtype=self.weight.dtype)
+            self.register_buffer(f"stretch_{index}", matrix, persistent=False)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -103,18 +139,12 @@ class MultiColumnConv2d(OddKernelConv):
     def column_kernels(self):
         """The kernel of every column: a list of (O, C, n_j, n_j) tensors."""
         kernels = []
-        for size in self.sizes:
-            if size == self.kernel_size:
+        for index, factor in enumerate(self.factors):
+            if factor == 1.0:
                 kernels.append(self.weight)
                 continue
-            resized = F.interpolate(
-                self.weight,
-                size=(size, size),
-                mode="bilinear",
-                align_corners=False,
-                antialias=size < self.kernel_size,
-            )
-            kernels.append(resized * (self.kernel_size / size) ** 2)
+            matrix = getattr(self, f"stretch_{index}").to(self.weight.dtype)
+            kernels.append(matrix @ self.weight @ matrix.T)
         return kernels
 
     def forward(self, x):
