@@ -351,10 +351,11 @@ def _estimated_scales(images_path, labels_path, *, layout="auto", polarity="auto
     from .scale_estimation import estimate_scales
 
     images = _load_array(images_path, "--images")
-    if images.ndim not in (3, 4) or min(images.shape, default=0) == 0:
+    if images.ndim not in (2, 3, 4) or min(images.shape, default=0) == 0:
         raise ValueError(
             f"--images {images_path!r} must hold images of shape (n, height, width), (n, channels, height, "
-            f"width) or (n, height, width, channels), got an array of shape {images.shape}"
+            f"width), (n, height, width, channels) or (n, side * side) (flattened square images), got "
+            f"an array of shape {images.shape}"
         )
     if not (np.issubdtype(images.dtype, np.number) or images.dtype == bool):
         raise ValueError(f"--images {images_path!r} must hold numbers, got dtype {images.dtype}")

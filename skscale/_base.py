@@ -60,6 +60,16 @@ def scale_constraints():
     return constraints
 
 
+def _random_state(random_state):
+    """``check_random_state`` with an error that names the argument."""
+    try:
+        return check_random_state(random_state)
+    except ValueError as error:
+        raise ValueError(
+            f"random_state must be None, an int or a numpy RandomState, got {random_state!r} ({error})."
+        ) from None
+
+
 class ScaleNetworkMixin:
     """skorch hooks shared by the skscale estimators (see the module docstring)."""
 
@@ -116,7 +126,21 @@ class ScaleNetworkMixin:
                 "module must be None, a torch.nn.Module class or instance, or a callable that builds one, "
                 f"got {module!r}."
             )
-        check_random_state(self.random_state)
+        _random_state(self.random_state)
+        for name in ("criterion", "optimizer"):
+            value = getattr(self, name)
+            if isinstance(value, str) or not callable(value):
+                raise ValueError(
+                    f"{name} must be a class or callable that builds the torch {name} (e.g. "
+                    f"{'torch.nn.CrossEntropyLoss' if name == 'criterion' else 'torch.optim.Adam'}), "
+                    f"got {value!r}."
+                )
+        callbacks = self.callbacks
+        if not (callbacks is None or callbacks == "disable" or isinstance(callbacks, (list, tuple))):
+            raise ValueError(
+                f"callbacks must be None, 'disable' or a list of callbacks or (name, callback) pairs, "
+                f"got {callbacks!r}."
+            )
         check_device(self.device)
         if self.classes is not None:
             classes = np.asarray(self.classes)
@@ -508,7 +532,7 @@ class ScaleNetworkMixin:
             self._seed_ = None
             yield
             return
-        self._seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        self._seed_ = int(_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         devices = (
             [torch.cuda.current_device()]
             if torch.cuda.is_available() and str(self._compute_device()).startswith("cuda")
@@ -712,8 +736,9 @@ class ScaleNetworkMixin:
         check_is_fitted(self)
         if is_dataset(X):
             return ImageDataset(X, shape=self.input_shape_, image_layout=self._fitted_layout())
-        images, _ = as_images(X, self.image_shape, self._fitted_layout())
-        check_image_shape(images.shape[1:], self.input_shape_, type(self).__name__)
+        layout = self._fitted_layout()
+        images, read = as_images(X, self.image_shape, layout)
+        check_image_shape(images.shape[1:], self.input_shape_, type(self).__name__, np.shape(X), read)
         return images
 
     def _recalibrate_batchnorm(self, X, y):

@@ -255,8 +255,8 @@ def _check_magnitude(values, where):
         )
 
 
-def as_images(X, image_shape=None, image_layout="auto"):
-    """Validate the array ``X`` and return float32 images ``(n, C, H, W)`` and the layout read.
+def as_images(X, image_shape=None, image_layout="auto", dtype=np.float32):
+    """Validate the array ``X`` and return images ``(n, C, H, W)`` and the layout read.
 
     Parameters
     ----------
@@ -270,14 +270,19 @@ def as_images(X, image_shape=None, image_layout="auto"):
         must agree with the images read.
     image_layout : {"auto", "channels_first", "channels_last"}, default="auto"
         How a 4-D ``X`` is read (see :func:`resolve_layout`).
+    dtype : {np.float32, np.float64}, default=np.float32
+        float32 for a network, which refuses pixels beyond ``MAX_PIXEL_MAGNITUDE`` (they
+        overflow it); float64 for a measurement (:func:`skscale.estimate_scales`), which
+        takes any finite value.
 
     Returns
     -------
-    images : ndarray of shape (n, C, H, W), float32
+    images : ndarray of shape (n, C, H, W), of ``dtype``
     layout : {"flattened", "grayscale", "channels_first", "channels_last"}
     """
-    X = check_array(X, allow_nd=True, dtype=np.float32, ensure_all_finite=True, input_name="X")
-    _check_magnitude(X, "X")
+    X = check_array(X, allow_nd=True, dtype=dtype, ensure_all_finite=True, input_name="X")
+    if X.dtype == np.float32:
+        _check_magnitude(X, "X")
     expected = parse_image_shape(image_shape)
     if X.ndim == 2:
         return _rows_as_images(X, image_shape, expected), "flattened"
@@ -327,14 +332,32 @@ def _rows_as_images(X, image_shape, expected):
     return X.reshape(n_samples, 1, side, side)
 
 
-def check_image_shape(shape, expected, estimator_name):
-    """Refuse images of another ``(C, H, W)`` than the fitted ``expected``, as scikit-learn words it."""
-    if tuple(shape) != tuple(expected):
-        raise ValueError(
-            f"X has {int(np.prod(shape))} features, but {estimator_name} is expecting "
-            f"{int(np.prod(expected))} features as input (images of shape {tuple(shape)} "
-            f"(channels, height, width) instead of {tuple(expected)})."
-        )
+def check_image_shape(shape, expected, estimator_name, given=None, layout=None):
+    """Refuse images of another ``(C, H, W)`` than the fitted ``expected``, as scikit-learn words it.
+
+    ``given`` (the shape of a 4-D ``X``) and ``layout`` (how it was read) let the message
+    say when ``X`` holds the training images in the other channel layout.
+    """
+    if tuple(shape) == tuple(expected):
+        return
+    message = (
+        f"X has {int(np.prod(shape))} features, but {estimator_name} is expecting "
+        f"{int(np.prod(expected))} features as input (images of shape {tuple(shape)} "
+        f"(channels, height, width) instead of {tuple(expected)})."
+    )
+    if given is not None and len(given) == 4 and layout in ("channels_first", "channels_last"):
+        _, first, second, third = given
+        other = (first, second, third) if layout == "channels_last" else (third, first, second)
+        if other == tuple(expected):
+            flip = "X.transpose(0, 2, 3, 1)" if layout == "channels_last" else "X.transpose(0, 3, 1, 2)"
+            given_layout = "channels-first" if layout == "channels_last" else "channels-last"
+            message = (
+                f"X of shape {tuple(given)} holds its images {given_layout}, the training images were "
+                f"{layout.replace('_', '-')}: {estimator_name} reads 4-D X as it did at fit "
+                f"(image_layout_={layout!r}), which gives images of shape {tuple(shape)} instead of "
+                f"{tuple(expected)} (channels, height, width). Pass {flip}."
+            )
+    raise ValueError(message)
 
 
 def encode_labels(y, classes):

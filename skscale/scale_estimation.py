@@ -15,9 +15,9 @@ import warnings
 
 import numpy as np
 from scipy import ndimage, stats
-from sklearn.utils.validation import check_array, column_or_1d
+from sklearn.utils.validation import column_or_1d
 
-from ._images import parse_image_shape, resolve_layout
+from ._images import as_images
 from .utils.validation import Boolean, Integer, Options
 
 __all__ = ["POLARITIES", "estimate_scales"]
@@ -129,34 +129,14 @@ def _gyration_radii(images, background_size):
 
 
 def _as_gray_images(X, image_shape, image_layout="auto"):
-    """(n, H, W) float64 images from the layouts the classifier accepts (channels averaged)."""
-    X = check_array(X, allow_nd=True, dtype=np.float64, ensure_all_finite=True, input_name="X")
-    if X.ndim == 2:
-        shape = parse_image_shape(image_shape)
-        if shape is None:  # None, or "row": a row of pixels is no image to find an object in
-            raise ValueError(
-                f"image_shape must be given for 2-D X of shape {X.shape} (rows are flattened "
-                f"images), got {image_shape!r}."
-            )
-        channels, height, width = shape
-        if X.shape[1] != height * width * channels:
-            raise ValueError(
-                f"image_shape={image_shape!r} needs {height * width * channels} features per row, "
-                f"X has {X.shape[1]}."
-            )
-        return X.reshape(len(X), height, width, channels).mean(axis=3)
-    if X.ndim == 3:
-        images = X
-    elif X.ndim == 4:
-        images = X.mean(axis=1 if resolve_layout(X.shape, image_layout) == "channels_first" else 3)
-    else:
+    """(n, H, W) float64 images, read as the classifier reads them (channels averaged)."""
+    if isinstance(image_shape, str) and image_shape == "row":
         raise ValueError(
-            "X must be 2-D (n, features), 3-D (n, height, width) or 4-D (n, channels, height, width) "
-            f"or (n, height, width, channels), got shape {X.shape}."
+            "image_shape='row' reads each row as a 1 x n_features image, in which there is no object "
+            "to measure; pass image_shape=(height, width) or (height, width, channels)."
         )
-    if min(images.shape[1:]) == 0:
-        raise ValueError(f"X of shape {X.shape} holds empty images (height, width) = {images.shape[1:]}.")
-    return images
+    images, _ = as_images(X, image_shape, image_layout, dtype=np.float64)
+    return images.mean(axis=1)
 
 
 def _standardised(images):
@@ -360,8 +340,9 @@ def estimate_scales(
     X : array-like of shape (n_samples, height, width), (n_samples, channels, height, width), \
 (n_samples, height, width, channels) or (n_samples, n_features)
         Finite pixels (NaN and inf are refused), as :class:`ScaleEquivariantClassifier`
-        accepts them; channels are averaged. See ``image_layout`` for 4-D arrays; 2-D input
-        needs ``image_shape``.
+        accepts them (the same reading); channels are averaged. See ``image_layout`` for 4-D
+        arrays; 2-D rows are square single-channel images unless ``image_shape`` says
+        otherwise.
     y : array-like of shape (n_samples,), default=None
         Class labels of any type (NaN, inf and None are refused). When given, the median
         log-scale of each class is (shrunk and) subtracted, which removes the size
@@ -370,7 +351,8 @@ def estimate_scales(
         ``UserWarning``, as if ``y`` were None.
     image_shape : tuple of int, default=None
         ``(height, width)`` or ``(height, width, channels)`` of the flattened rows of a
-        2-D ``X`` (channels last), as in the classifier.
+        2-D ``X`` (channels last), as in the classifier; for 3-D and 4-D ``X`` it must agree
+        with the images read.
     background_size : int, default=7
         Diameter, in pixels, of the disk of the grey opening that estimates the
         background: bright structures (strokes, filled parts) narrower than it are

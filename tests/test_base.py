@@ -34,6 +34,14 @@ def test_channels_last_rgb_images_train_on_their_three_channels():
     first = np.ascontiguousarray(X.transpose(0, 3, 1, 2))
     stated = ScaleEquivariantClassifier(**FAST, image_layout="channels_first").fit(first, y)
     np.testing.assert_allclose(stated.predict_proba(first), clf.predict_proba(X), rtol=1e-5, atol=1e-6)
+    # The training images in the other layout: the error says so, in both directions.
+    for fitted, images, given, trained, flip in (
+        (clf, first, "first", "last", r"\(0, 2, 3, 1\)"),
+        (stated, X, "last", "first", r"\(0, 3, 1, 2\)"),
+    ):
+        message = f"holds its images channels-{given}, the training images were channels-{trained}"
+        with pytest.raises(ValueError, match=rf"{message}.*X.transpose{flip}"):
+            fitted.predict(images)
 
 
 def test_flattened_rows_without_image_shape():

@@ -242,6 +242,10 @@ def test_grid_search_over_learned_and_fixed_isr_in_a_pipeline(scaled_digits):
         (dict(validation_fraction=1.5), r"validation_fraction must be a finite number in \(0, 1\), got 1.5"),
         (dict(image_shape=(8,)), r"image_shape must be \(height, width\)"),
         (dict(image_shape=(4, 4)), r"X has 64 features per row, but image_shape=\(4, 4\) needs 16"),
+        (dict(random_state="x"), r"random_state must be None, an int or a numpy RandomState, got 'x'"),
+        (dict(criterion="foo"), r"criterion must be a class or callable .*CrossEntropyLoss\), got 'foo'"),
+        (dict(optimizer="adam"), r"optimizer must be a class or callable .*Adam\), got 'adam'"),
+        (dict(callbacks="foo"), r"callbacks must be None, 'disable' or a list .* got 'foo'"),
     ],
 )
 def test_invalid_hyper_parameters_fail_before_training(params, match):

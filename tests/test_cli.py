@@ -209,11 +209,12 @@ def test_tolerance_isr_of_images_grows_with_the_spread_of_their_sizes(capsys, tm
             np.ones(10),
             None,
             r"--images '.*bad\.npy' must hold images of shape \(n, height, width\), "
-            r"\(n, channels, height, width\) or \(n, height, width, channels\), "
-            r"got an array of shape \(10,\)",
+            r"\(n, channels, height, width\), \(n, height, width, channels\) or \(n, side \* side\) "
+            r"\(flattened square images\), got an array of shape \(10,\)",
         ),
         (np.ones((2, 3, 4, 5, 6)), None, r"got an array of shape \(2, 3, 4, 5, 6\)"),
-        (np.array([["a"]] * 3), None, r"must hold images of shape"),
+        (np.array([["a"]] * 3), None, r"must hold numbers, got dtype <U1"),
+        (np.zeros((3, 15)), None, r"X has 15 features per row, which is not a square single-channel image"),
         (np.zeros((4, 0, 8)), None, r"got an array of shape \(4, 0, 8\)"),
         (
             np.random.rand(4, 16, 16),

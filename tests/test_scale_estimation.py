@@ -54,6 +54,7 @@ def test_deterministic_and_layouts_agree(sigmas):
     np.testing.assert_allclose(estimate_scales(images[:, None]), first)
     flat = images.reshape(len(images), -1)
     np.testing.assert_allclose(estimate_scales(flat, image_shape=(SIDE, SIDE)), first)
+    np.testing.assert_allclose(estimate_scales(flat), first)  # square rows, as the classifier reads them
     rgb = np.repeat(images[..., None], 3, axis=3).reshape(len(images), -1)
     np.testing.assert_allclose(estimate_scales(rgb, image_shape=(SIDE, SIDE, 3)), first)
 
@@ -106,7 +107,9 @@ def test_one_image():
     ("kwargs", "match"),
     [
         ({"X": np.zeros((0, 8, 8))}, r"0 sample\(s\)"),
-        ({"X": np.zeros((2, 64))}, "image_shape must be given"),
+        ({"X": np.zeros((2, 63))}, "63 features per row, which is not a square single-channel image"),
+        ({"X": np.zeros((2, 64)), "image_shape": "row"}, "image_shape='row' .* no object to measure"),
+        ({"X": np.zeros((2, 8, 8)), "image_shape": (10, 10)}, r"image_shape=\(10, 10\) does not match X"),
         ({"X": np.zeros((2, 64)), "image_shape": (8, 9)}, r"image_shape=\(8, 9\) needs 72"),
         ({"X": np.zeros((2, 64)), "image_shape": (8, 8, 1, 1)}, "image_shape must be"),
         ({"X": np.zeros((2, 8, 8)), "y": [0, 1, 2]}, "y must have one label per image"),
