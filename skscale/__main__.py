@@ -202,7 +202,7 @@ def build_parser():
         metavar="FILE.npy",
         help="estimate the object scales of these images instead: a NumPy .npy file "
         "of shape (n, height, width), (n, channels, height, width) or (n, height, width, channels) "
-        "with 1, 3 or 4 channels (see --layout)",
+        "with 1, 3 or 4 channels (see --layout), or (n, side * side): flattened square images",
     )
     tolerance.add_argument(
         "--labels",
