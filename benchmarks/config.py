@@ -591,6 +591,14 @@ PAPER_DIFFERENCES = (
         "the edge pixels, which on normalised images keeps the background value.",
     ),
     (
+        "SiCNN: kernels stretched by their exact factors",
+        "The authors' SiCNN (XU_SIConv2d) resizes each kernel on a common 23-pixel canvas to "
+        "whole-pixel sizes (6, 10 and 15 pixels for the factors 0.3, 0.45 and 0.67), upscales by "
+        "nearest neighbour and keeps each kernel's L1 norm. skscale's MultiColumnConv2d stretches "
+        "the kernel by the exact factor, by area, onto the smallest odd support that holds it, and "
+        "keeps its sum.",
+    ),
+    (
         "SEVF: vector kernels turned the equivariant way",
         "The SESN authors' SEVF (ScaleConvVector) turns each factor's vector kernel so that an "
         "input vector of angle t meets it at t + a; the layer before turns the angles of a "
