@@ -317,7 +317,8 @@ class DSSNet(nn.Module):
     SESN head (2 x 2 max pooling, 256 units without bias, batch norm, ReLU, dropout,
     logits). **494,549** trainable parameters for 10 classes on one channel with
     ``scale_size=1`` (the layout of :class:`~skscale.nn.models.PlainCNN`), whatever
-    ``n_scales`` and the image size.
+    ``n_scales`` and the image size. (The paper's Table 5 lists 475k for DSS; the SESN
+    benchmark's DSS models, which it ran, have 494,359: no convolution bias.)
 
     Simplifications with respect to the paper and to the SESN benchmark code (the
     ``"vector"`` DSS model of Table 5): the scale axis is truncated at ``n_scales``
