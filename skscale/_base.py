@@ -738,7 +738,8 @@ class ScaleNetworkMixin:
             return ImageDataset(X, shape=self.input_shape_, image_layout=self._fitted_layout())
         layout = self._fitted_layout()
         images, read = as_images(X, self.image_shape, layout)
-        check_image_shape(images.shape[1:], self.input_shape_, type(self).__name__, np.shape(X), read)
+        given = getattr(X, "shape", None)  # arrays and tensors; the hint is skipped for others
+        check_image_shape(images.shape[1:], self.input_shape_, type(self).__name__, given, read)
         return images
 
     def _recalibrate_batchnorm(self, X, y):
