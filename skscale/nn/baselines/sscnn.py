@@ -151,10 +151,14 @@ class SteerableScaleConv2d(nn.Module):
     The layer correlates the input with every scale's kernel ("same" zero padding) and
     keeps the maximum over the scales, plus the bias.
 
-    Simplifications with respect to the SESN benchmark code: the orientations are
-    ``pi j / 9`` for ``j < 9`` (theirs repeat 0 as pi); there is no unused ``const_real``
-    parameter; the coefficients are initialised so that the base-scale kernel has the
-    variance of a Kaiming-initialised one.
+    Differences from the SESN benchmark code: the orientations are ``pi j / 9`` for
+    ``j < 9`` (theirs repeat 0 as pi); there is no unused ``const_real`` parameter; the
+    coefficients are initialised so that the base-scale kernel has the variance of a
+    Kaiming-initialised one; each scale's functions live on the disc of its own grid
+    (theirs on the square cut from the 13-pixel grid's disc, so a 5 x 5 kernel has 12
+    pixels here against their 24); the functions are not normalised one by one (nor are
+    theirs at the smaller scales); and the layer has a bias (``bias=True``, 180
+    parameters in :class:`SSCNN`), which theirs has not.
 
     Parameters
     ----------
