@@ -156,8 +156,9 @@ class SteerableScaleConv2d(nn.Module):
     coefficients are initialised so that the base-scale kernel has the variance of a
     Kaiming-initialised one; each scale's functions live on the disc of its own grid
     (theirs on the square cut from the 13-pixel grid's disc, so a 5 x 5 kernel has 12
-    pixels here against their 24); the functions are not normalised one by one (nor are
-    theirs at the smaller scales); and the layer has a bias (``bias=True``, 180
+    pixels here against their 24); the functions are not normalised one by one (theirs:
+    the real and imaginary parts of each to unit norm on the 13-pixel grid); and the layer
+    has a bias (``bias=True``, 180
     parameters in :class:`SSCNN`), which theirs has not.
 
     Parameters
