@@ -158,8 +158,7 @@ class SteerableScaleConv2d(nn.Module):
     (theirs on the square cut from the 13-pixel grid's disc, so a 5 x 5 kernel has 12
     pixels here against their 24); the functions are not normalised one by one (theirs:
     the real and imaginary parts of each to unit norm on the 13-pixel grid); and the layer
-    has a bias (``bias=True``, 180
-    parameters in :class:`SSCNN`), which theirs has not.
+    has a bias (``bias=True``, 180 parameters in :class:`SSCNN`), which theirs has not.
 
     Parameters
     ----------
