@@ -590,3 +590,41 @@ def test_grid_search_compares_the_baselines(scaled_digits, monkeypatch, tmp_path
 def test_baseline_arguments_are_named_with_their_value(build, match):
     with pytest.raises(ValueError, match=match):
         build()
+
+
+def test_scale_networks_project_their_scale_axis_by_the_maximum_and_dss_lifts_first():
+    """The wiring each network is built on, which its parameter count and output shape do not
+    show: a max (not mean) projection over the scale axis, and DSS's scale-space lifting
+    (blurrier levels, not copies of the image)."""
+    from skscale.nn import ScaleProjection
+    from skscale.nn.baselines import GaussianScaleSpace
+
+    x = smooth_noise(2, 28, sigma=1.5)
+    projected = set()
+    for name in ARCHITECTURES:
+        module = build_module(name, n_classes=10, in_channels=1).eval()
+        seen = []
+        hooks = [
+            layer.register_forward_hook(lambda _, inputs, output, seen=seen: seen.append((inputs[0], output)))
+            for layer in module.modules()
+            if isinstance(layer, ScaleProjection)
+        ]
+        with torch.no_grad():
+            module(x)
+        for hook in hooks:
+            hook.remove()
+        for features, output in seen:
+            torch.testing.assert_close(output, features.amax(dim=2))
+        if seen:
+            projected.add(name)
+    assert {"sesn", "dss", "disco", "sicnn", "table1"} <= projected
+
+    dss = build_module("dss", n_classes=10, in_channels=1).eval()
+    assert isinstance(dss.lifting, GaussianScaleSpace)
+    levels = []
+    handle = dss.features[0].register_forward_hook(lambda _, inputs, output: levels.append(inputs[0]))
+    with torch.no_grad():
+        dss(x)
+    handle.remove()
+    variation = levels[0].diff(dim=-1).abs().mean(dim=(0, 1, 3, 4))  # per level
+    assert (variation[1:] < 0.9 * variation[:-1]).all(), variation
