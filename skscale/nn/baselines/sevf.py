@@ -287,7 +287,10 @@ class SEVFNet(nn.Module):
     eight factors ``1.26 ** k`` (``k = -4 .. 3``) with angles over 120 degrees, as in the
     SESN benchmark's vector SEVF: **495,202** trainable parameters for 10 classes on one
     channel (the paper's Table 5: 495k). The SESN code's widths 23/45/68 give 475k; the
-    two upper layers are one and two filters wider here to reach the paper's size.
+    two upper layers are one and two filters wider here to reach the paper's size. Other
+    differences from that code: the vector kernels turn the scale-equivariant way (see
+    :class:`ScaleVectorConv2d`), and the vector batch norms apply their gain (by absolute
+    value) and average their variance with momentum 0.1 (the SESN code: gain unused, 0.5).
 
     Parameters
     ----------
