@@ -129,7 +129,7 @@ class ScaleNetworkMixin:
         _random_state(self.random_state)
         for name in ("criterion", "optimizer"):
             value = getattr(self, name)
-            if isinstance(value, str) or not callable(value):
+            if not callable(value):
                 raise ValueError(
                     f"{name} must be a class or callable that builds the torch {name} (e.g. "
                     f"{'torch.nn.CrossEntropyLoss' if name == 'criterion' else 'torch.optim.Adam'}), "
@@ -211,11 +211,10 @@ class ScaleNetworkMixin:
         else:
             if y is None:
                 raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
-            images, layout = as_images(
-                X, self.image_shape, self._fitted_layout() if not reset else self.image_layout
-            )
             if reset:
-                self.image_layout_ = layout
+                images, self.image_layout_ = as_images(X, self.image_shape, self.image_layout)
+            else:
+                images = self._images_as_fitted(X)
             y = self._validate_targets(y, images)
             if reset:
                 self._training_size = len(images)
@@ -736,8 +735,12 @@ class ScaleNetworkMixin:
         check_is_fitted(self)
         if is_dataset(X):
             return ImageDataset(X, shape=self.input_shape_, image_layout=self._fitted_layout())
-        layout = self._fitted_layout()
-        images, read = as_images(X, self.image_shape, layout)
+        return self._images_as_fitted(X)
+
+    def _images_as_fitted(self, X):
+        """The array ``X`` read as the training images were; refused when their shape differs
+        (naming a channel layout other than the training images')."""
+        images, read = as_images(X, self.image_shape, self._fitted_layout())
         given = getattr(X, "shape", None)  # arrays and tensors; the hint is skipped for others
         check_image_shape(images.shape[1:], self.input_shape_, type(self).__name__, given, read)
         return images

@@ -42,6 +42,8 @@ def test_channels_last_rgb_images_train_on_their_three_channels():
         message = f"holds its images channels-{given}, the training images were channels-{trained}"
         with pytest.raises(ValueError, match=rf"{message}.*X.transpose{flip}"):
             fitted.predict(images)
+        with pytest.raises(ValueError, match=rf"{message}.*X.transpose{flip}"):
+            fitted.partial_fit(images, y)  # more training, read as the first
 
 
 def test_flattened_rows_without_image_shape():
