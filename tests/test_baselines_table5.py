@@ -125,6 +125,9 @@ def test_sicnn_kernels_keep_their_sum_and_widen_with_every_factor():
     kernels = layer.column_kernels()
     for kernel in kernels:
         torch.testing.assert_close(kernel.sum(), layer.weight.sum())
+    # Factor 1 is the weight itself: no identity product, and no buffer for it.
+    assert kernels[SESN_FACTORS.index(1.0)] is layer.weight
+    assert len(list(layer.buffers())) == len(SESN_FACTORS) - 1
     widths = [width(kernel) for kernel in kernels]
     # Seven different columns (whole odd sizes gave factors 0.3 and 0.45 one 3 x 3 kernel).
     assert all(a < b for a, b in zip(widths, widths[1:])), widths

@@ -126,8 +126,10 @@ class MultiColumnConv2d(OddKernelConv):
                 f"input_columns must be 1 or len(factors)={len(self.factors)}, got {input_columns!r}."
             )
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, kernel_size, kernel_size))
-        # Not in the state dict: they follow from the factors.
+        # Not in the state dict: they follow from the factors. Factor 1 needs none (identity).
         for index, factor in enumerate(self.factors):
+            if factor == 1.0:
+                continue
             matrix = torch.as_tensor(stretch_matrix(self.kernel_size, factor), dtype=self.weight.dtype)
             self.register_buffer(f"stretch_{index}", matrix, persistent=False)
         self.reset_parameters()
