@@ -1,7 +1,7 @@
 """Deep Scale-spaces (DSS): Gaussian scale-space lifting and scale-space correlation.
 
 Worrall, D. and Welling, M. (2019). Deep Scale-spaces: Equivariance Over Scale.
-NeurIPS 2019 (``seeds/001_81b24c9ce7ff17b4.txt``).
+Advances in Neural Information Processing Systems 32 (NeurIPS 2019).
 
 An image ``f_0`` is lifted to a discrete scale-space ``f(x, t_k) = [T(., t_k) * f_0](x)``
 by blurring it with Lindeberg's discrete Gaussian ``T(n; t) = exp(-t) I_n(t)`` (the
