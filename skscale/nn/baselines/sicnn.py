@@ -141,12 +141,13 @@ class MultiColumnConv2d(OddKernelConv):
     def column_kernels(self):
         """The kernel of every column: a list of (O, C, n_j, n_j) tensors."""
         kernels = []
-        for index, factor in enumerate(self.factors):
-            if factor == 1.0:
+        for index in range(len(self.factors)):
+            matrix = getattr(self, f"stretch_{index}", None)  # none for factor 1: the weight itself
+            if matrix is None:
                 kernels.append(self.weight)
-                continue
-            matrix = getattr(self, f"stretch_{index}").to(self.weight.dtype)
-            kernels.append(matrix @ self.weight @ matrix.T)
+            else:
+                matrix = matrix.to(self.weight.dtype)
+                kernels.append(matrix @ self.weight @ matrix.T)
         return kernels
 
     def forward(self, x):
